@@ -1,0 +1,228 @@
+//! `AppState` (pools, clients, config) and the HTTP router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::crypto::Keys;
+use crate::events::EventBus;
+use crate::graphql::{self, AppSchema};
+use crate::notify::sms::{DevSmsSender, SmsSender};
+use crate::rbac::service::ActorCache;
+use crate::storage::Storage;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub config: Arc<Config>,
+    pub keys: Arc<Keys>,
+    pub sms: Arc<dyn SmsSender>,
+    pub storage: Arc<Storage>,
+    pub clock: Arc<dyn Clock>,
+    pub actors: ActorCache,
+    pub events: EventBus,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(
+        "cannot reach PostgreSQL at {url}: {source}\n  start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+    )]
+    Postgres { url: String, source: sqlx::Error },
+    #[error(
+        "cannot reach Redis at {url}: {source}\n  start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
+    )]
+    Redis { url: String, source: redis::RedisError },
+    #[error("{0}")]
+    Keys(#[from] crate::crypto::KeyError),
+    #[error("unknown SMS provider {0:?} (available: dev)")]
+    SmsProvider(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Strips the password from a connection URL before it is printed.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub async fn connect_db(cfg: &Config) -> Result<PgPool, StartupError> {
+    PgPoolOptions::new()
+        .max_connections(cfg.database_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&cfg.database_url)
+        .await
+        .map_err(|source| StartupError::Postgres {
+            url: redact_url(&cfg.database_url),
+            source,
+        })
+}
+
+pub async fn connect_redis(cfg: &Config) -> Result<(redis::Client, ConnectionManager), StartupError> {
+    let err = |source| StartupError::Redis {
+        url: redact_url(&cfg.redis_url),
+        source,
+    };
+    let client = redis::Client::open(cfg.redis_url.as_str()).map_err(err)?;
+    let mgr_cfg = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(3)))
+        .set_number_of_retries(1);
+    let conn = tokio::time::timeout(
+        Duration::from_secs(5),
+        ConnectionManager::new_with_config(client.clone(), mgr_cfg),
+    )
+    .await
+    .map_err(|_| err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))))?
+    .map_err(err)?;
+    Ok((client, conn))
+}
+
+pub async fn migrate(db: &PgPool) -> Result<(), StartupError> {
+    sqlx::migrate!("../migrations").run(db).await?;
+    Ok(())
+}
+
+/// A built server: the state, its router, and the background tasks it needs.
+pub struct App {
+    pub state: AppState,
+    pub schema: AppSchema,
+    redis_client: redis::Client,
+}
+
+impl App {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartupError> {
+        crate::graphql::metrics_handle();
+        let db = connect_db(&config).await?;
+        let (redis_client, redis) = connect_redis(&config).await?;
+        let keys = Keys::from_config(&config)?;
+        let sms: Arc<dyn SmsSender> = match config.sms.provider.as_str() {
+            "dev" => Arc::new(DevSmsSender::new(redis.clone(), &config.redis_prefix)),
+            other => return Err(StartupError::SmsProvider(other.to_owned())),
+        };
+        let events = EventBus::new(redis.clone(), &config.redis_prefix);
+        let state = AppState {
+            db,
+            redis,
+            storage: Arc::new(Storage::local(&config.storage_dir)),
+            config: Arc::new(config),
+            keys: Arc::new(keys),
+            sms,
+            clock,
+            actors: ActorCache::default(),
+            events,
+        };
+        let schema = graphql::build_schema(state.clone());
+        Ok(App {
+            state,
+            schema,
+            redis_client,
+        })
+    }
+
+    pub async fn build_default(config: Config) -> Result<App, StartupError> {
+        Self::build(config, Arc::new(SystemClock::default())).await
+    }
+
+    pub fn router(&self) -> Router {
+        let files = Router::new()
+            .route("/files/{*key}", get(serve_file))
+            .with_state(self.state.clone());
+        Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .with_state(self.state.clone())
+            .merge(files)
+            .merge(graphql::routes(self.state.clone(), self.schema.clone()))
+    }
+
+    /// Serves until `shutdown` turns true; background tasks stop with it.
+    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+        let bus = self.state.events.clone();
+        let bus_task = tokio::spawn(bus.run(self.redis_client.clone(), shutdown.clone()));
+        let mut upkeep_stop = shutdown.clone();
+        tokio::spawn(async move {
+            // drains histogram samples so the recorder's memory stays flat
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => crate::graphql::metrics_handle().run_upkeep(),
+                    _ = upkeep_stop.changed() => return,
+                }
+            }
+        });
+        let router = self.router();
+        let mut stop = shutdown.clone();
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                while !*stop.borrow() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+            })
+            .await?;
+        let _ = bus_task.await;
+        Ok(())
+    }
+}
+
+async fn readyz(State(app): State<AppState>) -> Response {
+    let db = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&app.db).await.is_ok();
+    let mut conn = app.redis.clone();
+    let redis = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
+    let body = serde_json::json!({ "postgres": db, "redis": redis });
+    let status = if db && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::graphql::metrics_handle().render(),
+    )
+        .into_response()
+}
+
+/// Public files (company logos). Keys are UUID-named, so they cannot be guessed.
+async fn serve_file(State(app): State<AppState>, Path(key): Path<String>) -> Response {
+    let content_type = if key.ends_with(".png") {
+        "image/png"
+    } else if key.ends_with(".jpg") {
+        "image/jpeg"
+    } else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match app.storage.get(&key).await {
+        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Ok(None) | Err(crate::storage::StorageError::BadKey) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "file read failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! SQL for credentials and refresh tokens.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub kind: String,
+    pub status: String,
+    pub password_hash: Option<String>,
+    pub must_change_password: bool,
+}
+
+/// A username (case-insensitive) or a phone number.
+pub async fn credentials_by_login(db: impl PgExecutor<'_>, login: &str) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as!(
+        Credentials,
+        "SELECT id, company_id, kind, status, password_hash, must_change_password
+         FROM users WHERE username = lower($1) OR phone = $1 LIMIT 1",
+        login
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn credentials_by_phone(db: impl PgExecutor<'_>, phone: &str) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as!(
+        Credentials,
+        "SELECT id, company_id, kind, status, password_hash, must_change_password FROM users WHERE phone = $1",
+        phone
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn credentials_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as!(
+        Credentials,
+        "SELECT id, company_id, kind, status, password_hash, must_change_password FROM users WHERE id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn set_password(db: &mut PgConnection, id: Uuid, hash: &str, must_change: bool) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = now() WHERE id = $1",
+        id,
+        hash,
+        must_change
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// An owner account registered by the property office becomes usable.
+pub async fn activate(db: &mut PgConnection, id: Uuid, hash: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE users SET password_hash = $2, must_change_password = false, status = 'active', updated_at = now()
+         WHERE id = $1 AND status = 'pending'",
+        id,
+        hash
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+pub async fn touch_sign_in(db: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE users SET last_sign_in_at = $2 WHERE id = $1", id, at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_refresh(
+    db: &mut PgConnection,
+    user_id: Uuid,
+    family_id: Uuid,
+    token_hash: &[u8],
+    expires_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        Uuid::now_v7(),
+        user_id,
+        family_id,
+        token_hash,
+        expires_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub struct RefreshRow {
+    pub user_id: Uuid,
+    pub family_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub used: bool,
+    pub revoked: bool,
+}
+
+/// Looks a token up and locks it, so two concurrent refreshes cannot both rotate it.
+pub async fn refresh_for_update(db: &mut PgConnection, token_hash: &[u8]) -> sqlx::Result<Option<RefreshRow>> {
+    sqlx::query_as!(
+        RefreshRow,
+        r#"SELECT user_id, family_id, expires_at, used_at IS NOT NULL AS "used!", revoked_at IS NOT NULL AS "revoked!"
+           FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE"#,
+        token_hash
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn mark_used(db: &mut PgConnection, token_hash: &[u8], at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn revoke_family(db: &mut PgConnection, family_id: Uuid, at: DateTime<Utc>) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+        at
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+pub async fn revoke_user(db: &mut PgConnection, user_id: Uuid, at: DateTime<Utc>) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+        at
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}

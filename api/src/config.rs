@@ -1,0 +1,218 @@
+//! Typed configuration: defaults that work against the local services, then an optional
+//! TOML file, then `WUYE_*` environment variables (nested keys with `__`, e.g.
+//! `WUYE_LIMITS__MAX_DEPTH=10`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-do-not-use-in-production";
+/// 32 bytes, base64: the development key for PII encryption.
+pub const DEV_DATA_KEY: &str = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEnv {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub env: RunEnv,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// Every Redis key starts with this, so tests (and several deployments) can share a server.
+    pub redis_prefix: String,
+    pub mqtt_url: String,
+    pub http_addr: SocketAddr,
+    pub jwt_secret: SecretString,
+    /// base64 of 32 random bytes: AES-256-GCM for ID-card numbers and the key of their blind index
+    pub data_key: SecretString,
+    pub storage_dir: PathBuf,
+    /// Public base URL of stored files (logos), e.g. `https://wuye.example.com/files`.
+    pub files_base_url: String,
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    pub sms: SmsConfig,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmsConfig {
+    /// `dev` records messages in Redis instead of sending them; real gateways come later.
+    pub provider: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    /// argon2id parameters (OWASP: m=19 MiB, t=2, p=1)
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub captcha_always: bool,
+    pub captcha_after_failures: u32,
+    pub captcha_ttl_secs: u64,
+    pub lockout_failures: u32,
+    pub lockout_window_secs: u64,
+    pub lockout_secs: u64,
+    pub otp_ttl_secs: u64,
+    pub otp_max_attempts: u32,
+    pub otp_resend_secs: u64,
+    pub otp_daily_per_phone: u32,
+    pub otp_hourly_per_ip: u32,
+}
+
+/// Limits that protect the server; clients read them through `serviceConfig`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_upload_bytes: usize,
+    pub max_upload_files: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_batch: usize,
+    pub request_timeout_secs: u64,
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+    pub max_import_lines: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            env: RunEnv::Development,
+            database_url: "postgres://postgres@127.0.0.1:5432/wuye".into(),
+            database_max_connections: 20,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "wuye:".into(),
+            mqtt_url: "mqtt://127.0.0.1:1883".into(),
+            http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            jwt_secret: SecretString::from(DEV_JWT_SECRET),
+            data_key: SecretString::from(DEV_DATA_KEY),
+            storage_dir: PathBuf::from("data/files"),
+            files_base_url: "/files".into(),
+            trust_forwarded_for: false,
+            sms: SmsConfig::default(),
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            provider: "dev".into(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            captcha_always: false,
+            captcha_after_failures: 3,
+            captcha_ttl_secs: 120,
+            lockout_failures: 5,
+            lockout_window_secs: 15 * 60,
+            lockout_secs: 15 * 60,
+            otp_ttl_secs: 5 * 60,
+            otp_max_attempts: 5,
+            otp_resend_secs: 60,
+            otp_daily_per_phone: 10,
+            otp_hourly_per_ip: 30,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 2 * 1024 * 1024,
+            max_upload_files: 4,
+            max_depth: 12,
+            max_complexity: 2000,
+            max_batch: 10,
+            request_timeout_secs: 30,
+            default_page_size: 20,
+            max_page_size: 100,
+            max_import_lines: 20_000,
+        }
+    }
+}
+
+impl Limits {
+    /// A multipart body may carry the uploads plus the operations part.
+    pub fn max_multipart_bytes(&self) -> usize {
+        self.max_upload_bytes * self.max_upload_files + self.max_body_bytes
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("production refuses to start: {0}")]
+    Insecure(&'static str),
+}
+
+impl Config {
+    /// defaults < TOML file (when given) < WUYE_* environment variables
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::new();
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        let cfg: Config = fig
+            .merge(Env::prefixed("WUYE_").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Production must not run with the development secrets or the development SMS sender.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.env != RunEnv::Production {
+            return Ok(());
+        }
+        if self.jwt_secret.expose_secret() == DEV_JWT_SECRET || self.jwt_secret.expose_secret().len() < 32 {
+            return Err(ConfigError::Insecure(
+                "WUYE_JWT_SECRET is the development secret or shorter than 32 characters",
+            ));
+        }
+        if self.data_key.expose_secret() == DEV_DATA_KEY {
+            return Err(ConfigError::Insecure("WUYE_DATA_KEY is the development key"));
+        }
+        if self.sms.provider == "dev" {
+            return Err(ConfigError::Insecure(
+                "the development SMS sender is configured (WUYE_SMS__PROVIDER)",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.env == RunEnv::Development
+    }
+}

@@ -1,0 +1,146 @@
+//! `wuye`: serve | migrate | seed-demo | bootstrap | export-schema
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::watch;
+use wuye_api::app::{self, App};
+use wuye_api::config::Config;
+
+#[derive(Parser)]
+#[command(name = "wuye", version, about = "wuye 物业 — smart property management server")]
+struct Cli {
+    /// TOML configuration file (WUYE_* environment variables override it)
+    #[arg(long, short, env = "WUYE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve the GraphQL API (and the playground at /graphql)
+    Serve,
+    /// Apply database migrations
+    Migrate,
+    /// Create the demo estate and logins (development only; idempotent)
+    SeedDemo,
+    /// Create a company with its built-in roles and a first administrator
+    Bootstrap {
+        #[arg(long)]
+        company: String,
+        #[arg(long, default_value = "admin")]
+        admin_username: String,
+    },
+    /// Write the GraphQL schema (SDL)
+    ExportSchema {
+        #[arg(default_value = "schema/schema.graphql")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Config(#[from] wuye_api::config::ConfigError),
+    #[error(transparent)]
+    Startup(#[from] app::StartupError),
+    #[error(transparent)]
+    App(#[from] wuye_api::error::AppError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Refused(&'static str),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wuye: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wuye: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    if let Cmd::ExportSchema { out } = &cli.cmd {
+        std::fs::write(out, wuye_api::graphql::sdl())?;
+        println!("wrote {}", out.display());
+        return Ok(());
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.cmd {
+        Cmd::Migrate => {
+            let db = app::connect_db(&config).await?;
+            app::migrate(&db).await?;
+            println!("migrations applied");
+        }
+        Cmd::SeedDemo => {
+            if !config.is_development() {
+                return Err(CliError::Refused("seed-demo runs only with WUYE_ENV=development"));
+            }
+            let app = App::build_default(config).await?;
+            let logins = wuye_api::seed::seed_demo(&app.state).await?;
+            println!("{logins}");
+        }
+        Cmd::Bootstrap { company, admin_username } => {
+            let app = App::build_default(config).await?;
+            let password = wuye_api::seed::bootstrap(&app.state, &company, &admin_username).await?;
+            println!("company {company:?} created; sign in as {admin_username} with initial password {password} (must be changed at first sign-in)");
+        }
+        Cmd::Serve => {
+            let addr = config.http_addr;
+            let app = App::build_default(config).await?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| app::StartupError::Listen { addr, source })?;
+            tracing::info!(%addr, "serving; playground at http://{addr}/graphql");
+            let (tx, rx) = watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                let _ = tx.send(true);
+            });
+            app.serve(listener, rx).await?;
+        }
+        Cmd::ExportSchema { .. } => {}
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,90 @@
+//! `SmsSender`: one trait in front of every SMS gateway. The development sender records
+//! messages in Redis (`{prefix}dev:sms:{phone}`), where tests and the playground read them.
+
+use futures_util::future::BoxFuture;
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+
+use crate::types::Phone;
+
+/// What a message is for: each kind has its own template at a real gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmsKind {
+    SecurityCode,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SmsMessage {
+    pub phone: String,
+    pub kind: SmsKind,
+    /// template parameters, e.g. `code`
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// the rendered Chinese text, for senders without templates
+    pub text: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmsError {
+    #[error("gateway rate limited, retry after {retry_after_secs:?} s")]
+    RateLimited { retry_after_secs: Option<u64> },
+    #[error("gateway rejected the number")]
+    InvalidNumber,
+    #[error("gateway unreachable: {0}")]
+    Transport(String),
+}
+
+pub trait SmsSender: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    fn send<'a>(&'a self, msg: &'a SmsMessage) -> BoxFuture<'a, Result<(), SmsError>>;
+}
+
+/// Records instead of sending: development and tests only (production refuses it).
+pub struct DevSmsSender {
+    redis: ConnectionManager,
+    prefix: String,
+}
+
+impl DevSmsSender {
+    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+        DevSmsSender {
+            redis,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    pub fn key(prefix: &str, phone: &str) -> String {
+        format!("{prefix}dev:sms:{phone}")
+    }
+}
+
+impl SmsSender for DevSmsSender {
+    fn name(&self) -> &'static str {
+        "dev"
+    }
+
+    fn send<'a>(&'a self, msg: &'a SmsMessage) -> BoxFuture<'a, Result<(), SmsError>> {
+        Box::pin(async move {
+            let key = Self::key(&self.prefix, &msg.phone);
+            let body = serde_json::to_string(msg).map_err(|e| SmsError::Transport(e.to_string()))?;
+            let mut conn = self.redis.clone();
+            let res: redis::RedisResult<()> = redis::pipe()
+                .lpush(&key, body)
+                .ltrim(&key, 0, 49)
+                .expire(&key, 86_400)
+                .query_async(&mut conn)
+                .await;
+            res.map_err(|e| SmsError::Transport(e.to_string()))?;
+            tracing::info!(phone = %Phone::masked(&msg.phone), kind = ?msg.kind, "dev SMS recorded");
+            Ok(())
+        })
+    }
+}
+
+/// The messages the development sender recorded for a phone, newest first.
+pub async fn dev_messages(redis: &ConnectionManager, prefix: &str, phone: &str) -> redis::RedisResult<Vec<SmsMessage>> {
+    let mut conn = redis.clone();
+    let raw: Vec<String> = conn.lrange(DevSmsSender::key(prefix, phone), 0, 49).await?;
+    Ok(raw.iter().filter_map(|s| serde_json::from_str(s).ok()).collect())
+}

@@ -1,0 +1,266 @@
+//! Permissions, built-in roles, data scope and the signed-in `Actor`.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::error::{AppError, Msg};
+
+macro_rules! permissions {
+    ($($variant:ident => $code:literal, $zh:literal, $en:literal;)*) => {
+        /// A permission code (`user:write`); every function the API offers needs one.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Perm { $($variant),* }
+
+        impl Perm {
+            pub const ALL: &'static [Perm] = &[$(Perm::$variant),*];
+
+            pub fn code(self) -> &'static str {
+                match self { $(Perm::$variant => $code),* }
+            }
+
+            pub fn label(self) -> Msg {
+                match self { $(Perm::$variant => Msg::new($zh, $en)),* }
+            }
+
+            pub fn parse(code: &str) -> Option<Perm> {
+                match code { $($code => Some(Perm::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+permissions! {
+    CompanyRead => "company:read", "查看企业信息", "View company information";
+    CompanyWrite => "company:write", "修改企业信息", "Edit company information";
+    ProjectRead => "project:read", "查看项目", "View projects";
+    ProjectWrite => "project:write", "管理项目", "Manage projects";
+    EstateRead => "estate:read", "查看楼栋房屋车位", "View buildings, houses and parking";
+    EstateWrite => "estate:write", "管理楼栋房屋车位", "Manage buildings, houses and parking";
+    EstateImport => "estate:import", "批量导入房屋业主", "Bulk import houses and owners";
+    OwnerRead => "owner:read", "查看业主档案", "View owners";
+    OwnerWrite => "owner:write", "管理业主档案", "Manage owners";
+    UserRead => "user:read", "查看用户", "View users";
+    UserWrite => "user:write", "管理用户", "Manage users";
+    RoleRead => "role:read", "查看角色权限", "View roles and permissions";
+    RoleWrite => "role:write", "管理角色与授权", "Manage roles and grant them";
+    PiiRead => "pii:read", "查看完整手机号与身份证号", "See unmasked phone and ID numbers";
+    AuditRead => "audit:read", "查看审计日志", "View the audit log";
+    SelfHouse => "self:house", "我的房屋", "My houses";
+}
+
+/// Which rows a permission reaches: the whole company, listed projects, or own records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    Company,
+    Projects(HashSet<Uuid>),
+    Own,
+}
+
+impl Scope {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Scope::Company => "company",
+            Scope::Projects(_) => "projects",
+            Scope::Own => "own",
+        }
+    }
+
+    /// The wider of two grants of the same permission.
+    pub fn merge(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::Company, _) | (_, Scope::Company) => Scope::Company,
+            (Scope::Projects(mut a), Scope::Projects(b)) => {
+                a.extend(b);
+                Scope::Projects(a)
+            }
+            (p @ Scope::Projects(_), Scope::Own) | (Scope::Own, p @ Scope::Projects(_)) => p,
+            (Scope::Own, Scope::Own) => Scope::Own,
+        }
+    }
+
+    /// Does this scope include everything `other` includes?
+    pub fn covers(&self, other: &Scope) -> bool {
+        match (self, other) {
+            (Scope::Company, _) => true,
+            (Scope::Projects(a), Scope::Projects(b)) => b.is_subset(a),
+            (Scope::Projects(_) | Scope::Own, Scope::Own) => true,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKind {
+    Staff,
+    Owner,
+}
+
+impl UserKind {
+    pub fn parse(s: &str) -> UserKind {
+        if s == "owner" { UserKind::Owner } else { UserKind::Staff }
+    }
+}
+
+/// The caller of a request: who, in which company, with which permissions and scopes.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub company_id: Uuid,
+    pub kind: UserKind,
+    pub name: String,
+    /// the owner record behind an owner account
+    pub owner_id: Option<Uuid>,
+    /// projects this staff member serves as manager or customer service ("own" scope)
+    pub own_projects: HashSet<Uuid>,
+    pub perms: HashMap<Perm, Scope>,
+    pub must_change_password: bool,
+    pub loaded_at: DateTime<Utc>,
+}
+
+/// Which projects a read may touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectFilter {
+    All,
+    Only(Vec<Uuid>),
+}
+
+impl ProjectFilter {
+    pub fn allows(&self, project: Uuid) -> bool {
+        match self {
+            ProjectFilter::All => true,
+            ProjectFilter::Only(ids) => ids.contains(&project),
+        }
+    }
+    /// For SQL: `NULL` means all projects of the company.
+    pub fn as_sql(&self) -> Option<Vec<Uuid>> {
+        match self {
+            ProjectFilter::All => None,
+            ProjectFilter::Only(ids) => Some(ids.clone()),
+        }
+    }
+}
+
+impl Actor {
+    pub fn has(&self, perm: Perm) -> bool {
+        self.perms.contains_key(&perm)
+    }
+
+    /// The scope of `perm`, or FORBIDDEN. A first sign-in with an initial password may
+    /// do nothing but change it.
+    pub fn require(&self, perm: Perm) -> Result<&Scope, AppError> {
+        if self.must_change_password {
+            return Err(password_change_required());
+        }
+        self.perms.get(&perm).ok_or_else(AppError::forbidden)
+    }
+
+    /// The projects `perm` reaches.
+    pub fn projects(&self, perm: Perm) -> Result<ProjectFilter, AppError> {
+        Ok(match self.require(perm)? {
+            Scope::Company => ProjectFilter::All,
+            Scope::Projects(ids) => ProjectFilter::Only(ids.iter().copied().collect()),
+            Scope::Own => ProjectFilter::Only(self.own_projects.iter().copied().collect()),
+        })
+    }
+
+    /// FORBIDDEN unless `perm` reaches `project`. A project of another company is NOT_FOUND
+    /// at the repo level, so nothing is revealed about it.
+    pub fn require_project(&self, perm: Perm, project: Uuid) -> Result<(), AppError> {
+        if self.projects(perm)?.allows(project) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden())
+        }
+    }
+
+    pub fn unmask_pii(&self) -> bool {
+        self.has(Perm::PiiRead) && !self.must_change_password
+    }
+}
+
+pub fn password_change_required() -> AppError {
+    AppError::Forbidden {
+        reason: "PASSWORD_CHANGE_REQUIRED",
+        msg: Msg::new("首次登录请先修改初始密码", "Change your initial password first"),
+    }
+}
+
+/// A role that every company gets when it is created.
+pub struct BuiltinRole {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub perms: &'static [Perm],
+}
+
+use Perm::*;
+
+pub const BUILTIN_ROLES: &[BuiltinRole] = &[
+    BuiltinRole { code: "admin", name: "系统管理员", perms: &[] /* every permission */ },
+    BuiltinRole {
+        code: "project_manager",
+        name: "项目经理",
+        perms: &[CompanyRead, ProjectRead, ProjectWrite, EstateRead, EstateWrite, EstateImport, OwnerRead, OwnerWrite, UserRead, RoleRead, PiiRead],
+    },
+    BuiltinRole { code: "technician", name: "维修人员", perms: &[CompanyRead, ProjectRead, EstateRead] },
+    BuiltinRole {
+        code: "customer_service",
+        name: "客服人员",
+        perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, OwnerWrite],
+    },
+    BuiltinRole { code: "finance", name: "财务人员", perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead] },
+    BuiltinRole { code: "guard", name: "安保人员", perms: &[ProjectRead, EstateRead] },
+    BuiltinRole { code: "owner", name: "业主", perms: &[SelfHouse] },
+];
+
+impl BuiltinRole {
+    pub fn permission_codes(&self) -> Vec<String> {
+        let perms = if self.code == "admin" { Perm::ALL } else { self.perms };
+        perms.iter().map(|p| p.code().to_owned()).collect()
+    }
+}
+
+/// One entry of the app's function menu, shown when the user holds `perm`.
+pub struct MenuItem {
+    pub code: &'static str,
+    pub title: Msg,
+    pub perm: Perm,
+}
+
+pub const MENU: &[MenuItem] = &[
+    MenuItem { code: "company", title: Msg::new("企业信息", "Company"), perm: CompanyRead },
+    MenuItem { code: "projects", title: Msg::new("项目管理", "Projects"), perm: ProjectRead },
+    MenuItem { code: "estate", title: Msg::new("房产资料", "Buildings & houses"), perm: EstateRead },
+    MenuItem { code: "owners", title: Msg::new("业主档案", "Owners"), perm: OwnerRead },
+    MenuItem { code: "users", title: Msg::new("用户管理", "Users"), perm: UserRead },
+    MenuItem { code: "roles", title: Msg::new("角色权限", "Roles"), perm: RoleRead },
+    MenuItem { code: "my-houses", title: Msg::new("我的房屋", "My houses"), perm: SelfHouse },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for p in Perm::ALL {
+            assert_eq!(Perm::parse(p.code()), Some(*p));
+        }
+        assert_eq!(Perm::parse("nope"), None);
+    }
+
+    #[test]
+    fn scope_merge_and_cover() {
+        let a = Uuid::now_v7();
+        let b = Uuid::now_v7();
+        let pa = Scope::Projects([a].into());
+        let pab = Scope::Projects([a, b].into());
+        assert_eq!(pa.clone().merge(Scope::Projects([b].into())), pab);
+        assert_eq!(pa.clone().merge(Scope::Company), Scope::Company);
+        assert!(pab.covers(&pa));
+        assert!(!pa.covers(&pab));
+        assert!(!pa.covers(&Scope::Company));
+        assert!(Scope::Company.covers(&pab));
+    }
+}

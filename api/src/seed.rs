@@ -1,0 +1,206 @@
+//! `wuye seed-demo` (a Chengdu estate, an office tower, staff of every role, owners) and
+//! `wuye bootstrap` (a real company's first administrator). Both go through the services.
+
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::org::service::{self as org, HouseInput, OwnerInput, ProjectInput};
+use crate::rbac::service::{self as rbac, GrantInput, NewStaff};
+
+pub const DEMO_COMPANY: &str = "成都锦城物业服务有限公司";
+pub const DEMO_PASSWORD: &str = "Wuye@2026";
+pub const DEMO_OWNERS: u32 = 100;
+
+/// The first valid completion of a 17-character prefix: the validator is the only
+/// place that knows the check algorithms.
+fn with_check(prefix: &str, chars: &str, valid: impl Fn(String) -> bool) -> String {
+    chars
+        .chars()
+        .map(|c| format!("{prefix}{c}"))
+        .find(|s| valid(s.clone()))
+        .unwrap_or_default()
+}
+
+pub fn demo_id_card(i: u32) -> String {
+    let prefix = format!("510104{}{:02}{:02}{:03}", 1960 + i % 40, 1 + i % 12, 1 + i % 28, i % 1000);
+    with_check(&prefix, "0123456789X", |s| wuye_mobile::validate_id_card(s).is_ok())
+}
+
+pub fn demo_owner_phone(i: u32) -> String {
+    format!("138{:08}", i)
+}
+
+fn demo_credit_code() -> String {
+    with_check("91510100MA6CJ8WY0", "0123456789ABCDEFGHJKLMNPQRTUWXY", |s| wuye_mobile::validate_credit_code(s).is_ok())
+}
+
+fn logins() -> String {
+    format!(
+        "demo logins (password {DEMO_PASSWORD}):\n  staff:  admin (系统管理员), manager (项目经理), tech1 / tech2 (维修), cs1 (客服), finance1 (财务), guard1 (保安)\n  owners: phone {} … {} (or sign in by SMS code; codes: query devSentSms)",
+        demo_owner_phone(1),
+        demo_owner_phone(DEMO_OWNERS)
+    )
+}
+
+/// A company, its built-in roles and a first administrator. Returns the admin's user id.
+async fn create_company(state: &AppState, name: &str, credit_code: Option<&str>, admin: &str, password: &str, must_change: bool) -> AppResult<Uuid> {
+    let company = org::create_company(state, name, credit_code).await?;
+    rbac::create_first_admin(state, company, admin, "系统管理员", password, must_change).await
+}
+
+pub async fn bootstrap(state: &AppState, company: &str, admin_username: &str) -> AppResult<String> {
+    let password = format!("Wy{}9", &crate::crypto::random_token()[..12]);
+    create_company(state, company, None, admin_username, &password, true).await?;
+    Ok(password)
+}
+
+pub async fn seed_demo(state: &AppState) -> AppResult<String> {
+    if org::company_exists(state, DEMO_COMPANY).await? {
+        return Ok(format!("demo data already present\n{}", logins()));
+    }
+    let admin_id = create_company(state, DEMO_COMPANY, Some(&demo_credit_code()), "admin", DEMO_PASSWORD, false).await?;
+    let admin = rbac::load_actor(state, admin_id, rbac::account(state, admin_id).await?.company_id).await?;
+    let s = state;
+
+    let mut staff = std::collections::HashMap::new();
+    for (username, name, phone) in [
+        ("manager", "王经理", "13900000001"),
+        ("tech1", "李师傅", "13900000002"),
+        ("tech2", "张师傅", "13900000003"),
+        ("cs1", "刘客服", "13900000004"),
+        ("finance1", "陈会计", "13900000005"),
+        ("guard1", "赵保安", "13900000006"),
+    ] {
+        let u = rbac::create_staff_user(
+            s,
+            &admin,
+            NewStaff { username, name, phone: Some(phone), initial_password: DEMO_PASSWORD, must_change_password: false },
+        )
+        .await?;
+        staff.insert(username, u.id);
+    }
+    let id_of = |k: &str| staff.get(k).copied().ok_or(AppError::not_found("user"));
+
+    let estate = org::create_project(
+        s,
+        &admin,
+        ProjectInput {
+            name: Some("锦城花园"),
+            code: Some("JCHY"),
+            address: Some("四川省成都市高新区天府大道中段666号"),
+            kind: Some("residential"),
+            building_area: Some(Decimal::new(2_350_000, 2)),
+            households: Some(200),
+            manager_id: Some(id_of("manager")?),
+            service_staff_ids: Some(vec![id_of("cs1")?]),
+            geofence: Some((30.5728, 104.0668, 300)),
+        },
+    )
+    .await?;
+    let tower = org::create_project(
+        s,
+        &admin,
+        ProjectInput {
+            name: Some("天府国际中心"),
+            code: Some("TFGJ"),
+            address: Some("四川省成都市高新区交子大道88号"),
+            kind: Some("office"),
+            building_area: Some(Decimal::new(4_800_000, 2)),
+            households: Some(40),
+            manager_id: Some(id_of("manager")?),
+            service_staff_ids: None,
+            geofence: Some((30.5836, 104.0612, 200)),
+        },
+    )
+    .await?;
+
+    let roles = rbac::roles(s, &admin).await?;
+    let role = |code: &str| roles.iter().find(|r| r.code == code).map(|r| r.id).ok_or(AppError::not_found("role"));
+    for (user, code, projects) in [
+        ("manager", "project_manager", vec![estate.id, tower.id]),
+        ("tech1", "technician", vec![estate.id]),
+        ("tech2", "technician", vec![tower.id]),
+        ("cs1", "customer_service", vec![estate.id]),
+        ("finance1", "finance", vec![]),
+        ("guard1", "guard", vec![estate.id]),
+    ] {
+        let scope = if projects.is_empty() { "company" } else { "projects" };
+        rbac::assign_role(s, &admin, GrantInput { user_id: id_of(user)?, role_id: role(code)?, scope: scope.into(), project_ids: projects }).await?;
+    }
+
+    // 锦城花园: 2 buildings × 2 units × 25 floors × 2 flats = 200 houses
+    let mut houses = Vec::new();
+    for b in ["1栋", "2栋"] {
+        let building = org::create_building(s, &admin, estate.id, b, Some(25)).await?;
+        for u in ["1单元", "2单元"] {
+            let unit = org::create_unit(s, &admin, building.id, u).await?;
+            for floor in 1..=25 {
+                for flat in 1..=2 {
+                    let room = format!("{floor}{flat:02}");
+                    let area = if flat == 1 { Decimal::new(8912, 2) } else { Decimal::new(12_650, 2) };
+                    let h = org::create_house(
+                        s,
+                        &admin,
+                        unit.id,
+                        HouseInput {
+                            room_no: Some(&room),
+                            floor: Some(floor),
+                            building_area: Some(area),
+                            indoor_area: Some((area * Decimal::new(80, 2)).round_dp(2)),
+                            usage: Some("residence"),
+                            status: Some("vacant"),
+                        },
+                    )
+                    .await?;
+                    houses.push(h.id);
+                }
+            }
+        }
+    }
+    // 天府国际中心: A座, 10 floors × 4 offices
+    let a = org::create_building(s, &admin, tower.id, "A座", Some(10)).await?;
+    let unit = org::create_unit(s, &admin, a.id, "1单元").await?;
+    for floor in 1..=10 {
+        for n in 1..=4 {
+            let room = format!("{floor}{n:02}");
+            org::create_house(
+                s,
+                &admin,
+                unit.id,
+                HouseInput {
+                    room_no: Some(&room),
+                    floor: Some(floor),
+                    building_area: Some(Decimal::new(21_000, 2)),
+                    indoor_area: None,
+                    usage: Some("office"),
+                    status: Some("vacant"),
+                },
+            )
+            .await?;
+        }
+    }
+
+    let surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴"];
+    let given = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳"];
+    let hash = crate::auth::service::hash_password(s, crate::types::NewPassword::parse("password", DEMO_PASSWORD)?).await?;
+    for i in 1..=DEMO_OWNERS {
+        let name = format!("{}{}{}", surnames[(i % 10) as usize], given[((i / 10) % 10) as usize], if i % 3 == 0 { "华" } else { "" });
+        let phone = demo_owner_phone(i);
+        let card = demo_id_card(i);
+        let o = org::register_owner(
+            s,
+            &admin,
+            OwnerInput { name: &name, phone: &phone, id_card_number: Some(&card), houses: vec![(houses[(i - 1) as usize], "owner".into())] },
+        )
+        .await?;
+        if let Some(user) = o.user_id {
+            crate::auth::service::activate_with_hash(s, user, &hash).await?;
+        }
+    }
+    for n in 1..=20 {
+        org::create_parking_space(s, &admin, estate.id, &format!("B1-{n:03}"), Some(Decimal::new(1250, 2)), None).await?;
+    }
+    Ok(logins())
+}
