@@ -76,28 +76,20 @@ pub async fn connect_db(cfg: &Config) -> Result<PgPool, StartupError> {
         .acquire_timeout(Duration::from_secs(5))
         .connect(&cfg.database_url)
         .await
-        .map_err(|source| StartupError::Postgres {
-            url: redact_url(&cfg.database_url),
-            source,
-        })
+        .map_err(|source| StartupError::Postgres { url: redact_url(&cfg.database_url), source })
 }
 
 pub async fn connect_redis(cfg: &Config) -> Result<(redis::Client, ConnectionManager), StartupError> {
-    let err = |source| StartupError::Redis {
-        url: redact_url(&cfg.redis_url),
-        source,
-    };
+    let err = |source| StartupError::Redis { url: redact_url(&cfg.redis_url), source };
     let client = redis::Client::open(cfg.redis_url.as_str()).map_err(err)?;
     let mgr_cfg = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(3)))
         .set_number_of_retries(1);
-    let conn = tokio::time::timeout(
-        Duration::from_secs(5),
-        ConnectionManager::new_with_config(client.clone(), mgr_cfg),
-    )
-    .await
-    .map_err(|_| err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))))?
-    .map_err(err)?;
+    let conn =
+        tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client.clone(), mgr_cfg))
+            .await
+            .map_err(|_| err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))))?
+            .map_err(err)?;
     Ok((client, conn))
 }
 
@@ -136,11 +128,7 @@ impl App {
             events,
         };
         let schema = graphql::build_schema(state.clone());
-        Ok(App {
-            state,
-            schema,
-            redis_client,
-        })
+        Ok(App { state, schema, redis_client })
     }
 
     pub async fn build_default(config: Config) -> Result<App, StartupError> {
@@ -148,9 +136,7 @@ impl App {
     }
 
     pub fn router(&self) -> Router {
-        let files = Router::new()
-            .route("/files/{*key}", get(serve_file))
-            .with_state(self.state.clone());
+        let files = Router::new().route("/files/{*key}", get(serve_file)).with_state(self.state.clone());
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(readyz))
@@ -161,7 +147,11 @@ impl App {
     }
 
     /// Serves until `shutdown` turns true; background tasks stop with it.
-    pub async fn serve(self, listener: tokio::net::TcpListener, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
         let bus = self.state.events.clone();
         let bus_task = tokio::spawn(bus.run(self.redis_client.clone(), shutdown.clone()));
         let mut upkeep_stop = shutdown.clone();
@@ -201,11 +191,7 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn metrics() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::graphql::metrics_handle().render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::graphql::metrics_handle().render()).into_response()
 }
 
 /// Public files (company logos). Keys are UUID-named, so they cannot be guessed.

@@ -115,9 +115,7 @@ impl Default for Config {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        SmsConfig {
-            provider: "dev".into(),
-        }
+        SmsConfig { provider: "dev".into() }
     }
 }
 
@@ -183,10 +181,7 @@ impl Config {
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
         }
-        let cfg: Config = fig
-            .merge(Env::prefixed("WUYE_").split("__"))
-            .extract()
-            .map_err(Box::new)?;
+        let cfg: Config = fig.merge(Env::prefixed("WUYE_").split("__")).extract().map_err(Box::new)?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -205,9 +200,7 @@ impl Config {
             return Err(ConfigError::Insecure("WUYE_DATA_KEY is the development key"));
         }
         if self.sms.provider == "dev" {
-            return Err(ConfigError::Insecure(
-                "the development SMS sender is configured (WUYE_SMS__PROVIDER)",
-            ));
+            return Err(ConfigError::Insecure("the development SMS sender is configured (WUYE_SMS__PROVIDER)"));
         }
         Ok(())
     }

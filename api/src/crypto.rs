@@ -50,9 +50,7 @@ fn derive(master: &[u8], label: &str) -> [u8; 32] {
 
 impl Keys {
     pub fn from_config(cfg: &Config) -> Result<Self, KeyError> {
-        let master = STANDARD
-            .decode(cfg.data_key.expose_secret().trim())
-            .map_err(|_| KeyError::DataKey)?;
+        let master = STANDARD.decode(cfg.data_key.expose_secret().trim()).map_err(|_| KeyError::DataKey)?;
         if master.len() != 32 {
             return Err(KeyError::DataKey);
         }
@@ -71,9 +69,7 @@ impl Keys {
             argon2_params,
             dummy_hash: String::new(),
         };
-        keys.dummy_hash = keys
-            .hash_password("dummy-password-for-timing-1")
-            .map_err(|_| KeyError::DataKey)?;
+        keys.dummy_hash = keys.hash_password("dummy-password-for-timing-1").map_err(|_| KeyError::DataKey)?;
         Ok(keys)
     }
 
@@ -83,10 +79,7 @@ impl Keys {
 
     pub fn hash_password(&self, password: &str) -> Result<String, CryptoError> {
         let salt = SaltString::generate(&mut OsRng);
-        self.argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(CryptoError::Hash)
+        self.argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(CryptoError::Hash)
     }
 
     /// Constant work whether or not the account exists: without a hash, a dummy one is checked.
@@ -119,10 +112,7 @@ impl Keys {
             return Err(CryptoError::Decrypt);
         }
         let (nonce, ct) = data.split_at(12);
-        let plain = self
-            .aes
-            .decrypt(Nonce::from_slice(nonce), ct)
-            .map_err(|_| CryptoError::Decrypt)?;
+        let plain = self.aes.decrypt(Nonce::from_slice(nonce), ct).map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| CryptoError::Decrypt)
     }
 

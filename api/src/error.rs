@@ -38,17 +38,11 @@ pub struct Msg {
 
 impl Msg {
     pub const fn new(zh: &'static str, en: &'static str) -> Self {
-        Msg {
-            zh: Cow::Borrowed(zh),
-            en: Cow::Borrowed(en),
-        }
+        Msg { zh: Cow::Borrowed(zh), en: Cow::Borrowed(en) }
     }
 
     pub fn owned(zh: impl Into<String>, en: impl Into<String>) -> Self {
-        Msg {
-            zh: Cow::Owned(zh.into()),
-            en: Cow::Owned(en.into()),
-        }
+        Msg { zh: Cow::Owned(zh.into()), en: Cow::Owned(en.into()) }
     }
 
     pub fn get(&self, locale: Locale) -> &str {
@@ -68,19 +62,11 @@ pub enum AppError {
     #[error("NOT_FOUND: {entity}")]
     NotFound { entity: &'static str },
     #[error("VALIDATION: {field}: {}", .msg.zh)]
-    Validation {
-        field: Cow<'static, str>,
-        msg: Msg,
-        details: Option<serde_json::Value>,
-    },
+    Validation { field: Cow<'static, str>, msg: Msg, details: Option<serde_json::Value> },
     #[error("CONFLICT: {field}: {}", .msg.zh)]
     Conflict { field: Cow<'static, str>, msg: Msg },
     #[error("RATE_LIMITED: {}", .msg.zh)]
-    RateLimited {
-        reason: &'static str,
-        msg: Msg,
-        retry_after_secs: Option<u64>,
-    },
+    RateLimited { reason: &'static str, msg: Msg, retry_after_secs: Option<u64> },
     #[error("UNAVAILABLE: {0}")]
     Unavailable(&'static str),
     #[error("INTERNAL")]
@@ -95,11 +81,7 @@ pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn validation(field: impl Into<Cow<'static, str>>, msg: Msg) -> Self {
-        AppError::Validation {
-            field: field.into(),
-            msg,
-            details: None,
-        }
+        AppError::Validation { field: field.into(), msg, details: None }
     }
 
     pub fn not_found(entity: &'static str) -> Self {
@@ -114,10 +96,7 @@ impl AppError {
     }
 
     pub fn unauthenticated() -> Self {
-        AppError::Unauthenticated {
-            reason: "SIGN_IN_REQUIRED",
-            msg: Msg::new("请先登录", "Please sign in"),
-        }
+        AppError::Unauthenticated { reason: "SIGN_IN_REQUIRED", msg: Msg::new("请先登录", "Please sign in") }
     }
 
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -135,9 +114,7 @@ impl AppError {
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => "UNAVAILABLE",
-            AppError::Redis(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => {
-                "UNAVAILABLE"
-            }
+            AppError::Redis(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => "UNAVAILABLE",
             AppError::Database(_) | AppError::Redis(_) | AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -184,11 +161,7 @@ impl AppError {
                 }
             }
             AppError::Conflict { field, .. } => ext.push(("field", Value::from(field.as_ref()))),
-            AppError::RateLimited {
-                reason,
-                retry_after_secs,
-                ..
-            } => {
+            AppError::RateLimited { reason, retry_after_secs, .. } => {
                 ext.push(("reason", Value::from(*reason)));
                 if let Some(s) = retry_after_secs {
                     ext.push(("retryAfter", Value::from(*s)));
@@ -230,26 +203,42 @@ impl From<sqlx::Error> for AppError {
 }
 
 fn on_constraint(name: &str) -> Option<AppError> {
-    let conflict = |field: &'static str, msg: Msg| {
-        Some(AppError::Conflict {
-            field: Cow::Borrowed(field),
-            msg,
-        })
-    };
+    let conflict = |field: &'static str, msg: Msg| Some(AppError::Conflict { field: Cow::Borrowed(field), msg });
     match name {
         "users_username_key" => conflict("username", Msg::new("用户名已被使用", "Username is already taken")),
-        "users_phone_key" => conflict("phone", Msg::new("手机号已被其他账号使用", "Phone number is already used by another account")),
-        "companies_credit_code_key" => conflict("creditCode", Msg::new("统一社会信用代码已被登记", "Credit code is already registered")),
+        "users_phone_key" => {
+            conflict("phone", Msg::new("手机号已被其他账号使用", "Phone number is already used by another account"))
+        }
+        "companies_credit_code_key" => {
+            conflict("creditCode", Msg::new("统一社会信用代码已被登记", "Credit code is already registered"))
+        }
         "roles_company_code_key" => conflict("code", Msg::new("角色编码已存在", "Role code already exists")),
-        "user_roles_user_role_key" => conflict("roleId", Msg::new("该用户已拥有此角色", "The user already has this role")),
+        "user_roles_user_role_key" => {
+            conflict("roleId", Msg::new("该用户已拥有此角色", "The user already has this role"))
+        }
         "projects_company_code_key" => conflict("code", Msg::new("项目编码已存在", "Project code already exists")),
-        "buildings_project_name_key" => conflict("name", Msg::new("该项目已有同名楼栋", "A building with this name already exists in the project")),
-        "units_building_name_key" => conflict("name", Msg::new("该楼栋已有同名单元", "A unit with this name already exists in the building")),
-        "houses_unit_room_key" => conflict("roomNo", Msg::new("该单元已有此房号", "This room number already exists in the unit")),
-        "owners_company_phone_key" => conflict("phone", Msg::new("该手机号已登记为业主", "An owner with this phone number is already registered")),
-        "owners_company_id_card_key" => conflict("idCardNumber", Msg::new("该身份证号已登记为业主", "An owner with this ID-card number is already registered")),
-        "parking_spaces_project_code_key" => conflict("code", Msg::new("车位编号已存在", "Parking space code already exists")),
-        "house_residents_pkey" => conflict("houseId", Msg::new("该住户已关联此房屋", "The person is already linked to this house")),
+        "buildings_project_name_key" => {
+            conflict("name", Msg::new("该项目已有同名楼栋", "A building with this name already exists in the project"))
+        }
+        "units_building_name_key" => {
+            conflict("name", Msg::new("该楼栋已有同名单元", "A unit with this name already exists in the building"))
+        }
+        "houses_unit_room_key" => {
+            conflict("roomNo", Msg::new("该单元已有此房号", "This room number already exists in the unit"))
+        }
+        "owners_company_phone_key" => {
+            conflict("phone", Msg::new("该手机号已登记为业主", "An owner with this phone number is already registered"))
+        }
+        "owners_company_id_card_key" => conflict(
+            "idCardNumber",
+            Msg::new("该身份证号已登记为业主", "An owner with this ID-card number is already registered"),
+        ),
+        "parking_spaces_project_code_key" => {
+            conflict("code", Msg::new("车位编号已存在", "Parking space code already exists"))
+        }
+        "house_residents_pkey" => {
+            conflict("houseId", Msg::new("该住户已关联此房屋", "The person is already linked to this house"))
+        }
         _ => None,
     }
 }

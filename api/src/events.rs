@@ -29,11 +29,7 @@ pub struct EventBus {
 impl EventBus {
     pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
         let (tx, _) = broadcast::channel(4096);
-        EventBus {
-            tx,
-            redis,
-            channel: format!("{prefix}events"),
-        }
+        EventBus { tx, redis, channel: format!("{prefix}events") }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
@@ -43,11 +39,7 @@ impl EventBus {
     pub async fn publish(&self, event: &Event) -> redis::RedisResult<()> {
         let body = serde_json::to_string(event).unwrap_or_default();
         let mut conn = self.redis.clone();
-        redis::cmd("PUBLISH")
-            .arg(&self.channel)
-            .arg(body)
-            .query_async::<()>(&mut conn)
-            .await
+        redis::cmd("PUBLISH").arg(&self.channel).arg(body).query_async::<()>(&mut conn).await
     }
 
     /// Listens on the Redis channel until shutdown, reconnecting with backoff.

@@ -11,7 +11,10 @@ use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::dataloader::DataLoader;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextSubscribe};
 use async_graphql::http::{GraphiQLSource, MultipartOptions};
-use async_graphql::{ParseRequestError, BatchRequest, BatchResponse, Context, Data, Guard, MergedObject, MergedSubscription, OutputType, Schema, ServerError};
+use async_graphql::{
+    BatchRequest, BatchResponse, Context, Data, Guard, MergedObject, MergedSubscription, OutputType, ParseRequestError,
+    Schema, ServerError,
+};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
@@ -60,9 +63,7 @@ pub fn build_schema(state: AppState) -> AppSchema {
 
 /// The schema as SDL, for `wuye export-schema` and the drift test.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
-        .finish()
-        .sdl()
+    Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
 }
 
 /// What a request knows about its caller.
@@ -120,13 +121,21 @@ impl Page {
         let limit = crate::types::page_size(first, l.default_page_size, l.max_page_size)?;
         let after = match after {
             None => None,
-            Some(c) => Some(Uuid::parse_str(&c).map_err(|_| AppError::validation("after", Msg::new("分页游标无效", "Invalid cursor")))?),
+            Some(c) => Some(
+                Uuid::parse_str(&c)
+                    .map_err(|_| AppError::validation("after", Msg::new("分页游标无效", "Invalid cursor")))?,
+            ),
         };
         Ok(Page { after, limit })
     }
 
     /// Fetch `limit + 1` rows and pass them here: the extra row only tells there is a next page.
-    pub fn connection<R, N: OutputType>(&self, mut rows: Vec<R>, id: impl Fn(&R) -> Uuid, node: impl Fn(R) -> N) -> Conn<N> {
+    pub fn connection<R, N: OutputType>(
+        &self,
+        mut rows: Vec<R>,
+        id: impl Fn(&R) -> Uuid,
+        node: impl Fn(R) -> N,
+    ) -> Conn<N> {
         let has_next = rows.len() > self.limit;
         rows.truncate(self.limit);
         let mut c = Connection::new(self.after.is_some(), has_next);
@@ -256,7 +265,12 @@ impl ExtensionFactory for LocalizeSubscriptions {
 
 #[async_trait::async_trait]
 impl Extension for LocalizeSubscriptions {
-    fn subscribe<'s>(&self, ctx: &ExtensionContext<'_>, stream: BoxStream<'s, async_graphql::Response>, next: NextSubscribe<'_>) -> BoxStream<'s, async_graphql::Response> {
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, async_graphql::Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, async_graphql::Response> {
         let locale = ctx.data_opt::<RequestCtx>().map(|r| r.locale).unwrap_or_default();
         next.run(ctx, stream)
             .map(move |mut r| {
@@ -276,10 +290,11 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     METRICS.get_or_init(|| {
         let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
         let builder = PrometheusBuilder::new();
-        let builder = match builder.set_buckets_for_metric(Matcher::Full("graphql_request_duration_seconds".into()), &buckets) {
-            Ok(b) => b,
-            Err(_) => PrometheusBuilder::new(),
-        };
+        let builder =
+            match builder.set_buckets_for_metric(Matcher::Full("graphql_request_duration_seconds".into()), &buckets) {
+                Ok(b) => b,
+                Err(_) => PrometheusBuilder::new(),
+            };
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
@@ -292,7 +307,9 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 /// Operation names become metric labels: only short, plain names; others are "other".
 fn op_label(name: Option<&str>) -> String {
     match name {
-        Some(n) if !n.is_empty() && n.len() <= 40 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => n.to_owned(),
+        Some(n) if !n.is_empty() && n.len() <= 40 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            n.to_owned()
+        }
         Some(_) => "other".into(),
         None => "anonymous".into(),
     }
@@ -315,7 +332,8 @@ async fn graphiql() -> Html<String> {
 
 fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String {
     if state.config.trust_forwarded_for
-        && let Some(first) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
+        && let Some(first) =
+            headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).and_then(|v| v.split(',').next())
         && let Ok(ip) = first.trim().parse::<std::net::IpAddr>()
     {
         return ip.to_string();
@@ -325,7 +343,10 @@ fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> String 
 
 /// Verifies a bearer token and loads its actor. A bad token is remembered, not fatal:
 /// public operations (sign-in) still work; protected ones answer UNAUTHENTICATED.
-pub async fn authenticate(state: &AppState, token: Option<&str>) -> AppResult<Result<Option<Arc<Actor>>, (&'static str, Msg)>> {
+pub async fn authenticate(
+    state: &AppState,
+    token: Option<&str>,
+) -> AppResult<Result<Option<Arc<Actor>>, (&'static str, Msg)>> {
     let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(Ok(None));
     };
@@ -348,7 +369,12 @@ fn error_response(status: StatusCode, err: AppError, locale: Locale) -> Response
     (status, axum::Json(serde_json::json!({ "errors": errors }))).into_response()
 }
 
-async fn graphql_post(State((state, schema)): State<Shared>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Body) -> Response {
+async fn graphql_post(
+    State((state, schema)): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let locale = Locale::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let limits = &state.config.limits;
@@ -358,11 +384,19 @@ async fn graphql_post(State((state, schema)): State<Shared>, ConnectInfo(peer): 
     let too_large = || {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::validation("body", Msg::owned(format!("请求体超过{max}字节上限"), format!("Request body exceeds the {max}-byte limit"))),
+            AppError::validation(
+                "body",
+                Msg::owned(format!("请求体超过{max}字节上限"), format!("Request body exceeds the {max}-byte limit")),
+            ),
             locale,
         )
     };
-    if headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > max) {
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > max)
+    {
         metrics::counter!("graphql_rejected_total", "reason" => "body_too_large").increment(1);
         return too_large();
     }
@@ -374,22 +408,28 @@ async fn graphql_post(State((state, schema)): State<Shared>, ConnectInfo(peer): 
             return too_large();
         }
     };
-    let opts = MultipartOptions::default().max_file_size(limits.max_upload_bytes).max_num_files(limits.max_upload_files);
-    let batch = match async_graphql::http::receive_batch_body(content_type, futures_util::io::Cursor::new(bytes), opts).await {
-        Ok(b) => b,
-        Err(ParseRequestError::PayloadTooLarge) => return too_large(),
-        Err(e) => {
-            let msg = Msg::owned(format!("无法解析请求：{e}"), format!("Cannot parse the request: {e}"));
-            return error_response(StatusCode::BAD_REQUEST, AppError::validation("body", msg), locale);
-        }
-    };
+    let opts =
+        MultipartOptions::default().max_file_size(limits.max_upload_bytes).max_num_files(limits.max_upload_files);
+    let batch =
+        match async_graphql::http::receive_batch_body(content_type, futures_util::io::Cursor::new(bytes), opts).await {
+            Ok(b) => b,
+            Err(ParseRequestError::PayloadTooLarge) => return too_large(),
+            Err(e) => {
+                let msg = Msg::owned(format!("无法解析请求：{e}"), format!("Cannot parse the request: {e}"));
+                return error_response(StatusCode::BAD_REQUEST, AppError::validation("body", msg), locale);
+            }
+        };
     if let BatchRequest::Batch(v) = &batch
         && v.len() > limits.max_batch
     {
-        let msg = Msg::owned(format!("批量请求最多{}个操作", limits.max_batch), format!("At most {} operations per batch", limits.max_batch));
+        let msg = Msg::owned(
+            format!("批量请求最多{}个操作", limits.max_batch),
+            format!("At most {} operations per batch", limits.max_batch),
+        );
         return error_response(StatusCode::BAD_REQUEST, AppError::validation("body", msg), locale);
     }
-    let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let bearer =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let auth = match authenticate(&state, bearer).await {
         Ok(a) => a,
         Err(e) => return error_response(StatusCode::SERVICE_UNAVAILABLE, e, locale),
@@ -448,7 +488,12 @@ async fn graphql_post(State((state, schema)): State<Shared>, ConnectInfo(peer): 
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn graphql_ws(State((state, schema)): State<Shared>, protocol: GraphQLProtocol, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+async fn graphql_ws(
+    State((state, schema)): State<Shared>,
+    protocol: GraphQLProtocol,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let locale = Locale::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let ip = String::new();
     upgrade
@@ -460,9 +505,16 @@ async fn graphql_ws(State((state, schema)): State<Shared>, protocol: GraphQLProt
                     let token = payload
                         .get("accessToken")
                         .and_then(|v| v.as_str())
-                        .or_else(|| payload.get("Authorization").and_then(|v| v.as_str()).and_then(|v| v.strip_prefix("Bearer ")))
+                        .or_else(|| {
+                            payload
+                                .get("Authorization")
+                                .and_then(|v| v.as_str())
+                                .and_then(|v| v.strip_prefix("Bearer "))
+                        })
                         .map(str::to_owned);
-                    let auth = authenticate(&state, token.as_deref()).await.map_err(|e| async_graphql::Error::new(e.message(locale)))?;
+                    let auth = authenticate(&state, token.as_deref())
+                        .await
+                        .map_err(|e| async_graphql::Error::new(e.message(locale)))?;
                     if let Err((_, msg)) = &auth {
                         return Err(async_graphql::Error::new(msg.get(locale)));
                     }

@@ -103,7 +103,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Cmd::Bootstrap { company, admin_username } => {
             let app = App::build_default(config).await?;
             let password = wuye_api::seed::bootstrap(&app.state, &company, &admin_username).await?;
-            println!("company {company:?} created; sign in as {admin_username} with initial password {password} (must be changed at first sign-in)");
+            println!(
+                "company {company:?} created; sign in as {admin_username} with initial password {password} (must be changed at first sign-in)"
+            );
         }
         Cmd::Serve => {
             let addr = config.http_addr;

@@ -16,11 +16,7 @@ pub const DEMO_OWNERS: u32 = 100;
 /// The first valid completion of a 17-character prefix: the validator is the only
 /// place that knows the check algorithms.
 fn with_check(prefix: &str, chars: &str, valid: impl Fn(String) -> bool) -> String {
-    chars
-        .chars()
-        .map(|c| format!("{prefix}{c}"))
-        .find(|s| valid(s.clone()))
-        .unwrap_or_default()
+    chars.chars().map(|c| format!("{prefix}{c}")).find(|s| valid(s.clone())).unwrap_or_default()
 }
 
 pub fn demo_id_card(i: u32) -> String {
@@ -45,7 +41,14 @@ fn logins() -> String {
 }
 
 /// A company, its built-in roles and a first administrator. Returns the admin's user id.
-async fn create_company(state: &AppState, name: &str, credit_code: Option<&str>, admin: &str, password: &str, must_change: bool) -> AppResult<Uuid> {
+async fn create_company(
+    state: &AppState,
+    name: &str,
+    credit_code: Option<&str>,
+    admin: &str,
+    password: &str,
+    must_change: bool,
+) -> AppResult<Uuid> {
     let company = org::create_company(state, name, credit_code).await?;
     rbac::create_first_admin(state, company, admin, "系统管理员", password, must_change).await
 }
@@ -60,7 +63,8 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
     if org::company_exists(state, DEMO_COMPANY).await? {
         return Ok(format!("demo data already present\n{}", logins()));
     }
-    let admin_id = create_company(state, DEMO_COMPANY, Some(&demo_credit_code()), "admin", DEMO_PASSWORD, false).await?;
+    let admin_id =
+        create_company(state, DEMO_COMPANY, Some(&demo_credit_code()), "admin", DEMO_PASSWORD, false).await?;
     let admin = rbac::load_actor(state, admin_id, rbac::account(state, admin_id).await?.company_id).await?;
     let s = state;
 
@@ -76,7 +80,13 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
         let u = rbac::create_staff_user(
             s,
             &admin,
-            NewStaff { username, name, phone: Some(phone), initial_password: DEMO_PASSWORD, must_change_password: false },
+            NewStaff {
+                username,
+                name,
+                phone: Some(phone),
+                initial_password: DEMO_PASSWORD,
+                must_change_password: false,
+            },
         )
         .await?;
         staff.insert(username, u.id);
@@ -127,7 +137,12 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
         ("guard1", "guard", vec![estate.id]),
     ] {
         let scope = if projects.is_empty() { "company" } else { "projects" };
-        rbac::assign_role(s, &admin, GrantInput { user_id: id_of(user)?, role_id: role(code)?, scope: scope.into(), project_ids: projects }).await?;
+        rbac::assign_role(
+            s,
+            &admin,
+            GrantInput { user_id: id_of(user)?, role_id: role(code)?, scope: scope.into(), project_ids: projects },
+        )
+        .await?;
     }
 
     // 锦城花园: 2 buildings × 2 units × 25 floors × 2 flats = 200 houses
@@ -184,15 +199,26 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
 
     let surnames = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "周", "吴"];
     let given = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳"];
-    let hash = crate::auth::service::hash_password(s, crate::types::NewPassword::parse("password", DEMO_PASSWORD)?).await?;
+    let hash =
+        crate::auth::service::hash_password(s, crate::types::NewPassword::parse("password", DEMO_PASSWORD)?).await?;
     for i in 1..=DEMO_OWNERS {
-        let name = format!("{}{}{}", surnames[(i % 10) as usize], given[((i / 10) % 10) as usize], if i % 3 == 0 { "华" } else { "" });
+        let name = format!(
+            "{}{}{}",
+            surnames[(i % 10) as usize],
+            given[((i / 10) % 10) as usize],
+            if i % 3 == 0 { "华" } else { "" }
+        );
         let phone = demo_owner_phone(i);
         let card = demo_id_card(i);
         let o = org::register_owner(
             s,
             &admin,
-            OwnerInput { name: &name, phone: &phone, id_card_number: Some(&card), houses: vec![(houses[(i - 1) as usize], "owner".into())] },
+            OwnerInput {
+                name: &name,
+                phone: &phone,
+                id_card_number: Some(&card),
+                houses: vec![(houses[(i - 1) as usize], "owner".into())],
+            },
         )
         .await?;
         if let Some(user) = o.user_id {
@@ -200,7 +226,8 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
         }
     }
     for n in 1..=20 {
-        org::create_parking_space(s, &admin, estate.id, &format!("B1-{n:03}"), Some(Decimal::new(1250, 2)), None).await?;
+        org::create_parking_space(s, &admin, estate.id, &format!("B1-{n:03}"), Some(Decimal::new(1250, 2)), None)
+            .await?;
     }
     Ok(logins())
 }

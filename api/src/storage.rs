@@ -17,9 +17,7 @@ pub enum Storage {
 
 impl Storage {
     pub fn local(root: impl AsRef<Path>) -> Self {
-        Storage::Local {
-            root: root.as_ref().to_path_buf(),
-        }
+        Storage::Local { root: root.as_ref().to_path_buf() }
     }
 
     /// Keys are ours (`company-logos/<uuid>.png`), never a client's path: no `..`, no absolute paths.

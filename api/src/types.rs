@@ -22,10 +22,7 @@ pub struct Phone(String);
 impl Phone {
     pub fn parse(field: impl Into<Field>, input: &str) -> Result<Self, AppError> {
         wuye_mobile::normalize_phone(input.to_owned()).map(Phone).map_err(|_| {
-            invalid(
-                field,
-                Msg::new("请输入正确的11位手机号", "Enter a valid 11-digit mainland mobile number"),
-            )
+            invalid(field, Msg::new("请输入正确的11位手机号", "Enter a valid 11-digit mainland mobile number"))
         })
     }
     pub fn as_str(&self) -> &str {
@@ -33,11 +30,7 @@ impl Phone {
     }
     /// 138****0001
     pub fn masked(s: &str) -> String {
-        if s.len() == 11 && s.is_ascii() {
-            format!("{}****{}", &s[..3], &s[7..])
-        } else {
-            "****".into()
-        }
+        if s.len() == 11 && s.is_ascii() { format!("{}****{}", &s[..3], &s[7..]) } else { "****".into() }
     }
 }
 
@@ -59,10 +52,9 @@ impl IdCardNumber {
                 field,
                 Msg::new("身份证号中的出生日期无效", "The birth date in the ID-card number is invalid"),
             )),
-            Err(V::IdCardChecksum) => Err(invalid(
-                field,
-                Msg::new("身份证号校验位不正确", "The ID-card number's check digit is wrong"),
-            )),
+            Err(V::IdCardChecksum) => {
+                Err(invalid(field, Msg::new("身份证号校验位不正确", "The ID-card number's check digit is wrong")))
+            }
             Err(_) => Err(invalid(
                 field,
                 Msg::new(
@@ -77,11 +69,7 @@ impl IdCardNumber {
     }
     /// 110105********002X
     pub fn masked(s: &str) -> String {
-        if s.len() == 18 && s.is_ascii() {
-            format!("{}********{}", &s[..6], &s[14..])
-        } else {
-            "****".into()
-        }
+        if s.len() == 18 && s.is_ascii() { format!("{}********{}", &s[..6], &s[14..]) } else { "****".into() }
     }
 }
 
@@ -167,10 +155,7 @@ pub fn area(field: impl Into<Field>, value: Decimal) -> Result<Decimal, AppError
     if value.is_sign_negative() || value.scale() > 2 || value >= Decimal::from(100_000_000) {
         return Err(invalid(
             field,
-            Msg::new(
-                "面积应为非负数，最多两位小数",
-                "An area is a non-negative number with at most 2 decimals",
-            ),
+            Msg::new("面积应为非负数，最多两位小数", "An area is a non-negative number with at most 2 decimals"),
         ));
     }
     Ok(value)

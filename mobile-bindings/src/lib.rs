@@ -36,10 +36,7 @@ pub struct IdCardInfo {
 /// Normalizes a mainland mobile number (`+86 138-0000-0001` → `13800000001`).
 #[uniffi::export]
 pub fn normalize_phone(input: String) -> Result<String, ValidationError> {
-    let mut digits: String = input
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
-        .collect();
+    let mut digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
     if let Some(rest) = digits.strip_prefix("+86") {
         digits = rest.to_owned();
     } else if digits.len() == 13 && digits.starts_with("86") {
@@ -50,11 +47,7 @@ pub fn normalize_phone(input: String) -> Result<String, ValidationError> {
         && bytes.iter().all(u8::is_ascii_digit)
         && bytes[0] == b'1'
         && (b'3'..=b'9').contains(&bytes[1]);
-    if ok {
-        Ok(digits)
-    } else {
-        Err(ValidationError::InvalidPhone)
-    }
+    if ok { Ok(digits) } else { Err(ValidationError::InvalidPhone) }
 }
 
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
@@ -71,36 +64,24 @@ pub fn validate_id_card(input: String) -> Result<IdCardInfo, ValidationError> {
     if !(b[17].is_ascii_digit() || b[17] == b'X') || b[0] == b'0' {
         return Err(ValidationError::IdCardFormat);
     }
-    let num = |r: std::ops::Range<usize>| -> u32 {
-        b[r].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
-    };
+    let num = |r: std::ops::Range<usize>| -> u32 { b[r].iter().fold(0, |acc, d| acc * 10 + u32::from(d - b'0')) };
     let (year, month, day) = (num(6..10), num(10..12), num(12..14));
     if !(1900..=2100).contains(&year) || day == 0 || day > days_in_month(year, month) {
         return Err(ValidationError::IdCardBirthDate);
     }
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(ID_WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
+    let sum: u32 = b[..17].iter().zip(ID_WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
     if ID_CHECK[(sum % 11) as usize] != b[17] {
         return Err(ValidationError::IdCardChecksum);
     }
     let male = (b[16] - b'0') % 2 == 1;
-    Ok(IdCardInfo {
-        normalized,
-        birth_year: year as u16,
-        birth_month: month as u8,
-        birth_day: day as u8,
-        male,
-    })
+    Ok(IdCardInfo { normalized, birth_year: year as u16, birth_month: month as u8, birth_day: day as u8, male })
 }
 
 fn days_in_month(year: u32, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
         2 => 28,
         _ => 0,
     }
@@ -119,10 +100,7 @@ pub fn validate_credit_code(input: String) -> Result<String, ValidationError> {
     }
     let mut values = [0u32; 18];
     for (v, c) in values.iter_mut().zip(b) {
-        *v = CREDIT_CHARS
-            .iter()
-            .position(|x| x == c)
-            .ok_or(ValidationError::CreditCodeFormat)? as u32;
+        *v = CREDIT_CHARS.iter().position(|x| x == c).ok_or(ValidationError::CreditCodeFormat)? as u32;
     }
     let sum: u32 = values[..17].iter().zip(CREDIT_WEIGHTS).map(|(v, w)| v * w).sum();
     let check = (31 - sum % 31) % 31;
@@ -160,13 +138,7 @@ mod tests {
     #[test]
     fn credit_codes() {
         assert_eq!(validate_credit_code("91350100m000100y43".into()), Ok("91350100M000100Y43".into()));
-        assert_eq!(
-            validate_credit_code("91350100M000100Y44".into()),
-            Err(ValidationError::CreditCodeChecksum)
-        );
-        assert_eq!(
-            validate_credit_code("91350100M000100I43".into()),
-            Err(ValidationError::CreditCodeFormat)
-        );
+        assert_eq!(validate_credit_code("91350100M000100Y44".into()), Err(ValidationError::CreditCodeChecksum));
+        assert_eq!(validate_credit_code("91350100M000100I43".into()), Err(ValidationError::CreditCodeFormat));
     }
 }

@@ -1,1 +1,278 @@
+//! Test harness: starts the real server on 127.0.0.1:0 against a fresh PostgreSQL
+//! database, its own Redis key prefix and a temporary file store, and drives it over
+//! HTTP and WebSocket like the apps do.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::watch;
+use uuid::Uuid;
+use wuye_api::clock::SystemClock;
+use wuye_api::{App, AppState, Config};
+
+pub const PASSWORD: &str = wuye_api::seed::DEMO_PASSWORD;
+
+pub fn admin_url() -> String {
+    std::env::var("WUYE_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub clock: Arc<SystemClock>,
+    pub db: PgPool,
+    pub db_name: String,
+    shutdown: watch::Sender<bool>,
+    _files: TempDir,
+}
+
+/// A folder removed when the test ends.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh, migrated database.
+pub async fn fresh_database() -> (String, String) {
+    let name = format!("wuye_t_{}", Uuid::now_v7().simple());
+    let mut admin = PgConnection::connect(&admin_url()).await.expect("PostgreSQL must run (deploy/test.sh starts it)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+    let base = admin_url();
+    let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
+    let pool = PgPool::connect(&url).await.unwrap();
+    wuye_api::app::migrate(&pool).await.unwrap();
+    pool.close().await;
+    (name, url)
+}
+
+/// Test configuration: real services, a unique Redis prefix, cheap argon2 (the rules do
+/// not depend on its cost; the benchmark uses the production parameters).
+pub fn test_config(database_url: &str, files: &std::path::Path) -> Config {
+    let mut c = Config {
+        database_url: database_url.to_owned(),
+        database_max_connections: 10,
+        redis_url: std::env::var("WUYE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        redis_prefix: format!("t:{}:", Uuid::now_v7().simple()),
+        storage_dir: files.to_path_buf(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    c.auth.argon2_memory_kib = 4096;
+    c.auth.argon2_iterations = 1;
+    c
+}
+
+impl TestServer {
+    /// A server over an empty database.
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server over the demo estate (`wuye seed-demo`).
+    pub async fn seeded() -> TestServer {
+        Self::seeded_with(|_| {}).await
+    }
+
+    pub async fn seeded_with(f: impl FnOnce(&mut Config)) -> TestServer {
+        let s = Self::start_with(f).await;
+        wuye_api::seed::seed_demo(&s.state).await.unwrap();
+        s
+    }
+
+    pub async fn start_with(f: impl FnOnce(&mut Config)) -> TestServer {
+        let (db_name, url) = fresh_database().await;
+        let files = TempDir(std::env::temp_dir().join(format!("wuye-files-{}", Uuid::now_v7().simple())));
+        let mut config = test_config(&url, &files.0);
+        f(&mut config);
+        Self::start_on(config, db_name, files).await
+    }
+
+    /// Another server on an existing database and Redis prefix (a second replica).
+    pub async fn replica(&self) -> TestServer {
+        let mut config = (*self.state.config).clone();
+        let files = TempDir(std::env::temp_dir().join(format!("wuye-files-{}", Uuid::now_v7().simple())));
+        config.storage_dir = files.0.clone();
+        Self::start_on(config, self.db_name.clone(), files).await
+    }
+
+    async fn start_on(config: Config, db_name: String, files: TempDir) -> TestServer {
+        let clock = Arc::new(SystemClock::default());
+        let app = App::build(config, clock.clone()).await.unwrap();
+        let state = app.state.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            app.serve(listener, rx).await.unwrap();
+        });
+        let db = state.db.clone();
+        let s = TestServer {
+            addr,
+            url: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            state,
+            clock,
+            db,
+            db_name,
+            shutdown: tx,
+            _files: files,
+        };
+        // the event bus subscribes in the background; give it a moment to be ready
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        s
+    }
+
+    pub async fn post(&self, token: Option<&str>, lang: Option<&str>, body: Value) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}/graphql", self.url)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(l) = lang {
+            req = req.header("accept-language", l);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Runs an operation; returns the whole response (data and errors).
+    pub async fn gql(&self, token: Option<&str>, query: &str, vars: Value) -> Value {
+        self.post(token, None, json!({ "query": query, "variables": vars })).await.1
+    }
+
+    /// Runs an operation that must succeed; returns `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, vars: Value) -> Value {
+        let r = self.gql(token, query, vars).await;
+        assert!(r.get("errors").is_none(), "unexpected errors: {r}\nquery: {query}");
+        r["data"].clone()
+    }
+
+    pub async fn sign_in_pair(&self, login: &str, password: &str) -> (String, String) {
+        let d = self
+            .ok(
+                None,
+                "mutation($l: String!, $p: String!) { signIn(input: {login: $l, password: $p}) { accessToken refreshToken } }",
+                json!({ "l": login, "p": password }),
+            )
+            .await;
+        (
+            d["signIn"]["accessToken"].as_str().unwrap().to_owned(),
+            d["signIn"]["refreshToken"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    pub async fn sign_in(&self, login: &str) -> String {
+        self.sign_in_pair(login, PASSWORD).await.0
+    }
+
+    pub fn key(&self, k: &str) -> String {
+        format!("{}{k}", self.state.config.redis_prefix)
+    }
+
+    pub async fn redis_get(&self, k: &str) -> Option<String> {
+        let mut c = self.state.redis.clone();
+        c.get(self.key(k)).await.unwrap()
+    }
+
+    /// The newest code the development SMS sender recorded for a phone.
+    pub async fn last_sms_code(&self, phone: &str) -> Option<String> {
+        let msgs = wuye_api::notify::sms::dev_messages(&self.state.redis, &self.state.config.redis_prefix, phone)
+            .await
+            .unwrap();
+        msgs.first().and_then(|m| m.params.get("code")).and_then(|c| c.as_str()).map(str::to_owned)
+    }
+
+    pub async fn sms_count(&self, phone: &str) -> usize {
+        wuye_api::notify::sms::dev_messages(&self.state.redis, &self.state.config.redis_prefix, phone)
+            .await
+            .unwrap()
+            .len()
+    }
+
+    pub async fn scalar(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.db).await.unwrap()
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/graphql/ws", self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// The first error's `extensions.code`.
+pub fn code(resp: &Value) -> &str {
+    resp["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
+
+pub fn field(resp: &Value) -> &str {
+    resp["errors"][0]["extensions"]["field"].as_str().unwrap_or("")
+}
+
+pub fn reason(resp: &Value) -> &str {
+    resp["errors"][0]["extensions"]["reason"].as_str().unwrap_or("")
+}
+
+pub fn message(resp: &Value) -> &str {
+    resp["errors"][0]["message"].as_str().unwrap_or("")
+}
+
+/// A minimal graphql-transport-ws client.
+pub mod ws {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{Value, json};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+    pub async fn connect(url: &str, init: Value) -> Result<Socket, String> {
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(req).await.map_err(|e| e.to_string())?;
+        socket.send(Message::text(json!({ "type": "connection_init", "payload": init }).to_string())).await.unwrap();
+        match next_json(&mut socket).await {
+            Some(v) if v["type"] == "connection_ack" => Ok(socket),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    pub async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
+        socket
+            .send(Message::text(json!({ "id": id, "type": "subscribe", "payload": { "query": query } }).to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// The next JSON message, or None when the socket closed or 5 s passed.
+    pub async fn next_json(socket: &mut Socket) -> Option<Value> {
+        loop {
+            let msg = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next()).await.ok()??.ok()?;
+            match msg {
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(&t).ok()?;
+                    if v["type"] == "ping" {
+                        continue;
+                    }
+                    return Some(v);
+                }
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+}

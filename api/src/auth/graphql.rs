@@ -154,11 +154,7 @@ impl AuthMutation {
     /// A new image captcha (2 minutes, one use).
     async fn request_captcha(&self, ctx: &Context<'_>) -> async_graphql::Result<Captcha> {
         let (id, image_base64) = service::new_captcha(ctx.state()).await?;
-        Ok(Captcha {
-            id,
-            image_base64,
-            expires_in_secs: ctx.state().config.auth.captcha_ttl_secs,
-        })
+        Ok(Captcha { id, image_base64, expires_in_secs: ctx.state().config.auth.captcha_ttl_secs })
     }
 
     async fn sign_in(&self, ctx: &Context<'_>, input: SignInInput) -> async_graphql::Result<AuthPayload> {
@@ -188,26 +184,35 @@ impl AuthMutation {
     }
 
     /// Ends every other session of the user and returns a fresh one.
-    async fn change_password(&self, ctx: &Context<'_>, input: ChangePasswordInput) -> async_graphql::Result<AuthPayload> {
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ChangePasswordInput,
+    ) -> async_graphql::Result<AuthPayload> {
         let actor = ctx.actor()?;
         let pair = service::change_password(ctx.state(), &actor, &input.old_password, &input.new_password).await?;
         payload(ctx, pair).await
     }
 
-    async fn request_sms_code(&self, ctx: &Context<'_>, input: RequestSmsCodeInput) -> async_graphql::Result<SmsCodePayload> {
+    async fn request_sms_code(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestSmsCodeInput,
+    ) -> async_graphql::Result<SmsCodePayload> {
         let purpose = match input.purpose {
             SmsCodePurpose::SignIn => CodePurpose::SignIn,
             SmsCodePurpose::Activate => CodePurpose::Activate,
             SmsCodePurpose::ResetPassword => CodePurpose::ResetPassword,
         };
         let sent = service::request_code(ctx.state(), &ctx.req().ip, &input.phone, purpose).await?;
-        Ok(SmsCodePayload {
-            resend_after_secs: sent.resend_after_secs,
-            expires_in_secs: sent.expires_in_secs,
-        })
+        Ok(SmsCodePayload { resend_after_secs: sent.resend_after_secs, expires_in_secs: sent.expires_in_secs })
     }
 
-    async fn sign_in_with_sms_code(&self, ctx: &Context<'_>, input: SignInWithSmsCodeInput) -> async_graphql::Result<AuthPayload> {
+    async fn sign_in_with_sms_code(
+        &self,
+        ctx: &Context<'_>,
+        input: SignInWithSmsCodeInput,
+    ) -> async_graphql::Result<AuthPayload> {
         let pair = service::sign_in_with_code(ctx.state(), &input.phone, &input.code).await?;
         payload(ctx, pair).await
     }
@@ -224,4 +229,3 @@ impl AuthMutation {
         Ok(OkPayload { ok: true })
     }
 }
-

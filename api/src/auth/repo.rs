@@ -72,9 +72,7 @@ pub async fn activate(db: &mut PgConnection, id: Uuid, hash: &str) -> sqlx::Resu
 }
 
 pub async fn touch_sign_in(db: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE users SET last_sign_in_at = $2 WHERE id = $1", id, at)
-        .execute(db)
-        .await?;
+    sqlx::query!("UPDATE users SET last_sign_in_at = $2 WHERE id = $1", id, at).execute(db).await?;
     Ok(())
 }
 
@@ -119,9 +117,7 @@ pub async fn refresh_for_update(db: &mut PgConnection, token_hash: &[u8]) -> sql
 }
 
 pub async fn mark_used(db: &mut PgConnection, token_hash: &[u8], at: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, at)
-        .execute(db)
-        .await?;
+    sqlx::query!("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1", token_hash, at).execute(db).await?;
     Ok(())
 }
 
@@ -137,12 +133,8 @@ pub async fn revoke_family(db: &mut PgConnection, family_id: Uuid, at: DateTime<
 }
 
 pub async fn revoke_user(db: &mut PgConnection, user_id: Uuid, at: DateTime<Utc>) -> sqlx::Result<u64> {
-    Ok(sqlx::query!(
-        "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        user_id,
-        at
-    )
-    .execute(db)
-    .await?
-    .rows_affected())
+    Ok(sqlx::query!("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL", user_id, at)
+        .execute(db)
+        .await?
+        .rows_affected())
 }

@@ -40,7 +40,12 @@ async fn verify_password(state: &AppState, password: &str, hash: Option<String>)
         .map_err(AppError::internal)
 }
 
-pub async fn store_password(tx: &mut sqlx::PgConnection, user_id: Uuid, hash: &str, must_change: bool) -> AppResult<()> {
+pub async fn store_password(
+    tx: &mut sqlx::PgConnection,
+    user_id: Uuid,
+    hash: &str,
+    must_change: bool,
+) -> AppResult<()> {
     repo::set_password(tx, user_id, hash, must_change).await?;
     revoke_all_sessions(tx, user_id).await
 }
@@ -74,7 +79,12 @@ pub fn verify_access_token(state: &AppState, token: &str) -> AppResult<Claims> {
     Ok(data.claims)
 }
 
-async fn issue_tokens(state: &AppState, tx: &mut sqlx::PgConnection, user: &Credentials, family: Option<Uuid>) -> AppResult<TokenPair> {
+async fn issue_tokens(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    user: &Credentials,
+    family: Option<Uuid>,
+) -> AppResult<TokenPair> {
     let now = state.clock.now();
     let ttl = state.config.auth.access_token_ttl_secs;
     let claims = Claims {
@@ -84,7 +94,8 @@ async fn issue_tokens(state: &AppState, tx: &mut sqlx::PgConnection, user: &Cred
         iat: now.timestamp(),
         exp: now.timestamp() + ttl as i64,
     };
-    let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &state.keys.jwt_encoding).map_err(AppError::internal)?;
+    let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &state.keys.jwt_encoding)
+        .map_err(AppError::internal)?;
     let refresh_token = random_token();
     let expires = now + TimeDelta::days(state.config.auth.refresh_token_ttl_days as i64);
     repo::insert_refresh(tx, user.id, family.unwrap_or_else(Uuid::now_v7), &sha256(&refresh_token), expires).await?;
@@ -182,9 +193,7 @@ pub async fn new_captcha(state: &AppState) -> AppResult<(String, String)> {
     let (answer, png) = super::captcha::generate().map_err(AppError::internal)?;
     let id = Uuid::now_v7().to_string();
     let mut conn = state.redis.clone();
-    let _: () = conn
-        .set_ex(key(state, &["captcha", &id]), answer, state.config.auth.captcha_ttl_secs)
-        .await?;
+    let _: () = conn.set_ex(key(state, &["captcha", &id]), answer, state.config.auth.captcha_ttl_secs).await?;
     Ok((id, png))
 }
 
@@ -224,7 +233,10 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
     let a = &state.config.auth;
     let ident = input.login.trim().to_lowercase();
     if ident.is_empty() || ident.len() > 64 {
-        return Err(AppError::validation("login", Msg::new("请输入用户名或手机号", "Enter a username or phone number")));
+        return Err(AppError::validation(
+            "login",
+            Msg::new("请输入用户名或手机号", "Enter a username or phone number"),
+        ));
     }
     if input.password.is_empty() || input.password.len() > 128 {
         return Err(AppError::validation("password", Msg::new("请输入密码", "Enter a password")));
@@ -257,11 +269,8 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
                 .query_async(&mut conn)
                 .await?;
             if fails >= a.lockout_failures {
-                let _: () = redis::pipe()
-                    .set_ex(&lock_key, 1, a.lockout_secs)
-                    .del(&fail_key)
-                    .query_async(&mut conn)
-                    .await?;
+                let _: () =
+                    redis::pipe().set_ex(&lock_key, 1, a.lockout_secs).del(&fail_key).query_async(&mut conn).await?;
                 return Err(locked(a.lockout_secs));
             }
             return Err(invalid_credentials());
@@ -280,7 +289,10 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
 pub async fn change_password(state: &AppState, actor: &Actor, old: &str, new: &str) -> AppResult<TokenPair> {
     let new = NewPassword::parse("newPassword", new)?;
     if old == new.expose() {
-        return Err(AppError::validation("newPassword", Msg::new("新密码不能与原密码相同", "The new password must differ from the old one")));
+        return Err(AppError::validation(
+            "newPassword",
+            Msg::new("新密码不能与原密码相同", "The new password must differ from the old one"),
+        ));
     }
     let user = repo::credentials_by_id(&state.db, actor.user_id).await?.ok_or_else(invalid_token)?;
     if !verify_password(state, old, user.password_hash.clone()).await? {
@@ -289,11 +301,9 @@ pub async fn change_password(state: &AppState, actor: &Actor, old: &str, new: &s
     let hash = hash_password(state, new).await?;
     let mut tx = state.db.begin().await?;
     store_password(&mut tx, user.id, &hash, false).await?;
-    crate::rbac::service::audit(&mut tx, actor, "user.change_password", "user", Some(user.id), serde_json::json!({})).await?;
-    let user = Credentials {
-        must_change_password: false,
-        ..user
-    };
+    crate::rbac::service::audit(&mut tx, actor, "user.change_password", "user", Some(user.id), serde_json::json!({}))
+        .await?;
+    let user = Credentials { must_change_password: false, ..user };
     let pair = issue_tokens(state, &mut tx, &user, None).await?;
     tx.commit().await?;
     account_changed(state, user.id, EVENT_SESSION_REVOKED).await;
@@ -321,34 +331,34 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
 
     let hour = now.timestamp() / 3600;
     let ip_key = key(state, &["otp", "ip", ip, &hour.to_string()]);
-    let (ip_count,): (u32,) = redis::pipe().incr(&ip_key, 1).expire(&ip_key, 3600).ignore().query_async(&mut conn).await?;
+    let (ip_count,): (u32,) =
+        redis::pipe().incr(&ip_key, 1).expire(&ip_key, 3600).ignore().query_async(&mut conn).await?;
     if ip_count > a.otp_hourly_per_ip {
         return Err(too_many("IP_LIMIT", Some(3600 - (now.timestamp() % 3600) as u64)));
     }
     let cool_key = key(state, &["otp", "cool", p]);
-    let fresh: bool = redis::cmd("SET")
-        .arg(&cool_key)
-        .arg(1)
-        .arg("NX")
-        .arg("EX")
-        .arg(a.otp_resend_secs)
-        .query_async::<Option<String>>(&mut conn)
-        .await?
-        .is_some();
+    let fresh: bool = a.otp_resend_secs == 0
+        || redis::cmd("SET")
+            .arg(&cool_key)
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(a.otp_resend_secs)
+            .query_async::<Option<String>>(&mut conn)
+            .await?
+            .is_some();
     if !fresh {
         let ttl: i64 = conn.ttl(&cool_key).await?;
         return Err(too_many("RESEND_TOO_SOON", Some(ttl.max(1) as u64)));
     }
     let day_key = key(state, &["otp", "day", p, &crate::clock::business_day(now)]);
-    let (day_count,): (u32,) = redis::pipe().incr(&day_key, 1).expire(&day_key, 86_400).ignore().query_async(&mut conn).await?;
+    let (day_count,): (u32,) =
+        redis::pipe().incr(&day_key, 1).expire(&day_key, 86_400).ignore().query_async(&mut conn).await?;
     if day_count > a.otp_daily_per_phone {
         return Err(too_many("DAILY_LIMIT", None));
     }
 
-    let sent = CodeSent {
-        resend_after_secs: a.otp_resend_secs,
-        expires_in_secs: a.otp_ttl_secs,
-    };
+    let sent = CodeSent { resend_after_secs: a.otp_resend_secs, expires_in_secs: a.otp_ttl_secs };
     let user = repo::credentials_by_phone(&state.db, p).await?;
     let eligible = match (purpose, &user) {
         (CodePurpose::Activate, Some(u)) => u.kind == "owner" && u.status == "pending",
@@ -413,7 +423,10 @@ async fn verify_code(state: &AppState, purpose: CodePurpose, phone: &Phone, code
             msg: Msg::new("验证码错误次数过多，请重新获取", "Too many wrong codes; request a new one"),
             retry_after_secs: None,
         }),
-        _ => Err(AppError::validation("code", Msg::new("验证码已失效，请重新获取", "The code has expired; request a new one"))),
+        _ => Err(AppError::validation(
+            "code",
+            Msg::new("验证码已失效，请重新获取", "The code has expired; request a new one"),
+        )),
     }
 }
 
@@ -434,18 +447,20 @@ pub async fn activate_owner(state: &AppState, phone: &str, code: &str, password:
     verify_code(state, CodePurpose::Activate, &phone, code).await?;
     let user = repo::credentials_by_phone(&state.db, phone.as_str()).await?;
     let Some(user) = user.filter(|u| u.kind == "owner" && u.status == "pending") else {
-        return Err(AppError::validation("phone", Msg::new("账号无需激活，请直接登录", "Nothing to activate; sign in instead")));
+        return Err(AppError::validation(
+            "phone",
+            Msg::new("账号无需激活，请直接登录", "Nothing to activate; sign in instead"),
+        ));
     };
     let hash = hash_password(state, password).await?;
     let mut tx = state.db.begin().await?;
     if repo::activate(&mut tx, user.id, &hash).await? != 1 {
-        return Err(AppError::validation("phone", Msg::new("账号无需激活，请直接登录", "Nothing to activate; sign in instead")));
+        return Err(AppError::validation(
+            "phone",
+            Msg::new("账号无需激活，请直接登录", "Nothing to activate; sign in instead"),
+        ));
     }
-    let user = Credentials {
-        status: "active".into(),
-        must_change_password: false,
-        ..user
-    };
+    let user = Credentials { status: "active".into(), must_change_password: false, ..user };
     let pair = issue_tokens(state, &mut tx, &user, None).await?;
     tx.commit().await?;
     Ok(pair)
@@ -456,7 +471,8 @@ pub async fn reset_password(state: &AppState, phone: &str, code: &str, new_passw
     let phone = Phone::parse("phone", phone)?;
     let password = NewPassword::parse("newPassword", new_password)?;
     verify_code(state, CodePurpose::ResetPassword, &phone, code).await?;
-    let Some(user) = repo::credentials_by_phone(&state.db, phone.as_str()).await?.filter(|u| u.status == "active") else {
+    let Some(user) = repo::credentials_by_phone(&state.db, phone.as_str()).await?.filter(|u| u.status == "active")
+    else {
         return Err(invalid_credentials());
     };
     let hash = hash_password(state, password).await?;

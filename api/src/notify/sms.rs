@@ -48,10 +48,7 @@ pub struct DevSmsSender {
 
 impl DevSmsSender {
     pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
-        DevSmsSender {
-            redis,
-            prefix: prefix.to_owned(),
-        }
+        DevSmsSender { redis, prefix: prefix.to_owned() }
     }
 
     pub fn key(prefix: &str, phone: &str) -> String {
@@ -69,12 +66,8 @@ impl SmsSender for DevSmsSender {
             let key = Self::key(&self.prefix, &msg.phone);
             let body = serde_json::to_string(msg).map_err(|e| SmsError::Transport(e.to_string()))?;
             let mut conn = self.redis.clone();
-            let res: redis::RedisResult<()> = redis::pipe()
-                .lpush(&key, body)
-                .ltrim(&key, 0, 49)
-                .expire(&key, 86_400)
-                .query_async(&mut conn)
-                .await;
+            let res: redis::RedisResult<()> =
+                redis::pipe().lpush(&key, body).ltrim(&key, 0, 49).expire(&key, 86_400).query_async(&mut conn).await;
             res.map_err(|e| SmsError::Transport(e.to_string()))?;
             tracing::info!(phone = %Phone::masked(&msg.phone), kind = ?msg.kind, "dev SMS recorded");
             Ok(())

@@ -273,7 +273,13 @@ impl House {
     /// Owners, household members and tenants: for staff with `owner:read`, or a resident.
     async fn residents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Resident>> {
         let actor = ctx.actor()?;
-        let rows = ctx.data_unchecked::<Loaders>().residents.load_one(self.0.id).await.map_err(loader_error)?.unwrap_or_default();
+        let rows = ctx
+            .data_unchecked::<Loaders>()
+            .residents
+            .load_one(self.0.id)
+            .await
+            .map_err(loader_error)?
+            .unwrap_or_default();
         let staff_ok = actor.projects(Perm::OwnerRead).is_ok_and(|f| f.allows(self.0.project_id));
         let resident = actor.owner_id.is_some_and(|o| rows.iter().any(|r| r.owner_id == o));
         if !staff_ok && !resident {
@@ -288,7 +294,11 @@ impl House {
                     "member" => Relation::Member,
                     _ => Relation::Tenant,
                 },
-                phone: if actor.owner_id == Some(r.owner_id) { r.phone.clone() } else { service::mask_phone(&actor, &r.phone) },
+                phone: if actor.owner_id == Some(r.owner_id) {
+                    r.phone.clone()
+                } else {
+                    service::mask_phone(&actor, &r.phone)
+                },
                 name: r.name,
             })
             .collect())
@@ -430,7 +440,13 @@ impl OrgQuery {
     }
 
     #[graphql(guard = "Perm::ProjectRead")]
-    async fn projects(&self, ctx: &Context<'_>, search: Option<String>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Conn<Project>> {
+    async fn projects(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Project>> {
         let actor = ctx.actor()?;
         let page = Page::new(ctx, first, after)?;
         let rows = service::projects(ctx.state(), &actor, search.as_deref(), page.after, page.fetch()).await?;
@@ -504,7 +520,16 @@ impl OrgQuery {
         let state = ctx.state();
         let page = Page::new(ctx, first, after)?;
         let project_id = project_id.as_ref().map(|i| parse_id("projectId", i)).transpose()?;
-        let rows = service::owners(state, &actor, project_id, search.as_deref(), id_card_number.as_deref(), page.after, page.fetch()).await?;
+        let rows = service::owners(
+            state,
+            &actor,
+            project_id,
+            search.as_deref(),
+            id_card_number.as_deref(),
+            page.after,
+            page.fetch(),
+        )
+        .await?;
         Ok(page.connection(rows, |o| o.id, |o| Owner(service::view_owner(state, &actor, o))))
     }
 
@@ -515,10 +540,18 @@ impl OrgQuery {
     }
 
     #[graphql(guard = "Perm::EstateRead")]
-    async fn parking_spaces(&self, ctx: &Context<'_>, project_id: ID, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Conn<ParkingSpace>> {
+    async fn parking_spaces(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<ParkingSpace>> {
         let actor = ctx.actor()?;
         let page = Page::new(ctx, first, after)?;
-        let rows = service::parking_spaces(ctx.state(), &actor, parse_id("projectId", &project_id)?, page.after, page.fetch()).await?;
+        let rows =
+            service::parking_spaces(ctx.state(), &actor, parse_id("projectId", &project_id)?, page.after, page.fetch())
+                .await?;
         Ok(page.connection(rows, |p| p.id, ParkingSpace))
     }
 }
@@ -695,34 +728,25 @@ pub struct ImportHousesPayload {
 #[derive(Default)]
 pub struct OrgMutation;
 
-fn project_input<'a>(
-    name: Option<&'a str>,
-    code: Option<&'a str>,
-    kind: Option<ProjectKind>,
-    address: Option<&'a str>,
-    building_area: Option<Decimal>,
-    households: Option<i32>,
+/// The manager and team IDs of a project input.
+fn project_people(
     manager_id: Option<&ID>,
     staff: Option<&[ID]>,
-    geofence: Option<&GeofenceInput>,
-) -> async_graphql::Result<ProjectInput<'a>> {
-    Ok(ProjectInput {
-        name,
-        code,
-        kind: kind.map(ProjectKind::code),
-        address,
-        building_area,
-        households,
-        manager_id: manager_id.map(|m| parse_id("managerId", m)).transpose()?,
-        service_staff_ids: staff.map(|s| crate::rbac::graphql::parse_ids("serviceStaffIds", s)).transpose()?,
-        geofence: geofence.map(|g| (g.lat, g.lng, g.radius_m)),
-    })
+) -> Result<(Option<Uuid>, Option<Vec<Uuid>>), AppError> {
+    Ok((
+        manager_id.map(|m| parse_id("managerId", m)).transpose()?,
+        staff.map(|s| crate::rbac::graphql::parse_ids("serviceStaffIds", s)).transpose()?,
+    ))
 }
 
 #[Object]
 impl OrgMutation {
     #[graphql(guard = "Perm::CompanyWrite")]
-    async fn update_company(&self, ctx: &Context<'_>, input: UpdateCompanyInput) -> async_graphql::Result<CompanyPayload> {
+    async fn update_company(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCompanyInput,
+    ) -> async_graphql::Result<CompanyPayload> {
         let actor = ctx.actor()?;
         let c = service::update_company(
             ctx.state(),
@@ -743,64 +767,88 @@ impl OrgMutation {
     async fn upload_company_logo(&self, ctx: &Context<'_>, file: Upload) -> async_graphql::Result<CompanyPayload> {
         let actor = ctx.actor()?;
         let max = ctx.state().config.limits.max_upload_bytes;
-        let value = file.value(ctx).map_err(|_| AppError::validation("file", Msg::new("无法读取上传的文件", "Cannot read the uploaded file")))?;
+        let value = file.value(ctx).map_err(|_| {
+            AppError::validation("file", Msg::new("无法读取上传的文件", "Cannot read the uploaded file"))
+        })?;
         let mut bytes = Vec::new();
-        value
-            .into_read()
-            .take(max as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|_| AppError::validation("file", Msg::new("无法读取上传的文件", "Cannot read the uploaded file")))?;
+        value.into_read().take(max as u64 + 1).read_to_end(&mut bytes).map_err(|_| {
+            AppError::validation("file", Msg::new("无法读取上传的文件", "Cannot read the uploaded file"))
+        })?;
         let c = service::set_company_logo(ctx.state(), &actor, bytes).await?;
         Ok(CompanyPayload { company: Company(c) })
     }
 
     #[graphql(guard = "Perm::ProjectWrite")]
-    async fn create_project(&self, ctx: &Context<'_>, input: CreateProjectInput) -> async_graphql::Result<ProjectPayload> {
+    async fn create_project(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateProjectInput,
+    ) -> async_graphql::Result<ProjectPayload> {
         let actor = ctx.actor()?;
-        let pi = project_input(
-            Some(&input.name),
-            Some(&input.code),
-            Some(input.kind),
-            input.address.as_deref(),
-            input.building_area,
-            input.households,
-            input.manager_id.as_ref(),
-            input.service_staff_ids.as_deref(),
-            input.geofence.as_ref(),
-        )?;
+        let (manager_id, service_staff_ids) =
+            project_people(input.manager_id.as_ref(), input.service_staff_ids.as_deref())?;
+        let pi = ProjectInput {
+            name: Some(&input.name),
+            code: Some(&input.code),
+            kind: Some(input.kind.code()),
+            address: input.address.as_deref(),
+            building_area: input.building_area,
+            households: input.households,
+            manager_id,
+            service_staff_ids,
+            geofence: input.geofence.as_ref().map(|g| (g.lat, g.lng, g.radius_m)),
+        };
         let p = service::create_project(ctx.state(), &actor, pi).await?;
         Ok(ProjectPayload { project: Project(p) })
     }
 
     #[graphql(guard = "Perm::ProjectWrite")]
-    async fn update_project(&self, ctx: &Context<'_>, input: UpdateProjectInput) -> async_graphql::Result<ProjectPayload> {
+    async fn update_project(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProjectInput,
+    ) -> async_graphql::Result<ProjectPayload> {
         let actor = ctx.actor()?;
-        let pi = project_input(
-            input.name.as_deref(),
-            input.code.as_deref(),
-            input.kind,
-            input.address.as_deref(),
-            input.building_area,
-            input.households,
-            input.manager_id.as_ref(),
-            input.service_staff_ids.as_deref(),
-            input.geofence.as_ref(),
-        )?;
+        let (manager_id, service_staff_ids) =
+            project_people(input.manager_id.as_ref(), input.service_staff_ids.as_deref())?;
+        let pi = ProjectInput {
+            name: input.name.as_deref(),
+            code: input.code.as_deref(),
+            kind: input.kind.map(ProjectKind::code),
+            address: input.address.as_deref(),
+            building_area: input.building_area,
+            households: input.households,
+            manager_id,
+            service_staff_ids,
+            geofence: input.geofence.as_ref().map(|g| (g.lat, g.lng, g.radius_m)),
+        };
         let p = service::update_project(ctx.state(), &actor, parse_id("projectId", &input.project_id)?, pi).await?;
         Ok(ProjectPayload { project: Project(p) })
     }
 
     #[graphql(guard = "Perm::EstateWrite")]
-    async fn create_building(&self, ctx: &Context<'_>, input: CreateBuildingInput) -> async_graphql::Result<BuildingPayload> {
+    async fn create_building(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateBuildingInput,
+    ) -> async_graphql::Result<BuildingPayload> {
         let actor = ctx.actor()?;
-        let b = service::create_building(ctx.state(), &actor, parse_id("projectId", &input.project_id)?, &input.name, input.floors).await?;
+        let b = service::create_building(
+            ctx.state(),
+            &actor,
+            parse_id("projectId", &input.project_id)?,
+            &input.name,
+            input.floors,
+        )
+        .await?;
         Ok(BuildingPayload { building: Building(b) })
     }
 
     #[graphql(guard = "Perm::EstateWrite")]
     async fn create_unit(&self, ctx: &Context<'_>, input: CreateUnitInput) -> async_graphql::Result<UnitPayload> {
         let actor = ctx.actor()?;
-        let u = service::create_unit(ctx.state(), &actor, parse_id("buildingId", &input.building_id)?, &input.name).await?;
+        let u =
+            service::create_unit(ctx.state(), &actor, parse_id("buildingId", &input.building_id)?, &input.name).await?;
         Ok(UnitPayload { unit: Unit(u) })
     }
 
@@ -845,16 +893,32 @@ impl OrgMutation {
     }
 
     #[graphql(guard = "Perm::EstateWrite")]
-    async fn create_parking_space(&self, ctx: &Context<'_>, input: CreateParkingSpaceInput) -> async_graphql::Result<ParkingSpacePayload> {
+    async fn create_parking_space(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateParkingSpaceInput,
+    ) -> async_graphql::Result<ParkingSpacePayload> {
         let actor = ctx.actor()?;
         let owner = input.owner_id.as_ref().map(|o| parse_id("ownerId", o)).transpose()?;
-        let p = service::create_parking_space(ctx.state(), &actor, parse_id("projectId", &input.project_id)?, &input.code, input.area, owner).await?;
+        let p = service::create_parking_space(
+            ctx.state(),
+            &actor,
+            parse_id("projectId", &input.project_id)?,
+            &input.code,
+            input.area,
+            owner,
+        )
+        .await?;
         Ok(ParkingSpacePayload { parking_space: ParkingSpace(p) })
     }
 
     /// 业主登记: the owner can then activate the app with an SMS code.
     #[graphql(guard = "Perm::OwnerWrite")]
-    async fn register_owner(&self, ctx: &Context<'_>, input: RegisterOwnerInput) -> async_graphql::Result<OwnerPayload> {
+    async fn register_owner(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterOwnerInput,
+    ) -> async_graphql::Result<OwnerPayload> {
         let actor = ctx.actor()?;
         let houses = input
             .houses
@@ -876,24 +940,51 @@ impl OrgMutation {
     }
 
     #[graphql(guard = "Perm::OwnerWrite")]
-    async fn link_owner_house(&self, ctx: &Context<'_>, input: LinkOwnerHouseInput) -> async_graphql::Result<OwnerPayload> {
+    async fn link_owner_house(
+        &self,
+        ctx: &Context<'_>,
+        input: LinkOwnerHouseInput,
+    ) -> async_graphql::Result<OwnerPayload> {
         let actor = ctx.actor()?;
-        let o = service::link_house(ctx.state(), &actor, parse_id("ownerId", &input.owner_id)?, parse_id("houseId", &input.house_id)?, input.relation.code()).await?;
+        let o = service::link_house(
+            ctx.state(),
+            &actor,
+            parse_id("ownerId", &input.owner_id)?,
+            parse_id("houseId", &input.house_id)?,
+            input.relation.code(),
+        )
+        .await?;
         Ok(OwnerPayload { owner: Owner(service::view_owner(ctx.state(), &actor, o)) })
     }
 
     #[graphql(guard = "Perm::OwnerWrite")]
-    async fn unlink_owner_house(&self, ctx: &Context<'_>, input: UnlinkOwnerHouseInput) -> async_graphql::Result<OwnerPayload> {
+    async fn unlink_owner_house(
+        &self,
+        ctx: &Context<'_>,
+        input: UnlinkOwnerHouseInput,
+    ) -> async_graphql::Result<OwnerPayload> {
         let actor = ctx.actor()?;
-        let o = service::unlink_house(ctx.state(), &actor, parse_id("ownerId", &input.owner_id)?, parse_id("houseId", &input.house_id)?).await?;
+        let o = service::unlink_house(
+            ctx.state(),
+            &actor,
+            parse_id("ownerId", &input.owner_id)?,
+            parse_id("houseId", &input.house_id)?,
+        )
+        .await?;
         Ok(OwnerPayload { owner: Owner(service::view_owner(ctx.state(), &actor, o)) })
     }
 
     /// All lines or none: each bad line is listed in `extensions.details.errors`.
     #[graphql(guard = "Perm::EstateImport")]
-    async fn import_houses(&self, ctx: &Context<'_>, input: ImportHousesInput) -> async_graphql::Result<ImportHousesPayload> {
+    async fn import_houses(
+        &self,
+        ctx: &Context<'_>,
+        input: ImportHousesInput,
+    ) -> async_graphql::Result<ImportHousesPayload> {
         let actor = ctx.actor()?;
-        let s = super::import::import_houses(ctx.state(), &actor, parse_id("projectId", &input.project_id)?, &input.csv).await?;
+        let s =
+            super::import::import_houses(ctx.state(), &actor, parse_id("projectId", &input.project_id)?, &input.csv)
+                .await?;
         Ok(ImportHousesPayload {
             buildings_created: s.buildings_created as u32,
             units_created: s.units_created as u32,
@@ -903,4 +994,3 @@ impl OrgMutation {
         })
     }
 }
-

@@ -77,12 +77,7 @@ fn err_of(line: u64, e: AppError) -> LineError {
 }
 
 fn line_err(line: u64, field: &str, zh: impl Into<String>, en: impl Into<String>) -> LineError {
-    LineError {
-        line,
-        field: field.into(),
-        message: zh.into(),
-        message_en: en.into(),
-    }
+    LineError { line, field: field.into(), message: zh.into(), message_en: en.into() }
 }
 
 fn pick(field: &'static str, v: &str, allowed: &[&str]) -> AppResult<String> {
@@ -103,25 +98,38 @@ fn pick(field: &'static str, v: &str, allowed: &[&str]) -> AppResult<String> {
     if allowed.contains(&zh_alias) {
         Ok(zh_alias.to_owned())
     } else {
-        Err(AppError::validation(field, Msg::owned(format!("取值应为：{}", allowed.join("、")), format!("Must be one of: {}", allowed.join(", ")))))
+        Err(AppError::validation(
+            field,
+            Msg::owned(format!("取值应为：{}", allowed.join("、")), format!("Must be one of: {}", allowed.join(", "))),
+        ))
     }
 }
 
 fn decimal(field: &'static str, v: &str) -> AppResult<Decimal> {
-    let d: Decimal = v.trim().parse().map_err(|_| AppError::validation(field, Msg::new("应为数字", "Must be a number")))?;
+    let d: Decimal =
+        v.trim().parse().map_err(|_| AppError::validation(field, Msg::new("应为数字", "Must be a number")))?;
     types::area(field, d)
 }
 
 fn parse_line(line: u64, get: &dyn Fn(&str) -> String) -> AppResult<Line> {
-    let floor: i32 = get("floor").trim().parse().map_err(|_| AppError::validation("floor", Msg::new("楼层应为整数", "Floor must be a whole number")))?;
+    let floor: i32 = get("floor")
+        .trim()
+        .parse()
+        .map_err(|_| AppError::validation("floor", Msg::new("楼层应为整数", "Floor must be a whole number")))?;
     if !(-10..=200).contains(&floor) || floor == 0 {
-        return Err(AppError::validation("floor", Msg::new("楼层应在-10到200之间且不为0", "Floor must be -10..200 and not 0")));
+        return Err(AppError::validation(
+            "floor",
+            Msg::new("楼层应在-10到200之间且不为0", "Floor must be -10..200 and not 0"),
+        ));
     }
     let building_area = decimal("buildingArea", &get("buildingArea"))?;
     let indoor = get("indoorArea");
     let indoor_area = if indoor.trim().is_empty() { None } else { Some(decimal("indoorArea", &indoor)?) };
     if indoor_area.is_some_and(|i| i > building_area) {
-        return Err(AppError::validation("indoorArea", Msg::new("套内面积不能大于建筑面积", "Indoor area cannot exceed the building area")));
+        return Err(AppError::validation(
+            "indoorArea",
+            Msg::new("套内面积不能大于建筑面积", "Indoor area cannot exceed the building area"),
+        ));
     }
     let usage = match get("usage").trim() {
         "" => "residence".to_owned(),
@@ -135,15 +143,18 @@ fn parse_line(line: u64, get: &dyn Fn(&str) -> String) -> AppResult<Line> {
     let owner = if name.trim().is_empty() && phone.trim().is_empty() && id_card.trim().is_empty() {
         None
     } else {
-        let o = check_owner(&name, &phone, Some(&id_card), "owner")
-            .map_err(|e| match e {
-                AppError::Validation { field, msg, details } => {
-                    // "ownername" → "ownerName": keep the column names readable
-                    let f = field.replacen("ownername", "ownerName", 1).replacen("ownerphone", "ownerPhone", 1).replacen("owneridCardNumber", "ownerIdCardNumber", 1);
-                    AppError::Validation { field: f.into(), msg, details }
-                }
-                other => other,
-            })?;
+        let o = check_owner(&name, &phone, Some(&id_card), "owner").map_err(|e| match e {
+            AppError::Validation { field, msg, details } => {
+                // "ownername" → "ownerName": keep the column names readable
+                let f = field.replacen("ownername", "ownerName", 1).replacen("ownerphone", "ownerPhone", 1).replacen(
+                    "owneridCardNumber",
+                    "ownerIdCardNumber",
+                    1,
+                );
+                AppError::Validation { field: f.into(), msg, details }
+            }
+            other => other,
+        })?;
         let relation = match get("relation").trim() {
             "" => "owner".to_owned(),
             r => pick("relation", r, RELATIONS)?,
@@ -168,15 +179,29 @@ fn bad_csv(errors: Vec<LineError>) -> AppError {
     let n = errors.len();
     AppError::Validation {
         field: "csv".into(),
-        msg: Msg::owned(format!("导入文件有{n}行错误，未导入任何数据"), format!("{n} line(s) have errors; nothing was imported")),
+        msg: Msg::owned(
+            format!("导入文件有{n}行错误，未导入任何数据"),
+            format!("{n} line(s) have errors; nothing was imported"),
+        ),
         details: Some(serde_json::json!({ "errors": errors })),
     }
 }
 
-pub async fn import_houses(state: &AppState, actor: &Actor, project_id: Uuid, csv_text: &str) -> AppResult<ImportSummary> {
+pub async fn import_houses(
+    state: &AppState,
+    actor: &Actor,
+    project_id: Uuid,
+    csv_text: &str,
+) -> AppResult<ImportSummary> {
     let project = super::service::project(state, actor, Perm::EstateImport, project_id).await?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(true).from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes());
-    let headers = reader.headers().map_err(|_| AppError::validation("csv", Msg::new("无法读取表头", "Cannot read the header line")))?.clone();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|_| AppError::validation("csv", Msg::new("无法读取表头", "Cannot read the header line")))?
+        .clone();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for (i, h) in headers.iter().enumerate() {
         let h = h.trim().to_lowercase();
@@ -209,7 +234,10 @@ pub async fn import_houses(state: &AppState, actor: &Actor, project_id: Uuid, cs
         if lines.len() + errors.len() >= state.config.limits.max_import_lines {
             return Err(AppError::validation(
                 "csv",
-                Msg::owned(format!("一次最多导入{}行", state.config.limits.max_import_lines), format!("At most {} lines per import", state.config.limits.max_import_lines)),
+                Msg::owned(
+                    format!("一次最多导入{}行", state.config.limits.max_import_lines),
+                    format!("At most {} lines per import", state.config.limits.max_import_lines),
+                ),
             ));
         }
         let get = |c: &str| index.get(c).and_then(|i| rec.get(*i)).unwrap_or("").to_owned();
@@ -223,7 +251,8 @@ pub async fn import_houses(state: &AppState, actor: &Actor, project_id: Uuid, cs
     }
 
     // whole-file checks: duplicate houses, existing houses, one person per phone
-    let existing: HashSet<(String, String, String)> = repo::house_keys(&state.db, project_id).await?.into_iter().collect();
+    let existing: HashSet<(String, String, String)> =
+        repo::house_keys(&state.db, project_id).await?.into_iter().collect();
     let mut seen = HashMap::new();
     let mut people: HashMap<String, (u64, String, Option<String>)> = HashMap::new();
     for l in &lines {
@@ -232,7 +261,12 @@ pub async fn import_houses(state: &AppState, actor: &Actor, project_id: Uuid, cs
             errors.push(line_err(l.line, "roomNo", "该房屋已存在", "This house already exists"));
         }
         if let Some(first) = seen.insert(key, l.line) {
-            errors.push(line_err(l.line, "roomNo", format!("与第{first}行房屋重复"), format!("Duplicates the house on line {first}")));
+            errors.push(line_err(
+                l.line,
+                "roomNo",
+                format!("与第{first}行房屋重复"),
+                format!("Duplicates the house on line {first}"),
+            ));
         }
         if let Some((o, _)) = &l.owner {
             let idc = o.id_card.as_ref().map(|i| i.as_str().to_owned());
@@ -265,11 +299,23 @@ pub async fn import_houses(state: &AppState, actor: &Actor, project_id: Uuid, cs
             }
             None => {
                 if crate::rbac::service::phone_in_use(state, o.phone.as_str()).await? {
-                    errors.push(line_err(l.line, "ownerPhone", "手机号已被其他账号使用", "Phone number is already used by another account"));
+                    errors.push(line_err(
+                        l.line,
+                        "ownerPhone",
+                        "手机号已被其他账号使用",
+                        "Phone number is already used by another account",
+                    ));
                 } else if let Some(card) = &o.id_card
-                    && repo::owner_id_by_id_card(&state.db, actor.company_id, &state.keys.blind_index(card.as_str())).await?.is_some()
+                    && repo::owner_id_by_id_card(&state.db, actor.company_id, &state.keys.blind_index(card.as_str()))
+                        .await?
+                        .is_some()
                 {
-                    errors.push(line_err(l.line, "ownerIdCardNumber", "该身份证号已登记为其他业主", "The ID-card number belongs to another registered owner"));
+                    errors.push(line_err(
+                        l.line,
+                        "ownerIdCardNumber",
+                        "该身份证号已登记为其他业主",
+                        "The ID-card number belongs to another registered owner",
+                    ));
                 }
             }
         }
@@ -281,9 +327,11 @@ pub async fn import_houses(state: &AppState, actor: &Actor, project_id: Uuid, cs
 
     let mut summary = ImportSummary::default();
     let mut tx = state.db.begin().await?;
-    let mut buildings: HashMap<String, Uuid> = repo::list_buildings(&mut *tx, project_id).await?.into_iter().map(|b| (b.name, b.id)).collect();
+    let mut buildings: HashMap<String, Uuid> =
+        repo::list_buildings(&mut *tx, project_id).await?.into_iter().map(|b| (b.name, b.id)).collect();
     let building_ids: Vec<Uuid> = buildings.values().copied().collect();
-    let mut units: HashMap<(Uuid, String), Uuid> = repo::list_units(&mut *tx, &building_ids).await?.into_iter().map(|u| ((u.building_id, u.name), u.id)).collect();
+    let mut units: HashMap<(Uuid, String), Uuid> =
+        repo::list_units(&mut *tx, &building_ids).await?.into_iter().map(|u| ((u.building_id, u.name), u.id)).collect();
     for l in &lines {
         let building_id = match buildings.get(&l.building) {
             Some(id) => *id,

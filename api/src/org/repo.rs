@@ -6,15 +6,15 @@ use uuid::Uuid;
 
 use super::model::{Building, Company, House, Owner, ParkingSpace, Project, Resident, Unit};
 
-pub async fn insert_company(db: &mut PgConnection, id: Uuid, name: &str, credit_code: Option<&str>) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO companies (id, name, credit_code) VALUES ($1, $2, $3)",
-        id,
-        name,
-        credit_code
-    )
-    .execute(db)
-    .await?;
+pub async fn insert_company(
+    db: &mut PgConnection,
+    id: Uuid,
+    name: &str,
+    credit_code: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!("INSERT INTO companies (id, name, credit_code) VALUES ($1, $2, $3)", id, name, credit_code)
+        .execute(db)
+        .await?;
     Ok(())
 }
 
@@ -163,9 +163,7 @@ pub async fn count_projects(db: impl PgExecutor<'_>, company_id: Uuid, ids: &[Uu
 }
 
 pub async fn set_service_staff(db: &mut PgConnection, project_id: Uuid, users: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM project_service_staff WHERE project_id = $1", project_id)
-        .execute(&mut *db)
-        .await?;
+    sqlx::query!("DELETE FROM project_service_staff WHERE project_id = $1", project_id).execute(&mut *db).await?;
     sqlx::query!(
         "INSERT INTO project_service_staff (project_id, user_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING",
         project_id,
@@ -343,7 +341,13 @@ pub struct HouseFilter {
     pub search: Option<String>,
 }
 
-pub async fn list_houses(db: impl PgExecutor<'_>, company_id: Uuid, f: &HouseFilter, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<House>> {
+pub async fn list_houses(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    f: &HouseFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<House>> {
     sqlx::query_as!(
         House,
         "SELECT h.id, h.project_id, h.building_id, b.name AS building_name, h.unit_id, u.name AS unit_name,
@@ -459,14 +463,19 @@ pub async fn owner_id_by_id_card(db: impl PgExecutor<'_>, company_id: Uuid, idx:
         .await
 }
 
-/// Owners linked to a house in the given projects (`None`: any project of the company).
+pub struct OwnerFilter<'a> {
+    /// `None`: any project of the company
+    pub projects: Option<&'a [Uuid]>,
+    pub project_id: Option<Uuid>,
+    pub search: Option<&'a str>,
+    pub id_card_idx: Option<&'a [u8]>,
+}
+
+/// Owners linked to a house in the filtered projects.
 pub async fn list_owners(
     db: impl PgExecutor<'_>,
     company_id: Uuid,
-    projects: Option<&[Uuid]>,
-    project_id: Option<Uuid>,
-    search: Option<&str>,
-    id_card_idx: Option<&[u8]>,
+    f: &OwnerFilter<'_>,
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<Owner>> {
@@ -485,10 +494,10 @@ pub async fn list_owners(
              AND ($6::uuid IS NULL OR o.id > $6)
            ORDER BY o.id LIMIT $7"#,
         company_id,
-        projects,
-        project_id,
-        search,
-        id_card_idx,
+        f.projects,
+        f.project_id,
+        f.search,
+        f.id_card_idx,
         after,
         limit
     )
@@ -503,7 +512,14 @@ pub async fn projects_of_owner(db: impl PgExecutor<'_>, owner_id: Uuid) -> sqlx:
         .await
 }
 
-pub async fn insert_resident(db: &mut PgConnection, company_id: Uuid, project_id: Uuid, house_id: Uuid, owner_id: Uuid, relation: &str) -> sqlx::Result<()> {
+pub async fn insert_resident(
+    db: &mut PgConnection,
+    company_id: Uuid,
+    project_id: Uuid,
+    house_id: Uuid,
+    owner_id: Uuid,
+    relation: &str,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO house_residents (house_id, owner_id, company_id, project_id, relation) VALUES ($1, $2, $3, $4, $5)",
         house_id,
@@ -563,7 +579,12 @@ pub async fn insert_parking(db: &mut PgConnection, company_id: Uuid, p: &Parking
     Ok(())
 }
 
-pub async fn list_parking(db: impl PgExecutor<'_>, project_id: Uuid, after: Option<Uuid>, limit: i64) -> sqlx::Result<Vec<ParkingSpace>> {
+pub async fn list_parking(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<ParkingSpace>> {
     sqlx::query_as!(
         ParkingSpace,
         "SELECT id, project_id, code, area, status, owner_id FROM parking_spaces

@@ -46,7 +46,6 @@ pub async fn company_exists(state: &AppState, name: &str) -> AppResult<bool> {
     Ok(repo::company_by_name(&state.db, name).await?.is_some())
 }
 
-
 pub async fn company(state: &AppState, actor: &Actor) -> AppResult<Company> {
     actor.require(Perm::CompanyRead)?;
     repo::get_company(&state.db, actor.company_id).await?.ok_or(AppError::not_found("company"))
@@ -103,7 +102,10 @@ pub async fn set_company_logo(state: &AppState, actor: &Actor, bytes: Vec<u8>) -
         return Err(AppError::validation("file", Msg::new("文件过大", "The file is too large")));
     }
     let Some((_, ext)) = sniff_image(&bytes).filter(|(mime, _)| *mime != "image/png" || png_ok(&bytes)) else {
-        return Err(AppError::validation("file", Msg::new("仅支持PNG或JPEG图片", "Only PNG or JPEG images are accepted")));
+        return Err(AppError::validation(
+            "file",
+            Msg::new("仅支持PNG或JPEG图片", "Only PNG or JPEG images are accepted"),
+        ));
     };
     let key = format!("company-logos/{}/{}.{ext}", actor.company_id, Uuid::now_v7());
     state.storage.put(&key, &bytes).await.map_err(AppError::internal)?;
@@ -122,7 +124,13 @@ fn png_ok(bytes: &[u8]) -> bool {
 
 // ---- projects ------------------------------------------------------------------------
 
-pub async fn projects(state: &AppState, actor: &Actor, search: Option<&str>, after: Option<Uuid>, limit: usize) -> AppResult<Vec<Project>> {
+pub async fn projects(
+    state: &AppState,
+    actor: &Actor,
+    search: Option<&str>,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<Project>> {
     let only = actor.projects(Perm::ProjectRead)?.as_sql();
     let search = search.map(str::trim).filter(|s| !s.is_empty());
     Ok(repo::list_projects(&state.db, actor.company_id, only.as_deref(), search, after, limit as i64).await?)
@@ -161,11 +169,19 @@ fn project_code(input: &str) -> AppResult<String> {
     if ok {
         Ok(c)
     } else {
-        Err(AppError::validation("code", Msg::new("项目编码为2到20位字母、数字或横线", "A project code has 2-20 letters, digits or dashes")))
+        Err(AppError::validation(
+            "code",
+            Msg::new("项目编码为2到20位字母、数字或横线", "A project code has 2-20 letters, digits or dashes"),
+        ))
     }
 }
 
-async fn apply_project_input(tx: &mut sqlx::PgConnection, actor: &Actor, p: &mut Project, input: &ProjectInput<'_>) -> AppResult<()> {
+async fn apply_project_input(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    p: &mut Project,
+    input: &ProjectInput<'_>,
+) -> AppResult<()> {
     if let Some(n) = input.name {
         p.name = types::text("name", n, 100)?;
     }
@@ -193,14 +209,20 @@ async fn apply_project_input(tx: &mut sqlx::PgConnection, actor: &Actor, p: &mut
     }
     if let Some(m) = input.manager_id {
         if repo::count_staff(&mut *tx, actor.company_id, &[m]).await? != 1 {
-            return Err(AppError::validation("managerId", Msg::new("项目经理必须是本企业员工", "The manager must be a staff user of the company")));
+            return Err(AppError::validation(
+                "managerId",
+                Msg::new("项目经理必须是本企业员工", "The manager must be a staff user of the company"),
+            ));
         }
         p.manager_id = Some(m);
     }
     if let Some(ids) = &input.service_staff_ids
         && repo::count_staff(&mut *tx, actor.company_id, ids).await? != ids.len() as i64
     {
-        return Err(AppError::validation("serviceStaffIds", Msg::new("客服团队成员必须是本企业员工", "Team members must be staff users of the company")));
+        return Err(AppError::validation(
+            "serviceStaffIds",
+            Msg::new("客服团队成员必须是本企业员工", "Team members must be staff users of the company"),
+        ));
     }
     Ok(())
 }
@@ -210,7 +232,13 @@ pub async fn create_project(state: &AppState, actor: &Actor, input: ProjectInput
         return Err(AppError::forbidden());
     }
     let (Some(_), Some(_), Some(_)) = (input.name, input.code, input.kind) else {
-        let field = if input.name.is_none() { "name" } else if input.code.is_none() { "code" } else { "kind" };
+        let field = if input.name.is_none() {
+            "name"
+        } else if input.code.is_none() {
+            "code"
+        } else {
+            "kind"
+        };
         return Err(AppError::validation(field, Msg::new("不能为空", "Must not be empty")));
     };
     let mut p = Project {
@@ -266,17 +294,21 @@ pub async fn units(state: &AppState, building_ids: &[Uuid]) -> AppResult<Vec<Uni
     Ok(repo::list_units(&state.db, building_ids).await?)
 }
 
-pub async fn create_building(state: &AppState, actor: &Actor, project_id: Uuid, name: &str, floors: Option<i32>) -> AppResult<Building> {
+pub async fn create_building(
+    state: &AppState,
+    actor: &Actor,
+    project_id: Uuid,
+    name: &str,
+    floors: Option<i32>,
+) -> AppResult<Building> {
     project(state, actor, Perm::EstateWrite, project_id).await?;
     if floors.is_some_and(|f| !(1..=200).contains(&f)) {
-        return Err(AppError::validation("floors", Msg::new("楼层数应在1到200之间", "Floors must be between 1 and 200")));
+        return Err(AppError::validation(
+            "floors",
+            Msg::new("楼层数应在1到200之间", "Floors must be between 1 and 200"),
+        ));
     }
-    let b = Building {
-        id: Uuid::now_v7(),
-        project_id,
-        name: types::text("name", name, 50)?,
-        floors,
-    };
+    let b = Building { id: Uuid::now_v7(), project_id, name: types::text("name", name, 50)?, floors };
     let mut tx = state.db.begin().await?;
     repo::insert_building(&mut tx, actor.company_id, &b).await?;
     audit(&mut tx, actor, "building.create", "building", Some(b.id), serde_json::json!({ "name": b.name })).await?;
@@ -285,14 +317,10 @@ pub async fn create_building(state: &AppState, actor: &Actor, project_id: Uuid, 
 }
 
 pub async fn create_unit(state: &AppState, actor: &Actor, building_id: Uuid, name: &str) -> AppResult<Unit> {
-    let b = repo::get_building(&state.db, actor.company_id, building_id).await?.ok_or(AppError::not_found("building"))?;
+    let b =
+        repo::get_building(&state.db, actor.company_id, building_id).await?.ok_or(AppError::not_found("building"))?;
     actor.require_project(Perm::EstateWrite, b.project_id)?;
-    let u = Unit {
-        id: Uuid::now_v7(),
-        project_id: b.project_id,
-        building_id,
-        name: types::text("name", name, 50)?,
-    };
+    let u = Unit { id: Uuid::now_v7(), project_id: b.project_id, building_id, name: types::text("name", name, 50)? };
     let mut tx = state.db.begin().await?;
     repo::insert_unit(&mut tx, actor.company_id, &u).await?;
     audit(&mut tx, actor, "unit.create", "unit", Some(u.id), serde_json::json!({ "name": u.name })).await?;
@@ -315,7 +343,10 @@ fn check_house(h: &mut House, input: &HouseInput<'_>) -> AppResult<()> {
     }
     if let Some(f) = input.floor {
         if !(-10..=200).contains(&f) || f == 0 {
-            return Err(AppError::validation("floor", Msg::new("楼层应在-10到200之间且不为0", "Floor must be -10..200 and not 0")));
+            return Err(AppError::validation(
+                "floor",
+                Msg::new("楼层应在-10到200之间且不为0", "Floor must be -10..200 and not 0"),
+            ));
         }
         h.floor = f;
     }
@@ -326,7 +357,10 @@ fn check_house(h: &mut House, input: &HouseInput<'_>) -> AppResult<()> {
         h.indoor_area = Some(types::area("indoorArea", a)?);
     }
     if h.indoor_area.is_some_and(|i| i > h.building_area) {
-        return Err(AppError::validation("indoorArea", Msg::new("套内面积不能大于建筑面积", "Indoor area cannot exceed the building area")));
+        return Err(AppError::validation(
+            "indoorArea",
+            Msg::new("套内面积不能大于建筑面积", "Indoor area cannot exceed the building area"),
+        ));
     }
     if let Some(u) = input.usage {
         h.usage = one_of("usage", u, HOUSE_USAGES)?;
@@ -341,7 +375,13 @@ pub async fn create_house(state: &AppState, actor: &Actor, unit_id: Uuid, input:
     let u = repo::get_unit(&state.db, actor.company_id, unit_id).await?.ok_or(AppError::not_found("unit"))?;
     actor.require_project(Perm::EstateWrite, u.project_id)?;
     let (Some(_), Some(_), Some(_)) = (input.room_no, input.floor, input.building_area) else {
-        let field = if input.room_no.is_none() { "roomNo" } else if input.floor.is_none() { "floor" } else { "buildingArea" };
+        let field = if input.room_no.is_none() {
+            "roomNo"
+        } else if input.floor.is_none() {
+            "floor"
+        } else {
+            "buildingArea"
+        };
         return Err(AppError::validation(field, Msg::new("不能为空", "Must not be empty")));
     };
     let mut h = House {
@@ -417,7 +457,13 @@ pub struct HouseQuery {
     pub search: Option<String>,
 }
 
-pub async fn houses(state: &AppState, actor: &Actor, q: HouseQuery, after: Option<Uuid>, limit: usize) -> AppResult<Vec<House>> {
+pub async fn houses(
+    state: &AppState,
+    actor: &Actor,
+    q: HouseQuery,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<House>> {
     let filter = actor.projects(Perm::EstateRead)?;
     if let Some(p) = q.project_id
         && !filter.allows(p)
@@ -452,7 +498,13 @@ pub async fn residents(state: &AppState, house_ids: &[Uuid]) -> AppResult<Vec<Re
     Ok(repo::residents_of_houses(&state.db, house_ids).await?)
 }
 
-pub async fn parking_spaces(state: &AppState, actor: &Actor, project_id: Uuid, after: Option<Uuid>, limit: usize) -> AppResult<Vec<ParkingSpace>> {
+pub async fn parking_spaces(
+    state: &AppState,
+    actor: &Actor,
+    project_id: Uuid,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<ParkingSpace>> {
     actor.require_project(Perm::EstateRead, project_id)?;
     Ok(repo::list_parking(&state.db, project_id, after, limit as i64).await?)
 }
@@ -504,11 +556,7 @@ pub fn view_owner(state: &AppState, actor: &Actor, owner: Owner) -> OwnerView {
         }
     });
     let phone = if unmask { owner.phone.clone() } else { Phone::masked(&owner.phone) };
-    OwnerView {
-        phone,
-        id_card_number: id_card,
-        owner,
-    }
+    OwnerView { phone, id_card_number: id_card, owner }
 }
 
 pub fn mask_phone(actor: &Actor, phone: &str) -> String {
@@ -556,7 +604,8 @@ pub async fn owners(
     };
     let search = search.map(str::trim).filter(|s| !s.is_empty());
     let only = filter.as_sql();
-    Ok(repo::list_owners(&state.db, actor.company_id, only.as_deref(), project_id, search, idx.as_deref(), after, limit as i64).await?)
+    let f = repo::OwnerFilter { projects: only.as_deref(), project_id, search, id_card_idx: idx.as_deref() };
+    Ok(repo::list_owners(&state.db, actor.company_id, &f, after, limit as i64).await?)
 }
 
 pub async fn houses_of_owner(state: &AppState, owner_id: Uuid) -> AppResult<Vec<House>> {
@@ -591,7 +640,12 @@ pub fn check_owner(name: &str, phone: &str, id_card: Option<&str>, prefix: &str)
 }
 
 /// Creates the owner and their (pending) app account in one transaction.
-pub async fn insert_owner_with_account(state: &AppState, tx: &mut sqlx::PgConnection, company_id: Uuid, o: &CheckedOwner) -> AppResult<Uuid> {
+pub async fn insert_owner_with_account(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    o: &CheckedOwner,
+) -> AppResult<Uuid> {
     let owner_id = Uuid::now_v7();
     let user_id = crate::rbac::service::create_owner_account(tx, company_id, &o.name, &o.phone).await?;
     let enc = o.id_card.as_ref().map(|n| state.keys.encrypt_pii(n.as_str()));
@@ -647,7 +701,13 @@ fn one_of_field(field: String, value: &str, allowed: &[&str]) -> AppResult<Strin
     }
 }
 
-pub async fn link_house(state: &AppState, actor: &Actor, owner_id: Uuid, house_id: Uuid, relation: &str) -> AppResult<Owner> {
+pub async fn link_house(
+    state: &AppState,
+    actor: &Actor,
+    owner_id: Uuid,
+    house_id: Uuid,
+    relation: &str,
+) -> AppResult<Owner> {
     let h = repo::get_house(&state.db, actor.company_id, house_id).await?.ok_or(AppError::not_found("house"))?;
     actor.require_project(Perm::OwnerWrite, h.project_id)?;
     let relation = one_of("relation", relation, RELATIONS)?;
@@ -655,7 +715,15 @@ pub async fn link_house(state: &AppState, actor: &Actor, owner_id: Uuid, house_i
     let mut tx = state.db.begin().await?;
     repo::insert_resident(&mut tx, actor.company_id, h.project_id, house_id, owner_id, &relation).await?;
     repo::set_house_status(&mut tx, house_id).await?;
-    audit(&mut tx, actor, "owner.link", "owner", Some(owner_id), serde_json::json!({ "house": house_id, "relation": relation })).await?;
+    audit(
+        &mut tx,
+        actor,
+        "owner.link",
+        "owner",
+        Some(owner_id),
+        serde_json::json!({ "house": house_id, "relation": relation }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(o)
 }
@@ -666,7 +734,10 @@ pub async fn unlink_house(state: &AppState, actor: &Actor, owner_id: Uuid, house
     let o = repo::get_owner(&state.db, actor.company_id, owner_id).await?.ok_or(AppError::not_found("owner"))?;
     let mut tx = state.db.begin().await?;
     if repo::delete_resident(&mut tx, house_id, owner_id).await? == 0 {
-        return Err(AppError::validation("houseId", Msg::new("该住户未关联此房屋", "The person is not linked to this house")));
+        return Err(AppError::validation(
+            "houseId",
+            Msg::new("该住户未关联此房屋", "The person is not linked to this house"),
+        ));
     }
     repo::set_house_status(&mut tx, house_id).await?;
     audit(&mut tx, actor, "owner.unlink", "owner", Some(owner_id), serde_json::json!({ "house": house_id })).await?;

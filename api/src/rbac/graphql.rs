@@ -96,7 +96,12 @@ impl User {
         self.row.last_sign_in_at
     }
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoleAssignment>> {
-        let rows = ctx.data_unchecked::<Loaders>().assignments.load_one(self.row.id).await.map_err(crate::graphql::loader_error)?;
+        let rows = ctx
+            .data_unchecked::<Loaders>()
+            .assignments
+            .load_one(self.row.id)
+            .await
+            .map_err(crate::graphql::loader_error)?;
         Ok(rows.unwrap_or_default().into_iter().map(RoleAssignment).collect())
     }
 }
@@ -212,7 +217,12 @@ impl Me {
         p
     }
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoleAssignment>> {
-        let rows = ctx.data_unchecked::<Loaders>().assignments.load_one(self.actor.user_id).await.map_err(crate::graphql::loader_error)?;
+        let rows = ctx
+            .data_unchecked::<Loaders>()
+            .assignments
+            .load_one(self.actor.user_id)
+            .await
+            .map_err(crate::graphql::loader_error)?;
         Ok(rows.unwrap_or_default().into_iter().map(RoleAssignment).collect())
     }
     /// Function menu for the app, filtered by permission; empty until the initial password is changed.
@@ -223,10 +233,7 @@ impl Me {
         let locale = ctx.req().locale;
         MENU.iter()
             .filter(|m| self.actor.has(m.perm))
-            .map(|m| MenuEntry {
-                code: m.code.into(),
-                title: m.title.get(locale).into(),
-            })
+            .map(|m| MenuEntry { code: m.code.into(), title: m.title.get(locale).into() })
             .collect()
     }
 }
@@ -244,7 +251,13 @@ impl RbacQuery {
 
     /// Staff users the caller may see.
     #[graphql(guard = "Perm::UserRead")]
-    async fn users(&self, ctx: &Context<'_>, search: Option<String>, first: Option<i32>, after: Option<String>) -> async_graphql::Result<Conn<User>> {
+    async fn users(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<User>> {
         let actor = ctx.actor()?;
         let page = Page::new(ctx, first, after)?;
         let rows = service::users(ctx.state(), &actor, search.as_deref(), page.after, page.fetch()).await?;
@@ -267,13 +280,7 @@ impl RbacQuery {
     #[graphql(guard = "Perm::RoleRead")]
     async fn permissions(&self, ctx: &Context<'_>) -> Vec<PermissionInfo> {
         let locale = ctx.req().locale;
-        Perm::ALL
-            .iter()
-            .map(|p| PermissionInfo {
-                code: p.code().into(),
-                name: p.label().get(locale).into(),
-            })
-            .collect()
+        Perm::ALL.iter().map(|p| PermissionInfo { code: p.code().into(), name: p.label().get(locale).into() }).collect()
     }
 }
 
@@ -346,8 +353,7 @@ pub struct AssignRoleInput {
     pub role_id: ID,
     pub scope: DataScope,
     /// required when scope is PROJECTS
-    #[graphql(default)]
-    pub project_ids: Vec<ID>,
+    pub project_ids: Option<Vec<ID>>,
 }
 
 #[derive(InputObject)]
@@ -366,7 +372,11 @@ pub struct RbacMutation;
 #[Object]
 impl RbacMutation {
     #[graphql(guard = "Perm::UserWrite")]
-    async fn create_staff_user(&self, ctx: &Context<'_>, input: CreateStaffUserInput) -> async_graphql::Result<UserPayload> {
+    async fn create_staff_user(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateStaffUserInput,
+    ) -> async_graphql::Result<UserPayload> {
         let actor = ctx.actor()?;
         let row = service::create_staff_user(
             ctx.state(),
@@ -386,22 +396,44 @@ impl RbacMutation {
     #[graphql(guard = "Perm::UserWrite")]
     async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> async_graphql::Result<UserPayload> {
         let actor = ctx.actor()?;
-        let row = service::update_user(ctx.state(), &actor, parse_id("userId", &input.user_id)?, input.name.as_deref(), input.phone.as_deref()).await?;
+        let row = service::update_user(
+            ctx.state(),
+            &actor,
+            parse_id("userId", &input.user_id)?,
+            input.name.as_deref(),
+            input.phone.as_deref(),
+        )
+        .await?;
         Ok(UserPayload { user: User::view(row, &actor) })
     }
 
     /// Disabling ends every session of the user at once.
     #[graphql(guard = "Perm::UserWrite")]
-    async fn set_user_status(&self, ctx: &Context<'_>, input: SetUserStatusInput) -> async_graphql::Result<UserPayload> {
+    async fn set_user_status(
+        &self,
+        ctx: &Context<'_>,
+        input: SetUserStatusInput,
+    ) -> async_graphql::Result<UserPayload> {
         let actor = ctx.actor()?;
-        let row = service::set_user_status(ctx.state(), &actor, parse_id("userId", &input.user_id)?, input.active).await?;
+        let row =
+            service::set_user_status(ctx.state(), &actor, parse_id("userId", &input.user_id)?, input.active).await?;
         Ok(UserPayload { user: User::view(row, &actor) })
     }
 
     #[graphql(guard = "Perm::UserWrite")]
-    async fn reset_user_password(&self, ctx: &Context<'_>, input: ResetUserPasswordInput) -> async_graphql::Result<UserPayload> {
+    async fn reset_user_password(
+        &self,
+        ctx: &Context<'_>,
+        input: ResetUserPasswordInput,
+    ) -> async_graphql::Result<UserPayload> {
         let actor = ctx.actor()?;
-        let row = service::reset_user_password(ctx.state(), &actor, parse_id("userId", &input.user_id)?, &input.initial_password).await?;
+        let row = service::reset_user_password(
+            ctx.state(),
+            &actor,
+            parse_id("userId", &input.user_id)?,
+            &input.initial_password,
+        )
+        .await?;
         Ok(UserPayload { user: User::view(row, &actor) })
     }
 
@@ -415,7 +447,14 @@ impl RbacMutation {
     #[graphql(guard = "Perm::RoleWrite")]
     async fn update_role(&self, ctx: &Context<'_>, input: UpdateRoleInput) -> async_graphql::Result<RolePayload> {
         let actor = ctx.actor()?;
-        let role = service::update_role(ctx.state(), &actor, parse_id("roleId", &input.role_id)?, input.name.as_deref(), input.permissions.as_deref()).await?;
+        let role = service::update_role(
+            ctx.state(),
+            &actor,
+            parse_id("roleId", &input.role_id)?,
+            input.name.as_deref(),
+            input.permissions.as_deref(),
+        )
+        .await?;
         Ok(RolePayload { role: Role(role) })
     }
 
@@ -442,7 +481,7 @@ impl RbacMutation {
                 user_id: parse_id("userId", &input.user_id)?,
                 role_id: parse_id("roleId", &input.role_id)?,
                 scope: scope.into(),
-                project_ids: parse_ids("projectIds", &input.project_ids)?,
+                project_ids: parse_ids("projectIds", input.project_ids.as_deref().unwrap_or_default())?,
             },
         )
         .await?;
@@ -477,7 +516,10 @@ pub struct AccountSubscription;
 #[Subscription]
 impl AccountSubscription {
     /// Changes to the signed-in account, pushed live from whichever replica made them.
-    async fn account_events(&self, ctx: &Context<'_>) -> async_graphql::Result<impl Stream<Item = AccountEvent> + use<>> {
+    async fn account_events(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = AccountEvent> + use<>> {
         let actor = ctx.actor()?;
         let state = ctx.state();
         let user = actor.user_id;
@@ -504,4 +546,3 @@ impl AccountSubscription {
         }))
     }
 }
-

@@ -168,11 +168,7 @@ impl Actor {
     /// FORBIDDEN unless `perm` reaches `project`. A project of another company is NOT_FOUND
     /// at the repo level, so nothing is revealed about it.
     pub fn require_project(&self, perm: Perm, project: Uuid) -> Result<(), AppError> {
-        if self.projects(perm)?.allows(project) {
-            Ok(())
-        } else {
-            Err(AppError::forbidden())
-        }
+        if self.projects(perm)?.allows(project) { Ok(()) } else { Err(AppError::forbidden()) }
     }
 
     pub fn unmask_pii(&self) -> bool {
@@ -201,7 +197,19 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     BuiltinRole {
         code: "project_manager",
         name: "项目经理",
-        perms: &[CompanyRead, ProjectRead, ProjectWrite, EstateRead, EstateWrite, EstateImport, OwnerRead, OwnerWrite, UserRead, RoleRead, PiiRead],
+        perms: &[
+            CompanyRead,
+            ProjectRead,
+            ProjectWrite,
+            EstateRead,
+            EstateWrite,
+            EstateImport,
+            OwnerRead,
+            OwnerWrite,
+            UserRead,
+            RoleRead,
+            PiiRead,
+        ],
     },
     BuiltinRole { code: "technician", name: "维修人员", perms: &[CompanyRead, ProjectRead, EstateRead] },
     BuiltinRole {

@@ -179,9 +179,7 @@ pub async fn delete_role(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> s
 
 /// Users holding a role (to refresh their cached permissions).
 pub async fn holders_of_role(db: impl PgExecutor<'_>, role_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
-    sqlx::query_scalar!("SELECT user_id FROM user_roles WHERE role_id = $1", role_id)
-        .fetch_all(db)
-        .await
+    sqlx::query_scalar!("SELECT user_id FROM user_roles WHERE role_id = $1", role_id).fetch_all(db).await
 }
 
 pub async fn upsert_assignment(
@@ -207,7 +205,11 @@ pub async fn upsert_assignment(
     .await
 }
 
-pub async fn get_assignment(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<AssignmentRow>> {
+pub async fn get_assignment(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<AssignmentRow>> {
     sqlx::query_as!(
         AssignmentRow,
         r#"SELECT ur.id, ur.user_id, ur.role_id, r.code AS role_code, r.name AS role_name,
@@ -303,7 +305,13 @@ pub async fn list_staff(
     .await
 }
 
-pub async fn update_user(db: &mut PgConnection, company_id: Uuid, id: Uuid, name: &str, phone: Option<&str>) -> sqlx::Result<u64> {
+pub async fn update_user(
+    db: &mut PgConnection,
+    company_id: Uuid,
+    id: Uuid,
+    name: &str,
+    phone: Option<&str>,
+) -> sqlx::Result<u64> {
     Ok(sqlx::query!(
         "UPDATE users SET name = $3, phone = $4, updated_at = now() WHERE company_id = $1 AND id = $2",
         company_id,

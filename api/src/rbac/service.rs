@@ -18,7 +18,9 @@ use crate::types::{self, NewPassword, Phone};
 /// Changes to roles and accounts invalidate the entry here and, through the event bus,
 /// on every other replica.
 #[derive(Clone, Default)]
-pub struct ActorCache(Arc<RwLock<HashMap<Uuid, (Instant, Arc<Actor>)>>>);
+pub struct ActorCache(Arc<RwLock<HashMap<Uuid, CachedActor>>>);
+
+type CachedActor = (Instant, Arc<Actor>);
 
 const ACTOR_TTL: Duration = Duration::from_secs(30);
 const ACTOR_CACHE_MAX: usize = 100_000;
@@ -51,11 +53,7 @@ pub const EVENT_SESSION_REVOKED: &str = "SESSION_REVOKED";
 /// Tells every replica (and the user's connected apps) that an account changed.
 pub async fn account_changed(state: &AppState, user_id: Uuid, kind: &str) {
     state.actors.invalidate(user_id);
-    let ev = Event {
-        user_id: Some(user_id),
-        kind: kind.to_owned(),
-        payload: serde_json::Value::Null,
-    };
+    let ev = Event { user_id: Some(user_id), kind: kind.to_owned(), payload: serde_json::Value::Null };
     if let Err(e) = state.events.publish(&ev).await {
         tracing::warn!(error = %e, "account event not published");
     }
@@ -194,12 +192,21 @@ fn role_code(input: &str) -> AppResult<String> {
     } else {
         Err(AppError::validation(
             "code",
-            Msg::new("角色编码为2到32位小写字母、数字或下划线，字母开头", "A role code has 2-32 lowercase letters, digits or underscores, starting with a letter"),
+            Msg::new(
+                "角色编码为2到32位小写字母、数字或下划线，字母开头",
+                "A role code has 2-32 lowercase letters, digits or underscores, starting with a letter",
+            ),
         ))
     }
 }
 
-pub async fn create_role(state: &AppState, actor: &Actor, code: &str, name: &str, perms: &[String]) -> AppResult<RoleRow> {
+pub async fn create_role(
+    state: &AppState,
+    actor: &Actor,
+    code: &str,
+    name: &str,
+    perms: &[String],
+) -> AppResult<RoleRow> {
     if actor.require(Perm::RoleWrite)? != &Scope::Company {
         return Err(AppError::forbidden());
     }
@@ -219,7 +226,15 @@ pub async fn create_role(state: &AppState, actor: &Actor, code: &str, name: &str
         });
     }
     repo::insert_role(&mut tx, &role).await?;
-    audit(&mut tx, actor, "role.create", "role", Some(role.id), serde_json::json!({ "code": role.code, "permissions": role.permissions })).await?;
+    audit(
+        &mut tx,
+        actor,
+        "role.create",
+        "role",
+        Some(role.id),
+        serde_json::json!({ "code": role.code, "permissions": role.permissions }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(role)
 }
@@ -228,7 +243,13 @@ fn builtin_locked() -> AppError {
     AppError::validation("id", Msg::new("内置角色不能修改或删除", "Built-in roles cannot be changed or deleted"))
 }
 
-pub async fn update_role(state: &AppState, actor: &Actor, id: Uuid, name: Option<&str>, perms: Option<&[String]>) -> AppResult<RoleRow> {
+pub async fn update_role(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    name: Option<&str>,
+    perms: Option<&[String]>,
+) -> AppResult<RoleRow> {
     if actor.require(Perm::RoleWrite)? != &Scope::Company {
         return Err(AppError::forbidden());
     }
@@ -244,7 +265,8 @@ pub async fn update_role(state: &AppState, actor: &Actor, id: Uuid, name: Option
         role.permissions = grantable_permissions(actor, p)?;
     }
     repo::update_role(&mut tx, &role).await?;
-    audit(&mut tx, actor, "role.update", "role", Some(role.id), serde_json::json!({ "permissions": role.permissions })).await?;
+    audit(&mut tx, actor, "role.update", "role", Some(role.id), serde_json::json!({ "permissions": role.permissions }))
+        .await?;
     let holders = repo::holders_of_role(&mut *tx, id).await?;
     tx.commit().await?;
     for h in holders {
@@ -289,7 +311,10 @@ pub async fn assign_role(state: &AppState, actor: &Actor, input: GrantInput) -> 
         "company" => Scope::Company,
         "projects" if !input.project_ids.is_empty() => Scope::Projects(input.project_ids.iter().copied().collect()),
         "projects" => {
-            return Err(AppError::validation("projectIds", Msg::new("请至少选择一个项目", "Choose at least one project")));
+            return Err(AppError::validation(
+                "projectIds",
+                Msg::new("请至少选择一个项目", "Choose at least one project"),
+            ));
         }
         "own" => Scope::Own,
         _ => return Err(AppError::validation("scope", Msg::new("数据范围无效", "Invalid data scope"))),
@@ -300,7 +325,10 @@ pub async fn assign_role(state: &AppState, actor: &Actor, input: GrantInput) -> 
     if (role.code == "owner") != (target.kind == "owner") {
         return Err(AppError::validation(
             "roleId",
-            Msg::new("业主角色只能授予业主，员工角色只能授予员工", "The owner role is for owners only; staff roles are for staff only"),
+            Msg::new(
+                "业主角色只能授予业主，员工角色只能授予员工",
+                "The owner role is for owners only; staff roles are for staff only",
+            ),
         ));
     }
     if let Scope::Projects(ids) = &scope {
@@ -312,7 +340,11 @@ pub async fn assign_role(state: &AppState, actor: &Actor, input: GrantInput) -> 
     // No escalation: the grant's scope must lie within the granter's, for role:write and
     // for every permission the role carries.
     let within = my_scope.covers(&scope)
-        && role.permissions.iter().filter_map(|c| Perm::parse(c)).all(|p| actor.perms.get(&p).is_some_and(|s| s.covers(&scope)));
+        && role
+            .permissions
+            .iter()
+            .filter_map(|c| Perm::parse(c))
+            .all(|p| actor.perms.get(&p).is_some_and(|s| s.covers(&scope)));
     if !within {
         return Err(AppError::Forbidden {
             reason: "CANNOT_GRANT",
@@ -324,7 +356,15 @@ pub async fn assign_role(state: &AppState, actor: &Actor, input: GrantInput) -> 
         _ => Vec::new(),
     };
     let id = repo::upsert_assignment(&mut tx, actor.company_id, target.id, role.id, scope.code(), &project_ids).await?;
-    audit(&mut tx, actor, "role.assign", "user", Some(target.id), serde_json::json!({ "role": role.code, "scope": scope.code(), "projects": project_ids })).await?;
+    audit(
+        &mut tx,
+        actor,
+        "role.assign",
+        "user",
+        Some(target.id),
+        serde_json::json!({ "role": role.code, "scope": scope.code(), "projects": project_ids }),
+    )
+    .await?;
     let row = repo::get_assignment(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("role"))?;
     tx.commit().await?;
     account_changed(state, target.id, EVENT_PERMISSIONS_CHANGED).await;
@@ -334,7 +374,8 @@ pub async fn assign_role(state: &AppState, actor: &Actor, input: GrantInput) -> 
 pub async fn revoke_role(state: &AppState, actor: &Actor, assignment_id: Uuid) -> AppResult<()> {
     let my_scope = actor.require(Perm::RoleWrite)?.clone();
     let mut tx = state.db.begin().await?;
-    let a = repo::get_assignment(&mut *tx, actor.company_id, assignment_id).await?.ok_or(AppError::not_found("role"))?;
+    let a =
+        repo::get_assignment(&mut *tx, actor.company_id, assignment_id).await?.ok_or(AppError::not_found("role"))?;
     if !my_scope.covers(&scope_of(&a)) {
         return Err(AppError::forbidden());
     }
@@ -361,7 +402,10 @@ fn username(input: &str) -> AppResult<String> {
     } else {
         Err(AppError::validation(
             "username",
-            Msg::new("用户名为3到32位字母、数字、下划线、点或横线，且不能全为数字", "A username has 3-32 letters, digits, _ . or -, and is not all digits"),
+            Msg::new(
+                "用户名为3到32位字母、数字、下划线、点或横线，且不能全为数字",
+                "A username has 3-32 letters, digits, _ . or -, and is not all digits",
+            ),
         ))
     }
 }
@@ -387,7 +431,13 @@ async fn staff_in_scope(
     Ok(repo::list_staff(&state.db, actor.company_id, projects.as_deref(), only, search, after, limit).await?)
 }
 
-pub async fn users(state: &AppState, actor: &Actor, search: Option<&str>, after: Option<Uuid>, limit: usize) -> AppResult<Vec<UserRow>> {
+pub async fn users(
+    state: &AppState,
+    actor: &Actor,
+    search: Option<&str>,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<UserRow>> {
     let search = search.map(str::trim).filter(|s| !s.is_empty());
     staff_in_scope(state, actor, Perm::UserRead, None, search, after, limit as i64).await
 }
@@ -451,7 +501,13 @@ pub async fn create_staff_user(state: &AppState, actor: &Actor, input: NewStaff<
     Ok(row)
 }
 
-pub async fn update_user(state: &AppState, actor: &Actor, id: Uuid, name: Option<&str>, phone: Option<&str>) -> AppResult<UserRow> {
+pub async fn update_user(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    name: Option<&str>,
+    phone: Option<&str>,
+) -> AppResult<UserRow> {
     let current = writable_user(state, actor, id).await?;
     let name = match name {
         Some(n) => types::text("name", n, 50)?,
@@ -474,14 +530,18 @@ pub async fn update_user(state: &AppState, actor: &Actor, id: Uuid, name: Option
 pub async fn set_user_status(state: &AppState, actor: &Actor, id: Uuid, active: bool) -> AppResult<UserRow> {
     writable_user(state, actor, id).await?;
     if id == actor.user_id && !active {
-        return Err(AppError::validation("userId", Msg::new("不能停用自己的账号", "You cannot disable your own account")));
+        return Err(AppError::validation(
+            "userId",
+            Msg::new("不能停用自己的账号", "You cannot disable your own account"),
+        ));
     }
     let mut tx = state.db.begin().await?;
     repo::set_status(&mut tx, actor.company_id, id, if active { "active" } else { "disabled" }).await?;
     if !active {
         crate::auth::service::revoke_all_sessions(&mut tx, id).await?;
     }
-    audit(&mut tx, actor, if active { "user.enable" } else { "user.disable" }, "user", Some(id), serde_json::json!({})).await?;
+    audit(&mut tx, actor, if active { "user.enable" } else { "user.disable" }, "user", Some(id), serde_json::json!({}))
+        .await?;
     let row = repo::get_user(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("user"))?;
     tx.commit().await?;
     account_changed(state, id, EVENT_SESSION_REVOKED).await;
@@ -489,7 +549,12 @@ pub async fn set_user_status(state: &AppState, actor: &Actor, id: Uuid, active: 
 }
 
 /// An admin sets a new initial password; the user must change it at the next sign-in.
-pub async fn reset_user_password(state: &AppState, actor: &Actor, id: Uuid, initial_password: &str) -> AppResult<UserRow> {
+pub async fn reset_user_password(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    initial_password: &str,
+) -> AppResult<UserRow> {
     writable_user(state, actor, id).await?;
     let password = NewPassword::parse("initialPassword", initial_password)?;
     let hash = crate::auth::service::hash_password(state, password).await?;
@@ -510,7 +575,12 @@ pub async fn phone_in_use(state: &AppState, phone: &str) -> AppResult<bool> {
 
 /// The app account of a registered owner: pending until they activate it by SMS code,
 /// holding the built-in owner role over their own records.
-pub async fn create_owner_account(tx: &mut sqlx::PgConnection, company_id: Uuid, name: &str, phone: &Phone) -> AppResult<Uuid> {
+pub async fn create_owner_account(
+    tx: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    name: &str,
+    phone: &Phone,
+) -> AppResult<Uuid> {
     let user_id = Uuid::now_v7();
     repo::insert_user(
         tx,
@@ -539,7 +609,14 @@ pub async fn account(state: &AppState, user_id: Uuid) -> AppResult<UserRow> {
 }
 
 /// The first administrator of a new company (CLI `bootstrap` / demo seed).
-pub async fn create_first_admin(state: &AppState, company_id: Uuid, username_raw: &str, name: &str, password: &str, must_change: bool) -> AppResult<Uuid> {
+pub async fn create_first_admin(
+    state: &AppState,
+    company_id: Uuid,
+    username_raw: &str,
+    name: &str,
+    password: &str,
+    must_change: bool,
+) -> AppResult<Uuid> {
     let username = username(username_raw)?;
     let hash = crate::auth::service::hash_password(state, NewPassword::parse("password", password)?).await?;
     let id = Uuid::now_v7();
@@ -562,7 +639,16 @@ pub async fn create_first_admin(state: &AppState, company_id: Uuid, username_raw
     .await?;
     let role = repo::role_by_code(&mut *tx, company_id, "admin").await?.ok_or(AppError::not_found("role"))?;
     repo::upsert_assignment(&mut tx, company_id, id, role.id, "company", &[]).await?;
-    repo::insert_audit(&mut tx, company_id, None, "company.bootstrap", "user", Some(id), serde_json::json!({ "username": username })).await?;
+    repo::insert_audit(
+        &mut tx,
+        company_id,
+        None,
+        "company.bootstrap",
+        "user",
+        Some(id),
+        serde_json::json!({ "username": username }),
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }

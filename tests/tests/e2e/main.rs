@@ -1,0 +1,7 @@
+//! End-to-end tests of a running server: one binary, modules per area.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod org;
+mod rbac;
+mod server;

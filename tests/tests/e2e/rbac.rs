@@ -1,0 +1,298 @@
+//! Permissions and data scope: every read and write stays within the caller's grants.
+
+use serde_json::{Value, json};
+use wuye_tests::{TestServer, code, reason};
+
+async fn project_ids(s: &TestServer, admin: &str) -> (String, String) {
+    let d = s.ok(Some(admin), "{ projects { edges { node { id code } } } }", json!({})).await;
+    let find = |c: &str| {
+        d["projects"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["code"] == c).unwrap()["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    (find("JCHY"), find("TFGJ"))
+}
+
+async fn first_house(s: &TestServer, token: &str, project: &str) -> String {
+    let d = s
+        .ok(
+            Some(token),
+            "query($p: ID) { houses(projectId: $p, first: 1) { edges { node { id } } } }",
+            json!({"p": project}),
+        )
+        .await;
+    d["houses"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn user_id(s: &TestServer, token: &str) -> String {
+    s.ok(Some(token), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn technician_of_one_project_cannot_touch_another() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let (estate, tower) = project_ids(&s, &admin).await;
+    let tower_house = first_house(&s, &admin, &tower).await;
+    let tech = s.sign_in("tech1").await; // technician of 锦城花园 only
+
+    // lists only hold their project
+    let d = s
+        .ok(
+            Some(&tech),
+            "{ projects { edges { node { code } } } houses(first: 100) { edges { node { projectId } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["projects"]["edges"].as_array().unwrap().len(), 1);
+    assert!(d["houses"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["projectId"] == estate.as_str()));
+    // direct reads of the other project are refused
+    for (q, v) in [
+        ("query($id: ID!) { project(id: $id) { name } }", json!({"id": tower})),
+        ("query($id: ID!) { house(id: $id) { roomNo } }", json!({"id": tower_house})),
+        ("query($p: ID!) { buildings(projectId: $p) { name } }", json!({"p": tower})),
+        ("query($p: ID) { houses(projectId: $p) { edges { node { id } } } }", json!({"p": tower})),
+        ("query($p: ID!) { parkingSpaces(projectId: $p) { edges { node { id } } } }", json!({"p": tower})),
+    ] {
+        let r = s.gql(Some(&tech), q, v).await;
+        assert_eq!(code(&r), "FORBIDDEN", "{q}: {r}");
+    }
+    // and no writes at all: technicians lack estate:write
+    let r = s
+        .gql(
+            Some(&tech),
+            "mutation($p: ID!) { createBuilding(input: {projectId: $p, name: \"X\"}) { building { id } } }",
+            json!({"p": estate}),
+        )
+        .await;
+    assert_eq!(code(&r), "FORBIDDEN");
+    // the manager (both projects) may write in 锦城花园 but a project-scoped user-writer
+    // created below cannot write into the other project
+    let manager = s.sign_in("manager").await;
+    s.ok(
+        Some(&manager),
+        "mutation($p: ID!) { createBuilding(input: {projectId: $p, name: \"3栋\"}) { building { id } } }",
+        json!({"p": estate}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn project_scoped_writer_cannot_write_elsewhere() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let (estate, tower) = project_ids(&s, &admin).await;
+    let cs = s.sign_in("cs1").await; // customer service, 锦城花园, owner:write
+    let tower_house = first_house(&s, &admin, &tower).await;
+    let r = s
+        .gql(
+            Some(&cs),
+            "mutation($h: ID!) { registerOwner(input: {name: \"越权\", phone: \"13711111111\", houses: [{houseId: $h, relation: TENANT}]}) { owner { id } } }",
+            json!({"h": tower_house}),
+        )
+        .await;
+    assert_eq!(code(&r), "FORBIDDEN");
+    assert_eq!(s.scalar("SELECT count(*) FROM owners WHERE phone = '13711111111'").await, 0, "nothing half-written");
+    assert_eq!(s.scalar("SELECT count(*) FROM users WHERE phone = '13711111111'").await, 0);
+    let estate_house = first_house(&s, &admin, &estate).await;
+    s.ok(
+        Some(&cs),
+        "mutation($h: ID!) { registerOwner(input: {name: \"租客\", phone: \"13711111111\", houses: [{houseId: $h, relation: TENANT}]}) { owner { id } } }",
+        json!({"h": estate_house}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn owner_sees_only_their_own_houses() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000001").await;
+    let mine = s.ok(Some(&owner), "{ myHouses { id roomNo } me { ownerId menu { code } } }", json!({})).await;
+    assert_eq!(mine["myHouses"].as_array().unwrap().len(), 1);
+    assert_eq!(mine["me"]["menu"], json!([{"code": "my-houses"}]));
+    let my_house = mine["myHouses"][0]["id"].as_str().unwrap().to_owned();
+    s.ok(Some(&owner), "query($id: ID!) { house(id: $id) { roomNo } }", json!({"id": my_house})).await;
+
+    // another owner's house, the houses list, the owners list, another owner's record
+    let other = s.ok(Some(&admin), "{ owners(first: 2) { edges { node { id houses { id } } } } }", json!({})).await;
+    let other_owner = other["owners"]["edges"][1]["node"]["id"].as_str().unwrap().to_owned();
+    let other_house = other["owners"]["edges"][1]["node"]["houses"][0]["id"].as_str().unwrap().to_owned();
+    assert_ne!(other_house, my_house);
+    let r = s.gql(Some(&owner), "query($id: ID!) { house(id: $id) { roomNo } }", json!({"id": other_house})).await;
+    assert_eq!(code(&r), "NOT_FOUND");
+    assert_eq!(code(&s.gql(Some(&owner), "{ houses { edges { node { id } } } }", json!({})).await), "FORBIDDEN");
+    assert_eq!(code(&s.gql(Some(&owner), "{ owners { edges { node { id } } } }", json!({})).await), "FORBIDDEN");
+    let r = s.gql(Some(&owner), "query($id: ID!) { owner(id: $id) { name } }", json!({"id": other_owner})).await;
+    assert_eq!(code(&r), "FORBIDDEN");
+    assert_eq!(code(&s.gql(Some(&owner), "{ users { edges { node { id } } } }", json!({})).await), "FORBIDDEN");
+    // their own record, unmasked
+    let me = s
+        .ok(
+            Some(&owner),
+            "query($id: ID!) { owner(id: $id) { phone idCardNumber } }",
+            json!({"id": mine["me"]["ownerId"]}),
+        )
+        .await;
+    assert_eq!(me["owner"]["phone"], "13800000001");
+    assert_eq!(me["owner"]["idCardNumber"].as_str().unwrap().len(), 18);
+    assert!(!me["owner"]["idCardNumber"].as_str().unwrap().contains('*'));
+}
+
+#[tokio::test]
+async fn other_company_sees_nothing() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let (estate, _) = project_ids(&s, &admin).await;
+    let house = first_house(&s, &admin, &estate).await;
+    wuye_api::seed::bootstrap(&s.state, "另一家物业", "admin2").await.unwrap();
+    // set a known password through the API: the bootstrap password is random
+    let pw: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'admin'").fetch_one(&s.db).await.unwrap();
+    sqlx::query("UPDATE users SET password_hash = $1, must_change_password = false WHERE username = 'admin2'")
+        .bind(pw)
+        .execute(&s.db)
+        .await
+        .unwrap();
+    let other = s.sign_in("admin2").await;
+    let d = s.ok(Some(&other), "{ projects { edges { node { id } } } houses { edges { node { id } } } owners { edges { node { id } } } users { edges { node { username } } } company { name } }", json!({})).await;
+    assert_eq!(d["projects"]["edges"], json!([]));
+    assert_eq!(d["houses"]["edges"], json!([]));
+    assert_eq!(d["owners"]["edges"], json!([]));
+    assert_eq!(d["users"]["edges"], json!([{"node": {"username": "admin2"}}]));
+    assert_eq!(d["company"]["name"], "另一家物业");
+    for (q, v) in [
+        ("query($id: ID!) { house(id: $id) { roomNo } }", json!({"id": house})),
+        ("query($id: ID!) { project(id: $id) { name } }", json!({"id": estate})),
+    ] {
+        assert_eq!(code(&s.gql(Some(&other), q, v).await), "NOT_FOUND");
+    }
+    let r = s
+        .gql(
+            Some(&other),
+            "mutation($p: ID!) { createBuilding(input: {projectId: $p, name: \"X\"}) { building { id } } }",
+            json!({"p": estate}),
+        )
+        .await;
+    assert_eq!(code(&r), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn no_self_granting_and_no_escalation() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let roles = s.ok(Some(&admin), "{ roles { id code } }", json!({})).await;
+    let role = |c: &str| {
+        roles["roles"].as_array().unwrap().iter().find(|r| r["code"] == c).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let grant = "mutation($u: ID!, $r: ID!, $s: DataScope!, $p: [ID!]) { assignRole(input: {userId: $u, roleId: $r, scope: $s, projectIds: $p}) { assignment { id roleCode } } }";
+
+    // the manager holds role:read but not role:write: cannot grant themselves admin
+    let manager = s.sign_in("manager").await;
+    let me = user_id(&s, &manager).await;
+    let r = s.gql(Some(&manager), grant, json!({"u": me, "r": role("admin"), "s": "COMPANY"})).await;
+    assert_eq!(code(&r), "FORBIDDEN");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.code = 'admin'").await,
+        1
+    );
+
+    // a custom "grant officer" role: role:write + estate:read, scoped to one project
+    let (estate, tower) = project_ids(&s, &admin).await;
+    let created = s
+        .ok(
+            Some(&admin),
+            "mutation { createRole(input: {code: \"grant_officer\", name: \"授权专员\", permissions: [\"role:write\", \"role:read\", \"estate:read\", \"project:read\"]}) { role { id permissions } } }",
+            json!({}),
+        )
+        .await;
+    let officer_role = created["createRole"]["role"]["id"].as_str().unwrap().to_owned();
+    let cs_id = user_id(&s, &s.sign_in("cs1").await).await;
+    s.ok(Some(&admin), grant, json!({"u": cs_id, "r": officer_role, "s": "PROJECTS", "p": [estate]})).await;
+    let cs = s.sign_in("cs1").await;
+    let perms = s.ok(Some(&cs), "{ me { permissions } }", json!({})).await;
+    assert!(perms["me"]["permissions"].as_array().unwrap().contains(&json!("role:write")));
+
+    let tech2 = user_id(&s, &s.sign_in("tech2").await).await;
+    // cannot grant a role with permissions cs1 lacks (admin has user:write etc.)
+    assert_eq!(
+        reason(&s.gql(Some(&cs), grant, json!({"u": tech2, "r": role("admin"), "s": "PROJECTS", "p": [estate]})).await),
+        "CANNOT_GRANT"
+    );
+    // cannot grant wider than their own scope
+    assert_eq!(
+        reason(&s.gql(Some(&cs), grant, json!({"u": tech2, "r": role("guard"), "s": "COMPANY"})).await),
+        "CANNOT_GRANT"
+    );
+    assert_eq!(
+        reason(&s.gql(Some(&cs), grant, json!({"u": tech2, "r": role("guard"), "s": "PROJECTS", "p": [tower]})).await),
+        "CANNOT_GRANT"
+    );
+    // within their scope and permissions: fine
+    s.ok(Some(&cs), grant, json!({"u": tech2, "r": role("guard"), "s": "PROJECTS", "p": [estate]})).await;
+    // cannot create roles (company-wide objects) with a project-scoped role:write
+    let r = s.gql(Some(&cs), "mutation { createRole(input: {code: \"x_role\", name: \"X\", permissions: [\"estate:read\"]}) { role { id } } }", json!({})).await;
+    assert_eq!(code(&r), "FORBIDDEN");
+    // built-in roles are locked; unknown permission codes named
+    let r = s
+        .gql(
+            Some(&admin),
+            "mutation($r: ID!) { updateRole(input: {roleId: $r, permissions: []}) { role { id } } }",
+            json!({"r": role("admin")}),
+        )
+        .await;
+    assert_eq!(code(&r), "VALIDATION");
+    let r = s.gql(Some(&admin), "mutation { createRole(input: {code: \"bad_role\", name: \"X\", permissions: [\"nuke:all\"]}) { role { id } } }", json!({})).await;
+    assert_eq!((code(&r), wuye_tests::field(&r)), ("VALIDATION", "permissions"));
+}
+
+#[tokio::test]
+async fn permission_change_reaches_the_user_immediately() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let tech = s.sign_in("tech1").await;
+    assert_eq!(code(&s.gql(Some(&tech), "{ owners { edges { node { id } } } }", json!({})).await), "FORBIDDEN");
+    let roles = s.ok(Some(&admin), "{ roles { id code } }", json!({})).await;
+    let cs_role =
+        roles["roles"].as_array().unwrap().iter().find(|r| r["code"] == "customer_service").unwrap()["id"].clone();
+    let tech_id = user_id(&s, &tech).await;
+    let d = s
+        .ok(Some(&admin), "mutation($u: ID!, $r: ID!) { assignRole(input: {userId: $u, roleId: $r, scope: OWN}) { assignment { id } } }", json!({"u": tech_id, "r": cs_role}))
+        .await;
+    // own scope: the technician serves no project as manager or customer service → empty list
+    let d2 = s.ok(Some(&tech), "{ owners { edges { node { id } } } }", json!({})).await;
+    assert_eq!(d2["owners"]["edges"], json!([]));
+    let assignment = d["assignRole"]["assignment"]["id"].clone();
+    s.ok(Some(&admin), "mutation($a: ID!) { revokeRole(input: {assignmentId: $a}) { id } }", json!({"a": assignment}))
+        .await;
+    assert_eq!(code(&s.gql(Some(&tech), "{ owners { edges { node { id } } } }", json!({})).await), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn personal_data_is_masked_without_pii_read() {
+    let s = TestServer::seeded().await;
+    let q = "{ owners(first: 1) { edges { node { phone idCardNumber } } } }";
+    let cs = s.sign_in("cs1").await; // no pii:read
+    let d: Value = s.ok(Some(&cs), q, json!({})).await;
+    let node = &d["owners"]["edges"][0]["node"];
+    assert_eq!(node["phone"], "138****0001");
+    assert!(node["idCardNumber"].as_str().unwrap().contains("********"), "{node}");
+    let manager = s.sign_in("manager").await; // pii:read
+    let d = s.ok(Some(&manager), q, json!({})).await;
+    assert_eq!(d["owners"]["edges"][0]["node"]["phone"], "13800000001");
+    // the database never holds the ID-card number in clear
+    let clear: i64 =
+        s.scalar("SELECT count(*) FROM owners WHERE position('510104' in encode(id_card_enc, 'escape')) > 0").await;
+    assert_eq!(clear, 0);
+    // lookup by ID number goes through the blind index
+    let card = wuye_api::seed::demo_id_card(1);
+    let d = s
+        .ok(
+            Some(&manager),
+            "query($c: String) { owners(idCardNumber: $c) { edges { node { phone } } } }",
+            json!({"c": card}),
+        )
+        .await;
+    assert_eq!(d["owners"]["edges"][0]["node"]["phone"], "13800000001");
+}
