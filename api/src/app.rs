@@ -39,11 +39,11 @@ pub struct AppState {
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(
-        "cannot reach PostgreSQL at {url}: {source}\n  start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        "cannot reach PostgreSQL at {url} ({source}); start it: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
     )]
     Postgres { url: String, source: sqlx::Error },
     #[error(
-        "cannot reach Redis at {url}: {source}\n  start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
+        "cannot reach Redis at {url} ({source}); start it: redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no"
     )]
     Redis { url: String, source: redis::RedisError },
     #[error("{0}")]

@@ -167,6 +167,18 @@ impl Loaders {
     }
 }
 
+/// Rows of a batched relation lookup, grouped by the key they belong to.
+pub fn group_by<K: std::hash::Hash + Eq, V>(
+    rows: Vec<V>,
+    key: impl Fn(&V) -> K,
+) -> std::collections::HashMap<K, Vec<V>> {
+    let mut map: std::collections::HashMap<K, Vec<V>> = std::collections::HashMap::new();
+    for r in rows {
+        map.entry(key(&r)).or_default().push(r);
+    }
+    map
+}
+
 pub fn loader_error(e: String) -> AppError {
     AppError::internal(std::io::Error::other(e))
 }
@@ -247,12 +259,25 @@ pub fn localize(errors: &mut [ServerError], locale: Locale) -> Vec<&'static str>
             }
         } else {
             // parse, validation, depth/complexity and input-coercion errors: the query is wrong
-            err.extensions.get_or_insert_with(Default::default).set("code", "VALIDATION");
+            let field = coerced_field(&err.message);
+            let ext = err.extensions.get_or_insert_with(Default::default);
+            ext.set("code", "VALIDATION");
+            if let Some(f) = field {
+                ext.set("field", f);
+            }
             "VALIDATION"
         };
         codes.push(code);
     }
     codes
+}
+
+/// The input field named in an async-graphql coercion error
+/// (`Invalid value for argument "input.buildingArea", …` → `buildingArea`).
+fn coerced_field(message: &str) -> Option<String> {
+    let rest = message.split_once("argument \"")?.1;
+    let path = rest.split('"').next()?;
+    path.rsplit('.').next().map(str::to_owned)
 }
 
 struct LocalizeSubscriptions;
@@ -530,6 +555,13 @@ async fn graphql_ws(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coercion_errors_name_the_field() {
+        let m = r#"Invalid value for argument "input.buildingArea", expected type "Decimal""#;
+        assert_eq!(coerced_field(m).as_deref(), Some("buildingArea"));
+        assert_eq!(coerced_field("Unknown field"), None);
+    }
 
     #[test]
     fn op_labels_are_bounded() {

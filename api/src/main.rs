@@ -8,6 +8,11 @@ use tokio::sync::watch;
 use wuye_api::app::{self, App};
 use wuye_api::config::Config;
 
+/// mimalloc: the server allocates many small, short-lived objects per request; glibc's
+/// malloc showed up at ~12% of the profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "wuye", version, about = "wuye 物业 — smart property management server")]
 struct Cli {

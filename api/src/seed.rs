@@ -229,5 +229,6 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
         org::create_parking_space(s, &admin, estate.id, &format!("B1-{n:03}"), Some(Decimal::new(1250, 2)), None)
             .await?;
     }
+    org::analyze(s).await?;
     Ok(logins())
 }

@@ -142,6 +142,27 @@ pub fn text(field: impl Into<Field>, input: &str, max: usize) -> Result<String, 
     Ok(t.to_owned())
 }
 
+/// VALIDATION naming the first of `fields` that is missing.
+pub fn required(fields: &[(&'static str, bool)]) -> Result<(), AppError> {
+    match fields.iter().find(|(_, present)| !present) {
+        Some((field, _)) => Err(invalid(*field, Msg::new("不能为空", "Must not be empty"))),
+        None => Ok(()),
+    }
+}
+
+/// One of a fixed set of codes (lower-cased).
+pub fn one_of(field: impl Into<Field>, value: &str, allowed: &[&str]) -> Result<String, AppError> {
+    let v = value.trim().to_ascii_lowercase();
+    if allowed.contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err(invalid(
+            field,
+            Msg::owned(format!("取值应为：{}", allowed.join("、")), format!("Must be one of: {}", allowed.join(", "))),
+        ))
+    }
+}
+
 /// Optional free text: empty is allowed.
 pub fn optional_text(field: impl Into<Field>, input: Option<&str>, max: usize) -> Result<String, AppError> {
     match input.map(str::trim) {

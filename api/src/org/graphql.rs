@@ -13,7 +13,7 @@ use super::model;
 use super::service::{self, CompanyPatch, HouseInput, HouseQuery, OwnerInput, ProjectInput};
 use crate::app::AppState;
 use crate::error::{AppError, Msg};
-use crate::graphql::{Conn, CtxExt, Loaders, Page, loader_error};
+use crate::graphql::{Conn, CtxExt, Loaders, Page, group_by, loader_error};
 use crate::rbac::graphql::parse_id;
 use crate::rbac::model::Perm;
 
@@ -386,11 +386,7 @@ impl Loader<Uuid> for ResidentsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = service::residents(&self.0, keys).await.map_err(|e| e.to_string())?;
-        let mut map: HashMap<Uuid, Vec<model::Resident>> = HashMap::new();
-        for r in rows {
-            map.entry(r.house_id).or_default().push(r);
-        }
-        Ok(map)
+        Ok(group_by(rows, |r| r.house_id))
     }
 }
 
@@ -402,11 +398,7 @@ impl Loader<Uuid> for UnitsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = service::units(&self.0, keys).await.map_err(|e| e.to_string())?;
-        let mut map: HashMap<Uuid, Vec<model::Unit>> = HashMap::new();
-        for r in rows {
-            map.entry(r.building_id).or_default().push(r);
-        }
-        Ok(map)
+        Ok(group_by(rows, |r| r.building_id))
     }
 }
 
@@ -418,11 +410,7 @@ impl Loader<Uuid> for TeamLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = service::service_staff(&self.0, keys).await.map_err(|e| e.to_string())?;
-        let mut map: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
-        for (p, u) in rows {
-            map.entry(p).or_default().push(u);
-        }
-        Ok(map)
+        Ok(group_by(rows, |(p, _)| *p).into_iter().map(|(p, v)| (p, v.into_iter().map(|(_, u)| u).collect())).collect())
     }
 }
 

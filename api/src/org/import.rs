@@ -95,14 +95,7 @@ fn pick(field: &'static str, v: &str, allowed: &[&str]) -> AppResult<String> {
         "租户" => "tenant",
         other => other,
     };
-    if allowed.contains(&zh_alias) {
-        Ok(zh_alias.to_owned())
-    } else {
-        Err(AppError::validation(
-            field,
-            Msg::owned(format!("取值应为：{}", allowed.join("、")), format!("Must be one of: {}", allowed.join(", "))),
-        ))
-    }
+    crate::types::one_of(field, zh_alias, allowed)
 }
 
 fn decimal(field: &'static str, v: &str) -> AppResult<Decimal> {
@@ -397,5 +390,8 @@ pub async fn import_houses(
     )
     .await?;
     tx.commit().await?;
+    if summary.houses_created >= 1000 {
+        super::service::analyze(state).await?;
+    }
     Ok(summary)
 }

@@ -341,6 +341,11 @@ pub struct HouseFilter {
     pub search: Option<String>,
 }
 
+/// Keyset pages of houses. The SQL holds only the filters given, so the planner sees a
+/// plain `project_id = $1 AND id > $2 ORDER BY id LIMIT n` and walks the (project_id, id)
+/// (or (company_id, id)) index in order, stopping after `limit` rows; optional filters
+/// written as `($n IS NULL OR col = $n)` made generic plans scan and sort every house of
+/// the project. This is why this query is built rather than a `query_as!` literal.
 pub async fn list_houses(
     db: impl PgExecutor<'_>,
     company_id: Uuid,
@@ -348,32 +353,35 @@ pub async fn list_houses(
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<House>> {
-    sqlx::query_as!(
-        House,
+    let mut q = sqlx::QueryBuilder::new(
         "SELECT h.id, h.project_id, h.building_id, b.name AS building_name, h.unit_id, u.name AS unit_name,
                 h.room_no, h.floor, h.building_area, h.indoor_area, h.usage, h.status
          FROM houses h JOIN buildings b ON b.id = h.building_id JOIN units u ON u.id = h.unit_id
-         WHERE h.company_id = $1
-           AND ($2::uuid[] IS NULL OR h.project_id = ANY($2))
-           AND ($3::uuid IS NULL OR h.project_id = $3)
-           AND ($4::uuid IS NULL OR h.building_id = $4)
-           AND ($5::uuid IS NULL OR h.unit_id = $5)
-           AND ($6::text IS NULL OR h.status = $6)
-           AND ($7::text IS NULL OR h.room_no LIKE '%' || $7 || '%')
-           AND ($8::uuid IS NULL OR h.id > $8)
-         ORDER BY h.id LIMIT $9",
-        company_id,
-        f.projects.as_deref(),
-        f.project_id,
-        f.building_id,
-        f.unit_id,
-        f.status,
-        f.search,
-        after,
-        limit
-    )
-    .fetch_all(db)
-    .await
+         WHERE h.company_id = ",
+    );
+    q.push_bind(company_id);
+    if let Some(p) = f.project_id {
+        q.push(" AND h.project_id = ").push_bind(p);
+    } else if let Some(ps) = &f.projects {
+        q.push(" AND h.project_id = ANY(").push_bind(ps.clone()).push(")");
+    }
+    if let Some(b) = f.building_id {
+        q.push(" AND h.building_id = ").push_bind(b);
+    }
+    if let Some(u) = f.unit_id {
+        q.push(" AND h.unit_id = ").push_bind(u);
+    }
+    if let Some(st) = &f.status {
+        q.push(" AND h.status = ").push_bind(st.clone());
+    }
+    if let Some(text) = &f.search {
+        q.push(" AND h.room_no LIKE '%' || ").push_bind(text.clone()).push(" || '%'");
+    }
+    if let Some(a) = after {
+        q.push(" AND h.id > ").push_bind(a);
+    }
+    q.push(" ORDER BY h.id LIMIT ").push_bind(limit);
+    q.build_query_as::<House>().fetch_all(db).await
 }
 
 /// Houses a person is linked to.
@@ -595,4 +603,10 @@ pub async fn list_parking(
     )
     .fetch_all(db)
     .await
+}
+
+/// Fresh planner statistics after a bulk load (seed, large imports).
+pub async fn analyze(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
+    sqlx::query!("ANALYZE houses, buildings, units, owners, house_residents, projects").execute(db).await?;
+    Ok(())
 }

@@ -11,22 +11,10 @@ use crate::error::{AppError, AppResult, Msg};
 use crate::rbac::model::{Actor, Perm, ProjectFilter, Scope};
 use crate::rbac::service::audit;
 use crate::storage::sniff_image;
-use crate::types::{self, CreditCode, Geofence, IdCardNumber, Phone};
+use crate::types::{self, CreditCode, Geofence, IdCardNumber, Phone, one_of};
 
 pub async fn count_projects(tx: &mut sqlx::PgConnection, company_id: Uuid, ids: &[Uuid]) -> AppResult<i64> {
     Ok(repo::count_projects(&mut *tx, company_id, ids).await?)
-}
-
-fn one_of(field: &'static str, value: &str, allowed: &[&str]) -> AppResult<String> {
-    let v = value.trim().to_ascii_lowercase();
-    if allowed.contains(&v.as_str()) {
-        Ok(v)
-    } else {
-        Err(AppError::validation(
-            field,
-            Msg::owned(format!("取值应为：{}", allowed.join("、")), format!("Must be one of: {}", allowed.join(", "))),
-        ))
-    }
 }
 
 // ---- company -------------------------------------------------------------------------
@@ -40,6 +28,11 @@ pub async fn create_company(state: &AppState, name: &str, credit_code: Option<&s
     repo::insert_company(&mut tx, id, &name, code.map(CreditCode::into_inner).as_deref()).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// Refreshes planner statistics after bulk loads.
+pub async fn analyze(state: &AppState) -> AppResult<()> {
+    Ok(repo::analyze(&state.db).await?)
 }
 
 pub async fn company_exists(state: &AppState, name: &str) -> AppResult<bool> {
@@ -231,16 +224,7 @@ pub async fn create_project(state: &AppState, actor: &Actor, input: ProjectInput
     if actor.require(Perm::ProjectWrite)? != &Scope::Company {
         return Err(AppError::forbidden());
     }
-    let (Some(_), Some(_), Some(_)) = (input.name, input.code, input.kind) else {
-        let field = if input.name.is_none() {
-            "name"
-        } else if input.code.is_none() {
-            "code"
-        } else {
-            "kind"
-        };
-        return Err(AppError::validation(field, Msg::new("不能为空", "Must not be empty")));
-    };
+    types::required(&[("name", input.name.is_some()), ("code", input.code.is_some()), ("kind", input.kind.is_some())])?;
     let mut p = Project {
         id: Uuid::now_v7(),
         company_id: actor.company_id,
@@ -374,16 +358,11 @@ fn check_house(h: &mut House, input: &HouseInput<'_>) -> AppResult<()> {
 pub async fn create_house(state: &AppState, actor: &Actor, unit_id: Uuid, input: HouseInput<'_>) -> AppResult<House> {
     let u = repo::get_unit(&state.db, actor.company_id, unit_id).await?.ok_or(AppError::not_found("unit"))?;
     actor.require_project(Perm::EstateWrite, u.project_id)?;
-    let (Some(_), Some(_), Some(_)) = (input.room_no, input.floor, input.building_area) else {
-        let field = if input.room_no.is_none() {
-            "roomNo"
-        } else if input.floor.is_none() {
-            "floor"
-        } else {
-            "buildingArea"
-        };
-        return Err(AppError::validation(field, Msg::new("不能为空", "Must not be empty")));
-    };
+    types::required(&[
+        ("roomNo", input.room_no.is_some()),
+        ("floor", input.floor.is_some()),
+        ("buildingArea", input.building_area.is_some()),
+    ])?;
     let mut h = House {
         id: Uuid::now_v7(),
         project_id: u.project_id,
@@ -675,7 +654,7 @@ pub async fn register_owner(state: &AppState, actor: &Actor, input: OwnerInput<'
         if !filter.allows(h.project_id) {
             return Err(AppError::forbidden());
         }
-        links.push((h, one_of_field(format!("houses[{i}].relation"), relation, RELATIONS)?));
+        links.push((h, one_of(format!("houses[{i}].relation"), relation, RELATIONS)?));
     }
     let mut tx = state.db.begin().await?;
     let id = insert_owner_with_account(state, &mut tx, actor.company_id, &checked).await?;
@@ -687,18 +666,6 @@ pub async fn register_owner(state: &AppState, actor: &Actor, input: OwnerInput<'
     let o = repo::get_owner(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("owner"))?;
     tx.commit().await?;
     Ok(o)
-}
-
-fn one_of_field(field: String, value: &str, allowed: &[&str]) -> AppResult<String> {
-    let v = value.trim().to_ascii_lowercase();
-    if allowed.contains(&v.as_str()) {
-        Ok(v)
-    } else {
-        Err(AppError::validation(
-            field,
-            Msg::owned(format!("取值应为：{}", allowed.join("、")), format!("Must be one of: {}", allowed.join(", "))),
-        ))
-    }
 }
 
 pub async fn link_house(

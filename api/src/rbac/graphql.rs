@@ -114,11 +114,7 @@ impl Loader<Uuid> for AssignmentsLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = service::assignments_of_users(&self.0, keys).await.map_err(|e| e.to_string())?;
-        let mut map: HashMap<Uuid, Vec<AssignmentRow>> = HashMap::new();
-        for r in rows {
-            map.entry(r.user_id).or_default().push(r);
-        }
-        Ok(map)
+        Ok(crate::graphql::group_by(rows, |r| r.user_id))
     }
 }
 

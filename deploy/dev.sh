@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run wuye locally: services up, database created and migrated, demo estate seeded,
+# server with the GraphQL playground on :8080.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source deploy/services.sh
+ensure_services
+
+export WUYE_DATABASE_URL="${WUYE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/wuye}"
+export WUYE_ENV="${WUYE_ENV:-development}"
+export SQLX_OFFLINE=true
+
+db=$(basename "${WUYE_DATABASE_URL%%\?*}")
+if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+  say "creating database $db"
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE \"$db\""
+fi
+
+say "building"
+cargo build -p wuye-api --locked
+bin=target/debug/wuye
+
+say "migrating"
+$bin migrate
+say "seeding the demo estate"
+$bin seed-demo
+
+addr="${WUYE_HTTP_ADDR:-0.0.0.0:8080}"
+say "playground: http://localhost:${addr##*:}/graphql"
+exec $bin serve
