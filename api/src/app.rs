@@ -18,7 +18,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::crypto::Keys;
 use crate::events::EventBus;
-use crate::graphql::{self, AppSchema};
+use crate::graphql::{self, Schemas};
 use crate::notify::sms::{DevSmsSender, SmsSender};
 use crate::rbac::service::ActorCache;
 use crate::storage::Storage;
@@ -101,7 +101,7 @@ pub async fn migrate(db: &PgPool) -> Result<(), StartupError> {
 /// A built server: the state, its router, and the background tasks it needs.
 pub struct App {
     pub state: AppState,
-    pub schema: AppSchema,
+    pub schemas: Schemas,
     redis_client: redis::Client,
 }
 
@@ -127,8 +127,8 @@ impl App {
             actors: ActorCache::default(),
             events,
         };
-        let schema = graphql::build_schema(state.clone());
-        Ok(App { state, schema, redis_client })
+        let schemas = graphql::build_schema(state.clone());
+        Ok(App { state, schemas, redis_client })
     }
 
     pub async fn build_default(config: Config) -> Result<App, StartupError> {
@@ -143,7 +143,7 @@ impl App {
             .route("/metrics", get(metrics))
             .with_state(self.state.clone())
             .merge(files)
-            .merge(graphql::routes(self.state.clone(), self.schema.clone()))
+            .merge(graphql::routes(self.state.clone(), self.schemas.clone()))
     }
 
     /// Serves until `shutdown` turns true; background tasks stop with it.

@@ -130,7 +130,8 @@ fn main() {
     for (name, conc, tok, body) in [
         ("signIn (password, argon2id)", 4, None, sign_in),
         ("me (authenticated)", 32, Some(token.clone()), me),
-        ("houses, 20-row connection", 32, Some(token.clone()), houses),
+        ("houses, 20-row connection", 32, Some(token.clone()), houses.clone()),
+        ("houses, 20-row connection", 8, Some(token.clone()), houses),
     ] {
         if std::env::var("BENCH_ONLY").is_ok_and(|only| !name.starts_with(only.as_str())) {
             continue;

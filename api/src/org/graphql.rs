@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use async_graphql::dataloader::Loader;
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -222,65 +222,70 @@ fn status_code(s: HouseStatus) -> &'static str {
     }
 }
 
-pub struct House(model::House);
-
-#[Object]
-impl House {
-    async fn id(&self) -> ID {
-        id(self.0.id)
-    }
-    async fn project_id(&self) -> ID {
-        id(self.0.project_id)
-    }
-    async fn building_id(&self) -> ID {
-        id(self.0.building_id)
-    }
-    async fn building_name(&self) -> &str {
-        &self.0.building_name
-    }
-    async fn unit_id(&self) -> ID {
-        id(self.0.unit_id)
-    }
-    async fn unit_name(&self) -> &str {
-        &self.0.unit_name
-    }
-    async fn room_no(&self) -> &str {
-        &self.0.room_no
-    }
-    async fn floor(&self) -> i32 {
-        self.0.floor
-    }
+/// 房屋 a house (flat, shop, office) in a unit of a building.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct House {
+    pub id: ID,
+    pub project_id: ID,
+    pub building_id: ID,
+    pub building_name: String,
+    pub unit_id: ID,
+    pub unit_name: String,
+    pub room_no: String,
+    pub floor: i32,
     /// 建筑面积 m²
-    async fn building_area(&self) -> Decimal {
-        self.0.building_area
-    }
+    pub building_area: Decimal,
     /// 套内面积 m²
-    async fn indoor_area(&self) -> Option<Decimal> {
-        self.0.indoor_area
-    }
-    async fn usage(&self) -> HouseUsage {
-        match self.0.usage.as_str() {
-            "residence" => HouseUsage::Residence,
-            "shop" => HouseUsage::Shop,
-            "office" => HouseUsage::Office,
-            "garage" => HouseUsage::Garage,
-            _ => HouseUsage::Other,
+    pub indoor_area: Option<Decimal>,
+    pub usage: HouseUsage,
+    pub status: HouseStatus,
+    #[graphql(skip)]
+    house_id: Uuid,
+    #[graphql(skip)]
+    project: Uuid,
+}
+
+impl From<model::House> for House {
+    fn from(h: model::House) -> Self {
+        House {
+            id: id(h.id),
+            project_id: id(h.project_id),
+            building_id: id(h.building_id),
+            building_name: h.building_name,
+            unit_id: id(h.unit_id),
+            unit_name: h.unit_name,
+            room_no: h.room_no,
+            floor: h.floor,
+            building_area: h.building_area,
+            indoor_area: h.indoor_area,
+            usage: match h.usage.as_str() {
+                "residence" => HouseUsage::Residence,
+                "shop" => HouseUsage::Shop,
+                "office" => HouseUsage::Office,
+                "garage" => HouseUsage::Garage,
+                _ => HouseUsage::Other,
+            },
+            status: if h.status == "occupied" { HouseStatus::Occupied } else { HouseStatus::Vacant },
+            house_id: h.id,
+            project: h.project_id,
         }
     }
-    async fn status(&self) -> HouseStatus {
-        if self.0.status == "occupied" { HouseStatus::Occupied } else { HouseStatus::Vacant }
-    }
+}
+
+#[ComplexObject]
+impl House {
     /// Owners, household members and tenants: for staff with `owner:read`, or a resident.
     async fn residents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Resident>> {
         let actor = ctx.actor()?;
         let rows = ctx
             .data_unchecked::<Loaders>()
             .residents
-            .load_one(self.0.id)
+            .load_one(self.house_id)
             .await
             .map_err(loader_error)?
             .unwrap_or_default();
-        let staff_ok = actor.projects(Perm::OwnerRead).is_ok_and(|f| f.allows(self.0.project_id));
+        let staff_ok = actor.projects(Perm::OwnerRead).is_ok_and(|f| f.allows(self.project));
         let resident = actor.owner_id.is_some_and(|o| rows.iter().any(|r| r.owner_id == o));
         if !staff_ok && !resident {
             return Err(AppError::forbidden().into());
@@ -347,7 +352,7 @@ impl Owner {
         Ok(houses
             .into_iter()
             .filter(|h| own || filter.as_ref().is_some_and(|f| f.allows(h.project_id)))
-            .map(House)
+            .map(House::from)
             .collect())
     }
 }
@@ -478,19 +483,19 @@ impl OrgQuery {
             search,
         };
         let rows = service::houses(ctx.state(), &actor, q, page.after, page.fetch()).await?;
-        Ok(page.connection(rows, |h| h.id, House))
+        Ok(page.connection(rows, |h| h.id, House::from))
     }
 
     async fn house(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<House> {
         let actor = ctx.actor()?;
-        Ok(House(service::house(ctx.state(), &actor, parse_id("id", &id)?).await?))
+        Ok(House::from(service::house(ctx.state(), &actor, parse_id("id", &id)?).await?))
     }
 
     /// 我的房屋 (owner app)
     #[graphql(guard = "Perm::SelfHouse")]
     async fn my_houses(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<House>> {
         let actor = ctx.actor()?;
-        Ok(service::my_houses(ctx.state(), &actor).await?.into_iter().map(House).collect())
+        Ok(service::my_houses(ctx.state(), &actor).await?.into_iter().map(House::from).collect())
     }
 
     /// Owners living in the caller's projects; `idCardNumber` finds one by the blind index.
@@ -857,7 +862,7 @@ impl OrgMutation {
             },
         )
         .await?;
-        Ok(HousePayload { house: House(h) })
+        Ok(HousePayload { house: House::from(h) })
     }
 
     #[graphql(guard = "Perm::EstateWrite")]
@@ -877,7 +882,7 @@ impl OrgMutation {
             },
         )
         .await?;
-        Ok(HousePayload { house: House(h) })
+        Ok(HousePayload { house: House::from(h) })
     }
 
     #[graphql(guard = "Perm::EstateWrite")]

@@ -193,13 +193,12 @@ pub struct MenuEntry {
 /// The signed-in user, what they may do, and the menu the app shows them.
 pub struct Me {
     actor: std::sync::Arc<Actor>,
-    row: UserRow,
 }
 
 #[Object]
 impl Me {
     async fn user(&self) -> User {
-        User::own(self.row.clone())
+        User::own(self.actor.account.clone())
     }
     async fn company_id(&self) -> ID {
         ID(self.actor.company_id.to_string())
@@ -240,9 +239,7 @@ pub struct RbacQuery;
 #[Object]
 impl RbacQuery {
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
-        let actor = ctx.actor()?;
-        let row = service::account(ctx.state(), actor.user_id).await?;
-        Ok(Me { actor, row })
+        Ok(Me { actor: ctx.actor()? })
     }
 
     /// Staff users the caller may see.

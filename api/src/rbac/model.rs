@@ -91,6 +91,21 @@ impl Scope {
     }
 }
 
+/// 用户 an account row: staff or owner.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub kind: String,
+    pub username: Option<String>,
+    pub phone: Option<String>,
+    pub name: String,
+    pub status: String,
+    pub must_change_password: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserKind {
     Staff,
@@ -117,6 +132,8 @@ pub struct Actor {
     pub perms: HashMap<Perm, Scope>,
     pub must_change_password: bool,
     pub loaded_at: DateTime<Utc>,
+    /// the account as loaded with the actor (for `me`, without another query)
+    pub account: UserRow,
 }
 
 /// Which projects a read may touch.

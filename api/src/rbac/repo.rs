@@ -1,22 +1,9 @@
 //! SQL for users, roles and role assignments.
 
-use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
-    pub id: Uuid,
-    pub company_id: Uuid,
-    pub kind: String,
-    pub username: Option<String>,
-    pub phone: Option<String>,
-    pub name: String,
-    pub status: String,
-    pub must_change_password: bool,
-    pub created_at: DateTime<Utc>,
-    pub last_sign_in_at: Option<DateTime<Utc>>,
-}
+pub use super::model::UserRow;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RoleRow {

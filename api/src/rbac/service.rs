@@ -81,12 +81,13 @@ pub async fn load_actor(state: &AppState, user_id: Uuid, company_id: Uuid) -> Ap
         user_id,
         company_id,
         kind: UserKind::parse(&row.user.kind),
-        name: row.user.name,
+        name: row.user.name.clone(),
         owner_id: row.owner_id,
         own_projects,
         perms: permissions_of(&assignments),
         must_change_password: row.user.must_change_password,
         loaded_at: state.clock.now(),
+        account: row.user,
     });
     state.actors.put(actor.clone());
     Ok(actor)
