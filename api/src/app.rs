@@ -19,6 +19,7 @@ use crate::config::Config;
 use crate::crypto::Keys;
 use crate::events::EventBus;
 use crate::graphql::{self, Schemas};
+use crate::notify::push::{DevPushSender, PushSenders};
 use crate::notify::sms::{DevSmsSender, SmsSender};
 use crate::rbac::service::ActorCache;
 use crate::storage::Storage;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub sms: Arc<dyn SmsSender>,
+    pub push: PushSenders,
     pub storage: Arc<Storage>,
     pub clock: Arc<dyn Clock>,
     pub actors: ActorCache,
@@ -52,6 +54,8 @@ pub enum StartupError {
     SmsProvider(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("updating built-in roles failed: {0}")]
+    Sync(String),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -95,6 +99,7 @@ pub async fn connect_redis(cfg: &Config) -> Result<(redis::Client, ConnectionMan
 
 pub async fn migrate(db: &PgPool) -> Result<(), StartupError> {
     sqlx::migrate!("../migrations").run(db).await?;
+    crate::rbac::service::sync_builtin_roles(db).await.map_err(|e| StartupError::Sync(e.to_string()))?;
     Ok(())
 }
 
@@ -115,6 +120,10 @@ impl App {
             "dev" => Arc::new(DevSmsSender::new(redis.clone(), &config.redis_prefix)),
             other => return Err(StartupError::SmsProvider(other.to_owned())),
         };
+        let push = PushSenders {
+            fcm: Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "fcm")),
+            jpush: Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "jpush")),
+        };
         let events = EventBus::new(redis.clone(), &config.redis_prefix);
         let state = AppState {
             db,
@@ -123,6 +132,7 @@ impl App {
             config: Arc::new(config),
             keys: Arc::new(keys),
             sms,
+            push,
             clock,
             actors: ActorCache::default(),
             events,
@@ -154,6 +164,13 @@ impl App {
     ) -> std::io::Result<()> {
         let bus = self.state.events.clone();
         let bus_task = tokio::spawn(bus.run(self.redis_client.clone(), shutdown.clone()));
+        tokio::spawn(crate::rbac::service::follow_account_events(self.state.clone(), shutdown.clone()));
+        let dispatcher = self
+            .state
+            .config
+            .notify
+            .dispatcher
+            .then(|| tokio::spawn(crate::notify::dispatcher::run(self.state.clone(), shutdown.clone())));
         let mut upkeep_stop = shutdown.clone();
         tokio::spawn(async move {
             // drains histogram samples so the recorder's memory stays flat
@@ -177,6 +194,9 @@ impl App {
             })
             .await?;
         let _ = bus_task.await;
+        if let Some(d) = dispatcher {
+            let _ = d.await;
+        }
         Ok(())
     }
 }

@@ -42,8 +42,57 @@ pub struct Config {
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     pub sms: SmsConfig,
+    pub push: PushConfig,
+    pub notify: NotifyConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PushConfig {
+    /// FCM HTTP v1: path of the service-account JSON; unset: the development sender
+    pub fcm_service_account: Option<PathBuf>,
+    /// base URL of the FCM API (tests point it at a local fake)
+    pub fcm_endpoint: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig { fcm_service_account: None, fcm_endpoint: "https://fcm.googleapis.com".into() }
+    }
+}
+
+/// The outbox dispatcher.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NotifyConfig {
+    /// run a dispatcher in this replica
+    pub dispatcher: bool,
+    pub batch: usize,
+    pub concurrency: usize,
+    /// how long a replica holds rows it is sending before others may take them
+    pub lease_secs: u64,
+    pub poll_ms: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+    /// after this long a notification still not delivered is marked failed
+    pub give_up_after_secs: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            dispatcher: true,
+            batch: 200,
+            concurrency: 64,
+            lease_secs: 60,
+            poll_ms: 1000,
+            backoff_base_ms: 2000,
+            backoff_max_secs: 600,
+            give_up_after_secs: 24 * 3600,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +156,8 @@ impl Default for Config {
             files_base_url: "/files".into(),
             trust_forwarded_for: false,
             sms: SmsConfig::default(),
+            push: PushConfig::default(),
+            notify: NotifyConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
         }

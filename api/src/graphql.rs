@@ -36,6 +36,7 @@ pub struct Query(
     crate::auth::graphql::AuthQuery,
     crate::rbac::graphql::RbacQuery,
     crate::org::graphql::OrgQuery,
+    crate::notify::graphql::NotifyQuery,
     ServiceQuery,
 );
 
@@ -44,10 +45,11 @@ pub struct Mutation(
     crate::auth::graphql::AuthMutation,
     crate::rbac::graphql::RbacMutation,
     crate::org::graphql::OrgMutation,
+    crate::notify::graphql::NotifyMutation,
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(crate::rbac::graphql::AccountSubscription);
+pub struct Subscription(crate::rbac::graphql::AccountSubscription, crate::notify::graphql::NotifySubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

@@ -99,7 +99,11 @@ impl TestServer {
 
     /// Another server on an existing database and Redis prefix (a second replica).
     pub async fn replica(&self) -> TestServer {
-        let mut config = (*self.state.config).clone();
+        self.replica_with((*self.state.config).clone()).await
+    }
+
+    /// A second replica with its own configuration (same database and Redis prefix).
+    pub async fn replica_with(&self, mut config: Config) -> TestServer {
         let files = TempDir(std::env::temp_dir().join(format!("wuye-files-{}", Uuid::now_v7().simple())));
         config.storage_dir = files.0.clone();
         Self::start_on(config, self.db_name.clone(), files).await
@@ -201,6 +205,29 @@ impl TestServer {
 
     pub async fn scalar(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar::<_, i64>(sql).fetch_one(&self.db).await.unwrap()
+    }
+
+    /// What the development push sender recorded for a token.
+    pub async fn pushes(&self, token: &str) -> Vec<wuye_api::notify::push::PushMessage> {
+        wuye_api::notify::push::dev_pushes(&self.state.redis, &self.state.config.redis_prefix, token).await.unwrap()
+    }
+
+    /// Waits (up to 10 s) until `sql` returns `want`.
+    pub async fn wait_for(&self, sql: &'static str, want: i64) -> i64 {
+        let mut got = -1;
+        for _ in 0..200 {
+            got = self.scalar(sql).await;
+            if got == want {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        got
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        use wuye_api::clock::Clock;
+        self.clock.now()
     }
 
     pub fn ws_url(&self) -> String {

@@ -55,6 +55,8 @@ pub struct RefreshTokenInput {
 #[derive(InputObject)]
 pub struct SignOutInput {
     pub refresh_token: String,
+    /// this phone's push token: it stops receiving the user's notifications
+    pub device_token: Option<String>,
 }
 
 #[derive(SimpleObject)]
@@ -179,7 +181,10 @@ impl AuthMutation {
     }
 
     async fn sign_out(&self, ctx: &Context<'_>, input: SignOutInput) -> async_graphql::Result<OkPayload> {
-        service::sign_out(ctx.state(), &input.refresh_token).await?;
+        let user = service::sign_out(ctx.state(), &input.refresh_token).await?;
+        if let (Some(user), Some(token)) = (user, input.device_token.as_deref()) {
+            crate::notify::service::unregister_device(ctx.state(), user, token).await?;
+        }
         Ok(OkPayload { ok: true })
     }
 

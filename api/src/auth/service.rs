@@ -146,14 +146,15 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<TokenPair> {
     Ok(pair)
 }
 
-/// Ends the session the refresh token belongs to.
-pub async fn sign_out(state: &AppState, token: &str) -> AppResult<()> {
+/// Ends the session the refresh token belongs to; returns its user.
+pub async fn sign_out(state: &AppState, token: &str) -> AppResult<Option<Uuid>> {
     let mut tx = state.db.begin().await?;
-    if let Some(row) = repo::refresh_for_update(&mut tx, &sha256(token.trim())).await? {
+    let row = repo::refresh_for_update(&mut tx, &sha256(token.trim())).await?;
+    if let Some(row) = &row {
         repo::revoke_family(&mut tx, row.family_id, state.clock.now()).await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(row.map(|r| r.user_id))
 }
 
 // ---- password sign-in --------------------------------------------------------------

@@ -1,4 +1,10 @@
-//! Telling people things. For now: the SMS sender used for security codes. The outbox,
-//! push providers and the real SMS gateways build on this in the notifications module.
+//! Telling people things: a transactional outbox drained by dispatchers on every replica,
+//! the in-app inbox with a live subscription, push (FCM / JPush) and SMS senders.
 
+pub mod dispatcher;
+pub mod graphql;
+pub mod model;
+pub mod push;
+pub mod repo;
+pub mod service;
 pub mod sms;

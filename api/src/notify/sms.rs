@@ -13,6 +13,10 @@ use crate::types::Phone;
 #[serde(rename_all = "snake_case")]
 pub enum SmsKind {
     SecurityCode,
+    BillNotice,
+    AlarmEscalation,
+    WorkOrderUpdate,
+    Notice,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

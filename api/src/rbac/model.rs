@@ -47,6 +47,7 @@ permissions! {
     RoleWrite => "role:write", "管理角色与授权", "Manage roles and grant them";
     PiiRead => "pii:read", "查看完整手机号与身份证号", "See unmasked phone and ID numbers";
     AuditRead => "audit:read", "查看审计日志", "View the audit log";
+    NotificationSend => "notification:send", "发送系统通知", "Send system notifications";
     SelfHouse => "self:house", "我的房屋", "My houses";
 }
 

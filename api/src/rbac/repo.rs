@@ -350,3 +350,20 @@ pub async fn insert_audit(
 pub async fn user_id_by_phone(db: impl PgExecutor<'_>, phone: &str) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!("SELECT id FROM users WHERE phone = $1", phone).fetch_optional(db).await
 }
+
+pub async fn count_users(db: impl PgExecutor<'_>, company_id: Uuid, ids: &[Uuid]) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE company_id = $1 AND id = ANY($2)"#, company_id, ids)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn set_builtin_permissions(db: impl PgExecutor<'_>, code: &str, perms: &[String]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE roles SET permissions = $2, updated_at = now() WHERE builtin AND code = $1 AND permissions <> $2",
+        code,
+        perms
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

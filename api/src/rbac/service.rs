@@ -40,6 +40,12 @@ impl ActorCache {
         }
     }
 
+    pub fn clear(&self) {
+        if let Ok(mut map) = self.0.write() {
+            map.clear();
+        }
+    }
+
     pub fn invalidate(&self, id: Uuid) {
         if let Ok(mut map) = self.0.write() {
             map.remove(&id);
@@ -56,6 +62,28 @@ pub async fn account_changed(state: &AppState, user_id: Uuid, kind: &str) {
     let ev = Event { user_id: Some(user_id), kind: kind.to_owned(), payload: serde_json::Value::Null };
     if let Err(e) = state.events.publish(&ev).await {
         tracing::warn!(error = %e, "account event not published");
+    }
+}
+
+/// Keeps this replica's actor cache honest: account events raised on any replica
+/// invalidate the cached actor here.
+pub async fn follow_account_events(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut rx = state.events.subscribe();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            ev = rx.recv() => match ev {
+                Ok(ev) if ev.kind == EVENT_PERMISSIONS_CHANGED || ev.kind == EVENT_SESSION_REVOKED => {
+                    if let Some(u) = ev.user_id {
+                        state.actors.invalidate(u);
+                    }
+                }
+                Ok(_) => {}
+                // missed events: forget everything rather than serve stale permissions
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => state.actors.clear(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
     }
 }
 
@@ -131,6 +159,15 @@ pub async fn ensure_builtin_roles(tx: &mut sqlx::PgConnection, company_id: Uuid)
             },
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// Brings the built-in roles of every company up to the current permission list
+/// (modules add permissions; `wuye migrate` runs this).
+pub async fn sync_builtin_roles(db: &sqlx::PgPool) -> AppResult<()> {
+    for b in BUILTIN_ROLES {
+        repo::set_builtin_permissions(db, b.code, &b.permission_codes()).await?;
     }
     Ok(())
 }
@@ -652,4 +689,9 @@ pub async fn create_first_admin(
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// How many of `ids` are users of the company (to validate recipients).
+pub async fn count_users(tx: &mut sqlx::PgConnection, company_id: Uuid, ids: &[Uuid]) -> AppResult<i64> {
+    Ok(repo::count_users(&mut *tx, company_id, ids).await?)
 }

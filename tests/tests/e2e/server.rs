@@ -89,10 +89,21 @@ async fn subscription_needs_a_token_and_delivers_across_replicas() {
 
     // tech1 listens on replica B; the admin changes their roles on replica A
     let tech = b.sign_in("tech1").await;
+    let admin = a.sign_in("admin").await;
+    let projects = a.ok(Some(&admin), "{ projects(search: \"TFGJ\") { edges { node { id } } } }", json!({})).await;
+    let tower = projects["projects"]["edges"][0]["node"]["id"].clone();
+    // B caches tech1's actor: the tower is out of scope
+    let r = b
+        .gql(
+            Some(&tech),
+            "query($p: ID) { houses(projectId: $p, first: 1) { edges { node { id } } } }",
+            json!({"p": tower}),
+        )
+        .await;
+    assert_eq!(code(&r), "FORBIDDEN");
     let mut socket = ws::connect(&b.ws_url(), json!({"accessToken": tech})).await.unwrap();
     ws::subscribe(&mut socket, "1", "subscription { accountEvents { kind at } }").await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let admin = a.sign_in("admin").await;
     let tech_id = a.ok(Some(&tech), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].clone();
     let roles = a.ok(Some(&admin), "{ roles { id code } }", json!({})).await;
     let guard = roles["roles"].as_array().unwrap().iter().find(|r| r["code"] == "guard").unwrap()["id"].clone();
@@ -101,9 +112,15 @@ async fn subscription_needs_a_token_and_delivers_across_replicas() {
     let msg = ws::next_json(&mut socket).await.expect("an event");
     assert_eq!(msg["type"], "next", "{msg}");
     assert_eq!(msg["payload"]["data"]["accountEvents"]["kind"], "PERMISSIONS_CHANGED");
-    // replica B sees the new permission at once (its actor cache was invalidated)
-    let me = b.ok(Some(&tech), "{ me { roles { roleCode } } }", json!({})).await;
-    assert!(me["me"]["roles"].as_array().unwrap().iter().any(|r| r["roleCode"] == "guard"));
+    // replica B sees the wider scope at once: its cached actor was invalidated by the event
+    let r = b
+        .gql(
+            Some(&tech),
+            "query($p: ID) { houses(projectId: $p, first: 1) { edges { node { id } } } }",
+            json!({"p": tower}),
+        )
+        .await;
+    assert!(r["errors"].is_null(), "{r}");
 }
 
 #[tokio::test]

@@ -1,0 +1,254 @@
+//! The dispatcher: drains the outbox on every replica. Rows are leased with
+//! `FOR UPDATE SKIP LOCKED`, so replicas never work on the same row at once; a replica that
+//! dies mid-send leaves a lease that runs out, and another replica retries the row. Each
+//! channel (and each push device) that accepted a notification is recorded and never
+//! sent that notification again.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use futures_util::StreamExt;
+use rand::Rng;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+
+use super::model::{Category, Channel, Notification};
+use super::push::{PushError, PushMessage};
+use super::repo;
+use super::sms::{SmsError, SmsKind, SmsMessage};
+use crate::app::AppState;
+use crate::error::AppResult;
+
+/// Runs until `shutdown`, finishing the batch in hand.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut listener = match PgListener::connect_with(&state.db).await {
+        Ok(mut l) => match l.listen("wuye_outbox").await {
+            Ok(()) => Some(l),
+            Err(_) => None,
+        },
+        Err(_) => None,
+    };
+    let poll = Duration::from_millis(state.config.notify.poll_ms);
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match dispatch_once(&state).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => {
+                e.log_if_internal();
+                tracing::warn!(error = %e, "outbox dispatch failed");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tokio::time::sleep(poll) => {}
+            n = async {
+                match listener.as_mut() {
+                    Some(l) => l.recv().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => if !n { listener = None; },
+        }
+    }
+}
+
+/// Leases one batch of due notifications and delivers it. Returns how many it took.
+pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
+    let cfg = &state.config.notify;
+    let now = state.clock.now();
+    let rows = repo::claim(&state.db, now, now + TimeDelta::seconds(cfg.lease_secs as i64), cfg.batch as i64).await?;
+    let n = rows.len();
+    futures_util::stream::iter(rows)
+        .for_each_concurrent(cfg.concurrency, |row| async move {
+            let id = row.id;
+            if let Err(e) = deliver(state, row).await {
+                e.log_if_internal();
+                tracing::warn!(notification = %id, error = %e, "delivery bookkeeping failed; the lease will expire and it is retried");
+            }
+        })
+        .await;
+    Ok(n)
+}
+
+enum Outcome {
+    Done,
+    Retry(Option<Duration>),
+}
+
+async fn deliver(state: &AppState, n: Notification) -> AppResult<()> {
+    let done: HashSet<String> = repo::done_targets(&state.db, n.id).await?.into_iter().collect();
+    let mut retry: Option<Option<Duration>> = None;
+    let mut unfinished = Vec::new();
+    for code in &n.channels {
+        if done.contains(code) {
+            continue;
+        }
+        let outcome = match Channel::parse(code) {
+            Some(Channel::InApp) => in_app(state, &n).await?,
+            Some(Channel::Push) => push(state, &n, &done).await?,
+            Some(Channel::Sms) => sms(state, &n).await?,
+            None => {
+                repo::record_delivery(&state.db, n.id, code, "failed", "unknown channel", state.clock.now()).await?;
+                Outcome::Done
+            }
+        };
+        if let Outcome::Retry(after) = outcome {
+            unfinished.push(code.clone());
+            retry = Some(match (retry.flatten(), after) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            });
+        }
+    }
+    let now = state.clock.now();
+    match retry {
+        None => repo::finish(&state.db, n.id, "done").await?,
+        Some(_) if now >= n.give_up_at => {
+            for code in &unfinished {
+                repo::record_delivery(&state.db, n.id, code, "failed", "gave up after retries", now).await?;
+            }
+            repo::finish(&state.db, n.id, "failed").await?;
+            tracing::warn!(notification = %n.id, channels = ?unfinished, "notification given up");
+        }
+        Some(after) => {
+            let wait = backoff(state, n.attempts).max(after.unwrap_or_default());
+            let at = (now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(60))).min(n.give_up_at);
+            repo::reschedule(&state.db, n.id, at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Exponential backoff with jitter: base × 2^(attempt-1), capped, then 50–100% of it.
+fn backoff(state: &AppState, attempts: i32) -> Duration {
+    let cfg = &state.config.notify;
+    let exp = cfg.backoff_base_ms.saturating_mul(1u64 << attempts.clamp(1, 20).saturating_sub(1));
+    let capped = exp.min(cfg.backoff_max_secs * 1000);
+    let jittered = rand::rng().random_range(capped / 2..=capped.max(1));
+    Duration::from_millis(jittered)
+}
+
+async fn in_app(state: &AppState, n: &Notification) -> AppResult<Outcome> {
+    // the inbox row exists already; "delivered" means connected devices were told
+    match super::service::publish_live(state, n).await {
+        Ok(()) => {
+            repo::record_delivery(&state.db, n.id, "inapp", "sent", "", state.clock.now()).await?;
+            Ok(Outcome::Done)
+        }
+        Err(e) => {
+            repo::record_attempt(&state.db, n.id, "inapp", false, Some(&e.to_string()), None, state.clock.now())
+                .await?;
+            Ok(Outcome::Retry(None))
+        }
+    }
+}
+
+async fn push(state: &AppState, n: &Notification, done: &HashSet<String>) -> AppResult<Outcome> {
+    let devices = repo::active_devices(&state.db, n.user_id).await?;
+    let now = state.clock.now();
+    if devices.is_empty() {
+        repo::record_delivery(&state.db, n.id, "push", "skipped", "no registered device", now).await?;
+        return Ok(Outcome::Done);
+    }
+    let data = match &n.data {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let (mut accepted, mut again, mut wait) = (0usize, false, None::<Duration>);
+    for d in devices {
+        let target = format!("push:{}", d.id);
+        if done.contains(&target) {
+            accepted += 1;
+            continue;
+        }
+        let Some(sender) = state.push.get(&d.provider) else { continue };
+        let msg = PushMessage {
+            token: d.token.clone(),
+            platform: d.platform.clone(),
+            title: n.title.clone(),
+            body: n.body.clone(),
+            data: data.clone(),
+            high_priority: n.priority != "normal",
+            category: n.category.clone(),
+        };
+        let at = state.clock.now();
+        match sender.send(&msg).await {
+            Ok(()) => {
+                repo::record_attempt(&state.db, n.id, &target, true, None, None, at).await?;
+                accepted += 1;
+            }
+            Err(e @ PushError::Unregistered(_)) => {
+                repo::record_attempt(&state.db, n.id, &target, false, Some(&e.to_string()), None, at).await?;
+                repo::deactivate_device(&state.db, d.id).await?;
+            }
+            Err(PushError::Retry { reason, retry_after }) => {
+                let secs = retry_after.map(|r| r.as_secs().min(i32::MAX as u64) as i32);
+                repo::record_attempt(&state.db, n.id, &target, false, Some(&reason), secs, at).await?;
+                again = true;
+                wait = wait.max(retry_after);
+            }
+            Err(e @ PushError::Rejected(_)) => {
+                repo::record_attempt(&state.db, n.id, &target, false, Some(&e.to_string()), None, at).await?;
+            }
+        }
+    }
+    let now = state.clock.now();
+    if again {
+        return Ok(Outcome::Retry(wait));
+    }
+    if accepted > 0 {
+        repo::record_delivery(&state.db, n.id, "push", "sent", &format!("{accepted} device(s)"), now).await?;
+    } else {
+        repo::record_delivery(&state.db, n.id, "push", "failed", "no device accepted", now).await?;
+    }
+    Ok(Outcome::Done)
+}
+
+async fn sms(state: &AppState, n: &Notification) -> AppResult<Outcome> {
+    let now = state.clock.now();
+    let phone = crate::rbac::service::account(state, n.user_id).await?.phone;
+    let Some(phone) = phone else {
+        repo::record_delivery(&state.db, n.id, "sms", "skipped", "no phone number", now).await?;
+        return Ok(Outcome::Done);
+    };
+    let kind = match Category::parse(&n.category) {
+        Some(Category::Alarm) => SmsKind::AlarmEscalation,
+        Some(Category::Bill) => SmsKind::BillNotice,
+        Some(Category::WorkOrder) => SmsKind::WorkOrderUpdate,
+        _ => SmsKind::Notice,
+    };
+    let mut params = serde_json::Map::new();
+    params.insert("title".into(), n.title.clone().into());
+    params.insert("content".into(), n.body.clone().into());
+    let msg = SmsMessage { phone, kind, params, text: format!("【物业】{}：{}", n.title, n.body) };
+    match state.sms.send(&msg).await {
+        Ok(()) => {
+            repo::record_delivery(&state.db, n.id, "sms", "sent", "", now).await?;
+            Ok(Outcome::Done)
+        }
+        Err(SmsError::InvalidNumber) => {
+            repo::record_delivery(&state.db, n.id, "sms", "failed", "invalid number", now).await?;
+            Ok(Outcome::Done)
+        }
+        Err(SmsError::RateLimited { retry_after_secs }) => {
+            repo::record_attempt(
+                &state.db,
+                n.id,
+                "sms",
+                false,
+                Some("rate limited"),
+                retry_after_secs.map(|s| s as i32),
+                now,
+            )
+            .await?;
+            Ok(Outcome::Retry(retry_after_secs.map(Duration::from_secs)))
+        }
+        Err(e @ SmsError::Transport(_)) => {
+            repo::record_attempt(&state.db, n.id, "sms", false, Some(&e.to_string()), None, now).await?;
+            Ok(Outcome::Retry(None))
+        }
+    }
+}

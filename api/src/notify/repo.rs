@@ -1,0 +1,261 @@
+//! SQL for the outbox, the inbox, deliveries and push devices.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::model::{Notification, PushDevice};
+
+pub struct NewRow<'a> {
+    pub company_id: Uuid,
+    pub category: &'a str,
+    pub priority: &'a str,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub data: &'a serde_json::Value,
+    pub channels: &'a [String],
+    pub now: DateTime<Utc>,
+    pub give_up_at: DateTime<Utc>,
+}
+
+/// One row per recipient in a single statement; wakes the dispatchers on commit.
+pub async fn insert_many(db: &mut PgConnection, ids: &[Uuid], users: &[Uuid], n: &NewRow<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO notifications (id, company_id, user_id, category, priority, title, body, data, channels,
+                                    next_attempt_at, give_up_at, created_at)
+         SELECT id, $3, user_id, $4, $5, $6, $7, $8, $9, $10, $11, $10
+         FROM unnest($1::uuid[], $2::uuid[]) AS t(id, user_id)",
+        ids,
+        users,
+        n.company_id,
+        n.category,
+        n.priority,
+        n.title,
+        n.body,
+        n.data,
+        n.channels,
+        n.now,
+        n.give_up_at
+    )
+    .execute(&mut *db)
+    .await?;
+    sqlx::query!("SELECT pg_notify('wuye_outbox', '')").execute(db).await?;
+    Ok(())
+}
+
+/// Leases up to `limit` due rows to this dispatcher. Rows another dispatcher holds are
+/// skipped; a lease that runs out (a replica died mid-send) makes the row due again.
+pub async fn claim(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<Notification>> {
+    sqlx::query_as!(
+        Notification,
+        "UPDATE notifications n SET locked_until = $2, attempts = n.attempts + 1
+         FROM (SELECT id FROM notifications
+               WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
+               ORDER BY (priority = 'critical') DESC, next_attempt_at
+               LIMIT $3 FOR UPDATE SKIP LOCKED) due
+         WHERE n.id = due.id
+         RETURNING n.id, n.company_id, n.user_id, n.category, n.priority, n.title, n.body, n.data, n.channels,
+                   n.status, n.attempts, n.give_up_at, n.created_at, n.read_at",
+        now,
+        lease_until,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Channels (and push devices, as `push:<device id>`) that already took this notification.
+pub async fn done_targets(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!(
+        "SELECT channel FROM notification_deliveries WHERE notification_id = $1
+         UNION SELECT channel FROM notification_attempts WHERE notification_id = $1 AND ok",
+        id
+    )
+    .fetch_all(db)
+    .await
+    .map(|v| v.into_iter().flatten().collect())
+}
+
+pub async fn record_attempt(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    target: &str,
+    ok: bool,
+    error: Option<&str>,
+    retry_after: Option<i32>,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO notification_attempts (id, notification_id, channel, ok, error, retry_after_secs, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        Uuid::now_v7(),
+        id,
+        target,
+        ok,
+        error,
+        retry_after,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_delivery(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    channel: &str,
+    status: &str,
+    detail: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO notification_deliveries (notification_id, channel, status, detail, at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (notification_id, channel) DO NOTHING",
+        id,
+        channel,
+        status,
+        detail,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn finish(db: impl PgExecutor<'_>, id: Uuid, status: &str) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE notifications SET status = $2, locked_until = NULL WHERE id = $1", id, status)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn reschedule(db: impl PgExecutor<'_>, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE notifications SET next_attempt_at = $2, locked_until = NULL WHERE id = $1", id, at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub struct Deliveries {
+    pub channel: String,
+    pub status: String,
+    pub detail: String,
+}
+
+pub async fn deliveries(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Deliveries>> {
+    sqlx::query_as!(
+        Deliveries,
+        "SELECT channel, status, detail FROM notification_deliveries WHERE notification_id = $1 ORDER BY channel",
+        id
+    )
+    .fetch_all(db)
+    .await
+}
+
+// ---- inbox ---------------------------------------------------------------------------
+
+pub async fn inbox(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    unread_only: bool,
+    category: Option<&str>,
+    before: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Notification>> {
+    sqlx::query_as!(
+        Notification,
+        "SELECT id, company_id, user_id, category, priority, title, body, data, channels, status, attempts,
+                give_up_at, created_at, read_at
+         FROM notifications
+         WHERE user_id = $1 AND (NOT $2 OR read_at IS NULL) AND ($3::text IS NULL OR category = $3)
+           AND ($4::uuid IS NULL OR id < $4)
+         ORDER BY id DESC LIMIT $5",
+        user_id,
+        unread_only,
+        category,
+        before,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn unread_count(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM notifications WHERE user_id = $1 AND read_at IS NULL"#, user_id)
+        .fetch_one(db)
+        .await
+}
+
+/// Marks the user's own notifications read (`None`: all of them). Returns how many changed.
+pub async fn mark_read(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    ids: Option<&[Uuid]>,
+    at: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE notifications SET read_at = $3
+         WHERE user_id = $1 AND read_at IS NULL AND ($2::uuid[] IS NULL OR id = ANY($2))",
+        user_id,
+        ids,
+        at
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+// ---- devices -------------------------------------------------------------------------
+
+/// Registers a token for a user; a token already registered (to anyone) moves to them.
+pub async fn upsert_device(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    token: &str,
+    platform: &str,
+    provider: &str,
+    app: &str,
+) -> sqlx::Result<Uuid> {
+    sqlx::query_scalar!(
+        "INSERT INTO push_devices (id, user_id, token, platform, provider, app) VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (provider, token) DO UPDATE
+           SET user_id = EXCLUDED.user_id, platform = EXCLUDED.platform, app = EXCLUDED.app, active = true, updated_at = now()
+         RETURNING id",
+        Uuid::now_v7(),
+        user_id,
+        token,
+        platform,
+        provider,
+        app
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn remove_device(db: impl PgExecutor<'_>, user_id: Uuid, token: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query!("DELETE FROM push_devices WHERE user_id = $1 AND token = $2", user_id, token)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+pub async fn deactivate_device(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE push_devices SET active = false, updated_at = now() WHERE id = $1", id).execute(db).await?;
+    Ok(())
+}
+
+pub async fn active_devices(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<PushDevice>> {
+    sqlx::query_as!(
+        PushDevice,
+        "SELECT id, user_id, token, platform, provider, app FROM push_devices WHERE user_id = $1 AND active ORDER BY id",
+        user_id
+    )
+    .fetch_all(db)
+    .await
+}

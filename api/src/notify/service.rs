@@ -1,0 +1,166 @@
+//! Enqueueing (in the caller's transaction), the inbox and push-device registration.
+
+use std::collections::HashSet;
+
+use chrono::TimeDelta;
+use uuid::Uuid;
+
+use super::model::{Category, NewNotification, Notification, PushDevice};
+use super::repo::{self, NewRow};
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Msg};
+use crate::events::Event;
+use crate::rbac::model::{Actor, Perm, Scope, UserKind};
+use crate::types;
+
+pub const EVENT_NOTIFICATION: &str = "NOTIFICATION";
+
+/// Enqueues one notification per recipient inside the caller's transaction: it is sent
+/// if and only if the change that caused it commits. Returns the notification ids.
+pub async fn enqueue(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    recipients: &[Uuid],
+    n: &NewNotification,
+) -> AppResult<Vec<Uuid>> {
+    let title = types::text("title", &n.title, 100)?;
+    let body = types::text("body", &n.body, 2000)?;
+    let mut seen = HashSet::new();
+    let users: Vec<Uuid> = recipients.iter().copied().filter(|u| seen.insert(*u)).collect();
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let channels: Vec<String> = match &n.channels {
+        Some(c) if !c.is_empty() => c.iter().map(|c| c.code().to_owned()).collect(),
+        _ => n.category.default_channels().iter().map(|c| c.code().to_owned()).collect(),
+    };
+    let ids: Vec<Uuid> = users.iter().map(|_| Uuid::now_v7()).collect();
+    let now = state.clock.now();
+    let give_up = TimeDelta::seconds(state.config.notify.give_up_after_secs as i64);
+    repo::insert_many(
+        tx,
+        &ids,
+        &users,
+        &NewRow {
+            company_id,
+            category: n.category.code(),
+            priority: n.priority.code(),
+            title: &title,
+            body: &body,
+            data: &n.data,
+            channels: &channels,
+            now,
+            give_up_at: now + give_up,
+        },
+    )
+    .await?;
+    Ok(ids)
+}
+
+/// The in-app part of a delivery: every connected device of the user, on any replica.
+pub async fn publish_live(state: &AppState, n: &Notification) -> AppResult<()> {
+    let ev = Event {
+        user_id: Some(n.user_id),
+        kind: EVENT_NOTIFICATION.into(),
+        payload: serde_json::json!({
+            "id": n.id, "category": n.category, "priority": n.priority, "title": n.title,
+            "body": n.body, "data": n.data, "createdAt": n.created_at,
+        }),
+    };
+    state.events.publish(&ev).await?;
+    Ok(())
+}
+
+/// A system notice from a manager to users of the company.
+pub async fn send(state: &AppState, actor: &Actor, users: &[Uuid], n: NewNotification) -> AppResult<usize> {
+    if actor.require(Perm::NotificationSend)? != &Scope::Company {
+        return Err(AppError::forbidden());
+    }
+    if users.is_empty() || users.len() > 10_000 {
+        return Err(AppError::validation(
+            "userIds",
+            Msg::new("收件人数量应在1到10000之间", "Between 1 and 10000 recipients"),
+        ));
+    }
+    let mut tx = state.db.begin().await?;
+    let known = crate::rbac::service::count_users(&mut tx, actor.company_id, users).await?;
+    let distinct: HashSet<&Uuid> = users.iter().collect();
+    if known != distinct.len() as i64 {
+        return Err(AppError::validation("userIds", Msg::new("收件人不存在", "Unknown recipient")));
+    }
+    let ids = enqueue(state, &mut tx, actor.company_id, users, &n).await?;
+    crate::rbac::service::audit(
+        &mut tx,
+        actor,
+        "notification.send",
+        "notification",
+        None,
+        serde_json::json!({ "recipients": ids.len(), "title": n.title }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ids.len())
+}
+
+// ---- inbox ---------------------------------------------------------------------------
+
+pub async fn inbox(
+    state: &AppState,
+    actor: &Actor,
+    unread_only: bool,
+    category: Option<Category>,
+    before: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<Notification>> {
+    Ok(repo::inbox(&state.db, actor.user_id, unread_only, category.map(Category::code), before, limit as i64).await?)
+}
+
+pub async fn unread_count(state: &AppState, actor: &Actor) -> AppResult<i64> {
+    Ok(repo::unread_count(&state.db, actor.user_id).await?)
+}
+
+/// Marks the caller's notifications read; ids of other people's notifications change nothing.
+pub async fn mark_read(state: &AppState, actor: &Actor, ids: Option<&[Uuid]>) -> AppResult<u64> {
+    Ok(repo::mark_read(&state.db, actor.user_id, ids, state.clock.now()).await?)
+}
+
+pub async fn deliveries(state: &AppState, id: Uuid) -> AppResult<Vec<repo::Deliveries>> {
+    Ok(repo::deliveries(&state.db, id).await?)
+}
+
+// ---- devices -------------------------------------------------------------------------
+
+pub struct DeviceInput<'a> {
+    pub token: &'a str,
+    pub platform: &'a str,
+    pub provider: &'a str,
+    pub app: &'a str,
+}
+
+pub async fn register_device(state: &AppState, actor: &Actor, d: DeviceInput<'_>) -> AppResult<PushDevice> {
+    let token = d.token.trim();
+    if token.is_empty() || token.len() > 4096 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(AppError::validation("token", Msg::new("推送令牌无效", "Invalid push token")));
+    }
+    let platform = types::one_of("platform", d.platform, &["android", "ios"])?;
+    let provider = types::one_of("provider", d.provider, &["fcm", "jpush"])?;
+    let app = types::one_of("app", d.app, &["owner", "staff"])?;
+    let expected = if actor.kind == UserKind::Owner { "owner" } else { "staff" };
+    if app != expected {
+        return Err(AppError::validation(
+            "app",
+            Msg::new("应用与账号类型不符", "The app does not match the account kind"),
+        ));
+    }
+    let id = repo::upsert_device(&state.db, actor.user_id, token, &platform, &provider, &app).await?;
+    Ok(PushDevice { id, user_id: actor.user_id, token: token.to_owned(), platform, provider, app })
+}
+
+pub async fn unregister_device(state: &AppState, user_id: Uuid, token: &str) -> AppResult<bool> {
+    Ok(repo::remove_device(&state.db, user_id, token.trim()).await? > 0)
+}
+
+pub async fn devices(state: &AppState, actor: &Actor) -> AppResult<Vec<PushDevice>> {
+    Ok(repo::active_devices(&state.db, actor.user_id).await?)
+}

@@ -1,0 +1,157 @@
+//! Outbox, dispatcher, inbox, push devices and live notifications.
+
+use serde_json::{Value, json};
+use wuye_tests::{TestServer, code, field, ws};
+
+const REGISTER: &str = "mutation($t: String!, $a: AppKind!) { registerDevice(input: {token: $t, platform: ANDROID, provider: FCM, app: $a}) { device { id provider } } }";
+const SEND: &str = "mutation($u: [ID!]!, $t: String!) { sendNotification(input: {userIds: $u, title: $t, body: \"请于本周五前缴纳物业费\", category: BILL}) { queued } }";
+
+async fn my_id(s: &TestServer, token: &str) -> Value {
+    s.ok(Some(token), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].clone()
+}
+
+#[tokio::test]
+async fn notification_reaches_inbox_push_and_live_subscription() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000001").await;
+    let owner_id = my_id(&s, &owner).await;
+    s.ok(Some(&owner), REGISTER, json!({"t": "fcm-token-owner-1", "a": "OWNER"})).await;
+    let mut socket = ws::connect(&s.ws_url(), json!({"accessToken": owner})).await.unwrap();
+    ws::subscribe(&mut socket, "n", "subscription { notificationReceived { id title category read } }").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let d = s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "缴费提醒"})).await;
+    assert_eq!(d["sendNotification"]["queued"], 1);
+    let msg = ws::next_json(&mut socket).await.expect("live notification");
+    assert_eq!(msg["payload"]["data"]["notificationReceived"]["title"], "缴费提醒", "{msg}");
+    assert_eq!(msg["payload"]["data"]["notificationReceived"]["category"], "BILL");
+
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
+    let pushes = s.pushes("fcm-token-owner-1").await;
+    assert_eq!(pushes.len(), 1);
+    assert_eq!(pushes[0].title, "缴费提醒");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM notification_deliveries WHERE status = 'sent'").await,
+        2,
+        "inapp and push"
+    );
+
+    let inbox = s
+        .ok(Some(&owner), "{ unreadNotificationCount notifications { edges { node { id title read } } } }", json!({}))
+        .await;
+    assert_eq!(inbox["unreadNotificationCount"], 1);
+    let nid = inbox["notifications"]["edges"][0]["node"]["id"].clone();
+    // someone else cannot mark it read
+    let other = s.sign_in("13800000002").await;
+    let r = s
+        .ok(
+            Some(&other),
+            "mutation($i: [ID!]) { markNotificationsRead(input: {ids: $i}) { marked } }",
+            json!({"i": [nid]}),
+        )
+        .await;
+    assert_eq!(r["markNotificationsRead"]["marked"], 0);
+    let r = s.ok(Some(&other), "{ notifications { edges { node { id } } } }", json!({})).await;
+    assert_eq!(r["notifications"]["edges"], json!([]), "inboxes are private");
+    let r = s
+        .ok(
+            Some(&owner),
+            "mutation($i: [ID!]) { markNotificationsRead(input: {ids: $i}) { marked unread } }",
+            json!({"i": [nid]}),
+        )
+        .await;
+    assert_eq!(r["markNotificationsRead"], json!({"marked": 1, "unread": 0}));
+}
+
+#[tokio::test]
+async fn sending_needs_permission_and_valid_recipients() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let owner = s.sign_in("13800000003").await;
+    let owner_id = my_id(&s, &owner).await;
+    assert_eq!(code(&s.gql(Some(&manager), SEND, json!({"u": [owner_id], "t": "x"})).await), "FORBIDDEN");
+    let admin = s.sign_in("admin").await;
+    let r = s.gql(Some(&admin), SEND, json!({"u": ["01a2198d-8dcc-71a6-8074-9ba90012ae74"], "t": "x"})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "userIds"));
+    let r = s.gql(Some(&admin), SEND, json!({"u": [owner_id], "t": "  "})).await;
+    assert_eq!(field(&r), "title");
+    assert_eq!(s.scalar("SELECT count(*) FROM notifications").await, 0, "nothing queued by refused requests");
+}
+
+#[tokio::test]
+async fn device_tokens_move_between_users_and_leave_on_sign_out() {
+    let s = TestServer::seeded().await;
+    let a = s.sign_in("13800000004").await;
+    let (b, b_refresh) = s.sign_in_pair("13800000005", wuye_tests::PASSWORD).await;
+    s.ok(Some(&a), REGISTER, json!({"t": "shared-phone", "a": "OWNER"})).await;
+    s.ok(Some(&b), REGISTER, json!({"t": "shared-phone", "a": "OWNER"})).await;
+    let da = s.ok(Some(&a), "{ pushDevices { id } }", json!({})).await;
+    let db = s.ok(Some(&b), "{ pushDevices { id } }", json!({})).await;
+    assert_eq!(da["pushDevices"], json!([]), "the token moved to the second user");
+    assert_eq!(db["pushDevices"].as_array().unwrap().len(), 1);
+    // staff app token on an owner account, or a junk token, are refused
+    assert_eq!(field(&s.gql(Some(&a), REGISTER, json!({"t": "t2", "a": "STAFF"})).await), "app");
+    assert_eq!(field(&s.gql(Some(&a), REGISTER, json!({"t": "bad token\n", "a": "OWNER"})).await), "token");
+    s.ok(
+        Some(&b),
+        "mutation($r: String!) { signOut(input: {refreshToken: $r, deviceToken: \"shared-phone\"}) { ok } }",
+        json!({"r": b_refresh}),
+    )
+    .await;
+    assert_eq!(s.scalar("SELECT count(*) FROM push_devices").await, 0);
+}
+
+#[tokio::test]
+async fn two_replicas_send_each_message_exactly_once() {
+    let a = TestServer::seeded().await;
+    let b = a.replica().await;
+    let admin = a.sign_in("admin").await;
+    let mut users = Vec::new();
+    for i in 10..40 {
+        let t = a.sign_in(&format!("138000000{i}")).await;
+        a.ok(Some(&t), REGISTER, json!({"t": format!("tok-{i}"), "a": "OWNER"})).await;
+        users.push(my_id(&a, &t).await);
+    }
+    // a listener on replica B for a message raised through replica A
+    let watcher = b.sign_in("13800000010").await;
+    let mut socket = ws::connect(&b.ws_url(), json!({"accessToken": watcher})).await.unwrap();
+    ws::subscribe(&mut socket, "n", "subscription { notificationReceived { title } }").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    for round in 0..5 {
+        a.ok(Some(&admin), SEND, json!({"u": users, "t": format!("第{round}轮")})).await;
+    }
+    let msg = ws::next_json(&mut socket).await.expect("event through the bus");
+    assert!(msg["payload"]["data"]["notificationReceived"]["title"].as_str().unwrap().starts_with('第'));
+    assert_eq!(a.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 150).await, 150);
+    for i in 10..40 {
+        let got = a.pushes(&format!("tok-{i}")).await;
+        assert_eq!(got.len(), 5, "token tok-{i}: one push per message, none twice");
+    }
+    assert_eq!(a.scalar("SELECT count(*) FROM notification_attempts WHERE ok").await, 150);
+}
+
+#[tokio::test]
+async fn a_lease_left_by_a_dead_replica_is_taken_over() {
+    // replica A only enqueues (no dispatcher); a "replica" leases the row and dies
+    let a = TestServer::seeded_with(|c| c.notify.dispatcher = false).await;
+    let admin = a.sign_in("admin").await;
+    let owner = a.sign_in("13800000006").await;
+    a.ok(Some(&owner), REGISTER, json!({"t": "tok-lease", "a": "OWNER"})).await;
+    let owner_id = my_id(&a, &owner).await;
+    a.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "租约"})).await;
+    let now = a.clock_now();
+    let taken = wuye_api::notify::repo::claim(&a.db, now, now + chrono::TimeDelta::seconds(60), 100).await.unwrap();
+    assert_eq!(taken.len(), 1);
+
+    // replica B dispatches, but leaves the leased row alone until the lease runs out
+    let mut config = (*a.state.config).clone();
+    config.notify.dispatcher = true;
+    config.notify.poll_ms = 50;
+    let b = a.replica_with(config).await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(a.pushes("tok-lease").await.len(), 0, "a leased row is not sent twice");
+    b.clock.advance(61);
+    assert_eq!(a.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
+    assert_eq!(a.pushes("tok-lease").await.len(), 1);
+}
