@@ -50,6 +50,8 @@ pub enum StartupError {
     Redis { url: String, source: redis::RedisError },
     #[error("{0}")]
     Keys(#[from] crate::crypto::KeyError),
+    #[error("{0}")]
+    Fcm(#[from] crate::notify::push::fcm::FcmConfigError),
     #[error("unknown SMS provider {0:?} (available: dev)")]
     SmsProvider(String),
     #[error("migration failed: {0}")]
@@ -120,10 +122,12 @@ impl App {
             "dev" => Arc::new(DevSmsSender::new(redis.clone(), &config.redis_prefix)),
             other => return Err(StartupError::SmsProvider(other.to_owned())),
         };
-        let push = PushSenders {
-            fcm: Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "fcm")),
-            jpush: Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "jpush")),
+        let fcm: Arc<dyn crate::notify::push::PushSender> = match &config.push.fcm_service_account {
+            Some(path) => Arc::new(crate::notify::push::fcm::FcmSender::from_file(path, &config.push.fcm_endpoint)?),
+            None => Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "fcm")),
         };
+        let push =
+            PushSenders { fcm, jpush: Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "jpush")) };
         let events = EventBus::new(redis.clone(), &config.redis_prefix);
         let state = AppState {
             db,

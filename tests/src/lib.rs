@@ -15,6 +15,8 @@ use uuid::Uuid;
 use wuye_api::clock::SystemClock;
 use wuye_api::{App, AppState, Config};
 
+pub mod fakes;
+
 pub const PASSWORD: &str = wuye_api::seed::DEMO_PASSWORD;
 
 pub fn admin_url() -> String {

@@ -155,3 +155,94 @@ async fn a_lease_left_by_a_dead_replica_is_taken_over() {
     assert_eq!(a.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
     assert_eq!(a.pushes("tok-lease").await.len(), 1);
 }
+
+async fn fcm_server(fake: &wuye_tests::fakes::FakeFcm, key: &str) -> TestServer {
+    let dir = std::env::temp_dir().join(format!("wuye-sa-{}", uuid::Uuid::now_v7().simple()));
+    let sa = fake.service_account(&dir, key);
+    let url = fake.url.clone();
+    TestServer::seeded_with(move |c| {
+        c.push.fcm_service_account = Some(sa);
+        c.push.fcm_endpoint = url;
+        c.notify.poll_ms = 50;
+        c.notify.backoff_base_ms = 10;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn fcm_v1_delivery_and_every_error_path() {
+    let fake = wuye_tests::fakes::FakeFcm::start().await;
+    let s = fcm_server(&fake, "fcm-test-key.pem").await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000007").await;
+    let owner_id = my_id(&s, &owner).await;
+    for t in ["good-1", "unregistered-1", "badtoken-1", "quota-1", "unavailable-1"] {
+        s.ok(Some(&owner), REGISTER, json!({"t": t, "a": "OWNER"})).await;
+    }
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "第一条"})).await;
+    // first pass: good accepted; dead tokens deactivated; quota / unavailable retried later
+    for _ in 0..100 {
+        if fake.accepted().contains_key("good-1")
+            && s.scalar("SELECT count(*) FROM push_devices WHERE NOT active").await == 2
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(fake.accepted().get("good-1"), Some(&1));
+    assert_eq!(s.scalar("SELECT count(*) FROM push_devices WHERE NOT active AND (token LIKE 'unregistered%' OR token LIKE 'badtoken%')").await, 2);
+    let retry: Option<i32> = sqlx::query_scalar(
+        "SELECT max(retry_after_secs) FROM notification_attempts WHERE channel LIKE 'push:%' AND NOT ok",
+    )
+    .fetch_one(&s.db)
+    .await
+    .unwrap();
+    assert_eq!(retry, Some(30), "Retry-After is recorded and honoured");
+    assert_eq!(s.scalar("SELECT count(*) FROM notifications WHERE status = 'pending'").await, 1);
+    // nothing is resent before Retry-After
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!fake.accepted().contains_key("quota-1"));
+    s.clock.advance(31);
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
+    let accepted = fake.accepted();
+    assert_eq!(
+        (accepted.get("good-1"), accepted.get("quota-1"), accepted.get("unavailable-1")),
+        (Some(&1), Some(&1), Some(&1)),
+        "{accepted:?}"
+    );
+    // the payload carries the android and apns blocks; data values are strings
+    let m = &fake.accepted_messages()[0]["message"];
+    assert_eq!(m["notification"]["title"], "第一条");
+    assert_eq!(m["android"]["priority"], "NORMAL");
+    // one OAuth token served every send so far (cached)
+    assert_eq!(fake.token_requests(), 1);
+    // a revoked access token: one plain 401, one refresh, then it goes through
+    fake.revoke_tokens();
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "第二条"})).await;
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 2).await, 2);
+    assert_eq!(fake.accepted().get("good-1"), Some(&2));
+    assert_eq!(fake.token_requests(), 2);
+}
+
+#[tokio::test]
+async fn fcm_with_a_wrong_key_fails_the_push_channel() {
+    let fake = wuye_tests::fakes::FakeFcm::start().await;
+    let s = fcm_server(&fake, "fcm-wrong-key.pem").await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000008").await;
+    let owner_id = my_id(&s, &owner).await;
+    s.ok(Some(&owner), REGISTER, json!({"t": "good-2", "a": "OWNER"})).await;
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "错误密钥"})).await;
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
+    assert!(fake.accepted().is_empty(), "the fake refused the forged assertion");
+    let status: String = sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE channel = 'push'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+    let inapp: String = sqlx::query_scalar("SELECT status FROM notification_deliveries WHERE channel = 'inapp'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(inapp, "sent", "other channels are not held back by a push failure");
+}

@@ -1,6 +1,8 @@
 //! `PushSender`: one trait in front of every push provider (FCM HTTP v1, JPush). Each
 //! registered device says which provider it uses.
 
+pub mod fcm;
+
 use std::sync::Arc;
 use std::time::Duration;
 
