@@ -52,7 +52,7 @@ pub enum StartupError {
     Keys(#[from] crate::crypto::KeyError),
     #[error("{0}")]
     Fcm(#[from] crate::notify::push::fcm::FcmConfigError),
-    #[error("unknown SMS provider {0:?} (available: dev)")]
+    #[error("SMS: {0}")]
     SmsProvider(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -105,6 +105,24 @@ pub async fn migrate(db: &PgPool) -> Result<(), StartupError> {
     Ok(())
 }
 
+fn sms_sender(config: &Config, redis: &ConnectionManager, name: &str) -> Result<Arc<dyn SmsSender>, StartupError> {
+    let c = &config.sms;
+    let http = |e: reqwest::Error| StartupError::SmsProvider(format!("{name}: {e}"));
+    Ok(match name {
+        "dev" => Arc::new(DevSmsSender::new(redis.clone(), &config.redis_prefix)),
+        "aliyun" => Arc::new(
+            crate::notify::sms::aliyun::AliyunSms::new(&c.aliyun, &c.sign_name, c.templates.clone()).map_err(http)?,
+        ),
+        "tencent" => Arc::new(
+            crate::notify::sms::tencent::TencentSms::new(&c.tencent, &c.sign_name, c.templates.clone())
+                .map_err(http)?,
+        ),
+        other => {
+            return Err(StartupError::SmsProvider(format!("unknown SMS provider {other:?} (aliyun, tencent, dev)")));
+        }
+    })
+}
+
 /// A built server: the state, its router, and the background tasks it needs.
 pub struct App {
     pub state: AppState,
@@ -118,9 +136,13 @@ impl App {
         let db = connect_db(&config).await?;
         let (redis_client, redis) = connect_redis(&config).await?;
         let keys = Keys::from_config(&config)?;
-        let sms: Arc<dyn SmsSender> = match config.sms.provider.as_str() {
-            "dev" => Arc::new(DevSmsSender::new(redis.clone(), &config.redis_prefix)),
-            other => return Err(StartupError::SmsProvider(other.to_owned())),
+        let primary = sms_sender(&config, &redis, &config.sms.provider)?;
+        let sms: Arc<dyn SmsSender> = match &config.sms.secondary {
+            Some(name) => Arc::new(crate::notify::sms::failover::Failover {
+                primary,
+                secondary: sms_sender(&config, &redis, name)?,
+            }),
+            None => primary,
         };
         let fcm: Arc<dyn crate::notify::push::PushSender> = match &config.push.fcm_service_account {
             Some(path) => Arc::new(crate::notify::push::fcm::FcmSender::from_file(path, &config.push.fcm_endpoint)?),

@@ -98,8 +98,79 @@ impl Default for NotifyConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct SmsConfig {
-    /// `dev` records messages in Redis instead of sending them; real gateways come later.
+    /// `aliyun`, `tencent`, or `dev` (records messages in Redis instead of sending them)
     pub provider: String,
+    /// tried when the primary fails for a reason that is not the message's fault
+    pub secondary: Option<String>,
+    /// 短信签名
+    pub sign_name: String,
+    pub templates: SmsTemplates,
+    pub aliyun: AliyunSmsConfig,
+    pub tencent: TencentSmsConfig,
+}
+
+/// Template code (Aliyun) or id (Tencent) per kind of message.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SmsTemplates {
+    pub security_code: Option<String>,
+    pub bill_notice: Option<String>,
+    pub alarm_escalation: Option<String>,
+    pub work_order_update: Option<String>,
+    pub notice: Option<String>,
+}
+
+impl SmsTemplates {
+    pub fn for_kind(&self, kind: crate::notify::sms::SmsKind) -> Option<&str> {
+        use crate::notify::sms::SmsKind::*;
+        match kind {
+            SecurityCode => self.security_code.as_deref(),
+            BillNotice => self.bill_notice.as_deref(),
+            AlarmEscalation => self.alarm_escalation.as_deref(),
+            WorkOrderUpdate => self.work_order_update.as_deref(),
+            Notice => self.notice.as_deref(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AliyunSmsConfig {
+    pub access_key_id: String,
+    pub access_key_secret: SecretString,
+    pub endpoint: String,
+}
+
+impl Default for AliyunSmsConfig {
+    fn default() -> Self {
+        AliyunSmsConfig {
+            access_key_id: String::new(),
+            access_key_secret: SecretString::from(""),
+            endpoint: "https://dysmsapi.aliyuncs.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TencentSmsConfig {
+    pub secret_id: String,
+    pub secret_key: SecretString,
+    pub sdk_app_id: String,
+    pub region: String,
+    pub endpoint: String,
+}
+
+impl Default for TencentSmsConfig {
+    fn default() -> Self {
+        TencentSmsConfig {
+            secret_id: String::new(),
+            secret_key: SecretString::from(""),
+            sdk_app_id: String::new(),
+            region: "ap-guangzhou".into(),
+            endpoint: "https://sms.tencentcloudapi.com".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -166,7 +237,14 @@ impl Default for Config {
 
 impl Default for SmsConfig {
     fn default() -> Self {
-        SmsConfig { provider: "dev".into() }
+        SmsConfig {
+            provider: "dev".into(),
+            secondary: None,
+            sign_name: "物业".into(),
+            templates: SmsTemplates::default(),
+            aliyun: AliyunSmsConfig::default(),
+            tencent: TencentSmsConfig::default(),
+        }
     }
 }
 
@@ -250,7 +328,7 @@ impl Config {
         if self.data_key.expose_secret() == DEV_DATA_KEY {
             return Err(ConfigError::Insecure("WUYE_DATA_KEY is the development key"));
         }
-        if self.sms.provider == "dev" {
+        if self.sms.provider == "dev" || self.sms.secondary.as_deref() == Some("dev") {
             return Err(ConfigError::Insecure("the development SMS sender is configured (WUYE_SMS__PROVIDER)"));
         }
         Ok(())

@@ -232,3 +232,276 @@ impl FakeFcm {
         self.state.issued.lock().unwrap().clear();
     }
 }
+
+// ---- SMS gateways -------------------------------------------------------------------
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut m = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(b))
+}
+
+/// What a fake gateway accepted: (phone, template, parameters).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SentSms {
+    pub phone: String,
+    pub template: String,
+    pub params: Value,
+}
+
+pub struct FakeSms {
+    pub url: String,
+    pub state: Arc<SmsState>,
+}
+
+pub struct SmsState {
+    key_id: String,
+    secret: String,
+    pub sent: Mutex<Vec<SentSms>>,
+    pub bad_signatures: AtomicUsize,
+    nonces: Mutex<HashSet<String>>,
+    /// answer 500 to everything (an outage)
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+impl FakeSms {
+    async fn start(router: Router<Arc<SmsState>>, key_id: &str, secret: &str) -> FakeSms {
+        let state = Arc::new(SmsState {
+            key_id: key_id.into(),
+            secret: secret.into(),
+            sent: Mutex::new(Vec::new()),
+            bad_signatures: AtomicUsize::new(0),
+            nonces: Mutex::new(HashSet::new()),
+            down: std::sync::atomic::AtomicBool::new(false),
+        });
+        let app = router.with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeSms { url, state }
+    }
+
+    /// Aliyun dysmsapi `SendSms`, verifying the ACS3-HMAC-SHA256 signature.
+    /// Numbers starting 170 are illegal; 13999999999 hits the business limit.
+    pub async fn aliyun(key_id: &str, secret: &str) -> FakeSms {
+        Self::start(Router::new().route("/", post(aliyun_send)), key_id, secret).await
+    }
+
+    /// Tencent Cloud `SendSms`, verifying TC3-HMAC-SHA256. Per-number results: +86170… is
+    /// an incorrect number, +8613999999999 is over its daily limit.
+    pub async fn tencent(key_id: &str, secret: &str) -> FakeSms {
+        Self::start(Router::new().route("/", post(tencent_send)), key_id, secret).await
+    }
+
+    pub fn sent(&self) -> Vec<SentSms> {
+        self.state.sent.lock().unwrap().clone()
+    }
+
+    pub fn bad_signatures(&self) -> usize {
+        self.state.bad_signatures.load(Ordering::SeqCst)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.state.down.store(down, Ordering::SeqCst);
+    }
+}
+
+fn rfc3986(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 3 <= b.len()
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or(""), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn aliyun_send(
+    State(s): State<Arc<SmsState>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if s.down.load(Ordering::SeqCst) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"Code": "InternalError", "Message": "outage"})))
+            .into_response();
+    }
+    let deny = |s: &SmsState, code: &str| {
+        s.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        (StatusCode::BAD_REQUEST, Json(json!({"Code": code, "Message": "Specified signature does not match our calculation.", "RequestId": "fake"}))).into_response()
+    };
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let Some(rest) = auth.strip_prefix("ACS3-HMAC-SHA256 ") else { return deny(&s, "IncompleteSignature") };
+    let mut parts: HashMap<&str, &str> = HashMap::new();
+    for p in rest.split(',') {
+        if let Some((k, v)) = p.trim().split_once('=') {
+            parts.insert(k, v);
+        }
+    }
+    if parts.get("Credential") != Some(&s.key_id.as_str()) {
+        return deny(&s, "InvalidAccessKeyId.NotFound");
+    }
+    let signed = parts.get("SignedHeaders").copied().unwrap_or("");
+    let must = ["host", "x-acs-action", "x-acs-content-sha256", "x-acs-date", "x-acs-signature-nonce", "x-acs-version"];
+    if must.iter().any(|h| !signed.split(';').any(|x| x == *h)) {
+        return deny(&s, "IncompleteSignature");
+    }
+    if headers.get("x-acs-content-sha256").and_then(|v| v.to_str().ok()) != Some(sha256_hex(&body).as_str()) {
+        return deny(&s, "SignatureDoesNotMatch");
+    }
+    let nonce = headers.get("x-acs-signature-nonce").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if !s.nonces.lock().unwrap().insert(nonce) {
+        return deny(&s, "SignatureNonceUsed");
+    }
+    let mut pairs: Vec<(String, String)> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (url_decode(k), url_decode(v))
+        })
+        .collect();
+    let params: HashMap<String, String> = pairs.iter().cloned().collect();
+    pairs.sort();
+    let query = pairs.iter().map(|(k, v)| format!("{}={}", rfc3986(k), rfc3986(v))).collect::<Vec<_>>().join("&");
+    let mut names: Vec<&str> = signed.split(';').collect();
+    names.sort();
+    let canonical_headers: String = names
+        .iter()
+        .map(|n| format!("{n}:{}\n", headers.get(*n).and_then(|v| v.to_str().ok()).unwrap_or("").trim()))
+        .collect();
+    let canonical = format!("POST\n/\n{query}\n{canonical_headers}\n{}\n{}", names.join(";"), sha256_hex(&body));
+    let expected = hex(&hmac256(
+        s.secret.as_bytes(),
+        format!("ACS3-HMAC-SHA256\n{}", sha256_hex(canonical.as_bytes())).as_bytes(),
+    ));
+    if parts.get("Signature") != Some(&expected.as_str()) {
+        return deny(&s, "SignatureDoesNotMatch");
+    }
+    if headers.get("x-acs-action").and_then(|v| v.to_str().ok()) != Some("SendSms") {
+        return (StatusCode::BAD_REQUEST, Json(json!({"Code": "InvalidAction"}))).into_response();
+    }
+    let phone = params.get("PhoneNumbers").cloned().unwrap_or_default();
+    if phone.starts_with("170") {
+        return Json(json!({"Code": "isv.MOBILE_NUMBER_ILLEGAL", "Message": "非法手机号", "RequestId": "fake"}))
+            .into_response();
+    }
+    if phone == "13999999999" {
+        return Json(json!({"Code": "isv.BUSINESS_LIMIT_CONTROL", "Message": "触发号码天级流控", "RequestId": "fake"}))
+            .into_response();
+    }
+    let template_params: Value =
+        serde_json::from_str(params.get("TemplateParam").map(String::as_str).unwrap_or("{}")).unwrap_or(Value::Null);
+    s.sent.lock().unwrap().push(SentSms {
+        phone,
+        template: params.get("TemplateCode").cloned().unwrap_or_default(),
+        params: template_params,
+    });
+    Json(json!({"Code": "OK", "Message": "OK", "BizId": "900619746936498440^0", "RequestId": "F655A8D5-B967-440B-8683-DAD6FF8DE990"})).into_response()
+}
+
+async fn tencent_send(State(s): State<Arc<SmsState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if s.down.load(Ordering::SeqCst) {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    }
+    let err = |s: &SmsState, code: &str| {
+        s.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        Json(json!({"Response": {"Error": {"Code": code, "Message": "The provided credentials could not be validated."}, "RequestId": "fake"}})).into_response()
+    };
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let auth = h("authorization");
+    let Some(rest) = auth.strip_prefix("TC3-HMAC-SHA256 ") else { return err(&s, "AuthFailure.InvalidAuthorization") };
+    let mut parts: HashMap<&str, &str> = HashMap::new();
+    for p in rest.split(", ") {
+        if let Some((k, v)) = p.split_once('=') {
+            parts.insert(k, v);
+        }
+    }
+    let credential: Vec<&str> = parts.get("Credential").copied().unwrap_or("").split('/').collect();
+    if credential.len() != 4 || credential[0] != s.key_id || credential[2] != "sms" || credential[3] != "tc3_request" {
+        return err(&s, "AuthFailure.SecretIdNotFound");
+    }
+    let ts: i64 = h("x-tc-timestamp").parse().unwrap_or(0);
+    let date = chrono_date(ts);
+    if credential[1] != date || (ts - now_secs()).abs() > 300 {
+        return err(&s, "AuthFailure.SignatureExpire");
+    }
+    if parts.get("SignedHeaders") != Some(&"content-type;host") {
+        return err(&s, "AuthFailure.SignatureFailure");
+    }
+    let canonical = format!(
+        "POST\n/\n\ncontent-type:{}\nhost:{}\n\ncontent-type;host\n{}",
+        h("content-type"),
+        h("host"),
+        sha256_hex(&body)
+    );
+    let to_sign = format!("TC3-HMAC-SHA256\n{ts}\n{date}/sms/tc3_request\n{}", sha256_hex(canonical.as_bytes()));
+    let k = hmac256(&hmac256(&hmac256(format!("TC3{}", s.secret).as_bytes(), date.as_bytes()), b"sms"), b"tc3_request");
+    if parts.get("Signature") != Some(&hex(&hmac256(&k, to_sign.as_bytes())).as_str()) {
+        return err(&s, "AuthFailure.SignatureFailure");
+    }
+    if h("x-tc-action") != "SendSms" || h("x-tc-version") != "2021-01-11" {
+        return Json(json!({"Response": {"Error": {"Code": "InvalidAction", "Message": ""}, "RequestId": "fake"}}))
+            .into_response();
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let phone = req["PhoneNumberSet"][0].as_str().unwrap_or("").to_owned();
+    let status = if phone.starts_with("+86170") {
+        json!({"SerialNo": "", "PhoneNumber": phone, "Fee": 0, "SessionContext": "", "Code": "InvalidParameterValue.IncorrectPhoneNumber", "Message": "incorrect number", "IsoCode": "CN"})
+    } else if phone == "+8613999999999" {
+        json!({"SerialNo": "", "PhoneNumber": phone, "Fee": 0, "SessionContext": "", "Code": "LimitExceeded.PhoneNumberDailyLimit", "Message": "daily limit", "IsoCode": "CN"})
+    } else {
+        s.sent.lock().unwrap().push(SentSms {
+            phone: phone.trim_start_matches("+86").to_owned(),
+            template: req["TemplateId"].as_str().unwrap_or("").to_owned(),
+            params: req["TemplateParamSet"].clone(),
+        });
+        json!({"SerialNo": "5000:1045710669157053657849499619", "PhoneNumber": phone, "Fee": 1, "SessionContext": "", "Code": "Ok", "Message": "send success", "IsoCode": "CN"})
+    };
+    Json(json!({"Response": {"SendStatusSet": [status], "RequestId": "a0aabda6-cf91-4f3e-a81f-9198114a2279"}}))
+        .into_response()
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// YYYY-MM-DD (UTC) of a unix time, computed without the server's helpers.
+fn chrono_date(ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}

@@ -13,7 +13,7 @@ use super::repo::{self, Credentials};
 use crate::app::AppState;
 use crate::crypto::{random_token, sha256};
 use crate::error::{AppError, AppResult, Msg};
-use crate::notify::sms::{SmsKind, SmsMessage};
+use crate::notify::sms::{SmsError, SmsKind, SmsMessage};
 use crate::rbac::model::Actor;
 use crate::rbac::service::{EVENT_SESSION_REVOKED, account_changed};
 use crate::types::{NewPassword, Phone};
@@ -389,7 +389,14 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
     if let Err(e) = state.sms.send(&msg).await {
         let _: () = conn.del(&code_key).await?;
         tracing::warn!(error = %e, sender = state.sms.name(), "SMS send failed");
-        return Err(AppError::Unavailable("sms"));
+        return Err(match e {
+            SmsError::InvalidNumber => AppError::validation(
+                "phone",
+                Msg::new("短信网关拒绝了该手机号", "The SMS gateway rejected this number"),
+            ),
+            SmsError::RateLimited { retry_after_secs } => too_many("GATEWAY_LIMIT", retry_after_secs),
+            _ => AppError::Unavailable("sms"),
+        });
     }
     Ok(sent)
 }

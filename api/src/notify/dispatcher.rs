@@ -233,6 +233,12 @@ async fn sms(state: &AppState, n: &Notification) -> AppResult<Outcome> {
             repo::record_delivery(&state.db, n.id, "sms", "failed", "invalid number", now).await?;
             Ok(Outcome::Done)
         }
+        // configuration problems: retrying the same message will not help; say so loudly
+        Err(e @ (SmsError::Template(_) | SmsError::Auth(_))) => {
+            tracing::error!(notification = %n.id, error = %e, "SMS gateway configuration problem");
+            repo::record_delivery(&state.db, n.id, "sms", "failed", &e.to_string(), now).await?;
+            Ok(Outcome::Done)
+        }
         Err(SmsError::RateLimited { retry_after_secs }) => {
             repo::record_attempt(
                 &state.db,

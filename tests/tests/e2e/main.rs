@@ -6,3 +6,4 @@ mod notify;
 mod org;
 mod rbac;
 mod server;
+mod sms;

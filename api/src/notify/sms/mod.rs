@@ -1,5 +1,10 @@
-//! `SmsSender`: one trait in front of every SMS gateway. The development sender records
-//! messages in Redis (`{prefix}dev:sms:{phone}`), where tests and the playground read them.
+//! `SmsSender`: one trait in front of every SMS gateway (Aliyun, Tencent Cloud, with an
+//! optional failover). The development sender records messages in Redis
+//! (`{prefix}dev:sms:{phone}`), where tests and the playground read them.
+
+pub mod aliyun;
+pub mod failover;
+pub mod tencent;
 
 use futures_util::future::BoxFuture;
 use redis::AsyncCommands;
@@ -35,8 +40,32 @@ pub enum SmsError {
     RateLimited { retry_after_secs: Option<u64> },
     #[error("gateway rejected the number")]
     InvalidNumber,
+    /// template or sign name not approved / not matching: fix the configuration
+    #[error("template or sign problem: {0}")]
+    Template(String),
+    /// our credentials were refused
+    #[error("gateway refused our credentials: {0}")]
+    Auth(String),
     #[error("gateway unreachable: {0}")]
     Transport(String),
+}
+
+impl SmsMessage {
+    /// Template parameters in the order positional gateways (Tencent) expect.
+    pub fn ordered_params(&self) -> Vec<String> {
+        let keys: &[&str] = match self.kind {
+            SmsKind::SecurityCode => &["code"],
+            _ => &["title", "content"],
+        };
+        keys.iter()
+            .map(|k| {
+                self.params
+                    .get(*k)
+                    .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
 }
 
 pub trait SmsSender: Send + Sync + 'static {
