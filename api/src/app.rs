@@ -54,6 +54,8 @@ pub enum StartupError {
     Fcm(#[from] crate::notify::push::fcm::FcmConfigError),
     #[error("SMS: {0}")]
     SmsProvider(String),
+    #[error("push: {0}")]
+    Push(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("updating built-in roles failed: {0}")]
@@ -148,8 +150,20 @@ impl App {
             Some(path) => Arc::new(crate::notify::push::fcm::FcmSender::from_file(path, &config.push.fcm_endpoint)?),
             None => Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "fcm")),
         };
-        let push =
-            PushSenders { fcm, jpush: Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "jpush")) };
+        let p = &config.push;
+        let jpush: Arc<dyn crate::notify::push::PushSender> = match &p.jpush_app_key {
+            Some(key) => Arc::new(
+                crate::notify::push::jpush::JPushSender::new(
+                    key,
+                    &p.jpush_master_secret,
+                    &p.jpush_endpoint,
+                    p.jpush_apns_production,
+                )
+                .map_err(|e| StartupError::Push(format!("jpush: {e}")))?,
+            ),
+            None => Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "jpush")),
+        };
+        let push = PushSenders { fcm, jpush };
         let events = EventBus::new(redis.clone(), &config.redis_prefix);
         let state = AppState {
             db,

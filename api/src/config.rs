@@ -55,11 +55,24 @@ pub struct PushConfig {
     pub fcm_service_account: Option<PathBuf>,
     /// base URL of the FCM API (tests point it at a local fake)
     pub fcm_endpoint: String,
+    /// JPush app key; unset: the development sender
+    pub jpush_app_key: Option<String>,
+    pub jpush_master_secret: SecretString,
+    pub jpush_endpoint: String,
+    /// iOS through JPush: production APNs (false for development builds of the app)
+    pub jpush_apns_production: bool,
 }
 
 impl Default for PushConfig {
     fn default() -> Self {
-        PushConfig { fcm_service_account: None, fcm_endpoint: "https://fcm.googleapis.com".into() }
+        PushConfig {
+            fcm_service_account: None,
+            fcm_endpoint: "https://fcm.googleapis.com".into(),
+            jpush_app_key: None,
+            jpush_master_secret: SecretString::from(""),
+            jpush_endpoint: "https://api.jpush.cn".into(),
+            jpush_apns_production: true,
+        }
     }
 }
 

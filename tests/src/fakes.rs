@@ -505,3 +505,79 @@ fn now_secs() -> i64 {
 fn chrono_date(ts: i64) -> String {
     chrono::DateTime::from_timestamp(ts, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
 }
+
+// ---- JPush ---------------------------------------------------------------------------
+
+/// Fake JPush `POST /v3/push`: checks Basic auth and the payload; registration ids
+/// starting `jp-gone` are unknown (1011), `jp-limit` are rate limited once (2002 + reset).
+pub struct FakeJPush {
+    pub url: String,
+    state: Arc<JPushState>,
+}
+
+struct JPushState {
+    auth: String,
+    accepted: Mutex<Vec<Value>>,
+    limited: Mutex<HashSet<String>>,
+    auth_failures: AtomicUsize,
+}
+
+async fn jpush_send(State(s): State<Arc<JPushState>>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    let err = |status: StatusCode, code: i64, message: &str| {
+        (status, Json(json!({"error": {"code": code, "message": message}}))).into_response()
+    };
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(s.auth.as_str()) {
+        s.auth_failures.fetch_add(1, Ordering::SeqCst);
+        return err(StatusCode::UNAUTHORIZED, 1004, "Authen failed");
+    }
+    let id = body["audience"]["registration_id"][0].as_str().unwrap_or("").to_owned();
+    let ok = body["platform"].is_array() && !id.is_empty() && body["notification"]["android"]["alert"].is_string();
+    if !ok {
+        return err(StatusCode::BAD_REQUEST, 1003, "Parameter value is invalid");
+    }
+    if id.starts_with("jp-gone") {
+        return err(StatusCode::BAD_REQUEST, 1011, "cannot find user by this audience");
+    }
+    if id.starts_with("jp-limit") && s.limited.lock().unwrap().insert(id) {
+        let mut r = err(StatusCode::TOO_MANY_REQUESTS, 2002, "Rate limit exceeded");
+        r.headers_mut().insert("x-rate-limit-reset", "20".parse().unwrap());
+        return r;
+    }
+    s.accepted.lock().unwrap().push(body);
+    Json(json!({"sendno": "0", "msg_id": "54043195528458181"})).into_response()
+}
+
+impl FakeJPush {
+    pub async fn start(app_key: &str, master_secret: &str) -> FakeJPush {
+        use base64::Engine;
+        let state = Arc::new(JPushState {
+            auth: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{app_key}:{master_secret}"))
+            ),
+            accepted: Mutex::new(Vec::new()),
+            limited: Mutex::new(HashSet::new()),
+            auth_failures: AtomicUsize::new(0),
+        });
+        let app = Router::new().route("/v3/push", post(jpush_send)).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeJPush { url, state }
+    }
+
+    /// Accepted pushes per registration id.
+    pub fn accepted(&self) -> HashMap<String, usize> {
+        let mut map = HashMap::new();
+        for b in self.state.accepted.lock().unwrap().iter() {
+            *map.entry(b["audience"]["registration_id"][0].as_str().unwrap_or("").to_owned()).or_default() += 1;
+        }
+        map
+    }
+
+    pub fn auth_failures(&self) -> usize {
+        self.state.auth_failures.load(Ordering::SeqCst)
+    }
+}

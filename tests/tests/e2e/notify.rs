@@ -246,3 +246,67 @@ async fn fcm_with_a_wrong_key_fails_the_push_channel() {
         .unwrap();
     assert_eq!(inapp, "sent", "other channels are not held back by a push failure");
 }
+
+#[tokio::test]
+async fn jpush_delivery_unknown_ids_and_rate_limits() {
+    let fake = wuye_tests::fakes::FakeJPush::start("jp-app-key", "jp-master-secret").await;
+    let url = fake.url.clone();
+    let s = TestServer::seeded_with(move |c| {
+        c.push.jpush_app_key = Some("jp-app-key".into());
+        c.push.jpush_master_secret = "jp-master-secret".to_owned().into();
+        c.push.jpush_endpoint = url;
+        c.notify.poll_ms = 50;
+        c.notify.backoff_base_ms = 10;
+    })
+    .await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000009").await;
+    let owner_id = my_id(&s, &owner).await;
+    let reg = "mutation($t: String!) { registerDevice(input: {token: $t, platform: ANDROID, provider: JPUSH, app: OWNER}) { device { provider } } }";
+    for t in ["jp-ok-1", "jp-gone-1", "jp-limit-1"] {
+        let d = s.ok(Some(&owner), reg, json!({"t": t})).await;
+        assert_eq!(d["registerDevice"]["device"]["provider"], "jpush");
+    }
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "极光"})).await;
+    for _ in 0..100 {
+        if fake.accepted().contains_key("jp-ok-1")
+            && s.scalar("SELECT count(*) FROM push_devices WHERE NOT active").await == 1
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.scalar("SELECT count(*) FROM push_devices WHERE NOT active AND token = 'jp-gone-1'").await, 1);
+    let retry: Option<i32> = sqlx::query_scalar("SELECT max(retry_after_secs) FROM notification_attempts WHERE NOT ok")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(retry, Some(20), "X-Rate-Limit-Reset honoured");
+    s.clock.advance(21);
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
+    let accepted = fake.accepted();
+    assert_eq!((accepted.get("jp-ok-1"), accepted.get("jp-limit-1")), (Some(&1), Some(&1)), "{accepted:?}");
+    assert_eq!(fake.auth_failures(), 0);
+
+    // the wrong master secret: refused by the fake, the push channel fails, nothing retried
+    let url = fake.url.clone();
+    let wrong = TestServer::seeded_with(move |c| {
+        c.push.jpush_app_key = Some("jp-app-key".into());
+        c.push.jpush_master_secret = "not-the-secret".to_owned().into();
+        c.push.jpush_endpoint = url;
+        c.notify.poll_ms = 50;
+    })
+    .await;
+    let admin = wrong.sign_in("admin").await;
+    let owner = wrong.sign_in("13800000009").await;
+    wrong.ok(Some(&owner), reg, json!({"t": "jp-ok-2"})).await;
+    let owner_id = my_id(&wrong, &owner).await;
+    wrong.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "错误密钥"})).await;
+    assert_eq!(
+        wrong
+            .wait_for("SELECT count(*) FROM notification_deliveries WHERE channel = 'push' AND status = 'failed'", 1)
+            .await,
+        1
+    );
+    assert_eq!(fake.auth_failures(), 1);
+}

@@ -2,6 +2,7 @@
 //! registered device says which provider it uses.
 
 pub mod fcm;
+pub mod jpush;
 
 use std::sync::Arc;
 use std::time::Duration;
