@@ -80,10 +80,15 @@ enum Outcome {
 
 async fn deliver(state: &AppState, n: Notification) -> AppResult<()> {
     let done: HashSet<String> = repo::done_targets(&state.db, n.id).await?.into_iter().collect();
+    let skipped = super::service::skipped_channels(state, &n).await?;
     let mut retry: Option<Option<Duration>> = None;
     let mut unfinished = Vec::new();
     for code in &n.channels {
         if done.contains(code) {
+            continue;
+        }
+        if let Some((_, why)) = skipped.iter().find(|(c, _)| c == code) {
+            repo::record_delivery(&state.db, n.id, code, "skipped", why, state.clock.now()).await?;
             continue;
         }
         let outcome = match Channel::parse(code) {

@@ -107,6 +107,64 @@ impl From<model::PushDevice> for PushDevice {
     }
 }
 
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum NotificationChannel {
+    InApp,
+    Push,
+    Sms,
+}
+
+impl NotificationChannel {
+    fn model(self) -> Channel {
+        match self {
+            NotificationChannel::InApp => Channel::InApp,
+            NotificationChannel::Push => Channel::Push,
+            NotificationChannel::Sms => Channel::Sms,
+        }
+    }
+    fn of(c: Channel) -> Self {
+        match c {
+            Channel::InApp => NotificationChannel::InApp,
+            Channel::Push => NotificationChannel::Push,
+            Channel::Sms => NotificationChannel::Sms,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct NotificationPreference {
+    pub category: NotificationCategory,
+    pub channel: NotificationChannel,
+    pub enabled: bool,
+    /// security and alarm notifications cannot be muted
+    pub can_mute: bool,
+}
+
+impl From<service::Preference> for NotificationPreference {
+    fn from(p: service::Preference) -> Self {
+        NotificationPreference {
+            category: NotificationCategory::of(p.category.code()),
+            channel: NotificationChannel::of(p.channel),
+            enabled: p.enabled,
+            can_mute: service::can_mute(p.category),
+        }
+    }
+}
+
+/// 免打扰: non-critical push is held back between start and end (Shanghai time).
+#[derive(SimpleObject)]
+pub struct QuietHours {
+    pub start: String,
+    pub end: String,
+}
+
+fn quiet(h: Option<(i32, i32)>) -> Option<QuietHours> {
+    h.map(|(s, e)| QuietHours {
+        start: format!("{:02}:{:02}", s / 60, s % 60),
+        end: format!("{:02}:{:02}", e / 60, e % 60),
+    })
+}
+
 #[derive(Default)]
 pub struct NotifyQuery;
 
@@ -132,6 +190,16 @@ impl NotifyQuery {
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let actor = ctx.actor()?;
         Ok(service::unread_count(ctx.state(), &actor).await?)
+    }
+
+    async fn notification_preferences(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<NotificationPreference>> {
+        let actor = ctx.actor()?;
+        Ok(service::preferences(ctx.state(), &actor).await?.into_iter().map(Into::into).collect())
+    }
+
+    async fn quiet_hours(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<QuietHours>> {
+        let actor = ctx.actor()?;
+        Ok(quiet(service::quiet_hours(ctx.state(), &actor).await?))
     }
 
     /// The caller's registered phones.
@@ -210,6 +278,30 @@ pub struct SendNotificationPayload {
     pub queued: u64,
 }
 
+#[derive(InputObject)]
+pub struct SetNotificationPreferenceInput {
+    pub category: NotificationCategory,
+    pub channel: NotificationChannel,
+    pub enabled: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct SetNotificationPreferencePayload {
+    pub preference: NotificationPreference,
+}
+
+#[derive(InputObject)]
+pub struct SetQuietHoursInput {
+    /// "22:00"; omit both start and end to turn quiet hours off
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct SetQuietHoursPayload {
+    pub quiet_hours: Option<QuietHours>,
+}
+
 #[derive(Default)]
 pub struct NotifyMutation;
 
@@ -225,6 +317,28 @@ impl NotifyMutation {
         let marked = service::mark_read(ctx.state(), &actor, ids.as_deref()).await?;
         let unread = service::unread_count(ctx.state(), &actor).await?;
         Ok(MarkNotificationsReadPayload { marked, unread })
+    }
+
+    async fn set_notification_preference(
+        &self,
+        ctx: &Context<'_>,
+        input: SetNotificationPreferenceInput,
+    ) -> async_graphql::Result<SetNotificationPreferencePayload> {
+        let actor = ctx.actor()?;
+        let p =
+            service::set_preference(ctx.state(), &actor, input.category.model(), input.channel.model(), input.enabled)
+                .await?;
+        Ok(SetNotificationPreferencePayload { preference: p.into() })
+    }
+
+    async fn set_quiet_hours(
+        &self,
+        ctx: &Context<'_>,
+        input: SetQuietHoursInput,
+    ) -> async_graphql::Result<SetQuietHoursPayload> {
+        let actor = ctx.actor()?;
+        let h = service::set_quiet_hours(ctx.state(), &actor, input.start.as_deref(), input.end.as_deref()).await?;
+        Ok(SetQuietHoursPayload { quiet_hours: quiet(h) })
     }
 
     /// Registers this phone for push; a token registered to someone else moves to the caller.

@@ -259,3 +259,64 @@ pub async fn active_devices(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Res
     .fetch_all(db)
     .await
 }
+
+// ---- preferences ---------------------------------------------------------------------
+
+pub struct Pref {
+    pub category: String,
+    pub channel: String,
+    pub enabled: bool,
+}
+
+pub async fn prefs_of(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<Pref>> {
+    sqlx::query_as!(Pref, "SELECT category, channel, enabled FROM notification_prefs WHERE user_id = $1", user_id)
+        .fetch_all(db)
+        .await
+}
+
+pub async fn set_pref(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    category: &str,
+    channel: &str,
+    enabled: bool,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO notification_prefs (user_id, category, channel, enabled) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, category, channel) DO UPDATE SET enabled = EXCLUDED.enabled",
+        user_id,
+        category,
+        channel,
+        enabled
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn quiet_hours_of(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Option<(i32, i32)>> {
+    let row = sqlx::query!("SELECT start_minute, end_minute FROM quiet_hours WHERE user_id = $1", user_id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map(|r| (r.start_minute, r.end_minute)))
+}
+
+pub async fn set_quiet_hours(db: &mut PgConnection, user_id: Uuid, hours: Option<(i32, i32)>) -> sqlx::Result<()> {
+    match hours {
+        Some((start, end)) => {
+            sqlx::query!(
+                "INSERT INTO quiet_hours (user_id, start_minute, end_minute) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id) DO UPDATE SET start_minute = EXCLUDED.start_minute, end_minute = EXCLUDED.end_minute",
+                user_id,
+                start,
+                end
+            )
+            .execute(db)
+            .await?;
+        }
+        None => {
+            sqlx::query!("DELETE FROM quiet_hours WHERE user_id = $1", user_id).execute(db).await?;
+        }
+    }
+    Ok(())
+}

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::TimeDelta;
 use uuid::Uuid;
 
-use super::model::{Category, NewNotification, Notification, PushDevice};
+use super::model::{Category, Channel, NewNotification, Notification, PushDevice};
 use super::repo::{self, NewRow};
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, Msg};
@@ -163,4 +163,137 @@ pub async fn unregister_device(state: &AppState, user_id: Uuid, token: &str) -> 
 
 pub async fn devices(state: &AppState, actor: &Actor) -> AppResult<Vec<PushDevice>> {
     Ok(repo::active_devices(&state.db, actor.user_id).await?)
+}
+
+// ---- preferences and quiet hours -----------------------------------------------------
+
+/// Security codes and alarms reach people whatever they chose.
+pub fn can_mute(category: Category) -> bool {
+    !matches!(category, Category::Security | Category::Alarm)
+}
+
+pub struct Preference {
+    pub category: Category,
+    pub channel: Channel,
+    pub enabled: bool,
+}
+
+pub async fn preferences(state: &AppState, actor: &Actor) -> AppResult<Vec<Preference>> {
+    let stored = repo::prefs_of(&state.db, actor.user_id).await?;
+    let mut out = Vec::new();
+    for c in Category::ALL {
+        for ch in [Channel::InApp, Channel::Push, Channel::Sms] {
+            let enabled = !can_mute(*c)
+                || stored.iter().find(|p| p.category == c.code() && p.channel == ch.code()).is_none_or(|p| p.enabled);
+            out.push(Preference { category: *c, channel: ch, enabled });
+        }
+    }
+    Ok(out)
+}
+
+pub async fn set_preference(
+    state: &AppState,
+    actor: &Actor,
+    category: Category,
+    channel: Channel,
+    enabled: bool,
+) -> AppResult<Preference> {
+    if !enabled && !can_mute(category) {
+        return Err(AppError::validation(
+            "category",
+            Msg::new("安全和告警类通知不能关闭", "Security and alarm notifications cannot be muted"),
+        ));
+    }
+    repo::set_pref(&state.db, actor.user_id, category.code(), channel.code(), enabled).await?;
+    Ok(Preference { category, channel, enabled })
+}
+
+/// "22:30" → minutes after midnight.
+fn minutes(field: &'static str, hhmm: &str) -> AppResult<i32> {
+    let bad = || AppError::validation(field, Msg::new("时间格式应为HH:MM", "Time must be HH:MM"));
+    let (h, m) = hhmm.trim().split_once(':').ok_or_else(bad)?;
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(0..24).contains(&h) || !(0..60).contains(&m) {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+pub async fn set_quiet_hours(
+    state: &AppState,
+    actor: &Actor,
+    start: Option<&str>,
+    end: Option<&str>,
+) -> AppResult<Option<(i32, i32)>> {
+    let hours = match (start, end) {
+        (Some(s), Some(e)) => {
+            let (s, e) = (minutes("start", s)?, minutes("end", e)?);
+            if s == e {
+                return Err(AppError::validation(
+                    "end",
+                    Msg::new("结束时间不能等于开始时间", "End must differ from start"),
+                ));
+            }
+            Some((s, e))
+        }
+        (None, None) => None,
+        (None, Some(_)) => return Err(AppError::validation("start", Msg::new("不能为空", "Must not be empty"))),
+        (Some(_), None) => return Err(AppError::validation("end", Msg::new("不能为空", "Must not be empty"))),
+    };
+    let mut conn = state.db.acquire().await?;
+    repo::set_quiet_hours(&mut conn, actor.user_id, hours).await?;
+    Ok(hours)
+}
+
+pub async fn quiet_hours(state: &AppState, actor: &Actor) -> AppResult<Option<(i32, i32)>> {
+    Ok(repo::quiet_hours_of(&state.db, actor.user_id).await?)
+}
+
+/// Is `minute` (after Shanghai midnight) inside [start, end), which may wrap midnight?
+pub fn in_quiet_hours(minute: i32, start: i32, end: i32) -> bool {
+    if start < end { (start..end).contains(&minute) } else { minute >= start || minute < end }
+}
+
+/// Channels of this notification the recipient does not want now, with the reason.
+pub async fn skipped_channels(state: &AppState, n: &Notification) -> AppResult<Vec<(String, &'static str)>> {
+    let category = Category::parse(&n.category);
+    if n.priority == "critical" || category.is_none_or(|c| !can_mute(c)) {
+        return Ok(Vec::new());
+    }
+    let mut skip = Vec::new();
+    for p in repo::prefs_of(&state.db, n.user_id).await? {
+        if p.category == n.category && !p.enabled {
+            skip.push((p.channel, "muted by the user"));
+        }
+    }
+    if let Some((start, end)) = repo::quiet_hours_of(&state.db, n.user_id).await? {
+        use chrono::Timelike;
+        let local = state.clock.now().with_timezone(&crate::clock::BUSINESS_TZ);
+        let minute = (local.hour() * 60 + local.minute()) as i32;
+        if in_quiet_hours(minute, start, end) {
+            skip.push(("push".into(), "quiet hours"));
+        }
+    }
+    Ok(skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_hours_wrap_midnight() {
+        assert!(in_quiet_hours(23 * 60, 22 * 60, 7 * 60));
+        assert!(in_quiet_hours(6 * 60 + 59, 22 * 60, 7 * 60));
+        assert!(!in_quiet_hours(7 * 60, 22 * 60, 7 * 60));
+        assert!(in_quiet_hours(13 * 60, 12 * 60, 14 * 60));
+        assert!(!in_quiet_hours(11 * 60, 12 * 60, 14 * 60));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(minutes("s", "22:30").unwrap(), 1350);
+        assert!(minutes("s", "24:00").is_err());
+        assert!(minutes("s", "7").is_err());
+    }
 }

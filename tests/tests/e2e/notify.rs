@@ -310,3 +310,61 @@ async fn jpush_delivery_unknown_ids_and_rate_limits() {
     );
     assert_eq!(fake.auth_failures(), 1);
 }
+
+#[tokio::test]
+async fn preferences_mute_channels_but_never_alarms_and_quiet_hours_hold_push() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000031").await;
+    let owner_id = my_id(&s, &owner).await;
+    s.ok(Some(&owner), REGISTER, json!({"t": "tok-prefs", "a": "OWNER"})).await;
+    let set = "mutation($c: NotificationCategory!, $ch: NotificationChannel!, $e: Boolean!) { setNotificationPreference(input: {category: $c, channel: $ch, enabled: $e}) { preference { enabled canMute } } }";
+    let r = s.gql(Some(&owner), set, json!({"c": "ALARM", "ch": "PUSH", "e": false})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "category"));
+    s.ok(Some(&owner), set, json!({"c": "BILL", "ch": "PUSH", "e": false})).await;
+    let prefs = s.ok(Some(&owner), "{ notificationPreferences { category channel enabled canMute } }", json!({})).await;
+    let bill_push = prefs["notificationPreferences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["category"] == "BILL" && p["channel"] == "PUSH")
+        .unwrap()
+        .clone();
+    assert_eq!(bill_push["enabled"], false);
+    // a muted bill push is skipped, the inbox still gets it
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "静音"})).await;
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
+    assert_eq!(s.pushes("tok-prefs").await.len(), 0);
+    let why: String = sqlx::query_scalar("SELECT detail FROM notification_deliveries WHERE channel = 'push'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(why, "muted by the user");
+    s.ok(Some(&owner), set, json!({"c": "BILL", "ch": "PUSH", "e": true})).await;
+
+    // quiet hours around now (Shanghai time): push held back, in-app still delivered
+    let r = s
+        .gql(
+            Some(&owner),
+            "mutation { setQuietHours(input: {start: \"25:00\", end: \"07:00\"}) { quietHours { start } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(field(&r), "start");
+    use chrono::Timelike;
+    let now = s.clock_now().with_timezone(&chrono_tz::Asia::Shanghai);
+    let start = format!("{:02}:00", now.hour());
+    let end = format!("{:02}:00", (now.hour() + 2) % 24);
+    s.ok(
+        Some(&owner),
+        "mutation($s: String, $e: String) { setQuietHours(input: {start: $s, end: $e}) { quietHours { start end } } }",
+        json!({"s": start, "e": end}),
+    )
+    .await;
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "夜间"})).await;
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 2).await, 2);
+    assert_eq!(s.pushes("tok-prefs").await.len(), 0);
+    assert_eq!(s.scalar("SELECT count(*) FROM notification_deliveries WHERE detail = 'quiet hours'").await, 1);
+    let unread = s.ok(Some(&owner), "{ unreadNotificationCount }", json!({})).await;
+    assert_eq!(unread["unreadNotificationCount"], 2);
+}
