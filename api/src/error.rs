@@ -255,6 +255,7 @@ fn entity_label(entity: &str) -> (&'static str, &'static str) {
         "owner" => ("业主", "Owner"),
         "parkingSpace" => ("车位", "Parking space"),
         "file" => ("文件", "File"),
+        "announcement" => ("公告", "Announcement"),
         _ => ("记录", "Record"),
     }
 }

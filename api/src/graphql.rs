@@ -37,6 +37,7 @@ pub struct Query(
     crate::rbac::graphql::RbacQuery,
     crate::org::graphql::OrgQuery,
     crate::notify::graphql::NotifyQuery,
+    crate::notify::announcements::graphql::AnnouncementQuery,
     ServiceQuery,
 );
 
@@ -46,6 +47,7 @@ pub struct Mutation(
     crate::rbac::graphql::RbacMutation,
     crate::org::graphql::OrgMutation,
     crate::notify::graphql::NotifyMutation,
+    crate::notify::announcements::graphql::AnnouncementMutation,
 );
 
 #[derive(MergedSubscription, Default)]

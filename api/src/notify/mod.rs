@@ -1,6 +1,7 @@
 //! Telling people things: a transactional outbox drained by dispatchers on every replica,
 //! the in-app inbox with a live subscription, push (FCM / JPush) and SMS senders.
 
+pub mod announcements;
 pub mod dispatcher;
 pub mod graphql;
 pub mod model;

@@ -610,3 +610,31 @@ pub async fn analyze(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
     sqlx::query!("ANALYZE houses, buildings, units, owners, house_residents, projects").execute(db).await?;
     Ok(())
 }
+
+/// Active app accounts of people living in a project (optionally one building).
+pub async fn resident_users(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    building_id: Option<Uuid>,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT o.user_id AS "user_id!" FROM house_residents r
+           JOIN owners o ON o.id = r.owner_id JOIN users u ON u.id = o.user_id JOIN houses h ON h.id = r.house_id
+           WHERE r.project_id = $1 AND ($2::uuid IS NULL OR h.building_id = $2) AND u.status = 'active'"#,
+        project_id,
+        building_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// (project, building) pairs where an owner lives.
+pub async fn homes_of_owner(db: impl PgExecutor<'_>, owner_id: Uuid) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
+    let rows = sqlx::query!(
+        "SELECT DISTINCT h.project_id, h.building_id FROM house_residents r JOIN houses h ON h.id = r.house_id WHERE r.owner_id = $1",
+        owner_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.project_id, r.building_id)).collect())
+}

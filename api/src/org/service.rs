@@ -711,3 +711,18 @@ pub async fn unlink_house(state: &AppState, actor: &Actor, owner_id: Uuid, house
     tx.commit().await?;
     Ok(o)
 }
+
+/// Active app accounts of the people living in a project or one of its buildings.
+pub async fn resident_users(state: &AppState, project_id: Uuid, building_id: Option<Uuid>) -> AppResult<Vec<Uuid>> {
+    Ok(repo::resident_users(&state.db, project_id, building_id).await?)
+}
+
+/// Where an owner lives: (project, building) pairs.
+pub async fn homes_of_owner(state: &AppState, owner_id: Uuid) -> AppResult<Vec<(Uuid, Uuid)>> {
+    Ok(repo::homes_of_owner(&state.db, owner_id).await?)
+}
+
+/// A building of the company, with its project.
+pub async fn building(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Building> {
+    repo::get_building(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("building"))
+}

@@ -48,6 +48,7 @@ permissions! {
     PiiRead => "pii:read", "查看完整手机号与身份证号", "See unmasked phone and ID numbers";
     AuditRead => "audit:read", "查看审计日志", "View the audit log";
     NotificationSend => "notification:send", "发送系统通知", "Send system notifications";
+    AnnouncementWrite => "announcement:write", "发布公告", "Publish announcements";
     SelfHouse => "self:house", "我的房屋", "My houses";
 }
 
@@ -227,13 +228,14 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             UserRead,
             RoleRead,
             PiiRead,
+            AnnouncementWrite,
         ],
     },
     BuiltinRole { code: "technician", name: "维修人员", perms: &[CompanyRead, ProjectRead, EstateRead] },
     BuiltinRole {
         code: "customer_service",
         name: "客服人员",
-        perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, OwnerWrite],
+        perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, OwnerWrite, AnnouncementWrite],
     },
     BuiltinRole { code: "finance", name: "财务人员", perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead] },
     BuiltinRole { code: "guard", name: "安保人员", perms: &[ProjectRead, EstateRead] },
@@ -262,6 +264,7 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "users", title: Msg::new("用户管理", "Users"), perm: UserRead },
     MenuItem { code: "roles", title: Msg::new("角色权限", "Roles"), perm: RoleRead },
     MenuItem { code: "my-houses", title: Msg::new("我的房屋", "My houses"), perm: SelfHouse },
+    MenuItem { code: "announcements", title: Msg::new("公告管理", "Announcements"), perm: AnnouncementWrite },
 ];
 
 #[cfg(test)]

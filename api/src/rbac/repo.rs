@@ -367,3 +367,18 @@ pub async fn set_builtin_permissions(db: impl PgExecutor<'_>, code: &str, perms:
     .await?;
     Ok(())
 }
+
+/// Active staff whose grants reach a project (company-wide, listed, or serving it).
+pub async fn staff_of_project(db: impl PgExecutor<'_>, company_id: Uuid, project_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id
+           WHERE u.company_id = $1 AND u.kind = 'staff' AND u.status = 'active'
+             AND (ur.scope = 'company' OR $2 = ANY(ur.project_ids)
+                  OR (ur.scope = 'own' AND (EXISTS (SELECT 1 FROM projects p WHERE p.id = $2 AND p.manager_id = u.id)
+                                         OR EXISTS (SELECT 1 FROM project_service_staff s WHERE s.project_id = $2 AND s.user_id = u.id))))"#,
+        company_id,
+        project_id
+    )
+    .fetch_all(db)
+    .await
+}

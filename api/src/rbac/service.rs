@@ -695,3 +695,8 @@ pub async fn create_first_admin(
 pub async fn count_users(tx: &mut sqlx::PgConnection, company_id: Uuid, ids: &[Uuid]) -> AppResult<i64> {
     Ok(repo::count_users(&mut *tx, company_id, ids).await?)
 }
+
+/// Active staff whose grants reach a project.
+pub async fn staff_of_project(state: &AppState, company_id: Uuid, project_id: Uuid) -> AppResult<Vec<Uuid>> {
+    Ok(repo::staff_of_project(&state.db, company_id, project_id).await?)
+}
