@@ -222,6 +222,11 @@ pub struct Limits {
     pub default_page_size: usize,
     pub max_page_size: usize,
     pub max_import_lines: usize,
+    /// per WebSocket connection: the read buffer (tungstenite's default is 128 KiB, which
+    /// would cost 1.25 GiB for 10,000 idle subscribers), the write buffer, and the largest message
+    pub ws_read_buffer_bytes: usize,
+    pub ws_write_buffer_bytes: usize,
+    pub ws_max_message_bytes: usize,
 }
 
 impl Default for Config {
@@ -297,6 +302,9 @@ impl Default for Limits {
             default_page_size: 20,
             max_page_size: 100,
             max_import_lines: 20_000,
+            ws_read_buffer_bytes: 4096,
+            ws_write_buffer_bytes: 4096,
+            ws_max_message_bytes: 64 * 1024,
         }
     }
 }

@@ -535,9 +535,12 @@ async fn graphql_ws(
 ) -> Response {
     let locale = Locale::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let ip = String::new();
+    let l = &state.config.limits;
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .max_message_size(64 * 1024)
+        .read_buffer_size(l.ws_read_buffer_bytes)
+        .write_buffer_size(l.ws_write_buffer_bytes)
+        .max_message_size(l.ws_max_message_bytes)
         .on_upgrade(move |socket| {
             GraphQLWebSocket::new(socket, schema.ws, protocol)
                 .on_connection_init(move |payload: serde_json::Value| async move {
