@@ -33,7 +33,12 @@ fn env_num(name: &str, default: usize) -> usize {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -70,7 +75,8 @@ async fn outbox_throughput(total: usize) {
     })
     .await;
     // one FCM device per demo owner
-    let users: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE kind = 'owner' ORDER BY id").fetch_all(&a.db).await.unwrap();
+    let users: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM users WHERE kind = 'owner' ORDER BY id").fetch_all(&a.db).await.unwrap();
     for (i, u) in users.iter().enumerate() {
         sqlx::query("INSERT INTO push_devices (id, user_id, token, platform, provider, app) VALUES ($1, $2, $3, 'android', 'fcm', 'owner')")
             .bind(uuid::Uuid::now_v7())
@@ -110,7 +116,10 @@ async fn outbox_throughput(total: usize) {
     }
     let secs = started.elapsed().as_secs_f64();
     let pushed: usize = fake.accepted().values().sum();
-    println!("\nwuye notifications benchmark, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "\nwuye notifications benchmark, {} cores",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
     println!("| scenario | figure |");
     println!("|---|---|");
     println!(
@@ -123,7 +132,8 @@ async fn outbox_throughput(total: usize) {
 async fn fan_out(subscribers: usize, events: usize) {
     let s = TestServer::seeded().await;
     let token = s.sign_in("13800000001").await;
-    let user: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE phone = '13800000001'").fetch_one(&s.db).await.unwrap();
+    let user: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE phone = '13800000001'").fetch_one(&s.db).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib();
     let mut child = Command::new(std::env::current_exe().unwrap())

@@ -74,13 +74,17 @@ pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
 }
 
 enum Outcome {
-    Done,
+    /// the channel is finished: (status, detail) for its delivery row
+    Done(&'static str, String),
     Retry(Option<Duration>),
 }
 
 async fn deliver(state: &AppState, n: Notification) -> AppResult<()> {
-    let done: HashSet<String> = repo::done_targets(&state.db, n.id).await?.into_iter().collect();
+    // on the first pass nothing can have been delivered yet
+    let done: HashSet<String> =
+        if n.attempts > 1 { repo::done_targets(&state.db, n.id).await?.into_iter().collect() } else { HashSet::new() };
     let skipped = super::service::skipped_channels(state, &n).await?;
+    let mut outcomes: Vec<(String, &'static str, String)> = Vec::new();
     let mut retry: Option<Option<Duration>> = None;
     let mut unfinished = Vec::new();
     for code in &n.channels {
@@ -88,40 +92,40 @@ async fn deliver(state: &AppState, n: Notification) -> AppResult<()> {
             continue;
         }
         if let Some((_, why)) = skipped.iter().find(|(c, _)| c == code) {
-            repo::record_delivery(&state.db, n.id, code, "skipped", why, state.clock.now()).await?;
+            outcomes.push((code.clone(), "skipped", (*why).to_owned()));
             continue;
         }
         let outcome = match Channel::parse(code) {
             Some(Channel::InApp) => in_app(state, &n).await?,
             Some(Channel::Push) => push(state, &n, &done).await?,
             Some(Channel::Sms) => sms(state, &n).await?,
-            None => {
-                repo::record_delivery(&state.db, n.id, code, "failed", "unknown channel", state.clock.now()).await?;
-                Outcome::Done
-            }
+            None => Outcome::Done("failed", "unknown channel".into()),
         };
-        if let Outcome::Retry(after) = outcome {
-            unfinished.push(code.clone());
-            retry = Some(match (retry.flatten(), after) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            });
+        match outcome {
+            Outcome::Done(status, detail) => outcomes.push((code.clone(), status, detail)),
+            Outcome::Retry(after) => {
+                unfinished.push(code.clone());
+                retry = Some(match (retry.flatten(), after) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                });
+            }
         }
     }
     let now = state.clock.now();
     match retry {
-        None => repo::finish(&state.db, n.id, "done").await?,
+        None => repo::conclude(&state.db, n.id, &outcomes, "done", None, now).await?,
         Some(_) if now >= n.give_up_at => {
             for code in &unfinished {
-                repo::record_delivery(&state.db, n.id, code, "failed", "gave up after retries", now).await?;
+                outcomes.push((code.clone(), "failed", "gave up after retries".into()));
             }
-            repo::finish(&state.db, n.id, "failed").await?;
+            repo::conclude(&state.db, n.id, &outcomes, "failed", None, now).await?;
             tracing::warn!(notification = %n.id, channels = ?unfinished, "notification given up");
         }
         Some(after) => {
             let wait = backoff(state, n.attempts).max(after.unwrap_or_default());
             let at = (now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(60))).min(n.give_up_at);
-            repo::reschedule(&state.db, n.id, at).await?;
+            repo::conclude(&state.db, n.id, &outcomes, "pending", Some(at), now).await?;
         }
     }
     Ok(())
@@ -139,10 +143,7 @@ fn backoff(state: &AppState, attempts: i32) -> Duration {
 async fn in_app(state: &AppState, n: &Notification) -> AppResult<Outcome> {
     // the inbox row exists already; "delivered" means connected devices were told
     match super::service::publish_live(state, n).await {
-        Ok(()) => {
-            repo::record_delivery(&state.db, n.id, "inapp", "sent", "", state.clock.now()).await?;
-            Ok(Outcome::Done)
-        }
+        Ok(()) => Ok(Outcome::Done("sent", String::new())),
         Err(e) => {
             repo::record_attempt(&state.db, n.id, "inapp", false, Some(&e.to_string()), None, state.clock.now())
                 .await?;
@@ -153,10 +154,8 @@ async fn in_app(state: &AppState, n: &Notification) -> AppResult<Outcome> {
 
 async fn push(state: &AppState, n: &Notification, done: &HashSet<String>) -> AppResult<Outcome> {
     let devices = repo::active_devices(&state.db, n.user_id).await?;
-    let now = state.clock.now();
     if devices.is_empty() {
-        repo::record_delivery(&state.db, n.id, "push", "skipped", "no registered device", now).await?;
-        return Ok(Outcome::Done);
+        return Ok(Outcome::Done("skipped", "no registered device".into()));
     }
     let data = match &n.data {
         serde_json::Value::Object(m) => m.clone(),
@@ -200,24 +199,21 @@ async fn push(state: &AppState, n: &Notification, done: &HashSet<String>) -> App
             }
         }
     }
-    let now = state.clock.now();
     if again {
         return Ok(Outcome::Retry(wait));
     }
     if accepted > 0 {
-        repo::record_delivery(&state.db, n.id, "push", "sent", &format!("{accepted} device(s)"), now).await?;
+        Ok(Outcome::Done("sent", format!("{accepted} device(s)")))
     } else {
-        repo::record_delivery(&state.db, n.id, "push", "failed", "no device accepted", now).await?;
+        Ok(Outcome::Done("failed", "no device accepted".into()))
     }
-    Ok(Outcome::Done)
 }
 
 async fn sms(state: &AppState, n: &Notification) -> AppResult<Outcome> {
     let now = state.clock.now();
     let phone = crate::rbac::service::account(state, n.user_id).await?.phone;
     let Some(phone) = phone else {
-        repo::record_delivery(&state.db, n.id, "sms", "skipped", "no phone number", now).await?;
-        return Ok(Outcome::Done);
+        return Ok(Outcome::Done("skipped", "no phone number".into()));
     };
     let kind = match Category::parse(&n.category) {
         Some(Category::Alarm) => SmsKind::AlarmEscalation,
@@ -230,19 +226,12 @@ async fn sms(state: &AppState, n: &Notification) -> AppResult<Outcome> {
     params.insert("content".into(), n.body.clone().into());
     let msg = SmsMessage { phone, kind, params, text: format!("【物业】{}：{}", n.title, n.body) };
     match state.sms.send(&msg).await {
-        Ok(()) => {
-            repo::record_delivery(&state.db, n.id, "sms", "sent", "", now).await?;
-            Ok(Outcome::Done)
-        }
-        Err(SmsError::InvalidNumber) => {
-            repo::record_delivery(&state.db, n.id, "sms", "failed", "invalid number", now).await?;
-            Ok(Outcome::Done)
-        }
+        Ok(()) => Ok(Outcome::Done("sent", String::new())),
+        Err(SmsError::InvalidNumber) => Ok(Outcome::Done("failed", "invalid number".into())),
         // configuration problems: retrying the same message will not help; say so loudly
         Err(e @ (SmsError::Template(_) | SmsError::Auth(_))) => {
             tracing::error!(notification = %n.id, error = %e, "SMS gateway configuration problem");
-            repo::record_delivery(&state.db, n.id, "sms", "failed", &e.to_string(), now).await?;
-            Ok(Outcome::Done)
+            Ok(Outcome::Done("failed", e.to_string()))
         }
         Err(SmsError::RateLimited { retry_after_secs }) => {
             repo::record_attempt(

@@ -106,40 +106,55 @@ pub async fn record_attempt(
     Ok(())
 }
 
-pub async fn record_delivery(
+/// Writes the channel outcomes of one dispatch pass and the row's new state in one
+/// statement: `next_attempt_at` set means "retry then", otherwise the row ends as `status`.
+pub async fn conclude(
     db: impl PgExecutor<'_>,
     id: Uuid,
-    channel: &str,
+    outcomes: &[(String, &'static str, String)],
     status: &str,
-    detail: &str,
+    next_attempt_at: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
+    let channels: Vec<String> = outcomes.iter().map(|o| o.0.clone()).collect();
+    let statuses: Vec<String> = outcomes.iter().map(|o| o.1.to_owned()).collect();
+    let details: Vec<String> = outcomes.iter().map(|o| o.2.clone()).collect();
     sqlx::query!(
-        "INSERT INTO notification_deliveries (notification_id, channel, status, detail, at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (notification_id, channel) DO NOTHING",
+        "WITH d AS (
+            INSERT INTO notification_deliveries (notification_id, channel, status, detail, at)
+            SELECT $1, c, s, d, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS t(c, s, d)
+            ON CONFLICT (notification_id, channel) DO NOTHING)
+         UPDATE notifications SET status = $6, next_attempt_at = COALESCE($7, next_attempt_at), locked_until = NULL
+         WHERE id = $1",
         id,
-        channel,
+        &channels,
+        &statuses,
+        &details,
+        at,
         status,
-        detail,
-        at
+        next_attempt_at
     )
     .execute(db)
     .await?;
     Ok(())
 }
 
-pub async fn finish(db: impl PgExecutor<'_>, id: Uuid, status: &str) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE notifications SET status = $2, locked_until = NULL WHERE id = $1", id, status)
-        .execute(db)
-        .await?;
-    Ok(())
-}
-
-pub async fn reschedule(db: impl PgExecutor<'_>, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
-    sqlx::query!("UPDATE notifications SET next_attempt_at = $2, locked_until = NULL WHERE id = $1", id, at)
-        .execute(db)
-        .await?;
-    Ok(())
+/// What the recipient asked for: channels muted for this category, and quiet hours.
+pub async fn delivery_rules(
+    db: impl PgExecutor<'_>,
+    user_id: Uuid,
+    category: &str,
+) -> sqlx::Result<(Vec<String>, Option<(i32, i32)>)> {
+    let r = sqlx::query!(
+        r#"SELECT ARRAY(SELECT channel FROM notification_prefs WHERE user_id = $1 AND category = $2 AND NOT enabled) AS "muted!",
+                  q.start_minute AS "start_minute?", q.end_minute AS "end_minute?"
+           FROM (SELECT 1) AS one LEFT JOIN quiet_hours q ON q.user_id = $1"#,
+        user_id,
+        category
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((r.muted, r.start_minute.zip(r.end_minute)))
 }
 
 pub struct Deliveries {

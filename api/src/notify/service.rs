@@ -260,13 +260,9 @@ pub async fn skipped_channels(state: &AppState, n: &Notification) -> AppResult<V
     if n.priority == "critical" || category.is_none_or(|c| !can_mute(c)) {
         return Ok(Vec::new());
     }
-    let mut skip = Vec::new();
-    for p in repo::prefs_of(&state.db, n.user_id).await? {
-        if p.category == n.category && !p.enabled {
-            skip.push((p.channel, "muted by the user"));
-        }
-    }
-    if let Some((start, end)) = repo::quiet_hours_of(&state.db, n.user_id).await? {
+    let (muted, quiet) = repo::delivery_rules(&state.db, n.user_id, &n.category).await?;
+    let mut skip: Vec<(String, &'static str)> = muted.into_iter().map(|c| (c, "muted by the user")).collect();
+    if let Some((start, end)) = quiet {
         use chrono::Timelike;
         let local = state.clock.now().with_timezone(&crate::clock::BUSINESS_TZ);
         let minute = (local.hour() * 60 + local.minute()) as i32;
