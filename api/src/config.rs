@@ -91,6 +91,9 @@ pub struct NotifyConfig {
     pub backoff_max_secs: u64,
     /// after this long a notification still not delivered is marked failed
     pub give_up_after_secs: u64,
+    /// notification SMS per phone per Shanghai day, counted in Redis before any gateway
+    /// is called (critical ones are exempt; sign-in codes have their own limits)
+    pub sms_daily_per_phone: u32,
 }
 
 impl Default for NotifyConfig {
@@ -104,6 +107,7 @@ impl Default for NotifyConfig {
             backoff_base_ms: 2000,
             backoff_max_secs: 600,
             give_up_after_secs: 24 * 3600,
+            sms_daily_per_phone: 20,
         }
     }
 }

@@ -215,6 +215,14 @@ async fn sms(state: &AppState, n: &Notification) -> AppResult<Outcome> {
     let Some(phone) = phone else {
         return Ok(Outcome::Done("skipped", "no phone number".into()));
     };
+    if n.priority != "critical" {
+        let key = format!("{}sms:notice:{phone}:{}", state.config.redis_prefix, crate::clock::business_day(now));
+        let mut conn = state.redis.clone();
+        let (count,): (u32,) = redis::pipe().incr(&key, 1).expire(&key, 86_400).ignore().query_async(&mut conn).await?;
+        if count > state.config.notify.sms_daily_per_phone {
+            return Ok(Outcome::Done("skipped", "daily SMS limit for this number".into()));
+        }
+    }
     let kind = match Category::parse(&n.category) {
         Some(Category::Alarm) => SmsKind::AlarmEscalation,
         Some(Category::Bill) => SmsKind::BillNotice,

@@ -271,6 +271,8 @@ pub struct SendNotificationInput {
     pub body: String,
     #[graphql(default_with = "NotificationCategory::System")]
     pub category: NotificationCategory,
+    /// default: in-app and push
+    pub channels: Option<Vec<NotificationChannel>>,
 }
 
 #[derive(SimpleObject)]
@@ -395,7 +397,10 @@ impl NotifyMutation {
             title: input.title,
             body: input.body,
             data: serde_json::json!({}),
-            channels: Some(vec![Channel::InApp, Channel::Push]),
+            channels: Some(match &input.channels {
+                Some(c) if !c.is_empty() => c.iter().map(|c| c.model()).collect(),
+                _ => vec![Channel::InApp, Channel::Push],
+            }),
         };
         let queued = service::send(ctx.state(), &actor, &users, n).await?;
         Ok(SendNotificationPayload { queued: queued as u64 })

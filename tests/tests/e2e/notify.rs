@@ -368,3 +368,59 @@ async fn preferences_mute_channels_but_never_alarms_and_quiet_hours_hold_push() 
     let unread = s.ok(Some(&owner), "{ unreadNotificationCount }", json!({})).await;
     assert_eq!(unread["unreadNotificationCount"], 2);
 }
+
+#[tokio::test]
+async fn a_notification_that_cannot_be_sent_is_given_up_and_marked_failed() {
+    // the OAuth endpoint answers, the send endpoint is unreachable: every try is retryable
+    let fake = wuye_tests::fakes::FakeFcm::start().await;
+    let dir = std::env::temp_dir().join(format!("wuye-sa-{}", uuid::Uuid::now_v7().simple()));
+    let sa = fake.service_account(&dir, "fcm-test-key.pem");
+    let s = TestServer::seeded_with(move |c| {
+        c.push.fcm_service_account = Some(sa);
+        c.push.fcm_endpoint = "http://127.0.0.1:9".into();
+        c.notify.poll_ms = 50;
+        c.notify.backoff_base_ms = 1000;
+        c.notify.give_up_after_secs = 60;
+    })
+    .await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000032").await;
+    let owner_id = my_id(&s, &owner).await;
+    s.ok(Some(&owner), REGISTER, json!({"t": "tok-never", "a": "OWNER"})).await;
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "放弃"})).await;
+    assert!(s.wait_for("SELECT count(*) FROM notification_attempts WHERE NOT ok", 1).await >= 1);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM notifications WHERE status = 'pending'").await,
+        1,
+        "retried, not dropped"
+    );
+    // the inbox copy was delivered on the first pass and is not repeated
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM notification_deliveries WHERE channel = 'inapp' AND status = 'sent'").await,
+        1
+    );
+    s.clock.advance(120);
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'failed'", 1).await, 1);
+    let detail: String = sqlx::query_scalar("SELECT detail FROM notification_deliveries WHERE channel = 'push'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(detail, "gave up after retries");
+}
+
+#[tokio::test]
+async fn notification_sms_respects_our_daily_limit_per_phone() {
+    let s = TestServer::seeded_with(|c| c.notify.sms_daily_per_phone = 1).await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000033").await;
+    let owner_id = my_id(&s, &owner).await;
+    let q = "mutation($u: [ID!]!) { sendNotification(input: {userIds: $u, title: \"欠费提醒\", body: \"请缴费\", category: BILL, channels: [SMS]}) { queued } }";
+    s.ok(Some(&admin), q, json!({"u": [owner_id]})).await;
+    s.ok(Some(&admin), q, json!({"u": [owner_id]})).await;
+    assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 2).await, 2);
+    assert_eq!(s.sms_count("13800000033").await, 1, "the second SMS never reached the gateway");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM notification_deliveries WHERE detail = 'daily SMS limit for this number'").await,
+        1
+    );
+}
