@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::model::{Category, Channel, Notification};
 use super::push::{PushError, PushMessage};
-use super::repo;
+use super::repo::{self, Attempt};
 use super::sms::{SmsError, SmsKind, SmsMessage};
 use crate::app::AppState;
 use crate::error::AppResult;
@@ -60,11 +60,23 @@ pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
     let cfg = &state.config.notify;
     let now = state.clock.now();
     let rows = repo::claim(&state.db, now, now + TimeDelta::seconds(cfg.lease_secs as i64), cfg.batch as i64).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // what the batch needs about its recipients, in a few queries rather than per row
+    let mut users: Vec<uuid::Uuid> = rows.iter().map(|r| r.user_id).collect();
+    users.sort();
+    users.dedup();
+    let batch = Batch {
+        rules: super::service::rules_for(state, &users).await?,
+        devices: crate::graphql::group_by(repo::devices_for(&state.db, &users).await?, |d| d.user_id),
+    };
     let n = rows.len();
+    let batch = &batch;
     futures_util::stream::iter(rows)
         .for_each_concurrent(cfg.concurrency, |row| async move {
             let id = row.id;
-            if let Err(e) = deliver(state, row).await {
+            if let Err(e) = deliver(state, batch, row).await {
                 e.log_if_internal();
                 tracing::warn!(notification = %id, error = %e, "delivery bookkeeping failed; the lease will expire and it is retried");
             }
@@ -73,17 +85,32 @@ pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
     Ok(n)
 }
 
+struct Batch {
+    rules: super::service::Rules,
+    devices: std::collections::HashMap<uuid::Uuid, Vec<super::model::PushDevice>>,
+}
+
 enum Outcome {
     /// the channel is finished: (status, detail) for its delivery row
     Done(&'static str, String),
     Retry(Option<Duration>),
 }
 
-async fn deliver(state: &AppState, n: Notification) -> AppResult<()> {
+fn attempt(target: &str, ok: bool, error: Option<String>, retry_after: Option<Duration>) -> Attempt {
+    Attempt {
+        target: target.to_owned(),
+        ok,
+        error,
+        retry_after_secs: retry_after.map(|r| r.as_secs().min(i32::MAX as u64) as i32),
+    }
+}
+
+async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<()> {
     // on the first pass nothing can have been delivered yet
     let done: HashSet<String> =
         if n.attempts > 1 { repo::done_targets(&state.db, n.id).await?.into_iter().collect() } else { HashSet::new() };
-    let skipped = super::service::skipped_channels(state, &n).await?;
+    let skipped = batch.rules.skipped(state.clock.now(), &n);
+    let mut attempts = Vec::new();
     let mut outcomes: Vec<(String, &'static str, String)> = Vec::new();
     let mut retry: Option<Option<Duration>> = None;
     let mut unfinished = Vec::new();
@@ -96,9 +123,9 @@ async fn deliver(state: &AppState, n: Notification) -> AppResult<()> {
             continue;
         }
         let outcome = match Channel::parse(code) {
-            Some(Channel::InApp) => in_app(state, &n).await?,
-            Some(Channel::Push) => push(state, &n, &done).await?,
-            Some(Channel::Sms) => sms(state, &n).await?,
+            Some(Channel::InApp) => in_app(state, &n, &mut attempts).await,
+            Some(Channel::Push) => push(state, &n, batch, &done, &mut attempts).await?,
+            Some(Channel::Sms) => sms(state, &n, &mut attempts).await?,
             None => Outcome::Done("failed", "unknown channel".into()),
         };
         match outcome {
@@ -114,18 +141,18 @@ async fn deliver(state: &AppState, n: Notification) -> AppResult<()> {
     }
     let now = state.clock.now();
     match retry {
-        None => repo::conclude(&state.db, n.id, &outcomes, "done", None, now).await?,
+        None => repo::conclude(&state.db, n.id, &attempts, &outcomes, "done", None, now).await?,
         Some(_) if now >= n.give_up_at => {
             for code in &unfinished {
                 outcomes.push((code.clone(), "failed", "gave up after retries".into()));
             }
-            repo::conclude(&state.db, n.id, &outcomes, "failed", None, now).await?;
+            repo::conclude(&state.db, n.id, &attempts, &outcomes, "failed", None, now).await?;
             tracing::warn!(notification = %n.id, channels = ?unfinished, "notification given up");
         }
         Some(after) => {
             let wait = backoff(state, n.attempts).max(after.unwrap_or_default());
             let at = (now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(60))).min(n.give_up_at);
-            repo::conclude(&state.db, n.id, &outcomes, "pending", Some(at), now).await?;
+            repo::conclude(&state.db, n.id, &attempts, &outcomes, "pending", Some(at), now).await?;
         }
     }
     Ok(())
@@ -140,20 +167,25 @@ fn backoff(state: &AppState, attempts: i32) -> Duration {
     Duration::from_millis(jittered)
 }
 
-async fn in_app(state: &AppState, n: &Notification) -> AppResult<Outcome> {
+async fn in_app(state: &AppState, n: &Notification, attempts: &mut Vec<Attempt>) -> Outcome {
     // the inbox row exists already; "delivered" means connected devices were told
     match super::service::publish_live(state, n).await {
-        Ok(()) => Ok(Outcome::Done("sent", String::new())),
+        Ok(()) => Outcome::Done("sent", String::new()),
         Err(e) => {
-            repo::record_attempt(&state.db, n.id, "inapp", false, Some(&e.to_string()), None, state.clock.now())
-                .await?;
-            Ok(Outcome::Retry(None))
+            attempts.push(attempt("inapp", false, Some(e.to_string()), None));
+            Outcome::Retry(None)
         }
     }
 }
 
-async fn push(state: &AppState, n: &Notification, done: &HashSet<String>) -> AppResult<Outcome> {
-    let devices = repo::active_devices(&state.db, n.user_id).await?;
+async fn push(
+    state: &AppState,
+    n: &Notification,
+    batch: &Batch,
+    done: &HashSet<String>,
+    attempts: &mut Vec<Attempt>,
+) -> AppResult<Outcome> {
+    let devices = batch.devices.get(&n.user_id).map(Vec::as_slice).unwrap_or_default();
     if devices.is_empty() {
         return Ok(Outcome::Done("skipped", "no registered device".into()));
     }
@@ -178,25 +210,21 @@ async fn push(state: &AppState, n: &Notification, done: &HashSet<String>) -> App
             high_priority: n.priority != "normal",
             category: n.category.clone(),
         };
-        let at = state.clock.now();
         match sender.send(&msg).await {
             Ok(()) => {
-                repo::record_attempt(&state.db, n.id, &target, true, None, None, at).await?;
+                attempts.push(attempt(&target, true, None, None));
                 accepted += 1;
             }
             Err(e @ PushError::Unregistered(_)) => {
-                repo::record_attempt(&state.db, n.id, &target, false, Some(&e.to_string()), None, at).await?;
+                attempts.push(attempt(&target, false, Some(e.to_string()), None));
                 repo::deactivate_device(&state.db, d.id).await?;
             }
             Err(PushError::Retry { reason, retry_after }) => {
-                let secs = retry_after.map(|r| r.as_secs().min(i32::MAX as u64) as i32);
-                repo::record_attempt(&state.db, n.id, &target, false, Some(&reason), secs, at).await?;
+                attempts.push(attempt(&target, false, Some(reason), retry_after));
                 again = true;
                 wait = wait.max(retry_after);
             }
-            Err(e @ PushError::Rejected(_)) => {
-                repo::record_attempt(&state.db, n.id, &target, false, Some(&e.to_string()), None, at).await?;
-            }
+            Err(e @ PushError::Rejected(_)) => attempts.push(attempt(&target, false, Some(e.to_string()), None)),
         }
     }
     if again {
@@ -209,7 +237,7 @@ async fn push(state: &AppState, n: &Notification, done: &HashSet<String>) -> App
     }
 }
 
-async fn sms(state: &AppState, n: &Notification) -> AppResult<Outcome> {
+async fn sms(state: &AppState, n: &Notification, attempts: &mut Vec<Attempt>) -> AppResult<Outcome> {
     let now = state.clock.now();
     let phone = crate::rbac::service::account(state, n.user_id).await?.phone;
     let Some(phone) = phone else {
@@ -242,20 +270,12 @@ async fn sms(state: &AppState, n: &Notification) -> AppResult<Outcome> {
             Ok(Outcome::Done("failed", e.to_string()))
         }
         Err(SmsError::RateLimited { retry_after_secs }) => {
-            repo::record_attempt(
-                &state.db,
-                n.id,
-                "sms",
-                false,
-                Some("rate limited"),
-                retry_after_secs.map(|s| s as i32),
-                now,
-            )
-            .await?;
-            Ok(Outcome::Retry(retry_after_secs.map(Duration::from_secs)))
+            let wait = retry_after_secs.map(Duration::from_secs);
+            attempts.push(attempt("sms", false, Some("rate limited".into()), wait));
+            Ok(Outcome::Retry(wait))
         }
         Err(e @ SmsError::Transport(_)) => {
-            repo::record_attempt(&state.db, n.id, "sms", false, Some(&e.to_string()), None, now).await?;
+            attempts.push(attempt("sms", false, Some(e.to_string()), None));
             Ok(Outcome::Retry(None))
         }
     }

@@ -81,36 +81,21 @@ pub async fn done_targets(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec
     .map(|v| v.into_iter().flatten().collect())
 }
 
-pub async fn record_attempt(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    target: &str,
-    ok: bool,
-    error: Option<&str>,
-    retry_after: Option<i32>,
-    at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO notification_attempts (id, notification_id, channel, ok, error, retry_after_secs, at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        Uuid::now_v7(),
-        id,
-        target,
-        ok,
-        error,
-        retry_after,
-        at
-    )
-    .execute(db)
-    .await?;
-    Ok(())
+/// One try of one target (`inapp`, `sms`, `push:<device id>`).
+pub struct Attempt {
+    pub target: String,
+    pub ok: bool,
+    pub error: Option<String>,
+    pub retry_after_secs: Option<i32>,
 }
 
-/// Writes the channel outcomes of one dispatch pass and the row's new state in one
-/// statement: `next_attempt_at` set means "retry then", otherwise the row ends as `status`.
+/// Writes everything one dispatch pass learned about a notification in one statement: the
+/// attempts, the channel outcomes, and the row's new state (`next_attempt_at` set: retry
+/// then; otherwise the row ends as `status`).
 pub async fn conclude(
     db: impl PgExecutor<'_>,
     id: Uuid,
+    attempts: &[Attempt],
     outcomes: &[(String, &'static str, String)],
     status: &str,
     next_attempt_at: Option<DateTime<Utc>>,
@@ -119,8 +104,17 @@ pub async fn conclude(
     let channels: Vec<String> = outcomes.iter().map(|o| o.0.clone()).collect();
     let statuses: Vec<String> = outcomes.iter().map(|o| o.1.to_owned()).collect();
     let details: Vec<String> = outcomes.iter().map(|o| o.2.clone()).collect();
+    let ids: Vec<Uuid> = attempts.iter().map(|_| Uuid::now_v7()).collect();
+    let targets: Vec<String> = attempts.iter().map(|a| a.target.clone()).collect();
+    let oks: Vec<bool> = attempts.iter().map(|a| a.ok).collect();
+    let errors: Vec<String> = attempts.iter().map(|a| a.error.clone().unwrap_or_default()).collect();
+    let waits: Vec<i32> = attempts.iter().map(|a| a.retry_after_secs.unwrap_or(-1)).collect();
     sqlx::query!(
-        "WITH d AS (
+        "WITH a AS (
+            INSERT INTO notification_attempts (id, notification_id, channel, ok, error, retry_after_secs, at)
+            SELECT i, $1, t, o, NULLIF(e, ''), NULLIF(w, -1), $5
+            FROM unnest($8::uuid[], $9::text[], $10::bool[], $11::text[], $12::int[]) AS x(i, t, o, e, w)),
+         d AS (
             INSERT INTO notification_deliveries (notification_id, channel, status, detail, at)
             SELECT $1, c, s, d, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS t(c, s, d)
             ON CONFLICT (notification_id, channel) DO NOTHING)
@@ -132,42 +126,41 @@ pub async fn conclude(
         &details,
         at,
         status,
-        next_attempt_at
+        next_attempt_at,
+        &ids,
+        &targets,
+        &oks,
+        &errors,
+        &waits
     )
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// What the recipient asked for: channels muted for this category, and quiet hours.
-pub async fn delivery_rules(
-    db: impl PgExecutor<'_>,
-    user_id: Uuid,
-    category: &str,
-) -> sqlx::Result<(Vec<String>, Option<(i32, i32)>)> {
-    let r = sqlx::query!(
-        r#"SELECT ARRAY(SELECT channel FROM notification_prefs WHERE user_id = $1 AND category = $2 AND NOT enabled) AS "muted!",
-                  q.start_minute AS "start_minute?", q.end_minute AS "end_minute?"
-           FROM (SELECT 1) AS one LEFT JOIN quiet_hours q ON q.user_id = $1"#,
-        user_id,
-        category
+/// Channels each user muted, per category (for a whole batch).
+pub async fn muted_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<(Uuid, String, String)>> {
+    let rows = sqlx::query!(
+        "SELECT user_id, category, channel FROM notification_prefs WHERE user_id = ANY($1) AND NOT enabled",
+        users
     )
-    .fetch_one(db)
+    .fetch_all(db)
     .await?;
-    Ok((r.muted, r.start_minute.zip(r.end_minute)))
+    Ok(rows.into_iter().map(|r| (r.user_id, r.category, r.channel)).collect())
 }
 
-pub struct Deliveries {
-    pub channel: String,
-    pub status: String,
-    pub detail: String,
+pub async fn quiet_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<(Uuid, i32, i32)>> {
+    let rows = sqlx::query!("SELECT user_id, start_minute, end_minute FROM quiet_hours WHERE user_id = ANY($1)", users)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.user_id, r.start_minute, r.end_minute)).collect())
 }
 
-pub async fn deliveries(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Vec<Deliveries>> {
+pub async fn devices_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<PushDevice>> {
     sqlx::query_as!(
-        Deliveries,
-        "SELECT channel, status, detail FROM notification_deliveries WHERE notification_id = $1 ORDER BY channel",
-        id
+        PushDevice,
+        "SELECT id, user_id, token, platform, provider, app FROM push_devices WHERE user_id = ANY($1) AND active ORDER BY id",
+        users
     )
     .fetch_all(db)
     .await

@@ -1,6 +1,6 @@
 //! Enqueueing (in the caller's transaction), the inbox and push-device registration.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::TimeDelta;
 use uuid::Uuid;
@@ -123,10 +123,6 @@ pub async fn unread_count(state: &AppState, actor: &Actor) -> AppResult<i64> {
 /// Marks the caller's notifications read; ids of other people's notifications change nothing.
 pub async fn mark_read(state: &AppState, actor: &Actor, ids: Option<&[Uuid]>) -> AppResult<u64> {
     Ok(repo::mark_read(&state.db, actor.user_id, ids, state.clock.now()).await?)
-}
-
-pub async fn deliveries(state: &AppState, id: Uuid) -> AppResult<Vec<repo::Deliveries>> {
-    Ok(repo::deliveries(&state.db, id).await?)
 }
 
 // ---- devices -------------------------------------------------------------------------
@@ -254,23 +250,44 @@ pub fn in_quiet_hours(minute: i32, start: i32, end: i32) -> bool {
     if start < end { (start..end).contains(&minute) } else { minute >= start || minute < end }
 }
 
-/// Channels of this notification the recipient does not want now, with the reason.
-pub async fn skipped_channels(state: &AppState, n: &Notification) -> AppResult<Vec<(String, &'static str)>> {
-    let category = Category::parse(&n.category);
-    if n.priority == "critical" || category.is_none_or(|c| !can_mute(c)) {
-        return Ok(Vec::new());
+/// What a batch's recipients asked for (muted channels per category, quiet hours),
+/// loaded with one query each for the whole batch.
+pub struct Rules {
+    muted: HashMap<(Uuid, String), Vec<String>>,
+    quiet: HashMap<Uuid, (i32, i32)>,
+}
+
+pub async fn rules_for(state: &AppState, users: &[Uuid]) -> AppResult<Rules> {
+    let mut muted: HashMap<(Uuid, String), Vec<String>> = HashMap::new();
+    for (u, category, channel) in repo::muted_for(&state.db, users).await? {
+        muted.entry((u, category)).or_default().push(channel);
     }
-    let (muted, quiet) = repo::delivery_rules(&state.db, n.user_id, &n.category).await?;
-    let mut skip: Vec<(String, &'static str)> = muted.into_iter().map(|c| (c, "muted by the user")).collect();
-    if let Some((start, end)) = quiet {
-        use chrono::Timelike;
-        let local = state.clock.now().with_timezone(&crate::clock::BUSINESS_TZ);
-        let minute = (local.hour() * 60 + local.minute()) as i32;
-        if in_quiet_hours(minute, start, end) {
-            skip.push(("push".into(), "quiet hours"));
+    let quiet = repo::quiet_for(&state.db, users).await?.into_iter().map(|(u, s, e)| (u, (s, e))).collect();
+    Ok(Rules { muted, quiet })
+}
+
+impl Rules {
+    /// Channels of this notification the recipient does not want now, with the reason.
+    pub fn skipped(&self, now: chrono::DateTime<chrono::Utc>, n: &Notification) -> Vec<(String, &'static str)> {
+        let category = Category::parse(&n.category);
+        if n.priority == "critical" || category.is_none_or(|c| !can_mute(c)) {
+            return Vec::new();
         }
+        let mut skip: Vec<(String, &'static str)> = self
+            .muted
+            .get(&(n.user_id, n.category.clone()))
+            .map(|chs| chs.iter().map(|c| (c.clone(), "muted by the user")).collect())
+            .unwrap_or_default();
+        if let Some((start, end)) = self.quiet.get(&n.user_id) {
+            use chrono::Timelike;
+            let local = now.with_timezone(&crate::clock::BUSINESS_TZ);
+            let minute = (local.hour() * 60 + local.minute()) as i32;
+            if in_quiet_hours(minute, *start, *end) {
+                skip.push(("push".into(), "quiet hours"));
+            }
+        }
+        skip
     }
-    Ok(skip)
 }
 
 #[cfg(test)]
