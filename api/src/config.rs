@@ -138,6 +138,12 @@ pub struct SmsTemplates {
 }
 
 impl SmsTemplates {
+    /// The template of a kind, or the typed error gateways report for a missing one.
+    pub fn require(&self, kind: crate::notify::sms::SmsKind) -> Result<&str, crate::notify::sms::SmsError> {
+        self.for_kind(kind)
+            .ok_or_else(|| crate::notify::sms::SmsError::Template(format!("no template configured for {kind:?}")))
+    }
+
     pub fn for_kind(&self, kind: crate::notify::sms::SmsKind) -> Option<&str> {
         use crate::notify::sms::SmsKind::*;
         match kind {

@@ -95,10 +95,7 @@ impl AliyunSms {
     }
 
     async fn send_sms(&self, msg: &SmsMessage) -> Result<(), SmsError> {
-        let template = self
-            .templates
-            .for_kind(msg.kind)
-            .ok_or_else(|| SmsError::Template(format!("no template configured for {:?}", msg.kind)))?;
+        let template = self.templates.require(msg.kind)?;
         let params = serde_json::to_string(&msg.params).map_err(|e| SmsError::Template(e.to_string()))?;
         let query = canonical_query(&[
             ("PhoneNumbers", msg.phone.clone()),
@@ -107,15 +104,7 @@ impl AliyunSms {
             ("TemplateParam", params),
         ]);
         let url = format!("{}/?{query}", self.endpoint);
-        let host = reqwest::Url::parse(&url)
-            .ok()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_owned(),
-                })
-            })
-            .unwrap_or_default();
+        let host = super::host_of(&url);
         let body_hash = hex(&Sha256::digest(b""));
         let headers = vec![
             ("host".to_owned(), host),

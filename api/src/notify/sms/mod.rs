@@ -50,6 +50,19 @@ pub enum SmsError {
     Transport(String),
 }
 
+/// The `Host` header value of a URL (host, and the port when it is not the default):
+/// both gateways sign it.
+pub fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_owned(),
+            _ => String::new(),
+        },
+        Err(_) => String::new(),
+    }
+}
+
 impl SmsMessage {
     /// Template parameters in the order positional gateways (Tencent) expect.
     pub fn ordered_params(&self) -> Vec<String> {

@@ -90,10 +90,7 @@ impl TencentSms {
     }
 
     async fn send_sms(&self, msg: &SmsMessage) -> Result<(), SmsError> {
-        let template = self
-            .templates
-            .for_kind(msg.kind)
-            .ok_or_else(|| SmsError::Template(format!("no template configured for {:?}", msg.kind)))?;
+        let template = self.templates.require(msg.kind)?;
         let body = serde_json::json!({
             "PhoneNumberSet": [format!("+86{}", msg.phone)],
             "SmsSdkAppId": self.sdk_app_id,
@@ -103,12 +100,7 @@ impl TencentSms {
         })
         .to_string();
         let url = format!("{}/", self.endpoint);
-        let parsed = reqwest::Url::parse(&url).map_err(|e| SmsError::Transport(e.to_string()))?;
-        let host = match (parsed.host_str(), parsed.port()) {
-            (Some(h), Some(p)) => format!("{h}:{p}"),
-            (Some(h), None) => h.to_owned(),
-            _ => String::new(),
-        };
+        let host = super::host_of(&url);
         let ts = chrono::Utc::now().timestamp();
         let date = chrono::DateTime::from_timestamp(ts, 0).unwrap_or_default().format("%Y-%m-%d").to_string();
         let signature = sign(self.secret_key.expose_secret(), &host, &body, ts, "sms");
