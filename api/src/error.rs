@@ -233,6 +233,7 @@ fn on_constraint(name: &str) -> Option<AppError> {
             "idCardNumber",
             Msg::new("该身份证号已登记为业主", "An owner with this ID-card number is already registered"),
         ),
+        "devices_company_code_key" => conflict("code", Msg::new("设备编码已存在", "Device code already exists")),
         "parking_spaces_project_code_key" => {
             conflict("code", Msg::new("车位编号已存在", "Parking space code already exists"))
         }
@@ -256,6 +257,7 @@ fn entity_label(entity: &str) -> (&'static str, &'static str) {
         "parkingSpace" => ("车位", "Parking space"),
         "file" => ("文件", "File"),
         "announcement" => ("公告", "Announcement"),
+        "device" => ("设备", "Device"),
         _ => ("记录", "Record"),
     }
 }

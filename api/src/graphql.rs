@@ -38,6 +38,7 @@ pub struct Query(
     crate::org::graphql::OrgQuery,
     crate::notify::graphql::NotifyQuery,
     crate::notify::announcements::graphql::AnnouncementQuery,
+    crate::equipment::graphql::EquipmentQuery,
     ServiceQuery,
 );
 
@@ -48,6 +49,7 @@ pub struct Mutation(
     crate::org::graphql::OrgMutation,
     crate::notify::graphql::NotifyMutation,
     crate::notify::announcements::graphql::AnnouncementMutation,
+    crate::equipment::graphql::EquipmentMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -726,3 +726,13 @@ pub async fn homes_of_owner(state: &AppState, owner_id: Uuid) -> AppResult<Vec<(
 pub async fn building(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Building> {
     repo::get_building(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("building"))
 }
+
+/// A unit of the company, with its building and project.
+pub async fn unit(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Unit> {
+    repo::get_unit(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("unit"))
+}
+
+/// The project a house of the company belongs to.
+pub async fn house_project(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Uuid> {
+    Ok(repo::get_house(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("house"))?.project_id)
+}

@@ -49,6 +49,8 @@ permissions! {
     AuditRead => "audit:read", "查看审计日志", "View the audit log";
     NotificationSend => "notification:send", "发送系统通知", "Send system notifications";
     AnnouncementWrite => "announcement:write", "发布公告", "Publish announcements";
+    EquipmentRead => "equipment:read", "查看设备台账", "View the equipment ledger";
+    EquipmentWrite => "equipment:write", "管理设备台账", "Manage the equipment ledger";
     SelfHouse => "self:house", "我的房屋", "My houses";
 }
 
@@ -229,9 +231,13 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             RoleRead,
             PiiRead,
             AnnouncementWrite,
+            EquipmentRead,
+            EquipmentWrite,
         ],
     },
-    BuiltinRole { code: "technician", name: "维修人员", perms: &[CompanyRead, ProjectRead, EstateRead] },
+    BuiltinRole {
+        code: "technician", name: "维修人员", perms: &[CompanyRead, ProjectRead, EstateRead, EquipmentRead]
+    },
     BuiltinRole {
         code: "customer_service",
         name: "客服人员",
@@ -265,6 +271,7 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "roles", title: Msg::new("角色权限", "Roles"), perm: RoleRead },
     MenuItem { code: "my-houses", title: Msg::new("我的房屋", "My houses"), perm: SelfHouse },
     MenuItem { code: "announcements", title: Msg::new("公告管理", "Announcements"), perm: AnnouncementWrite },
+    MenuItem { code: "equipment", title: Msg::new("设备台账", "Equipment"), perm: EquipmentRead },
 ];
 
 #[cfg(test)]

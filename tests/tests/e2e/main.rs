@@ -3,6 +3,7 @@
 
 mod announce;
 mod auth;
+mod equipment;
 mod notify;
 mod org;
 mod rbac;

@@ -1,0 +1,146 @@
+//! SQL for the equipment ledger.
+
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::model::Device;
+
+pub async fn insert(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO devices (id, company_id, project_id, code, name, category, model, specification, manufacturer,
+                              purchase_date, install_date, building_id, unit_id, location, warranty_expiry, status,
+                              responsible_user_id, attributes, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+        d.id,
+        d.company_id,
+        d.project_id,
+        d.code,
+        d.name,
+        d.category,
+        d.model,
+        d.specification,
+        d.manufacturer,
+        d.purchase_date,
+        d.install_date,
+        d.building_id,
+        d.unit_id,
+        d.location,
+        d.warranty_expiry,
+        d.status,
+        d.responsible_user_id,
+        d.attributes,
+        d.created_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn update(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE devices SET name = $3, model = $4, specification = $5, manufacturer = $6, purchase_date = $7,
+                install_date = $8, building_id = $9, unit_id = $10, location = $11, warranty_expiry = $12, status = $13,
+                responsible_user_id = $14, attributes = $15, updated_at = now()
+         WHERE company_id = $1 AND id = $2",
+        d.company_id,
+        d.id,
+        d.name,
+        d.model,
+        d.specification,
+        d.manufacturer,
+        d.purchase_date,
+        d.install_date,
+        d.building_id,
+        d.unit_id,
+        d.location,
+        d.warranty_expiry,
+        d.status,
+        d.responsible_user_id,
+        d.attributes
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<Device>> {
+    sqlx::query_as!(
+        Device,
+        "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
+                install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at
+         FROM devices WHERE company_id = $1 AND id = $2",
+        company_id,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str) -> sqlx::Result<Option<Device>> {
+    sqlx::query_as!(
+        Device,
+        "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
+                install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at
+         FROM devices WHERE company_id = $1 AND code = $2",
+        company_id,
+        code
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Codes among `codes` already used in the company (for imports).
+pub async fn existing_codes(db: impl PgExecutor<'_>, company_id: Uuid, codes: &[String]) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar!("SELECT code FROM devices WHERE company_id = $1 AND code = ANY($2)", company_id, codes)
+        .fetch_all(db)
+        .await
+}
+
+pub struct DeviceFilter {
+    /// `None`: every project of the company
+    pub projects: Option<Vec<Uuid>>,
+    pub project_id: Option<Uuid>,
+    pub category: Option<String>,
+    pub status: Option<String>,
+    pub search: Option<String>,
+}
+
+/// A keyset page; only the filters given are in the SQL, so the (project_id, category,
+/// status, id) index serves the common lists.
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    f: &DeviceFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Device>> {
+    let mut q = sqlx::QueryBuilder::new(
+        "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
+                install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at
+         FROM devices WHERE company_id = ",
+    );
+    q.push_bind(company_id);
+    if let Some(p) = f.project_id {
+        q.push(" AND project_id = ").push_bind(p);
+    } else if let Some(ps) = &f.projects {
+        q.push(" AND project_id = ANY(").push_bind(ps.clone()).push(")");
+    }
+    if let Some(c) = &f.category {
+        q.push(" AND category = ").push_bind(c.clone());
+    }
+    if let Some(s) = &f.status {
+        q.push(" AND status = ").push_bind(s.clone());
+    }
+    if let Some(text) = &f.search {
+        q.push(" AND (code ILIKE '%' || ")
+            .push_bind(text.clone())
+            .push(" || '%' OR name ILIKE '%' || ")
+            .push_bind(text.clone());
+        q.push(" || '%' OR location ILIKE '%' || ").push_bind(text.clone()).push(" || '%')");
+    }
+    if let Some(a) = after {
+        q.push(" AND id > ").push_bind(a);
+    }
+    q.push(" ORDER BY id LIMIT ").push_bind(limit);
+    q.build_query_as::<Device>().fetch_all(db).await
+}

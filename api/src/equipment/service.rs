@@ -1,0 +1,531 @@
+//! Ledger rules: what each category must record, where a device may be, who may see and
+//! change it (project scope), and all-or-nothing CSV import.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::model::{CATEGORIES, CONTROL_MODES, Device, STATUSES, is_meter};
+use super::repo::{self, DeviceFilter};
+use crate::app::AppState;
+use crate::error::{AppError, AppResult, Msg};
+use crate::rbac::model::{Actor, Perm};
+use crate::rbac::service::audit;
+use crate::types;
+
+fn bad(field: String, zh: &str, en: &str) -> AppError {
+    AppError::validation(field, Msg::owned(zh, en))
+}
+
+/// Reads category attributes; only known keys, each checked. Field names in errors are
+/// `attributes.<key>`.
+struct Attrs<'a> {
+    raw: &'a Map<String, Value>,
+    out: Map<String, Value>,
+}
+
+impl<'a> Attrs<'a> {
+    fn f(key: &str) -> String {
+        format!("attributes.{key}")
+    }
+
+    fn text(&mut self, key: &str, required: bool) -> AppResult<()> {
+        match self.raw.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                self.out.insert(key.into(), Value::String(types::text(Self::f(key), s, 50)?));
+            }
+            None | Some(Value::Null) if !required => {}
+            _ => return Err(bad(Self::f(key), "必填，应为文本", "Required text")),
+        }
+        Ok(())
+    }
+
+    fn int(&mut self, key: &str, min: i64, max: i64, required: bool) -> AppResult<()> {
+        match self.raw.get(key) {
+            Some(v) if v.as_i64().is_some_and(|n| (min..=max).contains(&n)) => {
+                self.out.insert(key.into(), v.clone());
+            }
+            None | Some(Value::Null) if !required => {}
+            _ => {
+                return Err(bad(
+                    Self::f(key),
+                    &format!("应为{min}到{max}之间的整数"),
+                    &format!("A whole number from {min} to {max}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn decimal(&mut self, key: &str, min: Decimal, max: Decimal, required: bool) -> AppResult<Option<Decimal>> {
+        let v = self.raw.get(key);
+        let parsed = match v {
+            Some(Value::String(s)) => s.trim().parse::<Decimal>().ok(),
+            Some(Value::Number(n)) => n.to_string().parse::<Decimal>().ok(),
+            None | Some(Value::Null) if !required => return Ok(None),
+            _ => None,
+        };
+        match parsed {
+            Some(d) if d >= min && d <= max && d.scale() <= 4 => {
+                self.out.insert(key.into(), Value::String(d.normalize().to_string()));
+                Ok(Some(d))
+            }
+            _ => {
+                Err(bad(Self::f(key), &format!("应为{min}到{max}之间的数字"), &format!("A number from {min} to {max}")))
+            }
+        }
+    }
+
+    fn date(&mut self, key: &str, required: bool) -> AppResult<()> {
+        match self.raw.get(key) {
+            Some(Value::String(s)) if NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok() => {
+                self.out.insert(key.into(), Value::String(s.trim().to_owned()));
+            }
+            None | Some(Value::Null) if !required => {}
+            _ => return Err(bad(Self::f(key), "日期格式应为YYYY-MM-DD", "A date as YYYY-MM-DD")),
+        }
+        Ok(())
+    }
+
+    fn one_of(&mut self, key: &str, allowed: &[&str]) -> AppResult<()> {
+        let v = self.raw.get(key).and_then(Value::as_str).unwrap_or("");
+        self.out.insert(key.into(), Value::String(types::one_of(Self::f(key), v, allowed)?));
+        Ok(())
+    }
+}
+
+/// Checks the attributes a category records; returns them normalised.
+async fn check_attributes(
+    state: &AppState,
+    actor: &Actor,
+    project_id: Uuid,
+    category: &str,
+    raw: &Value,
+) -> AppResult<Value> {
+    let empty = Map::new();
+    let map = match raw {
+        Value::Object(m) => m,
+        Value::Null => &empty,
+        _ => return Err(AppError::validation("attributes", Msg::new("应为JSON对象", "Must be a JSON object"))),
+    };
+    let mut a = Attrs { raw: map, out: Map::new() };
+    let known: &[&str] = match category {
+        "elevator" => {
+            a.text("elevatorNo", true)?;
+            a.int("floorsServed", 2, 200, true)?;
+            a.decimal("ratedSpeed", Decimal::new(1, 1), Decimal::from(20), true)?;
+            a.int("ratedLoadKg", 100, 10_000, true)?;
+            a.text("registrationCode", true)?;
+            a.date("nextInspection", true)?;
+            &["elevatorNo", "floorsServed", "ratedSpeed", "ratedLoadKg", "registrationCode", "nextInspection"]
+        }
+        "access_door" => {
+            a.text("doorLocation", true)?;
+            a.one_of("controlMode", CONTROL_MODES)?;
+            &["doorLocation", "controlMode"]
+        }
+        c if is_meter(c) => {
+            a.text("meterNo", true)?;
+            if a.decimal("multiplier", Decimal::new(1, 4), Decimal::from(100_000), false)?.is_none() {
+                a.out.insert("multiplier".into(), Value::String("1".into()));
+            }
+            if a.decimal("initialReading", Decimal::ZERO, Decimal::from(1_000_000_000), false)?.is_none() {
+                a.out.insert("initialReading".into(), Value::String("0".into()));
+            }
+            if let Some(h) = map.get("houseId").filter(|v| !v.is_null()) {
+                let id = h
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .ok_or_else(|| bad(Attrs::f("houseId"), "房屋ID无效", "Invalid house id"))?;
+                if crate::org::service::house_project(state, actor, id).await? != project_id {
+                    return Err(bad(Attrs::f("houseId"), "房屋不在该项目", "The house is not in this project"));
+                }
+                a.out.insert("houseId".into(), Value::String(id.to_string()));
+            }
+            &["meterNo", "multiplier", "initialReading", "houseId"]
+        }
+        "fire_equipment" => {
+            a.text("fireType", true)?;
+            let lo = a.decimal("pressureMinMpa", Decimal::ZERO, Decimal::from(100), false)?;
+            let hi = a.decimal("pressureMaxMpa", Decimal::ZERO, Decimal::from(100), false)?;
+            if let (Some(lo), Some(hi)) = (lo, hi)
+                && lo >= hi
+            {
+                return Err(bad(
+                    Attrs::f("pressureMaxMpa"),
+                    "压力上限应大于下限",
+                    "The maximum pressure must exceed the minimum",
+                ));
+            }
+            a.date("nextCheck", false)?;
+            &["fireType", "pressureMinMpa", "pressureMaxMpa", "nextCheck"]
+        }
+        _ => &[],
+    };
+    if let Some(k) = map.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(bad(Attrs::f(k), "该类别没有此属性", "Not an attribute of this category"));
+    }
+    Ok(Value::Object(a.out))
+}
+
+#[derive(Default)]
+pub struct DeviceInput {
+    pub project_id: Option<Uuid>,
+    pub code: Option<String>,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub model: Option<String>,
+    pub specification: Option<String>,
+    pub manufacturer: Option<String>,
+    pub purchase_date: Option<NaiveDate>,
+    pub install_date: Option<NaiveDate>,
+    pub building_id: Option<Uuid>,
+    pub unit_id: Option<Uuid>,
+    pub location: Option<String>,
+    pub warranty_expiry: Option<NaiveDate>,
+    pub status: Option<String>,
+    pub responsible_user_id: Option<Uuid>,
+    pub attributes: Option<Value>,
+}
+
+fn device_code(input: &str) -> AppResult<String> {
+    let c = input.trim().to_ascii_uppercase();
+    let ok = (2..=40).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_'));
+    if ok {
+        Ok(c)
+    } else {
+        Err(AppError::validation(
+            "code",
+            Msg::new("设备编码为2到40位字母、数字、横线或下划线", "A device code has 2-40 letters, digits, - or _"),
+        ))
+    }
+}
+
+/// Applies an input to a device (new or existing) and checks every rule.
+async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceInput) -> AppResult<()> {
+    if let Some(n) = &input.name {
+        d.name = types::text("name", n, 100)?;
+    }
+    for (field, value, target) in [
+        ("model", &input.model, &mut d.model),
+        ("specification", &input.specification, &mut d.specification),
+        ("manufacturer", &input.manufacturer, &mut d.manufacturer),
+        ("location", &input.location, &mut d.location),
+    ] {
+        if let Some(v) = value {
+            *target = types::optional_text(field, Some(v), 200)?;
+        }
+    }
+    if let Some(s) = &input.status {
+        d.status = types::one_of("status", s, STATUSES)?;
+    }
+    (d.purchase_date, d.install_date, d.warranty_expiry) = (
+        input.purchase_date.or(d.purchase_date),
+        input.install_date.or(d.install_date),
+        input.warranty_expiry.or(d.warranty_expiry),
+    );
+    if let (Some(p), Some(i)) = (d.purchase_date, d.install_date)
+        && i < p
+    {
+        return Err(AppError::validation(
+            "installDate",
+            Msg::new("安装日期不能早于购买日期", "Installed before it was bought"),
+        ));
+    }
+    if let Some(b) = input.building_id {
+        if crate::org::service::building(state, actor, b).await?.project_id != d.project_id {
+            return Err(AppError::validation(
+                "buildingId",
+                Msg::new("楼栋不属于该项目", "The building is not in this project"),
+            ));
+        }
+        d.building_id = Some(b);
+    }
+    if let Some(u) = input.unit_id {
+        let unit = crate::org::service::unit(state, actor, u).await?;
+        if unit.project_id != d.project_id || d.building_id.is_some_and(|b| b != unit.building_id) {
+            return Err(AppError::validation(
+                "unitId",
+                Msg::new("单元不属于该楼栋或项目", "The unit is not in this building or project"),
+            ));
+        }
+        d.building_id = Some(unit.building_id);
+        d.unit_id = Some(u);
+    }
+    if let Some(u) = input.responsible_user_id {
+        let staff = crate::rbac::service::user(state, actor, u).await;
+        if !staff.is_ok_and(|s| s.kind == "staff") {
+            return Err(AppError::validation(
+                "responsibleUserId",
+                Msg::new("负责人必须是本企业员工", "The responsible person must be staff of the company"),
+            ));
+        }
+        d.responsible_user_id = Some(u);
+    }
+    if let Some(raw) = &input.attributes {
+        d.attributes = check_attributes(state, actor, d.project_id, &d.category, raw).await?;
+    }
+    Ok(())
+}
+
+pub async fn create(state: &AppState, actor: &Actor, input: DeviceInput) -> AppResult<Device> {
+    types::required(&[
+        ("projectId", input.project_id.is_some()),
+        ("code", input.code.is_some()),
+        ("name", input.name.is_some()),
+        ("category", input.category.is_some()),
+    ])?;
+    let project_id = input.project_id.unwrap_or_default();
+    crate::org::service::project(state, actor, Perm::EquipmentWrite, project_id).await?;
+    let mut d = Device {
+        id: Uuid::now_v7(),
+        company_id: actor.company_id,
+        project_id,
+        code: device_code(input.code.as_deref().unwrap_or_default())?,
+        name: String::new(),
+        category: types::one_of("category", input.category.as_deref().unwrap_or_default(), CATEGORIES)?,
+        model: String::new(),
+        specification: String::new(),
+        manufacturer: String::new(),
+        purchase_date: None,
+        install_date: None,
+        building_id: None,
+        unit_id: None,
+        location: String::new(),
+        warranty_expiry: None,
+        status: "in_use".into(),
+        responsible_user_id: None,
+        attributes: Value::Object(Map::new()),
+        created_at: state.clock.now(),
+    };
+    apply(state, actor, &mut d, &input).await?;
+    if input.attributes.is_none() {
+        // a category with required attributes cannot be created without them
+        d.attributes = check_attributes(state, actor, project_id, &d.category, &Value::Null).await?;
+    }
+    let mut tx = state.db.begin().await?;
+    repo::insert(&mut tx, &d).await?;
+    audit(&mut tx, actor, "device.create", "device", Some(d.id), serde_json::json!({ "code": d.code })).await?;
+    tx.commit().await?;
+    Ok(d)
+}
+
+pub async fn update(state: &AppState, actor: &Actor, id: Uuid, input: DeviceInput) -> AppResult<Device> {
+    let mut d = repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
+    actor.require_project(Perm::EquipmentWrite, d.project_id)?;
+    if input.code.is_some() || input.category.is_some() || input.project_id.is_some() {
+        return Err(AppError::validation(
+            "code",
+            Msg::new("设备编码、类别和项目创建后不能修改", "Code, category and project cannot change"),
+        ));
+    }
+    apply(state, actor, &mut d, &input).await?;
+    let mut tx = state.db.begin().await?;
+    repo::update(&mut tx, &d).await?;
+    audit(&mut tx, actor, "device.update", "device", Some(d.id), serde_json::json!({ "status": d.status })).await?;
+    tx.commit().await?;
+    Ok(d)
+}
+
+pub async fn device(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Device> {
+    let d = repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
+    actor.require_project(Perm::EquipmentRead, d.project_id)?;
+    Ok(d)
+}
+
+/// What the technician app opens after scanning a device's QR label.
+pub async fn by_code(state: &AppState, actor: &Actor, code: &str) -> AppResult<Device> {
+    let code = code.trim().strip_prefix(QR_PREFIX).unwrap_or(code.trim()).to_ascii_uppercase();
+    let d = repo::by_code(&state.db, actor.company_id, &code).await?.ok_or(AppError::not_found("device"))?;
+    actor.require_project(Perm::EquipmentRead, d.project_id)?;
+    Ok(d)
+}
+
+/// The text of a device's QR label.
+pub const QR_PREFIX: &str = "wuye://device/";
+
+pub struct DeviceQuery {
+    pub project_id: Option<Uuid>,
+    pub category: Option<String>,
+    pub status: Option<String>,
+    pub search: Option<String>,
+}
+
+pub async fn devices(
+    state: &AppState,
+    actor: &Actor,
+    q: DeviceQuery,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<Device>> {
+    let filter = actor.projects(Perm::EquipmentRead)?;
+    if let Some(p) = q.project_id
+        && !filter.allows(p)
+    {
+        return Err(AppError::forbidden());
+    }
+    let f = DeviceFilter {
+        projects: filter.as_sql(),
+        project_id: q.project_id,
+        category: q.category.map(|c| types::one_of("category", &c, CATEGORIES)).transpose()?,
+        status: q.status.map(|s| types::one_of("status", &s, STATUSES)).transpose()?,
+        search: q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+    };
+    Ok(repo::list(&state.db, actor.company_id, &f, after, limit as i64).await?)
+}
+
+/// CSV import: every line checked first; one bad line means nothing is written.
+/// Columns: code,name,category,model,specification,manufacturer,purchase_date,install_date,
+/// location,warranty_expiry,status,attributes (a JSON object).
+pub async fn import(state: &AppState, actor: &Actor, project_id: Uuid, csv_text: &str) -> AppResult<usize> {
+    crate::org::service::project(state, actor, Perm::EquipmentWrite, project_id).await?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes());
+    let headers: HashMap<String, usize> = reader
+        .headers()
+        .map_err(|_| AppError::validation("csv", Msg::new("无法读取表头", "Cannot read the header line")))?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_lowercase(), i))
+        .collect();
+    for c in ["code", "name", "category"] {
+        if !headers.contains_key(c) {
+            return Err(AppError::validation(
+                "csv",
+                Msg::owned(format!("缺少列：{c}"), format!("Missing column: {c}")),
+            ));
+        }
+    }
+    let mut errors = Vec::new();
+    let mut devices = Vec::new();
+    let mut seen = HashSet::new();
+    for rec in reader.records() {
+        let Ok(rec) = rec else {
+            errors.push(
+                serde_json::json!({"line": 0, "field": "csv", "message": "CSV格式错误", "messageEn": "Malformed CSV"}),
+            );
+            continue;
+        };
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if devices.len() + errors.len() >= state.config.limits.max_import_lines {
+            return Err(AppError::validation("csv", Msg::new("导入行数超过上限", "Too many lines")));
+        }
+        let get = |c: &str| headers.get(c).and_then(|i| rec.get(*i)).filter(|v| !v.is_empty()).map(str::to_owned);
+        let date = |c: &str| -> AppResult<Option<NaiveDate>> {
+            get(c)
+                .map(|v| {
+                    NaiveDate::parse_from_str(&v, "%Y-%m-%d")
+                        .map_err(|_| bad(c.to_owned(), "日期格式应为YYYY-MM-DD", "A date as YYYY-MM-DD"))
+                })
+                .transpose()
+        };
+        let parsed = async {
+            let attributes = match get("attributes") {
+                Some(a) => Some(serde_json::from_str::<Value>(&a).map_err(|_| {
+                    AppError::validation("attributes", Msg::new("应为JSON对象", "Must be a JSON object"))
+                })?),
+                None => None,
+            };
+            let input = DeviceInput {
+                project_id: Some(project_id),
+                code: get("code"),
+                name: get("name"),
+                category: get("category"),
+                model: get("model"),
+                specification: get("specification"),
+                manufacturer: get("manufacturer"),
+                purchase_date: date("purchase_date")?,
+                install_date: date("install_date")?,
+                location: get("location"),
+                warranty_expiry: date("warranty_expiry")?,
+                status: get("status"),
+                attributes,
+                ..DeviceInput::default()
+            };
+            types::required(&[
+                ("code", input.code.is_some()),
+                ("name", input.name.is_some()),
+                ("category", input.category.is_some()),
+            ])?;
+            let mut d = Device {
+                id: Uuid::now_v7(),
+                company_id: actor.company_id,
+                project_id,
+                code: device_code(input.code.as_deref().unwrap_or_default())?,
+                name: String::new(),
+                category: types::one_of("category", input.category.as_deref().unwrap_or_default(), CATEGORIES)?,
+                model: String::new(),
+                specification: String::new(),
+                manufacturer: String::new(),
+                purchase_date: None,
+                install_date: None,
+                building_id: None,
+                unit_id: None,
+                location: String::new(),
+                warranty_expiry: None,
+                status: "in_use".into(),
+                responsible_user_id: None,
+                attributes: Value::Object(Map::new()),
+                created_at: state.clock.now(),
+            };
+            apply(state, actor, &mut d, &input).await?;
+            if input.attributes.is_none() {
+                d.attributes = check_attributes(state, actor, project_id, &d.category, &Value::Null).await?;
+            }
+            Ok::<Device, AppError>(d)
+        };
+        match parsed.await {
+            Ok(d) if !seen.insert(d.code.clone()) => {
+                errors.push(serde_json::json!({"line": line, "field": "code", "message": "文件中设备编码重复", "messageEn": "Duplicate code in the file"}))
+            }
+            Ok(d) => devices.push((line, d)),
+            Err(e) => {
+                let field = match &e {
+                    AppError::Validation { field, .. } | AppError::Conflict { field, .. } => field.to_string(),
+                    _ => String::new(),
+                };
+                errors.push(serde_json::json!({"line": line, "field": field,
+                    "message": e.message(crate::error::Locale::Zh), "messageEn": e.message(crate::error::Locale::En)}));
+            }
+        }
+    }
+    let codes: Vec<String> = devices.iter().map(|(_, d)| d.code.clone()).collect();
+    let taken: HashSet<String> = repo::existing_codes(&state.db, actor.company_id, &codes).await?.into_iter().collect();
+    for (line, d) in &devices {
+        if taken.contains(&d.code) {
+            errors.push(serde_json::json!({"line": line, "field": "code", "message": "设备编码已存在", "messageEn": "Device code already exists"}));
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort_by_key(|e| e["line"].as_u64());
+        let n = errors.len();
+        return Err(AppError::Validation {
+            field: "csv".into(),
+            msg: Msg::owned(
+                format!("导入文件有{n}行错误，未导入任何数据"),
+                format!("{n} line(s) have errors; nothing was imported"),
+            ),
+            details: Some(serde_json::json!({ "errors": errors })),
+        });
+    }
+    let mut tx = state.db.begin().await?;
+    for (_, d) in &devices {
+        repo::insert(&mut tx, d).await?;
+    }
+    audit(
+        &mut tx,
+        actor,
+        "device.import",
+        "project",
+        Some(project_id),
+        serde_json::json!({ "devices": devices.len() }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(devices.len())
+}
