@@ -59,6 +59,63 @@ pub async fn bootstrap(state: &AppState, company: &str, admin_username: &str) ->
     Ok(password)
 }
 
+/// Demo ledger: elevators, pumps, extinguishers and meters in the estate; elevators and a
+/// door in the tower.
+async fn seed_devices(
+    s: &AppState,
+    admin: &crate::rbac::model::Actor,
+    estate: Uuid,
+    tower: Uuid,
+    houses: &[Uuid],
+) -> AppResult<()> {
+    use crate::equipment::service::{DeviceInput, create};
+    let dev = |project: Uuid, code: String, name: String, category: &str, attributes: serde_json::Value| DeviceInput {
+        project_id: Some(project),
+        code: Some(code),
+        name: Some(name),
+        category: Some(category.into()),
+        manufacturer: Some(if category == "elevator" { "日立电梯(中国)有限公司" } else { "成都本地供应商" }.into()),
+        install_date: chrono::NaiveDate::from_ymd_opt(2021, 6, 1),
+        warranty_expiry: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
+        attributes: Some(attributes),
+        ..DeviceInput::default()
+    };
+    for b in 1..=2 {
+        for u in 1..=2 {
+            let attrs = serde_json::json!({"elevatorNo": format!("{b}-{u}#"), "floorsServed": 26, "ratedSpeed": "2.5",
+                "ratedLoadKg": 1000, "registrationCode": format!("3110510100201907{b}{u:03}"), "nextInspection": "2027-03-01"});
+            create(s, admin, dev(estate, format!("JC-ELV-{b}{u}"), format!("{b}栋{u}单元客梯"), "elevator", attrs))
+                .await?;
+        }
+    }
+    for n in 1..=2 {
+        create(
+            s,
+            admin,
+            dev(estate, format!("JC-PUMP-{n:02}"), format!("生活水泵{n}号"), "water_pump", serde_json::json!({})),
+        )
+        .await?;
+    }
+    for n in 1..=4 {
+        let attrs = serde_json::json!({"fireType": "干粉灭火器", "pressureMinMpa": "1.0", "pressureMaxMpa": "1.4", "nextCheck": "2026-12-01"});
+        create(s, admin, dev(estate, format!("JC-FIRE-{n:02}"), format!("{n}号消防灭火器"), "fire_equipment", attrs))
+            .await?;
+    }
+    for (i, h) in houses.iter().take(10).enumerate() {
+        let attrs = serde_json::json!({"meterNo": format!("W{:04}", i + 1), "houseId": h, "multiplier": "1", "initialReading": "0"});
+        create(s, admin, dev(estate, format!("JC-WM-{:04}", i + 1), format!("户表{:04}", i + 1), "water_meter", attrs))
+            .await?;
+    }
+    for n in 1..=2 {
+        let attrs = serde_json::json!({"elevatorNo": format!("A-{n}#"), "floorsServed": 10, "ratedSpeed": "1.75",
+            "ratedLoadKg": 1350, "registrationCode": format!("31105101002020010{n:03}"), "nextInspection": "2027-05-01"});
+        create(s, admin, dev(tower, format!("TF-ELV-{n:02}"), format!("A座{n}号客梯"), "elevator", attrs)).await?;
+    }
+    let door = serde_json::json!({"doorLocation": "A座大堂", "controlMode": "face"});
+    create(s, admin, dev(tower, "TF-DOOR-01".into(), "A座大堂门禁".into(), "access_door", door)).await?;
+    Ok(())
+}
+
 pub async fn seed_demo(state: &AppState) -> AppResult<String> {
     if org::company_exists(state, DEMO_COMPANY).await? {
         return Ok(format!("demo data already present\n{}", logins()));
@@ -229,6 +286,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
         org::create_parking_space(s, &admin, estate.id, &format!("B1-{n:03}"), Some(Decimal::new(1250, 2)), None)
             .await?;
     }
+    seed_devices(s, &admin, estate.id, tower.id, &houses).await?;
     org::analyze(s).await?;
     Ok(logins())
 }

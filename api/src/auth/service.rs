@@ -41,17 +41,18 @@ async fn verify_password(state: &AppState, password: &str, hash: Option<String>)
 }
 
 pub async fn store_password(
+    state: &AppState,
     tx: &mut sqlx::PgConnection,
     user_id: Uuid,
     hash: &str,
     must_change: bool,
 ) -> AppResult<()> {
     repo::set_password(tx, user_id, hash, must_change).await?;
-    revoke_all_sessions(tx, user_id).await
+    revoke_all_sessions(state, tx, user_id).await
 }
 
-pub async fn revoke_all_sessions(tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<()> {
-    repo::revoke_user(tx, user_id, chrono::Utc::now()).await?;
+pub async fn revoke_all_sessions(state: &AppState, tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<()> {
+    repo::revoke_user(tx, user_id, state.clock.now()).await?;
     Ok(())
 }
 
@@ -301,7 +302,7 @@ pub async fn change_password(state: &AppState, actor: &Actor, old: &str, new: &s
     }
     let hash = hash_password(state, new).await?;
     let mut tx = state.db.begin().await?;
-    store_password(&mut tx, user.id, &hash, false).await?;
+    store_password(state, &mut tx, user.id, &hash, false).await?;
     crate::rbac::service::audit(&mut tx, actor, "user.change_password", "user", Some(user.id), serde_json::json!({}))
         .await?;
     let user = Credentials { must_change_password: false, ..user };
@@ -485,7 +486,7 @@ pub async fn reset_password(state: &AppState, phone: &str, code: &str, new_passw
     };
     let hash = hash_password(state, password).await?;
     let mut tx = state.db.begin().await?;
-    store_password(&mut tx, user.id, &hash, false).await?;
+    store_password(state, &mut tx, user.id, &hash, false).await?;
     tx.commit().await?;
     account_changed(state, user.id, EVENT_SESSION_REVOKED).await;
     Ok(())

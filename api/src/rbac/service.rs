@@ -576,7 +576,7 @@ pub async fn set_user_status(state: &AppState, actor: &Actor, id: Uuid, active: 
     let mut tx = state.db.begin().await?;
     repo::set_status(&mut tx, actor.company_id, id, if active { "active" } else { "disabled" }).await?;
     if !active {
-        crate::auth::service::revoke_all_sessions(&mut tx, id).await?;
+        crate::auth::service::revoke_all_sessions(state, &mut tx, id).await?;
     }
     audit(&mut tx, actor, if active { "user.enable" } else { "user.disable" }, "user", Some(id), serde_json::json!({}))
         .await?;
@@ -597,7 +597,7 @@ pub async fn reset_user_password(
     let password = NewPassword::parse("initialPassword", initial_password)?;
     let hash = crate::auth::service::hash_password(state, password).await?;
     let mut tx = state.db.begin().await?;
-    crate::auth::service::store_password(&mut tx, id, &hash, true).await?;
+    crate::auth::service::store_password(state, &mut tx, id, &hash, true).await?;
     audit(&mut tx, actor, "user.reset_password", "user", Some(id), serde_json::json!({})).await?;
     let row = repo::get_user(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("user"))?;
     tx.commit().await?;

@@ -27,6 +27,7 @@ async fn ledger_checks_attributes_scope_and_qr() {
     let s = TestServer::seeded().await;
     let manager = s.sign_in("manager").await;
     let (estate, tower) = projects(&s, &manager).await;
+    let before = s.scalar("SELECT count(*) FROM devices").await;
     let d = s.ok(Some(&manager), CREATE, json!({"i": elevator(&estate)})).await;
     let dev = &d["createDevice"]["device"];
     assert_eq!((dev["code"].as_str(), dev["category"].as_str()), (Some("JC-ELV-01"), Some("ELEVATOR")));
@@ -56,7 +57,7 @@ async fn ledger_checks_attributes_scope_and_qr() {
         .clone();
     let meter = json!({"projectId": estate, "code": "jc-wm-0101", "name": "水表", "category": "WATER_METER", "attributes": {"meterNo": "W0101", "houseId": tower_house}});
     assert_eq!(field(&s.gql(Some(&manager), CREATE, json!({"i": meter})).await), "attributes.houseId");
-    assert_eq!(s.scalar("SELECT count(*) FROM devices").await, 1, "nothing half-written");
+    assert_eq!(s.scalar("SELECT count(*) FROM devices").await, before + 1, "nothing half-written");
 
     // scope: technicians read their project only and write nothing
     let tech1 = s.sign_in("tech1").await;
@@ -67,8 +68,10 @@ async fn ledger_checks_attributes_scope_and_qr() {
         code(&s.gql(Some(&tech2), "{ deviceByCode(code: \"JC-ELV-01\") { name } }", json!({})).await),
         "FORBIDDEN"
     );
-    let listed = s.ok(Some(&tech2), "{ devices { edges { node { id } } } }", json!({})).await;
-    assert_eq!(listed["devices"]["edges"], json!([]));
+    let listed = s.ok(Some(&tech2), "{ devices(first: 100) { edges { node { code } } } }", json!({})).await;
+    let codes: Vec<&str> =
+        listed["devices"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["code"].as_str().unwrap()).collect();
+    assert!(!codes.is_empty() && codes.iter().all(|c| c.starts_with("TF-")), "only the tower's devices: {codes:?}");
     let mut e = elevator(&estate);
     e["code"] = json!("jc-elv-09");
     assert_eq!(code(&s.gql(Some(&tech1), CREATE, json!({"i": e})).await), "FORBIDDEN");
@@ -98,10 +101,10 @@ async fn device_import_is_all_or_nothing() {
     let (estate, _) = projects(&s, &manager).await;
     let q = "mutation($p: ID!, $c: String!) { importDevices(input: {projectId: $p, csv: $c}) { devicesCreated } }";
     let bad = r#"code,name,category,install_date,attributes
-JC-PUMP-01,生活水泵1,water_pump,2024-05-01,
-JC-PUMP-01,生活水泵2,water_pump,2024-05-01,
-JC-FIRE-01,灭火器,fire_equipment,,"{""fireType"":""干粉"",""pressureMinMpa"":""1.2"",""pressureMaxMpa"":""1.0""}"
-JC-CAM-01,摄像头,camera,2024-13-01,
+JC-T-PUMP-01,生活水泵1,water_pump,2024-05-01,
+JC-T-PUMP-01,生活水泵2,water_pump,2024-05-01,
+JC-T-FIRE-01,灭火器,fire_equipment,,"{""fireType"":""干粉"",""pressureMinMpa"":""1.2"",""pressureMaxMpa"":""1.0""}"
+JC-T-CAM-01,摄像头,camera,2024-13-01,
 JC-X,未知,spaceship,,
 "#;
     let r = s.gql(Some(&manager), q, json!({"p": estate, "c": bad})).await;
@@ -121,10 +124,10 @@ JC-X,未知,spaceship,,
             (6, "category".into())
         ]
     );
-    assert_eq!(s.scalar("SELECT count(*) FROM devices").await, 0);
+    assert_eq!(s.scalar("SELECT count(*) FROM devices WHERE code LIKE 'JC-T-%'").await, 0);
     let good = r#"code,name,category,install_date,attributes
-JC-PUMP-01,生活水泵1,water_pump,2024-05-01,
-JC-FIRE-01,灭火器,fire_equipment,,"{""fireType"":""干粉"",""pressureMinMpa"":""1.0"",""pressureMaxMpa"":""1.2""}"
+JC-T-PUMP-01,生活水泵1,water_pump,2024-05-01,
+JC-T-FIRE-01,灭火器,fire_equipment,,"{""fireType"":""干粉"",""pressureMinMpa"":""1.0"",""pressureMaxMpa"":""1.2""}"
 "#;
     let d = s.ok(Some(&manager), q, json!({"p": estate, "c": good})).await;
     assert_eq!(d["importDevices"]["devicesCreated"], 2);
