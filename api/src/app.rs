@@ -222,6 +222,11 @@ impl App {
                 }
             }
         });
+        let mqtt = self
+            .state
+            .config
+            .mqtt_ingest
+            .then(|| tokio::spawn(crate::iot::mqtt::run(self.state.clone(), shutdown.clone())));
         let router = self.router();
         let mut stop = shutdown.clone();
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -236,6 +241,9 @@ impl App {
         let _ = bus_task.await;
         if let Some(d) = dispatcher {
             let _ = d.await;
+        }
+        if let Some(m) = mqtt {
+            let _ = m.await;
         }
         Ok(())
     }

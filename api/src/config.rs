@@ -32,6 +32,17 @@ pub struct Config {
     /// Every Redis key starts with this, so tests (and several deployments) can share a server.
     pub redis_prefix: String,
     pub mqtt_url: String,
+    /// devices publish to `{root}/{projectCode}/{deviceCode}/telemetry|status|event`
+    pub mqtt_topic_root: String,
+    /// replicas share the topics through `$share/{group}/…`
+    pub mqtt_share_group: String,
+    /// stable per replica (a persistent session); default `wuye-api-$HOSTNAME`
+    pub mqtt_client_id: Option<String>,
+    /// consume device messages in this replica
+    pub mqtt_ingest: bool,
+    /// false (production): the broker keeps the session and queued QoS 1 messages while a
+    /// replica restarts; tests use throw-away sessions
+    pub mqtt_clean_session: bool,
     pub http_addr: SocketAddr,
     pub jwt_secret: SecretString,
     /// base64 of 32 random bytes: AES-256-GCM for ID-card numbers and the key of their blind index
@@ -248,6 +259,11 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "wuye:".into(),
             mqtt_url: "mqtt://127.0.0.1:1883".into(),
+            mqtt_topic_root: "wuye".into(),
+            mqtt_share_group: "wuye".into(),
+            mqtt_client_id: None,
+            mqtt_ingest: true,
+            mqtt_clean_session: false,
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             jwt_secret: SecretString::from(DEV_JWT_SECRET),
             data_key: SecretString::from(DEV_DATA_KEY),

@@ -39,6 +39,7 @@ pub struct Query(
     crate::notify::graphql::NotifyQuery,
     crate::notify::announcements::graphql::AnnouncementQuery,
     crate::equipment::graphql::EquipmentQuery,
+    crate::iot::graphql::IotQuery,
     ServiceQuery,
 );
 
@@ -53,7 +54,11 @@ pub struct Mutation(
 );
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(crate::rbac::graphql::AccountSubscription, crate::notify::graphql::NotifySubscription);
+pub struct Subscription(
+    crate::rbac::graphql::AccountSubscription,
+    crate::notify::graphql::NotifySubscription,
+    crate::iot::graphql::IotSubscription,
+);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 

@@ -9,6 +9,7 @@ pub mod equipment;
 pub mod error;
 pub mod events;
 pub mod graphql;
+pub mod iot;
 pub mod notify;
 pub mod org;
 pub mod rbac;

@@ -67,6 +67,10 @@ pub fn test_config(database_url: &str, files: &std::path::Path) -> Config {
         redis_prefix: format!("t:{}:", Uuid::now_v7().simple()),
         storage_dir: files.to_path_buf(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
+        mqtt_url: std::env::var("WUYE_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into()),
+        mqtt_topic_root: format!("t{}", Uuid::now_v7().simple()),
+        mqtt_client_id: Some(format!("wuye-test-{}", Uuid::now_v7().simple())),
+        mqtt_clean_session: true,
         ..Config::default()
     };
     c.auth.argon2_memory_kib = 4096;
@@ -106,6 +110,7 @@ impl TestServer {
 
     /// A second replica with its own configuration (same database and Redis prefix).
     pub async fn replica_with(&self, mut config: Config) -> TestServer {
+        config.mqtt_client_id = Some(format!("wuye-test-{}", Uuid::now_v7().simple()));
         let files = TempDir(std::env::temp_dir().join(format!("wuye-files-{}", Uuid::now_v7().simple())));
         config.storage_dir = files.0.clone();
         Self::start_on(config, self.db_name.clone(), files).await
@@ -225,6 +230,23 @@ impl TestServer {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         got
+    }
+
+    /// Publishes like a device: QoS 1 under this server's topic root, waits for the PUBACK.
+    pub async fn mqtt_publish(&self, topic: &str, payload: &[u8]) {
+        use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+        let mut opts = MqttOptions::new(format!("dev-{}", Uuid::now_v7().simple()), "127.0.0.1", 1883);
+        opts.set_keep_alive(std::time::Duration::from_secs(5));
+        let (client, mut events) = AsyncClient::new(opts, 10);
+        let full = format!("{}/{topic}", self.state.config.mqtt_topic_root);
+        client.publish(full, QoS::AtLeastOnce, false, payload.to_vec()).await.unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Event::Incoming(Packet::PubAck(_))) = events.poll().await {
+                break;
+            }
+        }
+        let _ = client.disconnect().await;
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {

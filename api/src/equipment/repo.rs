@@ -144,3 +144,24 @@ pub async fn list(
     q.push(" ORDER BY id LIMIT ").push_bind(limit);
     q.build_query_as::<Device>().fetch_all(db).await
 }
+
+/// A device addressed by an MQTT topic: (project code, device code). Codes are unique per
+/// company; if two companies share both codes the topic is ambiguous and nothing matches.
+pub async fn for_topic(
+    db: impl PgExecutor<'_>,
+    project_code: &str,
+    device_code: &str,
+) -> sqlx::Result<Option<(Uuid, Uuid, String)>> {
+    let rows = sqlx::query!(
+        "SELECT d.id, d.project_id, d.category FROM devices d JOIN projects p ON p.id = d.project_id
+         WHERE p.code = $1 AND d.code = $2 LIMIT 2",
+        project_code,
+        device_code
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(match rows.as_slice() {
+        [r] => Some((r.id, r.project_id, r.category.clone())),
+        _ => None,
+    })
+}

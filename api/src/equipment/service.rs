@@ -529,3 +529,12 @@ pub async fn import(state: &AppState, actor: &Actor, project_id: Uuid, csv_text:
     tx.commit().await?;
     Ok(devices.len())
 }
+
+/// The device an MQTT topic names: (id, project, category). System use (device ingest).
+pub async fn for_topic(
+    state: &AppState,
+    project_code: &str,
+    device_code: &str,
+) -> AppResult<Option<(Uuid, Uuid, String)>> {
+    Ok(repo::for_topic(&state.db, project_code, device_code).await?)
+}

@@ -4,6 +4,7 @@
 mod announce;
 mod auth;
 mod equipment;
+mod iot;
 mod notify;
 mod org;
 mod rbac;

@@ -1,0 +1,88 @@
+//! Live device state and its subscription.
+
+use async_graphql::{Context, ID, Json, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use uuid::Uuid;
+
+use super::service::{self, EVENT_DEVICE_STATE};
+use crate::graphql::CtxExt;
+use crate::rbac::graphql::parse_id;
+use crate::rbac::model::Perm;
+
+/// 实时状态: normal (green), fault (red), offline (grey), maintenance.
+#[derive(SimpleObject)]
+pub struct DeviceLiveState {
+    pub status: String,
+    pub last_seen: Option<DateTime<Utc>>,
+    /// last value of each metric
+    pub values: Json<serde_json::Value>,
+    pub last_event: Option<Json<serde_json::Value>>,
+}
+
+#[derive(Default)]
+pub struct IotQuery;
+
+#[Object]
+impl IotQuery {
+    #[graphql(guard = "Perm::EquipmentRead")]
+    async fn device_live_state(&self, ctx: &Context<'_>, device_id: ID) -> async_graphql::Result<DeviceLiveState> {
+        let actor = ctx.actor()?;
+        let s = service::device_live_state(ctx.state(), &actor, parse_id("deviceId", &device_id)?).await?;
+        Ok(DeviceLiveState {
+            status: s.status,
+            last_seen: s.last_seen,
+            values: Json(serde_json::Value::Object(s.values)),
+            last_event: s.last_event.map(Json),
+        })
+    }
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct DeviceStateChange {
+    pub device_id: ID,
+    pub status: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Default)]
+pub struct IotSubscription;
+
+#[Subscription]
+impl IotSubscription {
+    /// Status changes of a project's devices, from whichever replica ingested them.
+    async fn device_state_changed(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = DeviceStateChange> + use<>> {
+        let actor = ctx.actor()?;
+        let project = parse_id("projectId", &project_id)?;
+        service::check_project(&actor, project)?;
+        let rx = ctx.state().events.subscribe();
+        Ok(futures_util::stream::unfold(rx, move |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev)
+                        if ev.kind == EVENT_DEVICE_STATE
+                            && ev.payload["projectId"].as_str() == Some(project.to_string().as_str()) =>
+                    {
+                        let p = &ev.payload;
+                        let change = (|| {
+                            Some(DeviceStateChange {
+                                device_id: ID(p["deviceId"].as_str()?.parse::<Uuid>().ok()?.to_string()),
+                                status: p["status"].as_str()?.to_owned(),
+                                at: serde_json::from_value(p["at"].clone()).ok()?,
+                            })
+                        })();
+                        if let Some(c) = change {
+                            return Some((c, rx));
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }))
+    }
+}

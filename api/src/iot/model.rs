@@ -1,0 +1,160 @@
+//! Device topics and payloads, parsed strictly: anything else is rejected and counted.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Telemetry,
+    Status,
+    Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    pub project: String,
+    pub device: String,
+    pub kind: Kind,
+}
+
+/// `{root}/{projectCode}/{deviceCode}/{telemetry|status|event}`
+pub fn parse_topic(root: &str, topic: &str) -> Option<Topic> {
+    let rest = topic.strip_prefix(root)?.strip_prefix('/')?;
+    let mut parts = rest.split('/');
+    let (project, device, kind) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || project.is_empty() || device.is_empty() {
+        return None;
+    }
+    let kind = match kind {
+        "telemetry" => Kind::Telemetry,
+        "status" => Kind::Status,
+        "event" => Kind::Event,
+        _ => return None,
+    };
+    Some(Topic { project: project.to_owned(), device: device.to_owned(), kind })
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejected {
+    #[error("topic is not {{root}}/{{project}}/{{device}}/{{telemetry|status|event}}")]
+    Topic,
+    #[error("no such device")]
+    UnknownDevice,
+    #[error("malformed payload: {0}")]
+    Malformed(&'static str),
+}
+
+impl Rejected {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejected::Topic => "bad_topic",
+            Rejected::UnknownDevice => "unknown_device",
+            Rejected::Malformed(_) => "malformed",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawTelemetry {
+    ts: Option<DateTime<Utc>>,
+    values: Map<String, Value>,
+}
+
+/// `{"ts": "2026-11-26T08:00:00Z", "values": {"pressureMpa": 0.42, "running": 1}}`
+pub struct Telemetry {
+    pub ts: Option<DateTime<Utc>>,
+    pub values: Vec<(String, f64)>,
+}
+
+fn metric_name_ok(k: &str) -> bool {
+    (1..=32).contains(&k.len())
+        && k.starts_with(|c: char| c.is_ascii_alphabetic())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub fn parse_telemetry(payload: &[u8]) -> Result<Telemetry, Rejected> {
+    let raw: RawTelemetry = serde_json::from_slice(payload).map_err(|_| Rejected::Malformed("not telemetry JSON"))?;
+    if raw.values.is_empty() || raw.values.len() > 64 {
+        return Err(Rejected::Malformed("1 to 64 values"));
+    }
+    let mut values = Vec::with_capacity(raw.values.len());
+    for (k, v) in raw.values {
+        if !metric_name_ok(&k) {
+            return Err(Rejected::Malformed("metric names are letters, digits and _"));
+        }
+        let n = v.as_f64().filter(|n| n.is_finite()).ok_or(Rejected::Malformed("values are numbers"))?;
+        values.push((k, n));
+    }
+    Ok(Telemetry { ts: raw.ts, values })
+}
+
+#[derive(Deserialize)]
+struct RawStatus {
+    status: String,
+}
+
+/// `{"status": "online"}` or `{"status": "offline"}` (the broker's last will)
+pub fn parse_status(payload: &[u8]) -> Result<bool, Rejected> {
+    let raw: RawStatus = serde_json::from_slice(payload).map_err(|_| Rejected::Malformed("not status JSON"))?;
+    match raw.status.as_str() {
+        "online" => Ok(true),
+        "offline" => Ok(false),
+        _ => Err(Rejected::Malformed("status is online or offline")),
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    code: String,
+    #[serde(default)]
+    message: String,
+    ts: Option<DateTime<Utc>>,
+}
+
+/// `{"code": "E21", "message": "门锁故障"}`: a fault reported by the device
+pub struct DeviceEvent {
+    pub code: String,
+    pub message: String,
+    pub ts: Option<DateTime<Utc>>,
+}
+
+pub fn parse_event(payload: &[u8]) -> Result<DeviceEvent, Rejected> {
+    let raw: RawEvent = serde_json::from_slice(payload).map_err(|_| Rejected::Malformed("not event JSON"))?;
+    let ok_code = (1..=32).contains(&raw.code.len())
+        && raw.code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !ok_code || raw.message.chars().count() > 200 {
+        return Err(Rejected::Malformed("event code 1-32 characters, message up to 200"));
+    }
+    Ok(DeviceEvent { code: raw.code, message: raw.message, ts: raw.ts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topics() {
+        let t = parse_topic("wuye", "wuye/JCHY/JC-PUMP-01/telemetry").unwrap();
+        assert_eq!((t.project.as_str(), t.device.as_str(), t.kind), ("JCHY", "JC-PUMP-01", Kind::Telemetry));
+        assert!(parse_topic("wuye", "wuye/JCHY/JC-PUMP-01/telemetry/x").is_none());
+        assert!(parse_topic("wuye", "other/JCHY/X/status").is_none());
+        assert!(parse_topic("wuye", "wuye/JCHY/X/command").is_none());
+    }
+
+    #[test]
+    fn payloads() {
+        assert_eq!(
+            parse_telemetry(br#"{"values":{"pressureMpa":0.4}}"#).unwrap().values,
+            vec![("pressureMpa".into(), 0.4)]
+        );
+        assert!(parse_telemetry(br#"{"values":{}}"#).is_err());
+        assert!(parse_telemetry(br#"{"values":{"a b":1}}"#).is_err());
+        assert!(parse_telemetry(br#"{"values":{"x":"1"}}"#).is_err());
+        assert!(parse_telemetry(b"\xff\xfe").is_err());
+        assert_eq!(parse_status(br#"{"status":"offline"}"#), Ok(false));
+        assert!(parse_status(br#"{"status":"sleepy"}"#).is_err());
+        assert!(parse_event(r#"{"code":"E21","message":"门锁故障"}"#.as_bytes()).is_ok());
+        assert!(parse_event(br#"{"code":""}"#).is_err());
+    }
+}
