@@ -20,11 +20,47 @@ pub struct DeviceLiveState {
     pub last_event: Option<Json<serde_json::Value>>,
 }
 
+#[derive(SimpleObject)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: u64,
+}
+
+#[derive(SimpleObject)]
+pub struct CategoryStatusCount {
+    pub category: String,
+    pub status: String,
+    pub count: u64,
+}
+
+/// 设备监控大屏: green normal, red fault, grey offline, maintenance.
+#[derive(SimpleObject)]
+pub struct DeviceDashboard {
+    pub total: u64,
+    pub by_status: Vec<StatusCount>,
+    pub by_category: Vec<CategoryStatusCount>,
+}
+
 #[derive(Default)]
 pub struct IotQuery;
 
 #[Object]
 impl IotQuery {
+    #[graphql(guard = "Perm::EquipmentRead")]
+    async fn device_dashboard(&self, ctx: &Context<'_>, project_id: ID) -> async_graphql::Result<DeviceDashboard> {
+        let actor = ctx.actor()?;
+        let d = service::dashboard(ctx.state(), &actor, parse_id("projectId", &project_id)?).await?;
+        Ok(DeviceDashboard {
+            total: d.total as u64,
+            by_status: d.by_status.into_iter().map(|(status, n)| StatusCount { status, count: n as u64 }).collect(),
+            by_category: d
+                .by_category
+                .into_iter()
+                .map(|(category, status, n)| CategoryStatusCount { category, status, count: n as u64 })
+                .collect(),
+        })
+    }
+
     #[graphql(guard = "Perm::EquipmentRead")]
     async fn device_live_state(&self, ctx: &Context<'_>, device_id: ID) -> async_graphql::Result<DeviceLiveState> {
         let actor = ctx.actor()?;

@@ -117,3 +117,51 @@ pub async fn device_live_state(state: &AppState, actor: &Actor, device: Uuid) ->
 pub fn check_project(actor: &Actor, project: Uuid) -> AppResult<()> {
     actor.require_project(Perm::EquipmentRead, project)
 }
+
+/// Counts for a project's dashboard: per live status, and per category and status.
+pub struct Dashboard {
+    pub total: usize,
+    /// (status, count)
+    pub by_status: Vec<(String, usize)>,
+    /// (category, status, count)
+    pub by_category: Vec<(String, String, usize)>,
+}
+
+const LIVE_STATUSES: &[&str] = &["normal", "fault", "offline", "maintenance"];
+
+pub async fn dashboard(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<Dashboard> {
+    check_project(actor, project)?;
+    let q = crate::equipment::service::DeviceQuery {
+        project_id: Some(project),
+        category: None,
+        status: None,
+        search: None,
+    };
+    let devices = crate::equipment::service::devices(state, actor, q, None, 100_000).await?;
+    let devices: Vec<_> = devices.into_iter().filter(|d| d.status != "scrapped").collect();
+    let keys: Vec<String> = devices.iter().map(|d| key(state, d.id)).collect();
+    let states: Vec<Option<String>> = if keys.is_empty() {
+        Vec::new()
+    } else {
+        let mut conn = state.redis.clone();
+        redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?
+    };
+    let mut by_status: std::collections::BTreeMap<String, usize> =
+        LIVE_STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut by_category: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
+    for (d, raw) in devices.iter().zip(states) {
+        // a device under repair is in maintenance whatever it reports; one never heard from is offline
+        let live = raw
+            .and_then(|r| serde_json::from_str::<LiveState>(&r).ok())
+            .map(|l| l.status)
+            .unwrap_or_else(|| "offline".into());
+        let status = if d.status == "under_repair" { "maintenance".to_owned() } else { live };
+        *by_status.entry(status.clone()).or_default() += 1;
+        *by_category.entry((d.category.clone(), status)).or_default() += 1;
+    }
+    Ok(Dashboard {
+        total: devices.len(),
+        by_status: by_status.into_iter().collect(),
+        by_category: by_category.into_iter().map(|((c, s), n)| (c, s, n)).collect(),
+    })
+}

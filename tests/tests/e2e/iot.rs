@@ -43,6 +43,34 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
     let msg = ws::next_json(&mut socket).await.expect("offline");
     assert_eq!(msg["payload"]["data"]["deviceStateChanged"]["status"], "offline");
 
+    // the dashboard: the pump is offline now, the rest of the estate's 20 devices never spoke
+    let dash = s.ok(Some(&manager), "query($p: ID!) { deviceDashboard(projectId: $p) { total byStatus { status count } byCategory { category status count } } }", json!({"p": project})).await;
+    assert_eq!(dash["deviceDashboard"]["total"], 20);
+    let offline = dash["deviceDashboard"]["byStatus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["status"] == "offline")
+        .unwrap()["count"]
+        .clone();
+    assert_eq!(offline, 20);
+    s.mqtt_publish("JCHY/JC-ELV-11/telemetry", br#"{"values":{"floor":3}}"#).await;
+    let _ = ws::next_json(&mut socket).await;
+    let dash = s
+        .ok(
+            Some(&manager),
+            "query($p: ID!) { deviceDashboard(projectId: $p) { byCategory { category status count } } }",
+            json!({"p": project}),
+        )
+        .await;
+    assert!(
+        dash["deviceDashboard"]["byCategory"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"category": "elevator", "status": "normal", "count": 1})),
+        "{dash}"
+    );
+
     let m = s.http.get(format!("{}/metrics", s.url)).send().await.unwrap().text().await.unwrap();
     assert!(m.contains("mqtt_messages_total{result=\"malformed\"}"), "{m}");
     assert!(m.contains("mqtt_messages_total{result=\"unknown_device\"}"));
