@@ -36,6 +36,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub actors: ActorCache,
     pub events: EventBus,
+    /// publishes device commands; its event loop runs in `App::serve`
+    pub mqtt: rumqttc::AsyncClient,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +132,7 @@ pub struct App {
     pub state: AppState,
     pub schemas: Schemas,
     redis_client: redis::Client,
+    mqtt_events: Option<rumqttc::EventLoop>,
 }
 
 impl App {
@@ -165,6 +168,7 @@ impl App {
         };
         let push = PushSenders { fcm, jpush };
         let events = EventBus::new(redis.clone(), &config.redis_prefix);
+        let (mqtt, mqtt_events) = crate::iot::mqtt::connect(&config);
         let state = AppState {
             db,
             redis,
@@ -176,9 +180,10 @@ impl App {
             clock,
             actors: ActorCache::default(),
             events,
+            mqtt,
         };
         let schemas = graphql::build_schema(state.clone());
-        Ok(App { state, schemas, redis_client })
+        Ok(App { state, schemas, redis_client, mqtt_events: Some(mqtt_events) })
     }
 
     pub async fn build_default(config: Config) -> Result<App, StartupError> {
@@ -198,7 +203,7 @@ impl App {
 
     /// Serves until `shutdown` turns true; background tasks stop with it.
     pub async fn serve(
-        self,
+        mut self,
         listener: tokio::net::TcpListener,
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
@@ -222,11 +227,12 @@ impl App {
                 }
             }
         });
-        let mqtt = self
-            .state
-            .config
-            .mqtt_ingest
-            .then(|| tokio::spawn(crate::iot::mqtt::run(self.state.clone(), shutdown.clone())));
+        let mqtt = match (self.state.config.mqtt_ingest, self.mqtt_events.take()) {
+            (true, Some(events)) => {
+                Some(tokio::spawn(crate::iot::mqtt::run(self.state.clone(), events, shutdown.clone())))
+            }
+            _ => None,
+        };
         let router = self.router();
         let mut stop = shutdown.clone();
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())

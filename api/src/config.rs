@@ -43,6 +43,8 @@ pub struct Config {
     /// false (production): the broker keeps the session and queued QoS 1 messages while a
     /// replica restarts; tests use throw-away sessions
     pub mqtt_clean_session: bool,
+    /// a device command not acknowledged within this many seconds has failed
+    pub command_timeout_secs: u64,
     pub http_addr: SocketAddr,
     pub jwt_secret: SecretString,
     /// base64 of 32 random bytes: AES-256-GCM for ID-card numbers and the key of their blind index
@@ -264,6 +266,7 @@ impl Default for Config {
             mqtt_client_id: None,
             mqtt_ingest: true,
             mqtt_clean_session: false,
+            command_timeout_secs: 10,
             http_addr: SocketAddr::from(([0, 0, 0, 0], 8080)),
             jwt_secret: SecretString::from(DEV_JWT_SECRET),
             data_key: SecretString::from(DEV_DATA_KEY),

@@ -258,6 +258,7 @@ fn entity_label(entity: &str) -> (&'static str, &'static str) {
         "file" => ("文件", "File"),
         "announcement" => ("公告", "Announcement"),
         "device" => ("设备", "Device"),
+        "command" => ("指令", "Command"),
         _ => ("记录", "Record"),
     }
 }

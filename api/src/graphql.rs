@@ -51,6 +51,7 @@ pub struct Mutation(
     crate::notify::graphql::NotifyMutation,
     crate::notify::announcements::graphql::AnnouncementMutation,
     crate::equipment::graphql::EquipmentMutation,
+    crate::iot::graphql::IotMutation,
 );
 
 #[derive(MergedSubscription, Default)]

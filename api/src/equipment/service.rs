@@ -538,3 +538,9 @@ pub async fn for_topic(
 ) -> AppResult<Option<(Uuid, Uuid, String)>> {
     Ok(repo::for_topic(&state.db, project_code, device_code).await?)
 }
+
+/// The device a command is for: any device of the company; the command's own permission
+/// decides the project scope.
+pub async fn device_for_command(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Device> {
+    repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))
+}

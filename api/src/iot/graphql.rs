@@ -41,11 +41,102 @@ pub struct DeviceDashboard {
     pub by_category: Vec<CategoryStatusCount>,
 }
 
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceCommandKind {
+    /// 远程开门 (access doors; `device:command:door`)
+    OpenDoor,
+    /// 电梯回基站 (elevators; `device:command:elevator`)
+    ElevatorToBase,
+    /// 复位 (any device; `device:command:reset`)
+    Reset,
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceCommandStatus {
+    /// published, waiting for the device's acknowledgement
+    Sent,
+    Succeeded,
+    /// refused by the device, or no answer within the timeout
+    Failed,
+}
+
+#[derive(SimpleObject)]
+pub struct DeviceCommand {
+    pub id: ID,
+    pub device_id: ID,
+    pub kind: String,
+    pub status: DeviceCommandStatus,
+    /// the device's message, or `timeout`
+    pub result: String,
+    pub sent_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<super::repo::Command> for DeviceCommand {
+    fn from(c: super::repo::Command) -> Self {
+        DeviceCommand {
+            id: ID(c.id.to_string()),
+            device_id: ID(c.device_id.to_string()),
+            kind: c.kind,
+            status: match c.status.as_str() {
+                "succeeded" => DeviceCommandStatus::Succeeded,
+                "failed" => DeviceCommandStatus::Failed,
+                _ => DeviceCommandStatus::Sent,
+            },
+            result: c.result,
+            sent_at: c.sent_at,
+            finished_at: c.finished_at,
+        }
+    }
+}
+
+#[derive(async_graphql::InputObject)]
+pub struct SendDeviceCommandInput {
+    pub device_id: ID,
+    pub kind: DeviceCommandKind,
+    pub params: Option<Json<serde_json::Value>>,
+}
+
+#[derive(SimpleObject)]
+pub struct SendDeviceCommandPayload {
+    pub command: DeviceCommand,
+}
+
+#[derive(Default)]
+pub struct IotMutation;
+
+#[Object]
+impl IotMutation {
+    /// 远程控制: permission-checked per command kind and audited; poll `deviceCommand(id)`.
+    async fn send_device_command(
+        &self,
+        ctx: &Context<'_>,
+        input: SendDeviceCommandInput,
+    ) -> async_graphql::Result<SendDeviceCommandPayload> {
+        let actor = ctx.actor()?;
+        let kind = match input.kind {
+            DeviceCommandKind::OpenDoor => "open_door",
+            DeviceCommandKind::ElevatorToBase => "elevator_to_base",
+            DeviceCommandKind::Reset => "reset",
+        };
+        let params = input.params.map(|p| p.0).unwrap_or_else(|| serde_json::json!({}));
+        let c =
+            service::send_command(ctx.state(), &actor, parse_id("deviceId", &input.device_id)?, kind, params).await?;
+        Ok(SendDeviceCommandPayload { command: c.into() })
+    }
+}
+
 #[derive(Default)]
 pub struct IotQuery;
 
 #[Object]
 impl IotQuery {
+    #[graphql(guard = "Perm::EquipmentRead")]
+    async fn device_command(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeviceCommand> {
+        let actor = ctx.actor()?;
+        Ok(service::command(ctx.state(), &actor, parse_id("id", &id)?).await?.into())
+    }
+
     #[graphql(guard = "Perm::EquipmentRead")]
     async fn device_dashboard(&self, ctx: &Context<'_>, project_id: ID) -> async_graphql::Result<DeviceDashboard> {
         let actor = ctx.actor()?;

@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::watch;
 
 use super::service::{IngestError, ingest};
 use crate::app::AppState;
+use crate::config::Config;
 
 fn host_port(url: &str) -> (String, u16) {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
@@ -20,8 +21,8 @@ fn host_port(url: &str) -> (String, u16) {
     }
 }
 
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
-    let cfg = &state.config;
+/// The client (publishing commands; held in `AppState`) and its event loop (run by `run`).
+pub fn connect(cfg: &Config) -> (AsyncClient, EventLoop) {
     let (host, port) = host_port(&cfg.mqtt_url);
     let client_id = cfg
         .mqtt_client_id
@@ -31,21 +32,38 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     opts.set_keep_alive(Duration::from_secs(30));
     opts.set_clean_session(cfg.mqtt_clean_session);
     opts.set_manual_acks(true);
-    let (client, mut events) = AsyncClient::new(opts, 256);
-    let filter = format!("$share/{}/{}/+/+/+", cfg.mqtt_share_group, cfg.mqtt_topic_root);
+    AsyncClient::new(opts, 256)
+}
+
+pub async fn run(state: AppState, mut events: EventLoop, mut shutdown: watch::Receiver<bool>) {
+    let cfg = &state.config;
+    let client = state.mqtt.clone();
+    let filters = [
+        format!("$share/{}/{}/+/+/+", cfg.mqtt_share_group, cfg.mqtt_topic_root),
+        format!("$share/{}/{}/+/+/command/ack", cfg.mqtt_share_group, cfg.mqtt_topic_root),
+    ];
     let mut last_warn = Instant::now() - Duration::from_secs(60);
+    let mut sweep = tokio::time::interval(Duration::from_secs(1));
     loop {
         let ev = tokio::select! {
             _ = shutdown.changed() => {
                 let _ = client.disconnect().await;
                 return;
             }
+            _ = sweep.tick() => {
+                if let Err(e) = super::service::time_out_commands(&state).await {
+                    e.log_if_internal();
+                }
+                continue;
+            }
             ev = events.poll() => ev,
         };
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                if let Err(e) = client.subscribe(&filter, QoS::AtLeastOnce).await {
-                    tracing::warn!(error = %e, "MQTT subscribe failed");
+                for f in &filters {
+                    if let Err(e) = client.subscribe(f, QoS::AtLeastOnce).await {
+                        tracing::warn!(error = %e, "MQTT subscribe failed");
+                    }
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {

@@ -53,6 +53,9 @@ fn reading_time(now: DateTime<Utc>, ts: Option<DateTime<Utc>>) -> DateTime<Utc> 
 }
 
 pub async fn ingest(state: &AppState, topic: &str, payload: &[u8]) -> Result<(), IngestError> {
+    if topic.ends_with("/command/ack") {
+        return command_ack(state, topic, payload).await;
+    }
     let t = model::parse_topic(&state.config.mqtt_topic_root, topic).ok_or(Rejected::Topic)?;
     // parse before any lookup: a malformed message costs no query
     enum Parsed {
@@ -164,4 +167,120 @@ pub async fn dashboard(state: &AppState, actor: &Actor, project: Uuid) -> AppRes
         by_status: by_status.into_iter().collect(),
         by_category: by_category.into_iter().map(|((c, s), n)| (c, s, n)).collect(),
     })
+}
+
+// ---- remote control ------------------------------------------------------------------
+
+/// A command kind, the device categories it applies to and the permission it needs.
+fn command_rule(kind: &str) -> Option<(&'static [&'static str], Perm)> {
+    match kind {
+        "open_door" => Some((&["access_door"], Perm::CommandDoor)),
+        "elevator_to_base" => Some((&["elevator"], Perm::CommandElevator)),
+        "reset" => Some((&[], Perm::CommandReset)),
+        _ => None,
+    }
+}
+
+/// Sends a command: recorded and audited first, then published to
+/// `{root}/{project}/{device}/command` as `{"id", "kind", "params"}`; the device answers on
+/// `.../command/ack` with `{"id", "ok", "message"}`, or the command fails after the timeout.
+pub async fn send_command(
+    state: &AppState,
+    actor: &Actor,
+    device_id: Uuid,
+    kind: &str,
+    params: serde_json::Value,
+) -> AppResult<repo::Command> {
+    let (categories, perm) = command_rule(kind).ok_or_else(|| {
+        AppError::validation(
+            "kind",
+            crate::error::Msg::new("不支持的指令", "Unknown command (open_door, elevator_to_base, reset)"),
+        )
+    })?;
+    if !params.is_object() || params.to_string().len() > 1024 {
+        return Err(AppError::validation(
+            "params",
+            crate::error::Msg::new("参数应为不超过1KB的JSON对象", "Params must be a JSON object under 1 KB"),
+        ));
+    }
+    let device = crate::equipment::service::device_for_command(state, actor, device_id).await?;
+    actor.require_project(perm, device.project_id)?;
+    if !categories.is_empty() && !categories.contains(&device.category.as_str()) {
+        return Err(AppError::validation(
+            "kind",
+            crate::error::Msg::new("该设备不支持此指令", "This device does not take this command"),
+        ));
+    }
+    let project = crate::org::service::project(state, actor, perm, device.project_id).await?;
+    let id = Uuid::now_v7();
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    repo::insert_command(
+        &mut tx,
+        &repo::NewCommand {
+            id,
+            company_id: actor.company_id,
+            project_id: project.id,
+            device_id,
+            kind,
+            params: &params,
+            requested_by: actor.user_id,
+            sent_at: now,
+        },
+    )
+    .await?;
+    crate::rbac::service::audit(
+        &mut tx,
+        actor,
+        "device.command",
+        "device",
+        Some(device_id),
+        serde_json::json!({ "command": id, "kind": kind }),
+    )
+    .await?;
+    tx.commit().await?;
+    let topic = format!("{}/{}/{}/command", state.config.mqtt_topic_root, project.code, device.code);
+    let body = serde_json::json!({ "id": id, "kind": kind, "params": params }).to_string();
+    if let Err(e) = state.mqtt.publish(topic, rumqttc::QoS::AtLeastOnce, false, body).await {
+        tracing::warn!(error = %e, "command not handed to the broker");
+        repo::finish_command(&state.db, id, device_id, false, "broker unavailable", now).await?;
+    }
+    repo::get_command(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("command"))
+}
+
+pub async fn command(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<repo::Command> {
+    let c = repo::get_command(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("command"))?;
+    crate::equipment::service::device(state, actor, c.device_id).await?;
+    Ok(c)
+}
+
+/// `{root}/{project}/{device}/command/ack` with `{"id": "…", "ok": true, "message": "…"}`
+pub async fn command_ack(state: &AppState, topic: &str, payload: &[u8]) -> Result<(), IngestError> {
+    let rest =
+        topic.strip_prefix(&state.config.mqtt_topic_root).and_then(|r| r.strip_prefix('/')).ok_or(Rejected::Topic)?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    let [project, device, "command", "ack"] = parts.as_slice() else { return Err(Rejected::Topic.into()) };
+    #[derive(serde::Deserialize)]
+    struct Ack {
+        id: Uuid,
+        ok: bool,
+        #[serde(default)]
+        message: String,
+    }
+    let ack: Ack = serde_json::from_slice(payload).map_err(|_| Rejected::Malformed("not a command ack"))?;
+    let (device_id, _, _) =
+        crate::equipment::service::for_topic(state, project, device).await?.ok_or(Rejected::UnknownDevice)?;
+    let message: String = ack.message.chars().take(200).collect();
+    repo::finish_command(&state.db, ack.id, device_id, ack.ok, &message, state.clock.now())
+        .await
+        .map_err(AppError::from)?;
+    Ok(())
+}
+
+/// Commands without an answer within the timeout have failed.
+pub async fn time_out_commands(state: &AppState) -> AppResult<()> {
+    let now = state.clock.now();
+    let cutoff = now - TimeDelta::seconds(state.config.command_timeout_secs as i64);
+    repo::time_out_commands(&state.db, cutoff, now).await?;
+    Ok(())
 }

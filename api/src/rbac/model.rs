@@ -51,6 +51,9 @@ permissions! {
     AnnouncementWrite => "announcement:write", "发布公告", "Publish announcements";
     EquipmentRead => "equipment:read", "查看设备台账", "View the equipment ledger";
     EquipmentWrite => "equipment:write", "管理设备台账", "Manage the equipment ledger";
+    CommandDoor => "device:command:door", "远程开门", "Open doors remotely";
+    CommandElevator => "device:command:elevator", "远程控制电梯", "Control elevators remotely";
+    CommandReset => "device:command:reset", "远程复位设备", "Reset devices remotely";
     SelfHouse => "self:house", "我的房屋", "My houses";
 }
 
@@ -233,10 +236,15 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             AnnouncementWrite,
             EquipmentRead,
             EquipmentWrite,
+            CommandDoor,
+            CommandElevator,
+            CommandReset,
         ],
     },
     BuiltinRole {
-        code: "technician", name: "维修人员", perms: &[CompanyRead, ProjectRead, EstateRead, EquipmentRead]
+        code: "technician",
+        name: "维修人员",
+        perms: &[CompanyRead, ProjectRead, EstateRead, EquipmentRead, CommandElevator, CommandReset],
     },
     BuiltinRole {
         code: "customer_service",
@@ -244,7 +252,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, OwnerWrite, AnnouncementWrite],
     },
     BuiltinRole { code: "finance", name: "财务人员", perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead] },
-    BuiltinRole { code: "guard", name: "安保人员", perms: &[ProjectRead, EstateRead] },
+    BuiltinRole { code: "guard", name: "安保人员", perms: &[ProjectRead, EstateRead, CommandDoor] },
     BuiltinRole { code: "owner", name: "业主", perms: &[SelfHouse] },
 ];
 

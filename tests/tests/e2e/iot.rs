@@ -88,3 +88,78 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
     let msg = ws::next_json(&mut other).await.unwrap();
     assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{msg}");
 }
+
+/// A device on the broker: answers every command on its topic with `ok`.
+async fn fake_device(root: &str, project: &str, device: &str, ok: bool) -> tokio::task::JoinHandle<()> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut opts = MqttOptions::new(format!("dev-{}", uuid::Uuid::now_v7().simple()), "127.0.0.1", 1883);
+    opts.set_keep_alive(std::time::Duration::from_secs(5));
+    let (client, mut events) = AsyncClient::new(opts, 10);
+    let topic = format!("{root}/{project}/{device}/command");
+    client.subscribe(&topic, QoS::AtLeastOnce).await.unwrap();
+    // wait for the SUBACK so no command is missed
+    loop {
+        if let Ok(Event::Incoming(Packet::SubAck(_))) = events.poll().await {
+            break;
+        }
+    }
+    tokio::spawn(async move {
+        while let Ok(ev) = events.poll().await {
+            if let Event::Incoming(Packet::Publish(p)) = ev {
+                let cmd: serde_json::Value = serde_json::from_slice(&p.payload).unwrap();
+                let ack = json!({"id": cmd["id"], "ok": ok, "message": if ok { "已执行" } else { "门锁卡死" }});
+                client.publish(format!("{topic}/ack"), QoS::AtLeastOnce, false, ack.to_string()).await.unwrap();
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn remote_commands_are_acknowledged_refused_or_time_out() {
+    let s = TestServer::seeded().await;
+    let root = s.state.config.mqtt_topic_root.clone();
+    let manager = s.sign_in("manager").await;
+    let id_of = |d: serde_json::Value| d["deviceByCode"]["id"].clone();
+    let door = id_of(s.ok(Some(&manager), "{ deviceByCode(code: \"TF-DOOR-01\") { id } }", json!({})).await);
+    let lift = id_of(s.ok(Some(&manager), "{ deviceByCode(code: \"JC-ELV-11\") { id } }", json!({})).await);
+    let send = "mutation($d: ID!, $k: DeviceCommandKind!) { sendDeviceCommand(input: {deviceId: $d, kind: $k}) { command { id status } } }";
+    let poll = "query($c: ID!) { deviceCommand(id: $c) { status result } }";
+
+    let _device = fake_device(&root, "TFGJ", "TF-DOOR-01", true).await;
+    let c =
+        s.ok(Some(&manager), send, json!({"d": door, "k": "OPEN_DOOR"})).await["sendDeviceCommand"]["command"].clone();
+    assert_eq!(c["status"], "SENT");
+    let mut status = json!(null);
+    for _ in 0..100 {
+        status = s.ok(Some(&manager), poll, json!({"c": c["id"]})).await["deviceCommand"].clone();
+        if status["status"] != "SENT" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, json!({"status": "SUCCEEDED", "result": "已执行"}));
+    assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'device.command'").await, 1);
+
+    // permission per kind and per project; the kind must fit the device
+    let guard = s.sign_in("guard1").await; // doors of 锦城花园 only
+    assert_eq!(code(&s.gql(Some(&guard), send, json!({"d": door, "k": "OPEN_DOOR"})).await), "FORBIDDEN");
+    let tech1 = s.sign_in("tech1").await; // elevators yes, doors no
+    let elevator_door = s.gql(Some(&tech1), send, json!({"d": lift, "k": "OPEN_DOOR"})).await;
+    assert_eq!(code(&elevator_door), "FORBIDDEN");
+    let r = s.gql(Some(&manager), send, json!({"d": lift, "k": "OPEN_DOOR"})).await;
+    assert_eq!((code(&r), wuye_tests::field(&r)), ("VALIDATION", "kind"));
+
+    // no device listening: FAILED after the timeout
+    let c = s.ok(Some(&tech1), send, json!({"d": lift, "k": "ELEVATOR_TO_BASE"})).await["sendDeviceCommand"]["command"]
+        .clone();
+    s.clock.advance(11);
+    let mut status = json!(null);
+    for _ in 0..60 {
+        status = s.ok(Some(&manager), poll, json!({"c": c["id"]})).await["deviceCommand"].clone();
+        if status["status"] != "SENT" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, json!({"status": "FAILED", "result": "timeout"}));
+}
