@@ -271,15 +271,18 @@ async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceIn
     Ok(())
 }
 
-pub async fn create(state: &AppState, actor: &Actor, input: DeviceInput) -> AppResult<Device> {
+/// A new device of `project_id` from an input, with every rule checked (API and import).
+async fn checked_new_device(
+    state: &AppState,
+    actor: &Actor,
+    project_id: Uuid,
+    input: &DeviceInput,
+) -> AppResult<Device> {
     types::required(&[
-        ("projectId", input.project_id.is_some()),
         ("code", input.code.is_some()),
         ("name", input.name.is_some()),
         ("category", input.category.is_some()),
     ])?;
-    let project_id = input.project_id.unwrap_or_default();
-    crate::org::service::project(state, actor, Perm::EquipmentWrite, project_id).await?;
     let mut d = Device {
         id: Uuid::now_v7(),
         company_id: actor.company_id,
@@ -301,11 +304,19 @@ pub async fn create(state: &AppState, actor: &Actor, input: DeviceInput) -> AppR
         attributes: Value::Object(Map::new()),
         created_at: state.clock.now(),
     };
-    apply(state, actor, &mut d, &input).await?;
+    apply(state, actor, &mut d, input).await?;
     if input.attributes.is_none() {
         // a category with required attributes cannot be created without them
         d.attributes = check_attributes(state, actor, project_id, &d.category, &Value::Null).await?;
     }
+    Ok(d)
+}
+
+pub async fn create(state: &AppState, actor: &Actor, input: DeviceInput) -> AppResult<Device> {
+    types::required(&[("projectId", input.project_id.is_some())])?;
+    let project_id = input.project_id.unwrap_or_default();
+    crate::org::service::project(state, actor, Perm::EquipmentWrite, project_id).await?;
+    let d = checked_new_device(state, actor, project_id, &input).await?;
     let mut tx = state.db.begin().await?;
     repo::insert(&mut tx, &d).await?;
     audit(&mut tx, actor, "device.create", "device", Some(d.id), serde_json::json!({ "code": d.code })).await?;
@@ -447,37 +458,7 @@ pub async fn import(state: &AppState, actor: &Actor, project_id: Uuid, csv_text:
                 attributes,
                 ..DeviceInput::default()
             };
-            types::required(&[
-                ("code", input.code.is_some()),
-                ("name", input.name.is_some()),
-                ("category", input.category.is_some()),
-            ])?;
-            let mut d = Device {
-                id: Uuid::now_v7(),
-                company_id: actor.company_id,
-                project_id,
-                code: device_code(input.code.as_deref().unwrap_or_default())?,
-                name: String::new(),
-                category: types::one_of("category", input.category.as_deref().unwrap_or_default(), CATEGORIES)?,
-                model: String::new(),
-                specification: String::new(),
-                manufacturer: String::new(),
-                purchase_date: None,
-                install_date: None,
-                building_id: None,
-                unit_id: None,
-                location: String::new(),
-                warranty_expiry: None,
-                status: "in_use".into(),
-                responsible_user_id: None,
-                attributes: Value::Object(Map::new()),
-                created_at: state.clock.now(),
-            };
-            apply(state, actor, &mut d, &input).await?;
-            if input.attributes.is_none() {
-                d.attributes = check_attributes(state, actor, project_id, &d.category, &Value::Null).await?;
-            }
-            Ok::<Device, AppError>(d)
+            checked_new_device(state, actor, project_id, &input).await
         };
         match parsed.await {
             Ok(d) if !seen.insert(d.code.clone()) => {

@@ -131,7 +131,7 @@ pub struct IotQuery;
 
 #[Object]
 impl IotQuery {
-    #[graphql(guard = "Perm::EquipmentRead")]
+    /// A command the caller sent, or one on a device they may read.
     async fn device_command(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<DeviceCommand> {
         let actor = ctx.actor()?;
         Ok(service::command(ctx.state(), &actor, parse_id("id", &id)?).await?.into())
