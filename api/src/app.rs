@@ -38,6 +38,8 @@ pub struct AppState {
     pub events: EventBus,
     /// publishes device commands; its event loop runs in `App::serve`
     pub mqtt: rumqttc::AsyncClient,
+    /// device lookups and alarm rules for ingest
+    pub iot: Arc<crate::iot::ingest::IotCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +183,7 @@ impl App {
             actors: ActorCache::default(),
             events,
             mqtt,
+            iot: Arc::default(),
         };
         let schemas = graphql::build_schema(state.clone());
         Ok(App { state, schemas, redis_client, mqtt_events: Some(mqtt_events) })
@@ -227,12 +230,11 @@ impl App {
                 }
             }
         });
-        let mqtt = match (self.state.config.mqtt_ingest, self.mqtt_events.take()) {
-            (true, Some(events)) => {
-                Some(tokio::spawn(crate::iot::mqtt::run(self.state.clone(), events, shutdown.clone())))
-            }
-            _ => None,
-        };
+        let mqtt = self
+            .mqtt_events
+            .take()
+            .map(|events| tokio::spawn(crate::iot::mqtt::run(self.state.clone(), events, shutdown.clone())));
+        let jobs = tokio::spawn(crate::jobs::run(self.state.clone(), shutdown.clone()));
         let router = self.router();
         let mut stop = shutdown.clone();
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -251,6 +253,7 @@ impl App {
         if let Some(m) = mqtt {
             let _ = m.await;
         }
+        let _ = jobs.await;
         Ok(())
     }
 }

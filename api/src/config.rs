@@ -59,6 +59,65 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
+    pub iot: IotConfig,
+}
+
+/// Device ingest, offline detection, alarm follow-up and the scheduler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IotConfig {
+    /// MQTT connections of this replica in the shared subscription (more connections, more
+    /// messages in flight)
+    pub ingest_connections: usize,
+    /// batch writers; a device's messages always go to the same one, in order
+    pub ingest_workers: usize,
+    /// most messages stored in one batch
+    pub batch_max: usize,
+    /// a device is offline after this many missed heartbeats
+    pub missed_heartbeats: u32,
+    /// expected seconds between messages, per category (others: `default_heartbeat_secs`)
+    pub heartbeat_secs: std::collections::BTreeMap<String, u64>,
+    pub default_heartbeat_secs: u64,
+    /// unacknowledged alarms are sent again to the on-duty staff this often
+    pub remind_every_secs: u64,
+    /// how often the scheduler (one replica, by advisory lock) runs its jobs
+    pub jobs_interval_ms: u64,
+    /// run the scheduler in this replica (it still takes the lock first)
+    pub jobs: bool,
+}
+
+impl Default for IotConfig {
+    fn default() -> Self {
+        let hb = [
+            ("elevator", 30),
+            ("access_door", 60),
+            ("water_pump", 30),
+            ("fire_equipment", 300),
+            ("camera", 60),
+            ("water_meter", 900),
+            ("electricity_meter", 900),
+            ("gas_meter", 900),
+        ];
+        IotConfig {
+            ingest_connections: 2,
+            ingest_workers: 2,
+            batch_max: 2000,
+            missed_heartbeats: 3,
+            heartbeat_secs: hb.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            default_heartbeat_secs: 300,
+            remind_every_secs: 1800,
+            jobs_interval_ms: 5000,
+            jobs: true,
+        }
+    }
+}
+
+impl IotConfig {
+    /// silence longer than this means offline
+    pub fn offline_after(&self, category: &str) -> chrono::TimeDelta {
+        let hb = self.heartbeat_secs.get(category).copied().unwrap_or(self.default_heartbeat_secs);
+        chrono::TimeDelta::seconds((hb * self.missed_heartbeats.max(1) as u64) as i64)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +337,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            iot: IotConfig::default(),
         }
     }
 }

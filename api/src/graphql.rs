@@ -40,6 +40,8 @@ pub struct Query(
     crate::notify::announcements::graphql::AnnouncementQuery,
     crate::equipment::graphql::EquipmentQuery,
     crate::iot::graphql::IotQuery,
+    crate::iot::alarm_graphql::AlarmQuery,
+    crate::maintenance::graphql::MaintenanceQuery,
     ServiceQuery,
 );
 
@@ -52,6 +54,8 @@ pub struct Mutation(
     crate::notify::announcements::graphql::AnnouncementMutation,
     crate::equipment::graphql::EquipmentMutation,
     crate::iot::graphql::IotMutation,
+    crate::iot::alarm_graphql::AlarmMutation,
+    crate::maintenance::graphql::MaintenanceMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -59,6 +63,7 @@ pub struct Subscription(
     crate::rbac::graphql::AccountSubscription,
     crate::notify::graphql::NotifySubscription,
     crate::iot::graphql::IotSubscription,
+    crate::iot::alarm_graphql::AlarmSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

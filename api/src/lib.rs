@@ -10,6 +10,8 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod iot;
+pub mod jobs;
+pub mod maintenance;
 pub mod notify;
 pub mod org;
 pub mod rbac;

@@ -1,4 +1,4 @@
-//! `wuye`: serve | migrate | seed-demo | bootstrap | export-schema
+//! `wuye`: serve | migrate | seed-demo | bootstrap | simulate-devices | export-schema
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +37,29 @@ enum Cmd {
         company: String,
         #[arg(long, default_value = "admin")]
         admin_username: String,
+    },
+    /// Publish realistic telemetry for the ledger's devices to the broker (demo, load tests)
+    SimulateDevices {
+        /// only devices of these projects (codes); default: every project
+        #[arg(long)]
+        project: Vec<String>,
+        /// at most this many devices
+        #[arg(long, default_value_t = 10_000)]
+        devices: usize,
+        /// messages per second over all devices (0: as fast as possible)
+        #[arg(long, default_value_t = 20.0)]
+        rate: f64,
+        /// stop after this many messages
+        #[arg(long, default_value_t = 1_000)]
+        count: u64,
+        /// share of messages that are fault events (0…1)
+        #[arg(long, default_value_t = 0.0)]
+        faults: f64,
+        /// this many devices go offline and stay silent
+        #[arg(long, default_value_t = 0)]
+        offline: usize,
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
     },
     /// Write the GraphQL schema (SDL)
     ExportSchema {
@@ -110,6 +133,38 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let password = wuye_api::seed::bootstrap(&app.state, &company, &admin_username).await?;
             println!(
                 "company {company:?} created; sign in as {admin_username} with initial password {password} (must be changed at first sign-in)"
+            );
+        }
+        Cmd::SimulateDevices { project, devices, rate, count, faults, offline, connections } => {
+            if !(0.0..=1.0).contains(&faults) || !rate.is_finite() || rate < 0.0 {
+                return Err(CliError::Refused("--faults is 0…1 and --rate at least 0"));
+            }
+            let db = app::connect_db(&config).await?;
+            let list = wuye_api::iot::repo::sim_devices(&db, &project, devices as i64)
+                .await
+                .map_err(wuye_api::error::AppError::from)?;
+            if list.is_empty() {
+                return Err(CliError::Refused("no devices in the ledger (run seed-demo first)"));
+            }
+            println!("simulating {} devices, {count} messages at {rate}/s → {}", list.len(), config.mqtt_url);
+            let report = wuye_api::iot::sim::simulate(wuye_api::iot::sim::SimOptions {
+                mqtt_url: config.mqtt_url.clone(),
+                root: config.mqtt_topic_root.clone(),
+                devices: list,
+                rate,
+                count,
+                fault_rate: faults,
+                offline,
+                connections,
+            })
+            .await
+            .map_err(|e| CliError::Io(std::io::Error::other(e)))?;
+            let secs = report.elapsed.as_secs_f64();
+            println!(
+                "sent {} messages ({} faults) in {secs:.1} s: {:.0} msg/s",
+                report.sent,
+                report.faults,
+                report.sent as f64 / secs.max(1e-9)
             );
         }
         Cmd::Serve => {

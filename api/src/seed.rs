@@ -116,6 +116,82 @@ async fn seed_devices(
     Ok(())
 }
 
+/// Demo plans (elevators monthly and yearly, extinguishers monthly, pumps quarterly) and a
+/// patrol route round the estate.
+async fn seed_maintenance(s: &AppState, admin: &crate::rbac::model::Actor, estate: Uuid, tech: Uuid) -> AppResult<()> {
+    use crate::maintenance::service::{CheckpointInput, PlanInput, RouteInput, create_plan, create_route};
+    let plan = |category: &str, name: &str, checklist: &[&str], interval: &str, start: (i32, u32, u32)| PlanInput {
+        project_id: estate,
+        device_id: None,
+        category: Some(category.into()),
+        name: name.into(),
+        checklist: checklist.iter().map(|c| c.to_string()).collect(),
+        interval_kind: interval.into(),
+        interval_days: None,
+        anchor: "schedule".into(),
+        start_date: chrono::NaiveDate::from_ymd_opt(start.0, start.1, start.2).unwrap_or_default(),
+        lead_days: 5,
+        responsible_user_id: Some(tech),
+    };
+    let plans = [
+        plan(
+            "elevator",
+            "电梯月度例行保养",
+            &["曳引机运行与油位", "制动器间隙与动作", "层门与轿门联锁", "轿厢照明与通风", "紧急报警与对讲"],
+            "monthly",
+            (2026, 1, 5),
+        ),
+        plan(
+            "elevator",
+            "电梯年度全面检验",
+            &["安全钳与限速器联动试验", "钢丝绳磨损与张力", "缓冲器", "平衡系数测定"],
+            "yearly",
+            (2026, 3, 1),
+        ),
+        plan(
+            "fire_equipment",
+            "灭火器月度压力检查",
+            &["压力表指针在绿区", "瓶体无锈蚀变形", "铅封与保险销完好"],
+            "monthly",
+            (2026, 1, 1),
+        ),
+        plan(
+            "water_pump",
+            "水泵季度保养",
+            &["轴承润滑", "机械密封无渗漏", "电机绝缘测试", "压力表校验"],
+            "quarterly",
+            (2026, 1, 10),
+        ),
+    ];
+    for p in plans {
+        create_plan(s, admin, p).await?;
+    }
+    let point = |name: &str, lat: f64, lng: f64| CheckpointInput {
+        name: name.into(),
+        lat: Some(lat),
+        lng: Some(lng),
+        radius_m: Some(50),
+    };
+    create_route(
+        s,
+        admin,
+        RouteInput {
+            project_id: estate,
+            name: "锦城花园夜间巡逻".into(),
+            times: vec!["09:00".into(), "21:00".into()],
+            window_minutes: 90,
+            checkpoints: vec![
+                point("北门岗亭", 30.57280, 104.06680),
+                point("1栋大堂", 30.57320, 104.06720),
+                point("地下车库B1", 30.57350, 104.06650),
+                point("水泵房", 30.57300, 104.06600),
+            ],
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 pub async fn seed_demo(state: &AppState) -> AppResult<String> {
     if org::company_exists(state, DEMO_COMPANY).await? {
         return Ok(format!("demo data already present\n{}", logins()));
@@ -287,6 +363,7 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
             .await?;
     }
     seed_devices(s, &admin, estate.id, tower.id, &houses).await?;
+    seed_maintenance(s, &admin, estate.id, id_of("tech1")?).await?;
     org::analyze(s).await?;
     Ok(logins())
 }

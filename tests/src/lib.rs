@@ -75,6 +75,11 @@ pub fn test_config(database_url: &str, files: &std::path::Path) -> Config {
     };
     c.auth.argon2_memory_kib = 4096;
     c.auth.argon2_iterations = 1;
+    c.iot.jobs_interval_ms = 200;
+    // the scheduler's jobs (offline sweep, escalation, maintenance) only where a test needs them
+    c.iot.jobs = false;
+    c.iot.ingest_connections = 1;
+    c.iot.ingest_workers = 2;
     c
 }
 
@@ -217,6 +222,11 @@ impl TestServer {
     /// What the development push sender recorded for a token.
     pub async fn pushes(&self, token: &str) -> Vec<wuye_api::notify::push::PushMessage> {
         wuye_api::notify::push::dev_pushes(&self.state.redis, &self.state.config.redis_prefix, token).await.unwrap()
+    }
+
+    /// Moves this server's clock forward (token expiry, schedules, offline detection).
+    pub fn advance(&self, secs: i64) {
+        self.clock.advance(secs);
     }
 
     /// Waits (up to 10 s) until `sql` returns `want`.

@@ -321,6 +321,7 @@ pub async fn create(state: &AppState, actor: &Actor, input: DeviceInput) -> AppR
     repo::insert(&mut tx, &d).await?;
     audit(&mut tx, actor, "device.create", "device", Some(d.id), serde_json::json!({ "code": d.code })).await?;
     tx.commit().await?;
+    state.iot.forget_devices();
     Ok(d)
 }
 
@@ -508,6 +509,7 @@ pub async fn import(state: &AppState, actor: &Actor, project_id: Uuid, csv_text:
     )
     .await?;
     tx.commit().await?;
+    state.iot.forget_devices();
     Ok(devices.len())
 }
 

@@ -67,7 +67,7 @@ pub struct Telemetry {
     pub values: Vec<(String, f64)>,
 }
 
-fn metric_name_ok(k: &str) -> bool {
+pub fn metric_name_ok(k: &str) -> bool {
     (1..=32).contains(&k.len())
         && k.starts_with(|c: char| c.is_ascii_alphabetic())
         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -110,23 +110,30 @@ struct RawEvent {
     #[serde(default)]
     message: String,
     ts: Option<DateTime<Utc>>,
+    #[serde(default)]
+    cleared: bool,
 }
 
-/// `{"code": "E21", "message": "门锁故障"}`: a fault reported by the device
+/// `{"code": "E21", "message": "门锁故障"}`: a fault reported by the device;
+/// `{"code": "E21", "cleared": true}` when it is gone. `TRAPPED` (困人) on an elevator is
+/// the most urgent of all.
 pub struct DeviceEvent {
     pub code: String,
     pub message: String,
     pub ts: Option<DateTime<Utc>>,
+    pub cleared: bool,
+}
+
+pub fn event_code_ok(code: &str) -> bool {
+    (1..=32).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
 pub fn parse_event(payload: &[u8]) -> Result<DeviceEvent, Rejected> {
     let raw: RawEvent = serde_json::from_slice(payload).map_err(|_| Rejected::Malformed("not event JSON"))?;
-    let ok_code = (1..=32).contains(&raw.code.len())
-        && raw.code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if !ok_code || raw.message.chars().count() > 200 {
+    if !event_code_ok(&raw.code) || raw.message.chars().count() > 200 {
         return Err(Rejected::Malformed("event code 1-32 characters, message up to 200"));
     }
-    Ok(DeviceEvent { code: raw.code, message: raw.message, ts: raw.ts })
+    Ok(DeviceEvent { code: raw.code, message: raw.message, ts: raw.ts, cleared: raw.cleared })
 }
 
 #[cfg(test)]

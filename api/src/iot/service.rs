@@ -2,17 +2,16 @@
 //! `DEVICE_STATE` event when the device's status changes.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use redis::AsyncCommands;
 use uuid::Uuid;
 
-use super::model::{self, Kind, Rejected};
+use super::model::Rejected;
 use super::repo;
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::events::Event;
 use crate::rbac::model::{Actor, Perm};
 
-pub const EVENT_DEVICE_STATE: &str = "DEVICE_STATE";
+pub use super::ingest::{EVENT_DEVICE_STATE, live_state};
+pub use super::rules::LiveState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -22,90 +21,6 @@ pub enum IngestError {
     /// we could not store it: retried, not acknowledged until stored
     #[error("storage: {0}")]
     Storage(#[from] AppError),
-}
-
-/// A device's live state as kept in Redis.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct LiveState {
-    /// normal | fault | offline | maintenance
-    pub status: String,
-    pub last_seen: Option<DateTime<Utc>>,
-    pub values: serde_json::Map<String, serde_json::Value>,
-    pub last_event: Option<serde_json::Value>,
-}
-
-fn key(state: &AppState, device: Uuid) -> String {
-    format!("{}iot:state:{device}", state.config.redis_prefix)
-}
-
-pub async fn live_state(state: &AppState, device: Uuid) -> AppResult<Option<LiveState>> {
-    let mut conn = state.redis.clone();
-    let raw: Option<String> = conn.get(key(state, device)).await?;
-    Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
-}
-
-/// A reading's time: the device's own if plausible, else now.
-fn reading_time(now: DateTime<Utc>, ts: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    match ts {
-        Some(t) if (now - t).abs() < TimeDelta::days(1) => t,
-        _ => now,
-    }
-}
-
-pub async fn ingest(state: &AppState, topic: &str, payload: &[u8]) -> Result<(), IngestError> {
-    if topic.ends_with("/command/ack") {
-        return command_ack(state, topic, payload).await;
-    }
-    let t = model::parse_topic(&state.config.mqtt_topic_root, topic).ok_or(Rejected::Topic)?;
-    // parse before any lookup: a malformed message costs no query
-    enum Parsed {
-        Telemetry(model::Telemetry),
-        Status(bool),
-        Event(model::DeviceEvent),
-    }
-    let parsed = match t.kind {
-        Kind::Telemetry => Parsed::Telemetry(model::parse_telemetry(payload)?),
-        Kind::Status => Parsed::Status(model::parse_status(payload)?),
-        Kind::Event => Parsed::Event(model::parse_event(payload)?),
-    };
-    let (device, project, _category) =
-        crate::equipment::service::for_topic(state, &t.project, &t.device).await?.ok_or(Rejected::UnknownDevice)?;
-    let now = state.clock.now();
-    let mut live = live_state(state, device).await?.unwrap_or_default();
-    let before = live.status.clone();
-    match parsed {
-        Parsed::Telemetry(tel) => {
-            let ts = reading_time(now, tel.ts);
-            repo::append(&state.db, device, ts, &tel.values).await.map_err(AppError::from)?;
-            for (k, v) in tel.values {
-                live.values.insert(k, serde_json::json!(v));
-            }
-            if live.status.is_empty() || live.status == "offline" {
-                live.status = "normal".into();
-            }
-        }
-        Parsed::Status(true) if live.status.is_empty() || live.status == "offline" => live.status = "normal".into(),
-        Parsed::Status(true) => {}
-        Parsed::Status(false) => live.status = "offline".into(),
-        Parsed::Event(ev) => {
-            live.status = "fault".into();
-            live.last_event =
-                Some(serde_json::json!({ "code": ev.code, "message": ev.message, "at": reading_time(now, ev.ts) }));
-        }
-    }
-    live.last_seen = Some(now);
-    let mut conn = state.redis.clone();
-    let body = serde_json::to_string(&live).unwrap_or_default();
-    let _: () = conn.set(key(state, device), body).await.map_err(AppError::from)?;
-    if live.status != before {
-        let ev = Event {
-            user_id: None,
-            kind: EVENT_DEVICE_STATE.into(),
-            payload: serde_json::json!({ "deviceId": device, "projectId": project, "status": live.status, "at": now }),
-        };
-        state.events.publish(&ev).await.map_err(AppError::from)?;
-    }
-    Ok(())
 }
 
 /// A device's live state, for callers who may read the device.
@@ -142,22 +57,14 @@ pub async fn dashboard(state: &AppState, actor: &Actor, project: Uuid) -> AppRes
     };
     let devices = crate::equipment::service::devices(state, actor, q, None, 100_000).await?;
     let devices: Vec<_> = devices.into_iter().filter(|d| d.status != "scrapped").collect();
-    let keys: Vec<String> = devices.iter().map(|d| key(state, d.id)).collect();
-    let states: Vec<Option<String>> = if keys.is_empty() {
-        Vec::new()
-    } else {
-        let mut conn = state.redis.clone();
-        redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?
-    };
+    let ids: Vec<Uuid> = devices.iter().map(|d| d.id).collect();
+    let states = super::ingest::live_states(state, &ids).await?;
     let mut by_status: std::collections::BTreeMap<String, usize> =
         LIVE_STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
     let mut by_category: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
     for (d, raw) in devices.iter().zip(states) {
         // a device under repair is in maintenance whatever it reports; one never heard from is offline
-        let live = raw
-            .and_then(|r| serde_json::from_str::<LiveState>(&r).ok())
-            .map(|l| l.status)
-            .unwrap_or_else(|| "offline".into());
+        let live = raw.map(|l| l.status).unwrap_or_else(|| "offline".into());
         let status = if d.status == "under_repair" { "maintenance".to_owned() } else { live };
         *by_status.entry(status.clone()).or_default() += 1;
         *by_category.entry((d.category.clone(), status)).or_default() += 1;
@@ -286,4 +193,169 @@ pub async fn time_out_commands(state: &AppState) -> AppResult<()> {
     let cutoff = now - TimeDelta::seconds(state.config.command_timeout_secs as i64);
     repo::time_out_commands(&state.db, cutoff, now).await?;
     Ok(())
+}
+
+// ---- history ---------------------------------------------------------------------------
+
+/// Hourly or daily aggregates of a metric over at most 92 days (hourly: 31).
+pub async fn trend(
+    state: &AppState,
+    actor: &Actor,
+    device: Uuid,
+    metric: &str,
+    daily: bool,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> AppResult<Vec<repo::TrendPoint>> {
+    crate::equipment::service::device(state, actor, device).await?;
+    if !super::model::metric_name_ok(metric) {
+        return Err(AppError::validation(
+            "metric",
+            crate::error::Msg::new("指标名称应为字母、数字和下划线", "Metric names are letters, digits and _"),
+        ));
+    }
+    let max = if daily { TimeDelta::days(92) } else { TimeDelta::days(31) };
+    if to <= from || to - from > max {
+        return Err(AppError::validation(
+            "to",
+            crate::error::Msg::new("查询范围过大（按小时31天，按天92天）", "Range too long (31 days hourly, 92 daily)"),
+        ));
+    }
+    Ok(repo::trend(&state.db, device, metric, if daily { "day" } else { "hour" }, from, to).await?)
+}
+
+/// A meter's usage over a period: (end − start) × multiplier, for usage-based fees.
+pub struct MeterUsage {
+    pub device_id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub category: String,
+    pub house_id: Option<Uuid>,
+    pub start_reading: Option<rust_decimal::Decimal>,
+    pub end_reading: Option<rust_decimal::Decimal>,
+    pub multiplier: rust_decimal::Decimal,
+    pub usage: Option<rust_decimal::Decimal>,
+}
+
+fn dec(v: f64) -> Option<rust_decimal::Decimal> {
+    rust_decimal::Decimal::from_f64_retain(v).map(|d| d.round_dp(3))
+}
+
+/// Readings per meter of a project for the Shanghai days `from..=to`.
+pub async fn meter_readings(
+    state: &AppState,
+    actor: &Actor,
+    project: Uuid,
+    category: Option<&str>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> AppResult<Vec<MeterUsage>> {
+    check_project(actor, project)?;
+    if to < from || (to - from).num_days() > 366 {
+        return Err(AppError::validation(
+            "to",
+            crate::error::Msg::new(
+                "账期应在一年以内且结束不早于开始",
+                "A period of up to a year, ending after it starts",
+            ),
+        ));
+    }
+    if let Some(c) = category
+        && !crate::equipment::model::is_meter(c)
+    {
+        return Err(AppError::validation("category", crate::error::Msg::new("不是表计类别", "Not a meter category")));
+    }
+    let at = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(crate::clock::BUSINESS_TZ).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| AppError::validation("from", crate::error::Msg::new("日期无效", "Invalid date")))
+    };
+    let (start, end) = (at(from)?, at(to + TimeDelta::days(1))?);
+    let rows = repo::meter_periods(&state.db, project, category, start, end).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let attr = |k: &str| r.attributes.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            let multiplier = attr("multiplier").and_then(|m| m.parse().ok()).unwrap_or(rust_decimal::Decimal::ONE);
+            let initial = attr("initialReading").and_then(|m| m.parse::<rust_decimal::Decimal>().ok());
+            let start_reading = r.start_reading.and_then(dec).or(initial.filter(|_| r.end_reading.is_some()));
+            let end_reading = r.end_reading.and_then(dec);
+            let usage = match (start_reading, end_reading) {
+                (Some(s), Some(e)) if e >= s => Some(((e - s) * multiplier).round_dp(3)),
+                _ => None,
+            };
+            MeterUsage {
+                device_id: r.device_id,
+                code: r.code,
+                name: r.name,
+                category: r.category,
+                house_id: attr("houseId").and_then(|h| h.parse().ok()),
+                start_reading,
+                end_reading,
+                multiplier,
+                usage,
+            }
+        })
+        .collect())
+}
+
+/// 电梯运行状态 from the last telemetry: `mode` 0 stopped, 1 running, 2 inspection,
+/// 3 fault; `floor`; `door` 0 closed, 1 open; component health from `motorTempC`,
+/// `carVibration` (mm/s), `ropeWearPct`, `doorFaults` (today), `brakeWearPct`.
+pub struct ElevatorState {
+    pub running: &'static str,
+    pub floor: Option<i32>,
+    pub door_open: Option<bool>,
+    pub trapped: bool,
+    /// (component, ok | warning | fault, value)
+    pub components: Vec<(&'static str, &'static str, Option<f64>)>,
+    pub live: LiveState,
+}
+
+pub async fn elevator_state(state: &AppState, actor: &Actor, device: Uuid) -> AppResult<ElevatorState> {
+    let d = crate::equipment::service::device(state, actor, device).await?;
+    if d.category != "elevator" {
+        return Err(AppError::validation("deviceId", crate::error::Msg::new("该设备不是电梯", "Not an elevator")));
+    }
+    let live = live_state(state, device)
+        .await?
+        .unwrap_or_else(|| LiveState { status: "offline".into(), ..LiveState::default() });
+    let v = |k: &str| live.values.get(k).and_then(|x| x.as_f64());
+    let running = match (live.status.as_str(), v("mode").map(|m| m.round() as i64)) {
+        ("offline", _) => "unknown",
+        (_, Some(3)) => "fault",
+        (_, Some(2)) => "inspection",
+        (_, Some(1)) => "running",
+        (_, Some(0)) => "stopped",
+        _ => {
+            if live.faults.is_empty() {
+                "unknown"
+            } else {
+                "fault"
+            }
+        }
+    };
+    let running = if live.faults.contains("TRAPPED") { "fault" } else { running };
+    let grade = |val: Option<f64>, warn: f64, fault: f64| match val {
+        None => "unknown",
+        Some(x) if x >= fault => "fault",
+        Some(x) if x >= warn => "warning",
+        Some(_) => "ok",
+    };
+    let components = vec![
+        ("motor", grade(v("motorTempC"), 75.0, 90.0), v("motorTempC")),
+        ("car", grade(v("carVibration"), 15.0, 25.0), v("carVibration")),
+        ("ropes", grade(v("ropeWearPct"), 60.0, 80.0), v("ropeWearPct")),
+        ("doors", grade(v("doorFaults"), 3.0, 10.0), v("doorFaults")),
+        ("brakes", grade(v("brakeWearPct"), 60.0, 80.0), v("brakeWearPct")),
+    ];
+    Ok(ElevatorState {
+        running,
+        floor: v("floor").map(|f| f.round() as i32),
+        door_open: v("door").map(|x| x >= 0.5),
+        trapped: live.faults.contains("TRAPPED"),
+        components,
+        live,
+    })
 }

@@ -54,6 +54,17 @@ permissions! {
     CommandDoor => "device:command:door", "远程开门", "Open doors remotely";
     CommandElevator => "device:command:elevator", "远程控制电梯", "Control elevators remotely";
     CommandReset => "device:command:reset", "远程复位设备", "Reset devices remotely";
+    AlarmRead => "alarm:read", "查看设备告警", "View device alarms";
+    AlarmHandle => "alarm:handle", "确认与处理设备告警", "Acknowledge and resolve device alarms";
+    AlarmDuty => "alarm:duty", "值班接收设备告警", "On duty: receive device alarms";
+    AlarmRuleWrite => "alarm:rule:write", "管理告警规则", "Manage alarm rules";
+    RepairRead => "repair:read", "查看设备报修需求", "View device repair requests";
+    MaintenanceRead => "maintenance:read", "查看保养计划与记录", "View maintenance plans and records";
+    MaintenancePlan => "maintenance:plan", "管理保养计划", "Manage maintenance plans";
+    MaintenanceDo => "maintenance:do", "执行保养任务", "Carry out maintenance tasks";
+    PatrolRead => "patrol:read", "查看巡检", "View patrols";
+    PatrolWrite => "patrol:write", "管理巡检路线", "Manage patrol routes";
+    PatrolDo => "patrol:do", "执行巡检打卡", "Walk patrols and scan checkpoints";
     SelfHouse => "self:house", "我的房屋", "My houses";
 }
 
@@ -239,12 +250,35 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             CommandDoor,
             CommandElevator,
             CommandReset,
+            AlarmRead,
+            AlarmHandle,
+            AlarmRuleWrite,
+            RepairRead,
+            MaintenanceRead,
+            MaintenancePlan,
+            MaintenanceDo,
+            PatrolRead,
+            PatrolWrite,
         ],
     },
     BuiltinRole {
         code: "technician",
         name: "维修人员",
-        perms: &[CompanyRead, ProjectRead, EstateRead, EquipmentRead, CommandElevator, CommandReset],
+        perms: &[
+            CompanyRead,
+            ProjectRead,
+            EstateRead,
+            EquipmentRead,
+            CommandElevator,
+            CommandReset,
+            AlarmRead,
+            AlarmHandle,
+            AlarmDuty,
+            RepairRead,
+            MaintenanceRead,
+            MaintenanceDo,
+            PatrolRead,
+        ],
     },
     BuiltinRole {
         code: "customer_service",
@@ -252,7 +286,11 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, OwnerWrite, AnnouncementWrite],
     },
     BuiltinRole { code: "finance", name: "财务人员", perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead] },
-    BuiltinRole { code: "guard", name: "安保人员", perms: &[ProjectRead, EstateRead, CommandDoor] },
+    BuiltinRole {
+        code: "guard",
+        name: "安保人员",
+        perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo],
+    },
     BuiltinRole { code: "owner", name: "业主", perms: &[SelfHouse] },
 ];
 
@@ -280,6 +318,9 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "my-houses", title: Msg::new("我的房屋", "My houses"), perm: SelfHouse },
     MenuItem { code: "announcements", title: Msg::new("公告管理", "Announcements"), perm: AnnouncementWrite },
     MenuItem { code: "equipment", title: Msg::new("设备台账", "Equipment"), perm: EquipmentRead },
+    MenuItem { code: "alarms", title: Msg::new("设备告警", "Alarms"), perm: AlarmRead },
+    MenuItem { code: "maintenance", title: Msg::new("维保计划", "Maintenance"), perm: MaintenanceRead },
+    MenuItem { code: "patrols", title: Msg::new("巡检", "Patrols"), perm: PatrolRead },
 ];
 
 #[cfg(test)]

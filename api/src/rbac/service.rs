@@ -660,6 +660,7 @@ pub async fn create_first_admin(
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
     ensure_builtin_roles(&mut tx, company_id).await?;
+    crate::iot::alarm::ensure_default_rules(&mut tx, company_id).await?;
     repo::insert_user(
         &mut tx,
         &NewUser {

@@ -31,7 +31,7 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
     let q = "query($d: ID!) { deviceLiveState(deviceId: $d) { status values lastEvent } }";
     let live = s.ok(Some(&manager), q, json!({"d": device})).await;
     assert_eq!(live["deviceLiveState"]["values"], json!({"pressureMpa": 0.42, "running": 1.0}));
-    assert_eq!(s.scalar("SELECT count(*) FROM telemetry").await, 2, "history stored in one batch");
+    assert_eq!(s.scalar("SELECT count(*) FROM telemetry").await, 1, "history: one row per message");
 
     s.mqtt_publish("JCHY/JC-PUMP-01/event", r#"{"code":"E21","message":"电机过热"}"#.as_bytes()).await;
     let msg = ws::next_json(&mut socket).await.expect("fault");

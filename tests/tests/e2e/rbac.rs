@@ -203,7 +203,7 @@ async fn no_self_granting_and_no_escalation() {
     let created = s
         .ok(
             Some(&admin),
-            "mutation { createRole(input: {code: \"grant_officer\", name: \"授权专员\", permissions: [\"role:write\", \"role:read\", \"estate:read\", \"project:read\", \"device:command:door\"]}) { role { id permissions } } }",
+            "mutation { createRole(input: {code: \"grant_officer\", name: \"授权专员\", permissions: [\"role:write\", \"role:read\", \"estate:read\", \"project:read\", \"device:command:door\", \"patrol:read\", \"patrol:do\"]}) { role { id permissions } } }",
             json!({}),
         )
         .await;
