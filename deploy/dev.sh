@@ -27,4 +27,10 @@ $bin seed-demo
 
 addr="${WUYE_HTTP_ADDR:-0.0.0.0:8080}"
 say "playground: http://localhost:${addr##*:}/graphql"
+if [ "${WUYE_SIMULATE:-1}" = "1" ]; then
+  # live devices for the dashboard: 2 messages/s over the demo estate, a rare fault, one
+  # device gone offline (WUYE_SIMULATE=0 to skip)
+  say "simulating devices (deviceDashboard, alarms)"
+  (sleep 3 && $bin simulate-devices --rate 2 --count 100000000 --faults 0.002 --offline 1 >/dev/null 2>&1) &
+fi
 exec $bin serve

@@ -5,6 +5,7 @@
 //!
 //! connections ──(by device)──▶ bounded queue per worker ──▶ batch store ──▶ acks
 
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
@@ -134,13 +135,26 @@ async fn connection(
         format!("$share/{}/{}/+/+/+", cfg.mqtt_share_group, cfg.mqtt_topic_root),
         format!("$share/{}/{}/+/+/command/ack", cfg.mqtt_share_group, cfg.mqtt_topic_root),
     ];
+    // Messages waiting for a full worker queue. The event loop must keep running meanwhile:
+    // the workers' acknowledgements go out through it. Unacknowledged messages are capped
+    // by the broker's in-flight window, so this buffer is bounded too.
+    let mut pending: VecDeque<(usize, Publish)> = VecDeque::new();
     loop {
+        if let Some(w) = &workers {
+            while let Some((i, _)) = pending.front() {
+                let Ok(permit) = w[*i].try_reserve() else { break };
+                if let Some((_, publish)) = pending.pop_front() {
+                    permit.send(Inbound { conn: n, publish });
+                }
+            }
+        }
         let ev = tokio::select! {
             _ = shutdown.changed() => {
                 let _ = client.disconnect().await;
                 return;
             }
             ev = events.poll() => ev,
+            _ = tokio::time::sleep(Duration::from_millis(2)), if !pending.is_empty() => continue,
         };
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) if workers.is_some() => {
@@ -151,17 +165,15 @@ async fn connection(
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                let Some(w) = &workers else { continue };
-                let i = shard(&p.topic, w.len());
-                // a full queue blocks this loop: the broker holds the rest (backpressure)
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    r = w[i].send(Inbound { conn: n, publish: p }) => if r.is_err() { return },
+                if let Some(w) = &workers {
+                    pending.push_back((shard(&p.topic, w.len()), p));
                 }
             }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, connection = n, "MQTT connection lost; reconnecting");
+                // unacknowledged messages come again from the broker
+                pending.clear();
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => {}
