@@ -417,14 +417,20 @@ pub async fn sweep_offline(state: &AppState) -> AppResult<usize> {
         if live == old {
             continue;
         }
-        // the device may have spoken meanwhile: then it is not offline
-        if !swap_state(state, *id, Some(&old), &live).await? {
-            continue;
-        }
+        // alarms first (idempotent), so a failure here leaves the live state to try again
         for a in &actions {
             if let Some(rule) = all_rules.iter().find(|r| r.row.id == action_rule(a)) {
                 super::alarm::apply(state, d, rule, a, now).await?;
             }
+        }
+        // the device may have spoken meanwhile: then it is not offline, nor its alarm due
+        if !swap_state(state, *id, Some(&old), &live).await? {
+            for a in &actions {
+                if let Action::Raise { rule, .. } = a {
+                    super::repo::auto_resolve(&state.db, *id, *rule, now).await?;
+                }
+            }
+            continue;
         }
         if live.status != old.status {
             publish_state(state, d, &live.status, now).await?;
