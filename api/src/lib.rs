@@ -1,23 +1,21 @@
 //! wuye (物业): the GraphQL server of a smart property management system.
+//!
+//! Layers, bottom to top (see ARCHITECTURE.md; `tests/architecture.rs` keeps the order):
+//! `kit` → `rbac` → `org` → `notify` → `auth` → `equipment` → `iot` → `maintenance`
+//! → `onboarding` → `http` → `app`.
 
 pub mod app;
 pub mod auth;
-pub mod clock;
-pub mod config;
-pub mod crypto;
 pub mod equipment;
-pub mod error;
-pub mod events;
-pub mod graphql;
+pub mod http;
 pub mod iot;
-pub mod jobs;
+pub mod kit;
 pub mod maintenance;
 pub mod notify;
+pub mod onboarding;
 pub mod org;
 pub mod rbac;
-pub mod seed;
-pub mod storage;
-pub mod types;
 
-pub use app::{App, AppState};
-pub use config::Config;
+pub use app::App;
+pub use kit::config::Config;
+pub use kit::state::AppState;

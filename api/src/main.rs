@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 use wuye_api::app::{self, App};
-use wuye_api::config::Config;
+use wuye_api::kit::config::Config;
 
 /// mimalloc: the server allocates many small, short-lived objects per request; glibc's
 /// malloc showed up at ~12% of the profile.
@@ -71,11 +71,11 @@ enum Cmd {
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error(transparent)]
-    Config(#[from] wuye_api::config::ConfigError),
+    Config(#[from] wuye_api::kit::config::ConfigError),
     #[error(transparent)]
     Startup(#[from] app::StartupError),
     #[error(transparent)]
-    App(#[from] wuye_api::error::AppError),
+    App(#[from] wuye_api::kit::error::AppError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
@@ -83,14 +83,30 @@ enum CliError {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_target(false)
-        .init();
     let cli = Cli::parse();
+    if let Cmd::ExportSchema { out } = &cli.cmd {
+        return match export_schema(out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("wuye: cannot write {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wuye: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _telemetry = match wuye_api::app::telemetry::init(&config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("wuye: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -98,7 +114,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    match rt.block_on(run(cli, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("wuye: {e}");
@@ -107,13 +123,17 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), CliError> {
-    if let Cmd::ExportSchema { out } = &cli.cmd {
-        std::fs::write(out, wuye_api::graphql::sdl())?;
-        println!("wrote {}", out.display());
-        return Ok(());
+/// Writes the SDL, creating the folders on the way.
+fn export_schema(out: &std::path::Path) -> std::io::Result<()> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
     }
-    let config = Config::load(cli.config.as_deref())?;
+    std::fs::write(out, wuye_api::http::sdl())?;
+    println!("wrote {}", out.display());
+    Ok(())
+}
+
+async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     match cli.cmd {
         Cmd::Migrate => {
             let db = app::connect_db(&config).await?;
@@ -125,12 +145,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 return Err(CliError::Refused("seed-demo runs only with WUYE_ENV=development"));
             }
             let app = App::build_default(config).await?;
-            let logins = wuye_api::seed::seed_demo(&app.state).await?;
+            let logins = wuye_api::onboarding::seed::seed_demo(&app.state).await?;
             println!("{logins}");
         }
         Cmd::Bootstrap { company, admin_username } => {
             let app = App::build_default(config).await?;
-            let password = wuye_api::seed::bootstrap(&app.state, &company, &admin_username).await?;
+            let password = wuye_api::onboarding::bootstrap(&app.state, &company, &admin_username).await?;
             println!(
                 "company {company:?} created; sign in as {admin_username} with initial password {password} (must be changed at first sign-in)"
             );
@@ -140,14 +160,12 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 return Err(CliError::Refused("--faults is 0…1 and --rate at least 0"));
             }
             let db = app::connect_db(&config).await?;
-            let list = wuye_api::iot::repo::sim_devices(&db, &project, devices as i64)
-                .await
-                .map_err(wuye_api::error::AppError::from)?;
+            let list = wuye_api::iot::sim::service::devices(&db, &project, devices as i64).await?;
             if list.is_empty() {
                 return Err(CliError::Refused("no devices in the ledger (run seed-demo first)"));
             }
             println!("simulating {} devices, {count} messages at {rate}/s → {}", list.len(), config.mqtt_url);
-            let report = wuye_api::iot::sim::simulate(wuye_api::iot::sim::SimOptions {
+            let report = wuye_api::iot::sim::service::simulate(wuye_api::iot::sim::model::SimOptions {
                 mqtt_url: config.mqtt_url.clone(),
                 root: config.mqtt_topic_root.clone(),
                 devices: list,
@@ -169,6 +187,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Cmd::Serve => {
             let addr = config.http_addr;
+            config.check_listen(addr)?;
             let app = App::build_default(config).await?;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await

@@ -96,7 +96,7 @@ fn main() {
     // the server and the load generator each get a runtime with 2 workers, like two processes
     let server_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let server = server_rt.block_on(TestServer::seeded_with(|c| {
-        let prod = wuye_api::config::AuthConfig::default();
+        let prod = wuye_api::kit::config::AuthConfig::default();
         c.auth.argon2_memory_kib = prod.argon2_memory_kib;
         c.auth.argon2_iterations = prod.argon2_iterations;
         c.auth.argon2_parallelism = prod.argon2_parallelism;

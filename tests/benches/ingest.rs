@@ -15,7 +15,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wuye_api::iot::sim::{SimDevice, SimOptions, simulate};
+use wuye_api::equipment::model::DeviceCategory;
+use wuye_api::iot::sim::model::{SimDevice, SimOptions};
+use wuye_api::iot::sim::service::simulate;
+use wuye_api::iot::telemetry::service::IotCache;
 use wuye_tests::TestServer;
 
 #[global_allocator]
@@ -55,7 +58,7 @@ fn child_simulator() {
         .split(',')
         .map(|d| {
             let (code, category) = d.split_once(':').unwrap();
-            SimDevice { project: "JCHY".into(), code: code.into(), category: category.into() }
+            SimDevice { project: "JCHY".into(), code: code.into(), category: DeviceCategory::parse(category).unwrap() }
         })
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
@@ -104,7 +107,12 @@ async fn run() {
     let mut broker =
         Command::new(bin).arg("-c").arg(&conf).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("mosquitto");
     let broker_pid = broker.id();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // the broker is up once it accepts connections
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "mosquitto did not start on port {port}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let url = format!("mqtt://127.0.0.1:{port}");
 
     let s = TestServer::seeded_with(|c| {
@@ -128,7 +136,7 @@ async fn run() {
     .execute(&s.db)
     .await
     .unwrap();
-    s.state.iot.forget_devices();
+    s.state.part::<IotCache>().unwrap().forget_devices();
     let devices: Vec<(String, String)> =
         sqlx::query_as("SELECT code, category FROM devices WHERE code LIKE 'SIM-%' ORDER BY code")
             .fetch_all(&s.db)
@@ -144,7 +152,11 @@ async fn run() {
         root: root.clone(),
         devices: devices
             .iter()
-            .map(|(c, k)| SimDevice { project: "JCHY".into(), code: c.clone(), category: k.clone() })
+            .map(|(c, k)| SimDevice {
+                project: "JCHY".into(),
+                code: c.clone(),
+                category: DeviceCategory::parse(k).unwrap(),
+            })
             .collect(),
         rate: 0.0,
         count: warm,

@@ -75,8 +75,12 @@ async fn outbox_throughput(total: usize) {
     })
     .await;
     // one FCM device per demo owner
+    // accounts linked to an owner record (`users.kind` no longer says who is an owner)
     let users: Vec<uuid::Uuid> =
-        sqlx::query_scalar("SELECT id FROM users WHERE kind = 'owner' ORDER BY id").fetch_all(&a.db).await.unwrap();
+        sqlx::query_scalar("SELECT DISTINCT user_id FROM owners WHERE user_id IS NOT NULL ORDER BY user_id")
+            .fetch_all(&a.db)
+            .await
+            .unwrap();
     for (i, u) in users.iter().enumerate() {
         sqlx::query("INSERT INTO push_devices (id, user_id, token, platform, provider, app) VALUES ($1, $2, $3, 'android', 'fcm', 'owner')")
             .bind(uuid::Uuid::now_v7())
@@ -156,7 +160,7 @@ async fn fan_out(subscribers: usize, events: usize) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib();
     for i in 0..events {
-        let ev = wuye_api::events::Event {
+        let ev = wuye_api::kit::events::Event {
             user_id: Some(user),
             kind: wuye_api::notify::service::EVENT_NOTIFICATION.into(),
             payload: json!({"id": uuid::Uuid::now_v7(), "category": "system", "priority": "normal", "title": format!("fan-out {i}"),

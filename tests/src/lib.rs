@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::watch;
 use uuid::Uuid;
-use wuye_api::clock::SystemClock;
+use wuye_api::kit::clock::SystemClock;
 use wuye_api::{App, AppState, Config};
 
 pub mod fakes;
 
-pub const PASSWORD: &str = wuye_api::seed::DEMO_PASSWORD;
+pub const PASSWORD: &str = wuye_api::onboarding::seed::DEMO_PASSWORD;
 
 pub fn admin_url() -> String {
     std::env::var("WUYE_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
@@ -96,7 +96,7 @@ impl TestServer {
 
     pub async fn seeded_with(f: impl FnOnce(&mut Config)) -> TestServer {
         let s = Self::start_with(f).await;
-        wuye_api::seed::seed_demo(&s.state).await.unwrap();
+        wuye_api::onboarding::seed::seed_demo(&s.state).await.unwrap();
         s
     }
 
@@ -143,8 +143,11 @@ impl TestServer {
             shutdown: tx,
             _files: files,
         };
-        // the event bus subscribes in the background; give it a moment to be ready
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // the event bus subscribes in the background: subscriptions and cache invalidation
+        // need it live before the test starts
+        tokio::time::timeout(std::time::Duration::from_secs(10), s.state.events.ready())
+            .await
+            .expect("the event bus subscribes to Redis");
         s
     }
 
@@ -200,12 +203,37 @@ impl TestServer {
         c.get(self.key(k)).await.unwrap()
     }
 
+    /// A field of a Redis hash under this server's prefix.
+    pub async fn redis_get_hash_field(&self, k: &str, field: &str) -> Option<String> {
+        let mut c = self.state.redis.clone();
+        c.hget(self.key(k), field).await.unwrap()
+    }
+
     /// The newest code the development SMS sender recorded for a phone.
+    /// Codes are sent off the request path: waits (up to 10 s) for one to be recorded.
     pub async fn last_sms_code(&self, phone: &str) -> Option<String> {
-        let msgs = wuye_api::notify::sms::dev_messages(&self.state.redis, &self.state.config.redis_prefix, phone)
-            .await
-            .unwrap();
-        msgs.first().and_then(|m| m.params.get("code")).and_then(|c| c.as_str()).map(str::to_owned)
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let msgs = wuye_api::notify::sms::dev_messages(&self.state.redis, &self.state.config.redis_prefix, phone)
+                .await
+                .unwrap();
+            let code = msgs.first().and_then(|m| m.params.get("code")).and_then(|c| c.as_str()).map(str::to_owned);
+            if code.is_some() || std::time::Instant::now() > deadline {
+                return code;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits (up to 10 s) until `want` messages were recorded for a phone; returns the count.
+    pub async fn wait_sms_count(&self, phone: &str, want: usize) -> usize {
+        let mut got = self.sms_count(phone).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while got < want && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            got = self.sms_count(phone).await;
+        }
+        got
     }
 
     pub async fn sms_count(&self, phone: &str) -> usize {
@@ -227,6 +255,24 @@ impl TestServer {
     /// Moves this server's clock forward (token expiry, schedules, offline detection).
     pub fn advance(&self, secs: i64) {
         self.clock.advance(secs);
+    }
+
+    /// Waits (up to 10 s) until `check` holds; returns whether it did.
+    pub async fn wait_until<F, Fut>(&self, mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if check().await {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
     }
 
     /// Waits (up to 10 s) until `sql` returns `want`.
@@ -260,7 +306,7 @@ impl TestServer {
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
-        use wuye_api::clock::Clock;
+        use wuye_api::kit::clock::Clock;
         self.clock.now()
     }
 
@@ -321,8 +367,14 @@ pub mod ws {
 
     /// The next JSON message, or None when the socket closed or 5 s passed.
     pub async fn next_json(socket: &mut Socket) -> Option<Value> {
+        next_json_within(socket, std::time::Duration::from_secs(5)).await
+    }
+
+    /// The next JSON message (pings skipped), or None when the socket closed or `wait` passed.
+    pub async fn next_json_within(socket: &mut Socket, wait: std::time::Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let msg = tokio::time::timeout(std::time::Duration::from_secs(5), socket.next()).await.ok()??.ok()?;
+            let msg = tokio::time::timeout_at(deadline, socket.next()).await.ok()??.ok()?;
             match msg {
                 Message::Text(t) => {
                     let v: Value = serde_json::from_str(&t).ok()?;

@@ -1,45 +1,39 @@
-//! SQL for credentials and refresh tokens.
+//! SQL for credentials (the password columns of `users`) and refresh tokens.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-#[derive(Debug, Clone)]
-pub struct Credentials {
-    pub id: Uuid,
-    pub company_id: Uuid,
-    pub kind: String,
-    pub status: String,
-    pub password_hash: Option<String>,
-    pub must_change_password: bool,
-}
+use super::model::{Credentials, RefreshRow};
+use crate::rbac::model::AccountStatus;
 
-/// A username (case-insensitive) or a phone number.
-pub async fn credentials_by_login(db: impl PgExecutor<'_>, login: &str) -> sqlx::Result<Option<Credentials>> {
+/// Accounts a sign-in name may mean: a username (unique on the server) or a phone (one
+/// account per company), optionally within one company.
+pub async fn credentials_by_login(
+    db: impl PgExecutor<'_>,
+    login: &str,
+    company_id: Option<Uuid>,
+) -> sqlx::Result<Vec<Credentials>> {
     sqlx::query_as!(
         Credentials,
-        "SELECT id, company_id, kind, status, password_hash, must_change_password
-         FROM users WHERE username = lower($1) OR phone = $1 LIMIT 1",
-        login
+        r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
+                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after
+           FROM users u JOIN companies c ON c.id = u.company_id
+           WHERE (u.username = lower($1) OR u.phone = $1) AND ($2::uuid IS NULL OR u.company_id = $2)
+           ORDER BY u.id LIMIT 10"#,
+        login,
+        company_id
     )
-    .fetch_optional(db)
-    .await
-}
-
-pub async fn credentials_by_phone(db: impl PgExecutor<'_>, phone: &str) -> sqlx::Result<Option<Credentials>> {
-    sqlx::query_as!(
-        Credentials,
-        "SELECT id, company_id, kind, status, password_hash, must_change_password FROM users WHERE phone = $1",
-        phone
-    )
-    .fetch_optional(db)
+    .fetch_all(db)
     .await
 }
 
 pub async fn credentials_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Credentials>> {
     sqlx::query_as!(
         Credentials,
-        "SELECT id, company_id, kind, status, password_hash, must_change_password FROM users WHERE id = $1",
+        r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
+                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after
+           FROM users u JOIN companies c ON c.id = u.company_id WHERE u.id = $1"#,
         id
     )
     .fetch_optional(db)
@@ -81,14 +75,17 @@ pub async fn insert_refresh(
     user_id: Uuid,
     family_id: Uuid,
     token_hash: &[u8],
+    created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
         Uuid::now_v7(),
         user_id,
         family_id,
         token_hash,
+        created_at,
         expires_at
     )
     .execute(db)
@@ -96,19 +93,12 @@ pub async fn insert_refresh(
     Ok(())
 }
 
-pub struct RefreshRow {
-    pub user_id: Uuid,
-    pub family_id: Uuid,
-    pub expires_at: DateTime<Utc>,
-    pub used: bool,
-    pub revoked: bool,
-}
-
 /// Looks a token up and locks it, so two concurrent refreshes cannot both rotate it.
 pub async fn refresh_for_update(db: &mut PgConnection, token_hash: &[u8]) -> sqlx::Result<Option<RefreshRow>> {
     sqlx::query_as!(
         RefreshRow,
-        r#"SELECT user_id, family_id, expires_at, used_at IS NOT NULL AS "used!", revoked_at IS NOT NULL AS "revoked!"
+        r#"SELECT user_id, family_id, expires_at, created_at, used_at IS NOT NULL AS "used!",
+                  revoked_at IS NOT NULL AS "revoked!"
            FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE"#,
         token_hash
     )

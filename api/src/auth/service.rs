@@ -1,36 +1,25 @@
 //! Sign-in rules: passwords (argon2id), captcha after failures, lockout, SMS codes with
 //! send and verify limits, access + rotating refresh tokens. No answer tells whether an
-//! account exists.
+//! account exists. Limits are keyed on what the login means (a normalised phone or a
+//! lower-cased username), never on the string typed.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use rand::Rng;
 use redis::AsyncCommands;
 use uuid::Uuid;
 
-use super::model::{Claims, CodePurpose, CodeSent, TokenPair};
-use super::repo::{self, Credentials};
-use crate::app::AppState;
-use crate::crypto::{random_token, sha256};
-use crate::error::{AppError, AppResult, Msg};
+use super::model::{Claims, CodePurpose, CodeSent, Credentials, TokenPair};
+use super::repo;
+use crate::kit::audit;
+use crate::kit::crypto::{random_token, sha256};
+use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::idempotency::Retry;
+use crate::kit::state::AppState;
+use crate::kit::types::{NewPassword, Phone};
 use crate::notify::sms::{SmsError, SmsKind, SmsMessage};
-use crate::rbac::model::Actor;
-use crate::rbac::service::{EVENT_SESSION_REVOKED, account_changed};
-use crate::types::{NewPassword, Phone};
-
-fn key(state: &AppState, parts: &[&str]) -> String {
-    let mut k = state.config.redis_prefix.clone();
-    k.push_str(&parts.join(":"));
-    k
-}
-
-pub async fn hash_password(state: &AppState, password: NewPassword) -> AppResult<String> {
-    let keys = state.keys.clone();
-    tokio::task::spawn_blocking(move || keys.hash_password(password.expose()))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(AppError::internal)
-}
+use crate::rbac::model::{AccountStatus, Actor};
+use crate::rbac::service::{self as rbac, EVENT_SESSION_REVOKED, account_changed};
 
 async fn verify_password(state: &AppState, password: &str, hash: Option<String>) -> AppResult<bool> {
     let keys = state.keys.clone();
@@ -40,20 +29,9 @@ async fn verify_password(state: &AppState, password: &str, hash: Option<String>)
         .map_err(AppError::internal)
 }
 
-pub async fn store_password(
-    state: &AppState,
-    tx: &mut sqlx::PgConnection,
-    user_id: Uuid,
-    hash: &str,
-    must_change: bool,
-) -> AppResult<()> {
-    repo::set_password(tx, user_id, hash, must_change).await?;
-    revoke_all_sessions(state, tx, user_id).await
-}
-
-pub async fn revoke_all_sessions(state: &AppState, tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<()> {
-    repo::revoke_user(tx, user_id, state.clock.now()).await?;
-    Ok(())
+/// The whole second from which tokens are valid again after sessions ended at `t`.
+fn first_valid_second(t: Option<DateTime<Utc>>) -> i64 {
+    t.map(|t| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)).unwrap_or(i64::MIN)
 }
 
 // ---- tokens ------------------------------------------------------------------------
@@ -66,10 +44,13 @@ fn invalid_token() -> AppError {
 }
 
 pub fn verify_access_token(state: &AppState, token: &str) -> AppResult<Claims> {
+    let a = &state.config.auth;
     let mut v = Validation::new(Algorithm::HS256);
     // expiry is checked against our clock below, so tests can move time
     v.validate_exp = false;
-    v.required_spec_claims.clear();
+    v.set_required_spec_claims(&["iss", "aud", "sub"]);
+    v.set_issuer(&[&a.jwt_issuer]);
+    v.set_audience(&[&a.jwt_audience]);
     let data = jsonwebtoken::decode::<Claims>(token, &state.keys.jwt_decoding, &v).map_err(|_| invalid_token())?;
     if data.claims.exp <= state.clock.now().timestamp() {
         return Err(AppError::Unauthenticated {
@@ -80,26 +61,33 @@ pub fn verify_access_token(state: &AppState, token: &str) -> AppResult<Claims> {
     Ok(data.claims)
 }
 
+/// A new access token and refresh token (in `family`, or a new family) for `user`.
+/// `not_before`: sessions ended at this instant (a token must be issued after it).
 async fn issue_tokens(
     state: &AppState,
     tx: &mut sqlx::PgConnection,
     user: &Credentials,
     family: Option<Uuid>,
+    not_before: Option<DateTime<Utc>>,
 ) -> AppResult<TokenPair> {
     let now = state.clock.now();
-    let ttl = state.config.auth.access_token_ttl_secs;
+    let a = &state.config.auth;
+    let ttl = a.access_token_ttl_secs;
+    let iat = now.timestamp().max(first_valid_second(user.tokens_valid_after)).max(first_valid_second(not_before));
     let claims = Claims {
+        iss: a.jwt_issuer.clone(),
+        aud: a.jwt_audience.clone(),
         sub: user.id,
         cid: user.company_id,
-        knd: user.kind.clone(),
-        iat: now.timestamp(),
-        exp: now.timestamp() + ttl as i64,
+        iat,
+        exp: iat + ttl as i64,
     };
     let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &state.keys.jwt_encoding)
         .map_err(AppError::internal)?;
     let refresh_token = random_token();
-    let expires = now + TimeDelta::days(state.config.auth.refresh_token_ttl_days as i64);
-    repo::insert_refresh(tx, user.id, family.unwrap_or_else(Uuid::now_v7), &sha256(&refresh_token), expires).await?;
+    let expires = now + TimeDelta::days(a.refresh_token_ttl_days as i64);
+    let family = family.unwrap_or_else(Uuid::now_v7);
+    repo::insert_refresh(tx, user.id, family, &sha256(&refresh_token), now, expires).await?;
     repo::touch_sign_in(tx, user.id, now).await?;
     Ok(TokenPair {
         user_id: user.id,
@@ -112,7 +100,7 @@ async fn issue_tokens(
 
 async fn start_session(state: &AppState, user: &Credentials) -> AppResult<TokenPair> {
     let mut tx = state.db.begin().await?;
-    let pair = issue_tokens(state, &mut tx, user, None).await?;
+    let pair = issue_tokens(state, &mut tx, user, None, None).await?;
     tx.commit().await?;
     Ok(pair)
 }
@@ -138,24 +126,35 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<TokenPair> {
         return Err(invalid_token());
     }
     let user = repo::credentials_by_id(&mut *tx, row.user_id).await?.ok_or_else(invalid_token)?;
-    if user.status != "active" {
+    if user.status != AccountStatus::Active || user.sessions_valid_after.is_some_and(|t| row.created_at < t) {
         return Err(invalid_token());
     }
     repo::mark_used(&mut tx, &hash, now).await?;
-    let pair = issue_tokens(state, &mut tx, &user, Some(row.family_id)).await?;
+    let pair = issue_tokens(state, &mut tx, &user, Some(row.family_id), None).await?;
     tx.commit().await?;
     Ok(pair)
 }
 
-/// Ends the session the refresh token belongs to; returns its user.
+/// Ends the session the refresh token belongs to and voids the user's access tokens
+/// (other phones refresh theirs); returns the user.
 pub async fn sign_out(state: &AppState, token: &str) -> AppResult<Option<Uuid>> {
     let mut tx = state.db.begin().await?;
     let row = repo::refresh_for_update(&mut tx, &sha256(token.trim())).await?;
     if let Some(row) = &row {
         repo::revoke_family(&mut tx, row.family_id, state.clock.now()).await?;
+        rbac::end_sessions(state, &mut tx, row.user_id, false).await?;
     }
     tx.commit().await?;
+    if let Some(row) = &row {
+        account_changed(state, row.user_id, EVENT_SESSION_REVOKED).await;
+    }
     Ok(row.map(|r| r.user_id))
+}
+
+/// Ends every session of a user: refresh tokens revoked, access tokens void.
+async fn end_all_sessions(state: &AppState, tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<()> {
+    repo::revoke_user(tx, user_id, state.clock.now()).await?;
+    rbac::end_sessions(state, tx, user_id, true).await
 }
 
 // ---- password sign-in --------------------------------------------------------------
@@ -170,9 +169,20 @@ fn invalid_credentials() -> AppError {
 pub struct SignIn<'a> {
     pub login: &'a str,
     pub password: &'a str,
+    pub company_id: Option<Uuid>,
     pub captcha_id: Option<&'a str>,
     pub captcha_answer: Option<&'a str>,
     pub ip: &'a str,
+}
+
+/// What a typed login means: a mainland phone however written (+86, spaces, dashes)
+/// becomes its 11 digits; anything else is a lower-cased username.
+pub fn login_identity(login: &str) -> String {
+    let t = login.trim();
+    match Phone::parse("login", t) {
+        Ok(p) => p.as_str().to_owned(),
+        Err(_) => t.to_lowercase(),
+    }
 }
 
 /// Is a captcha needed before the next sign-in attempt for this login from this IP?
@@ -182,10 +192,10 @@ pub async fn captcha_required(state: &AppState, login: &str, ip: &str) -> AppRes
         return Ok(true);
     }
     let mut conn = state.redis.clone();
-    let ident = login.trim().to_lowercase();
+    let ident = login_identity(login);
     let (by_login, by_ip): (Option<u32>, Option<u32>) = redis::pipe()
-        .get(key(state, &["signin", "fail", &ident]))
-        .get(key(state, &["signin", "ipfail", ip]))
+        .get(state.redis_key(&["signin", "fail", &ident]))
+        .get(state.redis_key(&["signin", "ipfail", ip]))
         .query_async(&mut conn)
         .await?;
     Ok(by_login.unwrap_or(0) >= a.captcha_after_failures || by_ip.unwrap_or(0) >= a.captcha_after_failures)
@@ -195,7 +205,7 @@ pub async fn new_captcha(state: &AppState) -> AppResult<(String, String)> {
     let (answer, png) = super::captcha::generate().map_err(AppError::internal)?;
     let id = Uuid::now_v7().to_string();
     let mut conn = state.redis.clone();
-    let _: () = conn.set_ex(key(state, &["captcha", &id]), answer, state.config.auth.captcha_ttl_secs).await?;
+    let _: () = conn.set_ex(state.redis_key(&["captcha", &id]), answer, state.config.auth.captcha_ttl_secs).await?;
     Ok((id, png))
 }
 
@@ -209,7 +219,7 @@ async fn check_captcha(state: &AppState, id: Option<&str>, answer: Option<&str>)
         });
     };
     let mut conn = state.redis.clone();
-    let stored: Option<String> = conn.get_del(key(state, &["captcha", id.trim()])).await?;
+    let stored: Option<String> = conn.get_del(state.redis_key(&["captcha", id.trim()])).await?;
     match stored {
         Some(s) if s.eq_ignore_ascii_case(answer.trim()) => Ok(()),
         _ => Err(AppError::Validation {
@@ -231,9 +241,38 @@ fn locked(retry_after: u64) -> AppError {
     }
 }
 
-pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair> {
+/// Counts a failed password for the login and the IP; locks the login at the limit.
+async fn count_failure(state: &AppState, ident: &str, ip: &str) -> AppResult<AppError> {
     let a = &state.config.auth;
-    let ident = input.login.trim().to_lowercase();
+    let fail_key = state.redis_key(&["signin", "fail", ident]);
+    let ipfail_key = state.redis_key(&["signin", "ipfail", ip]);
+    let mut conn = state.redis.clone();
+    let (fails, _): (u32, u32) = redis::pipe()
+        .incr(&fail_key, 1)
+        .incr(&ipfail_key, 1)
+        .expire(&fail_key, a.lockout_window_secs as i64)
+        .ignore()
+        .expire(&ipfail_key, a.lockout_window_secs as i64)
+        .ignore()
+        .query_async(&mut conn)
+        .await?;
+    if fails >= a.lockout_failures {
+        let lock_key = state.redis_key(&["signin", "lock", ident]);
+        let _: () = redis::pipe().set_ex(&lock_key, 1, a.lockout_secs).del(&fail_key).query_async(&mut conn).await?;
+        return Ok(locked(a.lockout_secs));
+    }
+    Ok(invalid_credentials())
+}
+
+/// Refuses while the login is locked.
+async fn check_lock(state: &AppState, ident: &str) -> AppResult<()> {
+    let mut conn = state.redis.clone();
+    let ttl: i64 = conn.ttl(state.redis_key(&["signin", "lock", ident])).await?;
+    if ttl > 0 { Err(locked(ttl as u64)) } else { Ok(()) }
+}
+
+pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair> {
+    let ident = login_identity(input.login);
     if ident.is_empty() || ident.len() > 64 {
         return Err(AppError::validation(
             "login",
@@ -243,52 +282,39 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
     if input.password.is_empty() || input.password.len() > 128 {
         return Err(AppError::validation("password", Msg::new("请输入密码", "Enter a password")));
     }
-    let lock_key = key(state, &["signin", "lock", &ident]);
-    let fail_key = key(state, &["signin", "fail", &ident]);
-    let ipfail_key = key(state, &["signin", "ipfail", input.ip]);
-    let mut conn = state.redis.clone();
-    let ttl: i64 = conn.ttl(&lock_key).await?;
-    if ttl > 0 {
-        return Err(locked(ttl as u64));
-    }
+    check_lock(state, &ident).await?;
     if captcha_required(state, &ident, input.ip).await? {
         check_captcha(state, input.captcha_id, input.captcha_answer).await?;
     }
-    // a phone typed with +86 or dashes still finds the account
-    let lookup = Phone::parse("login", &ident).map(|p| p.as_str().to_owned()).unwrap_or(ident.clone());
-    let user = repo::credentials_by_login(&state.db, &lookup).await?;
-    let ok = verify_password(state, input.password, user.as_ref().and_then(|u| u.password_hash.clone())).await?;
-    let user = match user {
-        Some(u) if ok => u,
-        _ => {
-            let (fails, _): (u32, u32) = redis::pipe()
-                .incr(&fail_key, 1)
-                .incr(&ipfail_key, 1)
-                .expire(&fail_key, a.lockout_window_secs as i64)
-                .ignore()
-                .expire(&ipfail_key, a.lockout_window_secs as i64)
-                .ignore()
-                .query_async(&mut conn)
-                .await?;
-            if fails >= a.lockout_failures {
-                let _: () =
-                    redis::pipe().set_ex(&lock_key, 1, a.lockout_secs).del(&fail_key).query_async(&mut conn).await?;
-                return Err(locked(a.lockout_secs));
-            }
-            return Err(invalid_credentials());
+    let candidates = repo::credentials_by_login(&state.db, &ident, input.company_id).await?;
+    // the same phone may have an account in more than one company: the password says which
+    let mut found = None;
+    if candidates.is_empty() {
+        verify_password(state, input.password, None).await?;
+    }
+    for c in candidates {
+        if verify_password(state, input.password, c.password_hash.clone()).await? {
+            found = Some(c);
+            break;
         }
+    }
+    let Some(user) = found else {
+        return Err(count_failure(state, &ident, input.ip).await?);
     };
-    if user.status != "active" {
+    if user.status != AccountStatus::Active {
         return Err(AppError::Forbidden {
             reason: "ACCOUNT_DISABLED",
             msg: Msg::new("账号已停用，请联系物业管理处", "This account is disabled; contact the property office"),
         });
     }
-    let _: () = conn.del(&fail_key).await?;
+    let mut conn = state.redis.clone();
+    let _: () = conn.del(state.redis_key(&["signin", "fail", &ident])).await?;
     start_session(state, &user).await
 }
 
-pub async fn change_password(state: &AppState, actor: &Actor, old: &str, new: &str) -> AppResult<TokenPair> {
+/// Ends every other session of the user and returns a fresh one. A wrong current password
+/// counts towards the lockout like a failed sign-in.
+pub async fn change_password(state: &AppState, actor: &Actor, ip: &str, old: &str, new: &str) -> AppResult<TokenPair> {
     let new = NewPassword::parse("newPassword", new)?;
     if old == new.expose() {
         return Err(AppError::validation(
@@ -297,19 +323,58 @@ pub async fn change_password(state: &AppState, actor: &Actor, old: &str, new: &s
         ));
     }
     let user = repo::credentials_by_id(&state.db, actor.user_id).await?.ok_or_else(invalid_token)?;
+    let ident = actor.account.username.clone().or(actor.account.phone.clone()).unwrap_or(actor.user_id.to_string());
+    check_lock(state, &ident).await?;
     if !verify_password(state, old, user.password_hash.clone()).await? {
-        return Err(AppError::validation("oldPassword", Msg::new("原密码不正确", "The current password is wrong")));
+        return Err(match count_failure(state, &ident, ip).await? {
+            e @ AppError::RateLimited { .. } => e,
+            _ => AppError::validation("oldPassword", Msg::new("原密码不正确", "The current password is wrong")),
+        });
     }
-    let hash = hash_password(state, new).await?;
+    let hash = rbac::hash_password(state, new).await?;
     let mut tx = state.db.begin().await?;
-    store_password(state, &mut tx, user.id, &hash, false).await?;
-    crate::rbac::service::audit(&mut tx, actor, "user.change_password", "user", Some(user.id), serde_json::json!({}))
-        .await?;
+    repo::set_password(&mut tx, user.id, &hash, false).await?;
+    end_all_sessions(state, &mut tx, user.id).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "user.change_password",
+        "user",
+        Some(user.id),
+        serde_json::json!({}),
+    )
+    .await?;
     let user = Credentials { must_change_password: false, ..user };
-    let pair = issue_tokens(state, &mut tx, &user, None).await?;
+    let pair = issue_tokens(state, &mut tx, &user, None, Some(state.clock.now())).await?;
     tx.commit().await?;
     account_changed(state, user.id, EVENT_SESSION_REVOKED).await;
     Ok(pair)
+}
+
+/// An administrator sets a new initial password (`user:write` over the account); every
+/// session of the user ends and the password must be changed at the next sign-in.
+pub async fn reset_user_password(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    id: Uuid,
+    initial_password: &str,
+) -> AppResult<Uuid> {
+    rbac::writable_user(state, actor, id).await?;
+    let password = NewPassword::parse("initialPassword", initial_password)?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let hash = rbac::hash_password(state, password).await?;
+    repo::set_password(&mut tx, id, &hash, true).await?;
+    end_all_sessions(state, &mut tx, id).await?;
+    audit::record(&mut tx, state.clock.now(), actor, "user.reset_password", "user", Some(id), serde_json::json!({}))
+        .await?;
+    tx.commit(&id).await?;
+    account_changed(state, id, EVENT_SESSION_REVOKED).await;
+    Ok(id)
 }
 
 // ---- SMS codes ---------------------------------------------------------------------
@@ -332,13 +397,13 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
     let mut conn = state.redis.clone();
 
     let hour = now.timestamp() / 3600;
-    let ip_key = key(state, &["otp", "ip", ip, &hour.to_string()]);
+    let ip_key = state.redis_key(&["otp", "ip", ip, &hour.to_string()]);
     let (ip_count,): (u32,) =
         redis::pipe().incr(&ip_key, 1).expire(&ip_key, 3600).ignore().query_async(&mut conn).await?;
     if ip_count > a.otp_hourly_per_ip {
         return Err(too_many("IP_LIMIT", Some(3600 - (now.timestamp() % 3600) as u64)));
     }
-    let cool_key = key(state, &["otp", "cool", p]);
+    let cool_key = state.redis_key(&["otp", "cool", p]);
     let fresh: bool = a.otp_resend_secs == 0
         || redis::cmd("SET")
             .arg(&cool_key)
@@ -353,25 +418,19 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
         let ttl: i64 = conn.ttl(&cool_key).await?;
         return Err(too_many("RESEND_TOO_SOON", Some(ttl.max(1) as u64)));
     }
-    let day_key = key(state, &["otp", "day", p, &crate::clock::business_day(now)]);
+    let day_key = state.redis_key(&["otp", "day", p, &crate::kit::clock::business_day(now)]);
     let (day_count,): (u32,) =
         redis::pipe().incr(&day_key, 1).expire(&day_key, 86_400).ignore().query_async(&mut conn).await?;
     if day_count > a.otp_daily_per_phone {
         return Err(too_many("DAILY_LIMIT", None));
     }
 
-    let sent = CodeSent { resend_after_secs: a.otp_resend_secs, expires_in_secs: a.otp_ttl_secs };
-    let user = repo::credentials_by_phone(&state.db, p).await?;
-    let eligible = match (purpose, &user) {
-        (CodePurpose::Activate, Some(u)) => u.kind == "owner" && u.status == "pending",
-        (CodePurpose::SignIn | CodePurpose::ResetPassword, Some(u)) => u.status == "active",
-        (_, None) => false,
-    };
-    if !eligible {
-        return Ok(sent);
-    }
+    // The same work for every phone: a code is made and stored whether or not the phone
+    // has an account the purpose fits, so neither the answer, nor its time, nor a later
+    // wrong-code answer tells which phones are registered. Only fitting accounts are sent
+    // the code, by a task off the request path.
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let code_key = key(state, &["otp", purpose.key(), p]);
+    let code_key = state.redis_key(&["otp", purpose.key(), p]);
     let _: () = redis::pipe()
         .del(&code_key)
         .hset(&code_key, "hash", state.keys.code_hash(purpose.key(), p, &code))
@@ -379,49 +438,61 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
         .expire(&code_key, a.otp_ttl_secs as i64)
         .query_async(&mut conn)
         .await?;
-    let mut params = serde_json::Map::new();
-    params.insert("code".into(), code.clone().into());
-    let msg = SmsMessage {
-        phone: p.to_owned(),
-        kind: SmsKind::SecurityCode,
-        params,
-        text: format!("【物业】您的验证码为{code}，{}分钟内有效。请勿泄露给他人。", a.otp_ttl_secs / 60),
-    };
-    if let Err(e) = state.sms.send(&msg).await {
-        let _: () = conn.del(&code_key).await?;
-        tracing::warn!(error = %e, sender = state.sms.name(), "SMS send failed");
-        return Err(match e {
-            SmsError::InvalidNumber => AppError::validation(
-                "phone",
-                Msg::new("短信网关拒绝了该手机号", "The SMS gateway rejected this number"),
-            ),
-            SmsError::RateLimited { retry_after_secs } => too_many("GATEWAY_LIMIT", retry_after_secs),
-            _ => AppError::Unavailable("sms"),
+    let accounts = repo::credentials_by_login(&state.db, p, None).await?;
+    if accounts.iter().any(|u| u.status == purpose.account_status()) {
+        let mut params = serde_json::Map::new();
+        params.insert("code".into(), code.clone().into());
+        let msg = SmsMessage {
+            phone: p.to_owned(),
+            kind: SmsKind::SecurityCode,
+            params,
+            text: format!("【物业】您的验证码为{code}，{}分钟内有效。请勿泄露给他人。", a.otp_ttl_secs / 60),
+        };
+        let sms = state.part::<crate::notify::Senders>()?.sms.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sms.send(&msg).await {
+                // the code never arrives: drop it, so a retry starts clean
+                let _: Result<(), _> = conn.del(&code_key).await;
+                let reason = match e {
+                    SmsError::InvalidNumber => "invalid_number",
+                    SmsError::RateLimited { .. } => "rate_limited",
+                    SmsError::Template(_) => "template",
+                    SmsError::Auth(_) => "auth",
+                    SmsError::Transport(_) => "transport",
+                };
+                metrics::counter!("sms_code_send_failures_total", "reason" => reason).increment(1);
+                tracing::warn!(error = %e, sender = sms.name(), "SMS code not sent");
+            }
         });
     }
-    Ok(sent)
+    Ok(CodeSent { resend_after_secs: a.otp_resend_secs, expires_in_secs: a.otp_ttl_secs })
 }
 
+/// Checks a code: at most `otp_max_attempts` tries, then it is gone. A right code is used
+/// up unless `keep` (the caller still has to say which company's account is meant).
 const VERIFY_SCRIPT: &str = r"
 local h = redis.call('HGET', KEYS[1], 'hash')
 if not h then return -1 end
 local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 if n > tonumber(ARGV[2]) then redis.call('DEL', KEYS[1]) return -2 end
-if h == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+if h == ARGV[1] then
+  if ARGV[3] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) else redis.call('DEL', KEYS[1]) end
+  return 1
+end
 return 0
 ";
 
-/// Checks a code: at most `otp_max_attempts` tries, then it is gone; a right code is used up.
-async fn verify_code(state: &AppState, purpose: CodePurpose, phone: &Phone, code: &str) -> AppResult<()> {
+async fn verify_code(state: &AppState, purpose: CodePurpose, phone: &Phone, code: &str, keep: bool) -> AppResult<()> {
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppError::validation("code", Msg::new("验证码为6位数字", "The code has 6 digits")));
     }
     let mut conn = state.redis.clone();
     let r: i64 = redis::Script::new(VERIFY_SCRIPT)
-        .key(key(state, &["otp", purpose.key(), phone.as_str()]))
+        .key(state.redis_key(&["otp", purpose.key(), phone.as_str()]))
         .arg(state.keys.code_hash(purpose.key(), phone.as_str(), code))
         .arg(state.config.auth.otp_max_attempts)
+        .arg(if keep { "1" } else { "0" })
         .invoke_async(&mut conn)
         .await?;
     match r {
@@ -439,54 +510,95 @@ async fn verify_code(state: &AppState, purpose: CodePurpose, phone: &Phone, code
     }
 }
 
-pub async fn sign_in_with_code(state: &AppState, phone: &str, code: &str) -> AppResult<TokenPair> {
+/// The one account of the phone that a code for `purpose` is about. The code is checked
+/// first; when the phone has fitting accounts in several companies and none was named,
+/// the (still valid) code is kept and the companies are listed under `details.companies`.
+async fn account_by_code(
+    state: &AppState,
+    purpose: CodePurpose,
+    phone: &Phone,
+    code: &str,
+    company_id: Option<Uuid>,
+) -> AppResult<Option<Credentials>> {
+    let mut accounts = repo::credentials_by_login(&state.db, phone.as_str(), company_id).await?;
+    accounts.retain(|u| u.status == purpose.account_status());
+    let ambiguous = accounts.len() > 1;
+    verify_code(state, purpose, phone, code, ambiguous).await?;
+    if ambiguous {
+        let companies: Vec<_> = accounts
+            .iter()
+            .map(|u| serde_json::json!({ "companyId": u.company_id, "companyName": u.company_name }))
+            .collect();
+        return Err(AppError::Validation {
+            field: "companyId".into(),
+            msg: Msg::new(
+                "该手机号在多个物业公司有账号，请选择公司",
+                "This phone has accounts at several companies; choose one",
+            ),
+            details: Some(serde_json::json!({ "companies": companies })),
+        });
+    }
+    Ok(accounts.pop())
+}
+
+pub async fn sign_in_with_code(
+    state: &AppState,
+    phone: &str,
+    code: &str,
+    company_id: Option<Uuid>,
+) -> AppResult<TokenPair> {
     let phone = Phone::parse("phone", phone)?;
-    verify_code(state, CodePurpose::SignIn, &phone, code).await?;
-    let user = repo::credentials_by_phone(&state.db, phone.as_str()).await?;
-    match user {
-        Some(u) if u.status == "active" => start_session(state, &u).await,
-        _ => Err(invalid_credentials()),
+    match account_by_code(state, CodePurpose::SignIn, &phone, code, company_id).await? {
+        Some(u) => start_session(state, &u).await,
+        None => Err(invalid_credentials()),
     }
 }
 
+fn nothing_to_activate() -> AppError {
+    AppError::validation("phone", Msg::new("账号无需激活，请直接登录", "Nothing to activate; sign in instead"))
+}
+
 /// 业主激活: the registered owner proves the phone and sets a password.
-pub async fn activate_owner(state: &AppState, phone: &str, code: &str, password: &str) -> AppResult<TokenPair> {
+pub async fn activate_owner(
+    state: &AppState,
+    phone: &str,
+    code: &str,
+    password: &str,
+    company_id: Option<Uuid>,
+) -> AppResult<TokenPair> {
     let phone = Phone::parse("phone", phone)?;
     let password = NewPassword::parse("password", password)?;
-    verify_code(state, CodePurpose::Activate, &phone, code).await?;
-    let user = repo::credentials_by_phone(&state.db, phone.as_str()).await?;
-    let Some(user) = user.filter(|u| u.kind == "owner" && u.status == "pending") else {
-        return Err(AppError::validation(
-            "phone",
-            Msg::new("账号无需激活，请直接登录", "Nothing to activate; sign in instead"),
-        ));
-    };
-    let hash = hash_password(state, password).await?;
+    let user = account_by_code(state, CodePurpose::Activate, &phone, code, company_id)
+        .await?
+        .ok_or_else(nothing_to_activate)?;
+    let hash = rbac::hash_password(state, password).await?;
     let mut tx = state.db.begin().await?;
     if repo::activate(&mut tx, user.id, &hash).await? != 1 {
-        return Err(AppError::validation(
-            "phone",
-            Msg::new("账号无需激活，请直接登录", "Nothing to activate; sign in instead"),
-        ));
+        return Err(nothing_to_activate());
     }
-    let user = Credentials { status: "active".into(), must_change_password: false, ..user };
-    let pair = issue_tokens(state, &mut tx, &user, None).await?;
+    let user = Credentials { status: AccountStatus::Active, must_change_password: false, ..user };
+    let pair = issue_tokens(state, &mut tx, &user, None, None).await?;
     tx.commit().await?;
     Ok(pair)
 }
 
 /// 忘记密码: a code to the phone, then a new password; every session ends.
-pub async fn reset_password(state: &AppState, phone: &str, code: &str, new_password: &str) -> AppResult<()> {
+pub async fn reset_password(
+    state: &AppState,
+    phone: &str,
+    code: &str,
+    new_password: &str,
+    company_id: Option<Uuid>,
+) -> AppResult<()> {
     let phone = Phone::parse("phone", phone)?;
     let password = NewPassword::parse("newPassword", new_password)?;
-    verify_code(state, CodePurpose::ResetPassword, &phone, code).await?;
-    let Some(user) = repo::credentials_by_phone(&state.db, phone.as_str()).await?.filter(|u| u.status == "active")
-    else {
+    let Some(user) = account_by_code(state, CodePurpose::ResetPassword, &phone, code, company_id).await? else {
         return Err(invalid_credentials());
     };
-    let hash = hash_password(state, password).await?;
+    let hash = rbac::hash_password(state, password).await?;
     let mut tx = state.db.begin().await?;
-    store_password(state, &mut tx, user.id, &hash, false).await?;
+    repo::set_password(&mut tx, user.id, &hash, false).await?;
+    end_all_sessions(state, &mut tx, user.id).await?;
     tx.commit().await?;
     account_changed(state, user.id, EVENT_SESSION_REVOKED).await;
     Ok(())

@@ -1,255 +1,288 @@
-//! Equipment ledger API.
+//! Equipment ledger API: devices, their QR lookup, creation, changes and CSV import.
 
-use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
-use chrono::NaiveDate;
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
 
 use super::model;
-use super::service::{self, DeviceInput, DeviceQuery, QR_PREFIX};
-use crate::graphql::{Conn, CtxExt, Page};
-use crate::rbac::graphql::parse_id;
+use super::service::{self, DeviceInput, DeviceQuery};
+use crate::kit::gql::{Conn, StateExt, parse_id, parse_opt_id, to_id};
+use crate::kit::pagination::Page;
+use crate::rbac::graphql::ActorExt;
 use crate::rbac::model::Perm;
 
+/// 设备类别 what kind of device it is; decides its attributes, commands and alarm rules.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::DeviceCategory")]
 pub enum DeviceCategory {
-    /// 电梯
+    /// 电梯 elevator
     Elevator,
-    /// 门禁
+    /// 门禁 access-controlled door
     AccessDoor,
+    /// 水表 water meter (reports a cumulative `reading` in m³)
     WaterMeter,
+    /// 电表 electricity meter (reports a cumulative `reading` in kWh)
     ElectricityMeter,
+    /// 燃气表 gas meter (reports a cumulative `reading` in m³)
     GasMeter,
-    /// 消防设备
+    /// 消防设备 fire equipment (extinguishers, hydrants, pipe pressure)
     FireEquipment,
+    /// 水泵 water pump
     WaterPump,
+    /// 摄像头 camera
     Camera,
+    /// 其他 anything else
     Other,
 }
 
-const CATEGORY_CODES: &[(DeviceCategory, &str)] = &[
-    (DeviceCategory::Elevator, "elevator"),
-    (DeviceCategory::AccessDoor, "access_door"),
-    (DeviceCategory::WaterMeter, "water_meter"),
-    (DeviceCategory::ElectricityMeter, "electricity_meter"),
-    (DeviceCategory::GasMeter, "gas_meter"),
-    (DeviceCategory::FireEquipment, "fire_equipment"),
-    (DeviceCategory::WaterPump, "water_pump"),
-    (DeviceCategory::Camera, "camera"),
-    (DeviceCategory::Other, "other"),
-];
-
-impl DeviceCategory {
-    fn code(self) -> &'static str {
-        CATEGORY_CODES.iter().find(|(c, _)| *c == self).map(|(_, s)| *s).unwrap_or("other")
-    }
-    fn of(s: &str) -> Self {
-        CATEGORY_CODES.iter().find(|(_, c)| *c == s).map(|(c, _)| *c).unwrap_or(DeviceCategory::Other)
-    }
-}
-
+/// 设备状态 where a device stands in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::DeviceStatus")]
 pub enum DeviceStatus {
-    /// 在用
+    /// 在用 in service
     InUse,
-    /// 备用
+    /// 备用 on standby
     Standby,
-    /// 维修中
+    /// 维修中 under repair (shown as maintenance on the dashboard)
     UnderRepair,
-    /// 报废
+    /// 报废 scrapped (left out of dashboards and meter readings)
     Scrapped,
 }
 
-impl DeviceStatus {
-    fn code(self) -> &'static str {
-        match self {
-            DeviceStatus::InUse => "in_use",
-            DeviceStatus::Standby => "standby",
-            DeviceStatus::UnderRepair => "under_repair",
-            DeviceStatus::Scrapped => "scrapped",
-        }
-    }
-    fn of(s: &str) -> Self {
-        match s {
-            "standby" => DeviceStatus::Standby,
-            "under_repair" => DeviceStatus::UnderRepair,
-            "scrapped" => DeviceStatus::Scrapped,
-            _ => DeviceStatus::InUse,
+/// 设备 one device of the ledger.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Device {
+    /// the device's id
+    pub id: ID,
+    /// the project it belongs to
+    pub project_id: ID,
+    /// unique in the company; printed on the QR label and used in MQTT topics
+    pub code: String,
+    /// the name users see
+    pub name: String,
+    /// what kind of device it is
+    pub category: DeviceCategory,
+    /// model (型号)
+    pub model: String,
+    /// specification (规格)
+    pub specification: String,
+    /// manufacturer (生产厂家)
+    pub manufacturer: String,
+    /// when it was bought
+    pub purchase_date: Option<NaiveDate>,
+    /// when it was installed
+    pub install_date: Option<NaiveDate>,
+    /// the building it is in, if any
+    pub building_id: Option<ID>,
+    /// the unit it is in, if any
+    pub unit_id: Option<ID>,
+    /// where it is, in words (机房, B2 泵房 …)
+    pub location: String,
+    /// the last day of its warranty
+    pub warranty_expiry: Option<NaiveDate>,
+    /// where it stands in its life
+    pub status: DeviceStatus,
+    /// the member of staff responsible for it
+    pub responsible_user_id: Option<ID>,
+    /// category attributes (elevator: elevatorNo, floorsServed, ratedSpeed in m/s, ratedLoadKg,
+    /// registrationCode, nextInspection; access door: doorLocation, controlMode (card, face,
+    /// qr, remote); meters: meterNo, multiplier, houseId, initialReading; fire equipment:
+    /// fireType, pressureMinMpa, pressureMaxMpa (MPa), nextCheck)
+    pub attributes: Json<serde_json::Value>,
+    /// the text of the QR label the technician app scans
+    pub qr_payload: String,
+    /// when it was entered in the ledger
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<model::Device> for Device {
+    fn from(d: model::Device) -> Self {
+        Device {
+            id: to_id(d.id),
+            project_id: to_id(d.project_id),
+            qr_payload: d.qr_payload(),
+            code: d.code,
+            name: d.name,
+            category: d.category.into(),
+            model: d.model,
+            specification: d.specification,
+            manufacturer: d.manufacturer,
+            purchase_date: d.purchase_date,
+            install_date: d.install_date,
+            building_id: d.building_id.map(to_id),
+            unit_id: d.unit_id.map(to_id),
+            location: d.location,
+            warranty_expiry: d.warranty_expiry,
+            status: d.status.into(),
+            responsible_user_id: d.responsible_user_id.map(to_id),
+            attributes: Json(d.attributes),
+            created_at: d.created_at,
         }
     }
 }
 
-pub struct Device(model::Device);
-
-#[Object]
+#[ComplexObject]
 impl Device {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn project_id(&self) -> ID {
-        ID(self.0.project_id.to_string())
-    }
-    /// unique in the company; printed on the QR label
-    async fn code(&self) -> &str {
-        &self.0.code
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn category(&self) -> DeviceCategory {
-        DeviceCategory::of(&self.0.category)
-    }
-    async fn model(&self) -> &str {
-        &self.0.model
-    }
-    async fn specification(&self) -> &str {
-        &self.0.specification
-    }
-    async fn manufacturer(&self) -> &str {
-        &self.0.manufacturer
-    }
-    async fn purchase_date(&self) -> Option<NaiveDate> {
-        self.0.purchase_date
-    }
-    async fn install_date(&self) -> Option<NaiveDate> {
-        self.0.install_date
-    }
-    async fn building_id(&self) -> Option<ID> {
-        self.0.building_id.map(|b| ID(b.to_string()))
-    }
-    async fn unit_id(&self) -> Option<ID> {
-        self.0.unit_id.map(|u| ID(u.to_string()))
-    }
-    async fn location(&self) -> &str {
-        &self.0.location
-    }
-    async fn warranty_expiry(&self) -> Option<NaiveDate> {
-        self.0.warranty_expiry
-    }
     /// still under warranty today (Shanghai)
     async fn under_warranty(&self, ctx: &Context<'_>) -> bool {
-        let today = ctx.state().clock.now().with_timezone(&crate::clock::BUSINESS_TZ).date_naive();
-        self.0.warranty_expiry.is_some_and(|w| w >= today)
-    }
-    async fn status(&self) -> DeviceStatus {
-        DeviceStatus::of(&self.0.status)
-    }
-    async fn responsible_user_id(&self) -> Option<ID> {
-        self.0.responsible_user_id.map(|u| ID(u.to_string()))
-    }
-    /// category attributes (elevator: elevatorNo, floorsServed, ratedSpeed, ratedLoadKg,
-    /// registrationCode, nextInspection; access door: doorLocation, controlMode; meters:
-    /// meterNo, multiplier, houseId, initialReading; fire equipment: fireType,
-    /// pressureMinMpa, pressureMaxMpa, nextCheck)
-    async fn attributes(&self) -> Json<serde_json::Value> {
-        Json(self.0.attributes.clone())
-    }
-    /// the text of the QR label the technician app scans
-    async fn qr_payload(&self) -> String {
-        format!("{QR_PREFIX}{}", self.0.code)
+        let today = ctx.state().clock.now().with_timezone(&crate::kit::clock::BUSINESS_TZ).date_naive();
+        self.warranty_expiry.is_some_and(|w| w >= today)
     }
 }
+
+pub async fn load_device(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Device> {
+    let actor = ctx.actor()?;
+    Ok(service::device(ctx.state(), &actor, id).await?.into())
+}
+
+crate::object_payload!(
+    /// The device a ledger mutation created or changed.
+    DevicePayload, device: Device, load_device, "the device as it is now"
+);
 
 #[derive(Default)]
 pub struct EquipmentQuery;
 
 #[Object]
 impl EquipmentQuery {
-    /// 设备台账: devices within the caller's projects.
+    /// 设备台账: devices within the caller's projects (`equipment:read`), in id order.
     #[graphql(guard = "Perm::EquipmentRead")]
     #[allow(clippy::too_many_arguments)]
     async fn devices(
         &self,
         ctx: &Context<'_>,
-        project_id: Option<ID>,
-        category: Option<DeviceCategory>,
-        status: Option<DeviceStatus>,
-        search: Option<String>,
+        #[graphql(desc = "only this project")] project_id: Option<ID>,
+        #[graphql(desc = "only this category")] category: Option<DeviceCategory>,
+        #[graphql(desc = "only this status")] status: Option<DeviceStatus>,
+        #[graphql(desc = "part of the code, name or location")] search: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<Device>> {
         let actor = ctx.actor()?;
         let page = Page::new(ctx, first, after)?;
         let q = DeviceQuery {
-            project_id: project_id.as_ref().map(|p| parse_id("projectId", p)).transpose()?,
-            category: category.map(|c| c.code().to_owned()),
-            status: status.map(|s| s.code().to_owned()),
+            project_id: parse_opt_id("projectId", project_id.as_ref())?,
+            category: category.map(Into::into),
+            status: status.map(Into::into),
             search,
         };
         let rows = service::devices(ctx.state(), &actor, q, page.after, page.fetch()).await?;
-        Ok(page.connection(rows, |d| d.id, Device))
+        Ok(page.connection(rows, |d| d.id, Device::from))
     }
 
+    /// A device of the caller's projects (`equipment:read`).
     #[graphql(guard = "Perm::EquipmentRead")]
     async fn device(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Device> {
-        let actor = ctx.actor()?;
-        Ok(Device(service::device(ctx.state(), &actor, parse_id("id", &id)?).await?))
+        load_device(ctx, parse_id("id", &id)?).await
     }
 
-    /// Opens a device from its code or its scanned QR payload.
+    /// Opens a device from its code or its scanned QR payload (`equipment:read`).
     #[graphql(guard = "Perm::EquipmentRead")]
-    async fn device_by_code(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Device> {
+    async fn device_by_code(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "the device code, or the QR label's text")] code: String,
+    ) -> async_graphql::Result<Device> {
         let actor = ctx.actor()?;
-        Ok(Device(service::by_code(ctx.state(), &actor, &code).await?))
+        Ok(service::by_code(ctx.state(), &actor, &code).await?.into())
     }
 }
 
+/// A device to enter in the ledger.
 #[derive(InputObject)]
 pub struct CreateDeviceInput {
+    /// the project the device belongs to (within the caller's `equipment:write`)
     pub project_id: ID,
+    /// 2-40 letters, digits, `-` or `_`; upper-cased; unique in the company
     pub code: String,
+    /// the name users see (up to 100 characters)
     pub name: String,
+    /// what kind of device it is; fixed once created
     pub category: DeviceCategory,
+    /// model (型号), up to 200 characters
     pub model: Option<String>,
+    /// specification (规格), up to 200 characters
     pub specification: Option<String>,
+    /// manufacturer (生产厂家), up to 200 characters
     pub manufacturer: Option<String>,
+    /// when it was bought
     pub purchase_date: Option<NaiveDate>,
+    /// when it was installed (not before it was bought)
     pub install_date: Option<NaiveDate>,
+    /// a building of the project
     pub building_id: Option<ID>,
+    /// a unit of the project (and of the building, when one is given)
     pub unit_id: Option<ID>,
+    /// where it is, in words
     pub location: Option<String>,
+    /// the last day of its warranty
     pub warranty_expiry: Option<NaiveDate>,
+    /// default IN_USE
     pub status: Option<DeviceStatus>,
+    /// a member of staff of the company
     pub responsible_user_id: Option<ID>,
+    /// the category's attributes (see `Device.attributes`); required ones must be there
     pub attributes: Option<Json<serde_json::Value>>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// Changes to a device; fields left out stay as they are.
 #[derive(InputObject)]
 pub struct UpdateDeviceInput {
+    /// the device to change; its code, category and project stay
     pub device_id: ID,
+    /// a new name
     pub name: Option<String>,
+    /// a new model; empty clears it
     pub model: Option<String>,
+    /// a new specification; empty clears it
     pub specification: Option<String>,
+    /// a new manufacturer; empty clears it
     pub manufacturer: Option<String>,
+    /// when it was bought
     pub purchase_date: Option<NaiveDate>,
+    /// when it was installed
     pub install_date: Option<NaiveDate>,
+    /// a building of the device's project
     pub building_id: Option<ID>,
+    /// a unit of the device's project
     pub unit_id: Option<ID>,
+    /// where it is, in words; empty clears it
     pub location: Option<String>,
+    /// the last day of its warranty
     pub warranty_expiry: Option<NaiveDate>,
+    /// a new status
     pub status: Option<DeviceStatus>,
+    /// a member of staff of the company
     pub responsible_user_id: Option<ID>,
+    /// the complete new attributes of its category
     pub attributes: Option<Json<serde_json::Value>>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct DevicePayload {
-    pub device: Device,
-}
-
+/// Devices of one project from a CSV file.
 #[derive(InputObject)]
 pub struct ImportDevicesInput {
+    /// the project the devices belong to
     pub project_id: ID,
     /// CSV with a header: code,name,category,model,specification,manufacturer,purchase_date,
-    /// install_date,location,warranty_expiry,status,attributes (a JSON object)
+    /// install_date,location,warranty_expiry,status,attributes (a JSON object); category and
+    /// status as codes (`water_pump`, `in_use`) or their Chinese names (水泵, 在用)
     pub csv: String,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// What an import wrote.
 #[derive(SimpleObject)]
 pub struct ImportDevicesPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// how many devices were added
     pub devices_created: u32,
-}
-
-fn opt_id(field: &'static str, id: &Option<ID>) -> Result<Option<uuid::Uuid>, crate::error::AppError> {
-    id.as_ref().map(|i| parse_id(field, i)).transpose()
 }
 
 #[derive(Default)]
@@ -257,41 +290,47 @@ pub struct EquipmentMutation;
 
 #[Object]
 impl EquipmentMutation {
+    /// Registers a device in a project (`equipment:write`).
     #[graphql(guard = "Perm::EquipmentWrite")]
     async fn create_device(&self, ctx: &Context<'_>, input: CreateDeviceInput) -> async_graphql::Result<DevicePayload> {
         let actor = ctx.actor()?;
-        let d = service::create(
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = service::create(
             ctx.state(),
             &actor,
+            &retry,
             DeviceInput {
                 project_id: Some(parse_id("projectId", &input.project_id)?),
                 code: Some(input.code),
                 name: Some(input.name),
-                category: Some(input.category.code().to_owned()),
+                category: Some(input.category.into()),
                 model: input.model,
                 specification: input.specification,
                 manufacturer: input.manufacturer,
                 purchase_date: input.purchase_date,
                 install_date: input.install_date,
-                building_id: opt_id("buildingId", &input.building_id)?,
-                unit_id: opt_id("unitId", &input.unit_id)?,
+                building_id: parse_opt_id("buildingId", input.building_id.as_ref())?,
+                unit_id: parse_opt_id("unitId", input.unit_id.as_ref())?,
                 location: input.location,
                 warranty_expiry: input.warranty_expiry,
-                status: input.status.map(|s| s.code().to_owned()),
-                responsible_user_id: opt_id("responsibleUserId", &input.responsible_user_id)?,
+                status: input.status.map(Into::into),
+                responsible_user_id: parse_opt_id("responsibleUserId", input.responsible_user_id.as_ref())?,
                 attributes: input.attributes.map(|j| j.0),
             },
         )
         .await?;
-        Ok(DevicePayload { device: Device(d) })
+        Ok(DevicePayload::new(input.client_mutation_id, id))
     }
 
+    /// Changes a device's details, status or attributes (`equipment:write`).
     #[graphql(guard = "Perm::EquipmentWrite")]
     async fn update_device(&self, ctx: &Context<'_>, input: UpdateDeviceInput) -> async_graphql::Result<DevicePayload> {
         let actor = ctx.actor()?;
-        let d = service::update(
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = service::update(
             ctx.state(),
             &actor,
+            &retry,
             parse_id("deviceId", &input.device_id)?,
             DeviceInput {
                 name: input.name,
@@ -300,21 +339,22 @@ impl EquipmentMutation {
                 manufacturer: input.manufacturer,
                 purchase_date: input.purchase_date,
                 install_date: input.install_date,
-                building_id: opt_id("buildingId", &input.building_id)?,
-                unit_id: opt_id("unitId", &input.unit_id)?,
+                building_id: parse_opt_id("buildingId", input.building_id.as_ref())?,
+                unit_id: parse_opt_id("unitId", input.unit_id.as_ref())?,
                 location: input.location,
                 warranty_expiry: input.warranty_expiry,
-                status: input.status.map(|s| s.code().to_owned()),
-                responsible_user_id: opt_id("responsibleUserId", &input.responsible_user_id)?,
+                status: input.status.map(Into::into),
+                responsible_user_id: parse_opt_id("responsibleUserId", input.responsible_user_id.as_ref())?,
                 attributes: input.attributes.map(|j| j.0),
                 ..DeviceInput::default()
             },
         )
         .await?;
-        Ok(DevicePayload { device: Device(d) })
+        Ok(DevicePayload::new(input.client_mutation_id, id))
     }
 
-    /// All lines or none: each bad line is listed in `extensions.details.errors`.
+    /// Imports devices from CSV, all lines or none (`equipment:write`); each bad line is
+    /// listed in `extensions.details.errors`.
     #[graphql(guard = "Perm::EquipmentWrite")]
     async fn import_devices(
         &self,
@@ -322,7 +362,9 @@ impl EquipmentMutation {
         input: ImportDevicesInput,
     ) -> async_graphql::Result<ImportDevicesPayload> {
         let actor = ctx.actor()?;
-        let n = service::import(ctx.state(), &actor, parse_id("projectId", &input.project_id)?, &input.csv).await?;
-        Ok(ImportDevicesPayload { devices_created: n as u32 })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let project = parse_id("projectId", &input.project_id)?;
+        let out = service::import(ctx.state(), &actor, &retry, project, &input.csv).await?;
+        Ok(ImportDevicesPayload { client_mutation_id: input.client_mutation_id, devices_created: out.devices_created })
     }
 }

@@ -3,7 +3,7 @@
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::Device;
+use super::model::{Device, DeviceCategory, DeviceStatus};
 
 pub async fn insert(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
     sqlx::query!(
@@ -16,7 +16,7 @@ pub async fn insert(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
         d.project_id,
         d.code,
         d.name,
-        d.category,
+        d.category.as_str(),
         d.model,
         d.specification,
         d.manufacturer,
@@ -26,7 +26,7 @@ pub async fn insert(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
         d.unit_id,
         d.location,
         d.warranty_expiry,
-        d.status,
+        d.status.as_str(),
         d.responsible_user_id,
         d.attributes,
         d.created_at
@@ -54,7 +54,7 @@ pub async fn update(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
         d.unit_id,
         d.location,
         d.warranty_expiry,
-        d.status,
+        d.status.as_str(),
         d.responsible_user_id,
         d.attributes
     )
@@ -66,9 +66,10 @@ pub async fn update(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
 pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<Device>> {
     sqlx::query_as!(
         Device,
-        "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
-                install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at
-         FROM devices WHERE company_id = $1 AND id = $2",
+        r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
+                  manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
+                  status AS "status: DeviceStatus", responsible_user_id, attributes, created_at
+           FROM devices WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
     )
@@ -79,9 +80,10 @@ pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::R
 pub async fn by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str) -> sqlx::Result<Option<Device>> {
     sqlx::query_as!(
         Device,
-        "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
-                install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at
-         FROM devices WHERE company_id = $1 AND code = $2",
+        r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
+                  manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
+                  status AS "status: DeviceStatus", responsible_user_id, attributes, created_at
+           FROM devices WHERE company_id = $1 AND code = $2"#,
         company_id,
         code
     )
@@ -100,13 +102,14 @@ pub struct DeviceFilter {
     /// `None`: every project of the company
     pub projects: Option<Vec<Uuid>>,
     pub project_id: Option<Uuid>,
-    pub category: Option<String>,
-    pub status: Option<String>,
+    pub category: Option<DeviceCategory>,
+    pub status: Option<DeviceStatus>,
+    /// a `LIKE` term (`types::like_term`)
     pub search: Option<String>,
 }
 
-/// A keyset page; only the filters given are in the SQL, so the (project_id, category,
-/// status, id) index serves the common lists.
+/// A keyset page in id order; only the filters given are in the SQL, so the
+/// (project_id, category, status, id) index serves the common lists.
 pub async fn list(
     db: impl PgExecutor<'_>,
     company_id: Uuid,
@@ -125,18 +128,18 @@ pub async fn list(
     } else if let Some(ps) = &f.projects {
         q.push(" AND project_id = ANY(").push_bind(ps.clone()).push(")");
     }
-    if let Some(c) = &f.category {
-        q.push(" AND category = ").push_bind(c.clone());
+    if let Some(c) = f.category {
+        q.push(" AND category = ").push_bind(c.as_str());
     }
-    if let Some(s) = &f.status {
-        q.push(" AND status = ").push_bind(s.clone());
+    if let Some(s) = f.status {
+        q.push(" AND status = ").push_bind(s.as_str());
     }
     if let Some(text) = &f.search {
         q.push(" AND (code ILIKE '%' || ")
             .push_bind(text.clone())
-            .push(" || '%' OR name ILIKE '%' || ")
+            .push(" || '%' ESCAPE '\\' OR name ILIKE '%' || ")
             .push_bind(text.clone());
-        q.push(" || '%' OR location ILIKE '%' || ").push_bind(text.clone()).push(" || '%')");
+        q.push(" || '%' ESCAPE '\\' OR location ILIKE '%' || ").push_bind(text.clone()).push(" || '%' ESCAPE '\\')");
     }
     if let Some(a) = after {
         q.push(" AND id > ").push_bind(a);
@@ -145,23 +148,25 @@ pub async fn list(
     q.build_query_as::<Device>().fetch_all(db).await
 }
 
-/// A device addressed by an MQTT topic: (project code, device code). Codes are unique per
-/// company; if two companies share both codes the topic is ambiguous and nothing matches.
+/// The device an MQTT topic names, (id, project, category), by (project code, device
+/// code). Codes are unique per company; if two companies share both codes the topic is
+/// ambiguous and nothing matches.
 pub async fn for_topic(
     db: impl PgExecutor<'_>,
     project_code: &str,
     device_code: &str,
-) -> sqlx::Result<Option<(Uuid, Uuid, String)>> {
+) -> sqlx::Result<Option<(Uuid, Uuid, DeviceCategory)>> {
     let rows = sqlx::query!(
-        "SELECT d.id, d.project_id, d.category FROM devices d JOIN projects p ON p.id = d.project_id
-         WHERE p.code = $1 AND d.code = $2 LIMIT 2",
+        r#"SELECT d.id, d.project_id, d.category AS "category: DeviceCategory"
+           FROM devices d JOIN projects p ON p.id = d.project_id
+           WHERE p.code = $1 AND d.code = $2 LIMIT 2"#,
         project_code,
         device_code
     )
     .fetch_all(db)
     .await?;
     Ok(match rows.as_slice() {
-        [r] => Some((r.id, r.project_id, r.category.clone())),
+        [r] => Some((r.id, r.project_id, r.category)),
         _ => None,
     })
 }

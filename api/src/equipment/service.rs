@@ -1,22 +1,24 @@
 //! Ledger rules: what each category must record, where a device may be, who may see and
-//! change it (project scope), and all-or-nothing CSV import.
-
-use std::collections::{HashMap, HashSet};
+//! change it (project scope). The CSV import is in `import.rs`.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::model::{CATEGORIES, CONTROL_MODES, Device, STATUSES, is_meter};
+use super::model::{ControlMode, Device, DeviceCategory, DeviceStatus, EVENT_LEDGER_CHANGED, QR_PREFIX};
 use super::repo::{self, DeviceFilter};
-use crate::app::AppState;
-use crate::error::{AppError, AppResult, Msg};
+use crate::kit::audit;
+use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::events::Event;
+use crate::kit::idempotency::Retry;
+use crate::kit::state::AppState;
+use crate::kit::types;
 use crate::rbac::model::{Actor, Perm};
-use crate::rbac::service::audit;
-use crate::types;
 
-fn bad(field: String, zh: &str, en: &str) -> AppError {
+pub use super::import::import;
+
+pub(super) fn bad(field: String, zh: &str, en: &str) -> AppError {
     AppError::validation(field, Msg::owned(zh, en))
 }
 
@@ -90,10 +92,22 @@ impl<'a> Attrs<'a> {
         Ok(())
     }
 
-    fn one_of(&mut self, key: &str, allowed: &[&str]) -> AppResult<()> {
-        let v = self.raw.get(key).and_then(Value::as_str).unwrap_or("");
-        self.out.insert(key.into(), Value::String(types::one_of(Self::f(key), v, allowed)?));
-        Ok(())
+    fn control_mode(&mut self, key: &str) -> AppResult<()> {
+        let v = self.raw.get(key).and_then(Value::as_str).map(|s| s.trim().to_ascii_lowercase());
+        match v.as_deref().and_then(ControlMode::parse) {
+            Some(m) => {
+                self.out.insert(key.into(), Value::String(m.as_str().to_owned()));
+                Ok(())
+            }
+            None => {
+                let codes: Vec<&str> = ControlMode::ALL.iter().map(|m| m.as_str()).collect();
+                Err(bad(
+                    Self::f(key),
+                    &format!("取值应为：{}", codes.join("、")),
+                    &format!("Must be one of: {}", codes.join(", ")),
+                ))
+            }
+        }
     }
 }
 
@@ -102,7 +116,7 @@ async fn check_attributes(
     state: &AppState,
     actor: &Actor,
     project_id: Uuid,
-    category: &str,
+    category: DeviceCategory,
     raw: &Value,
 ) -> AppResult<Value> {
     let empty = Map::new();
@@ -113,7 +127,7 @@ async fn check_attributes(
     };
     let mut a = Attrs { raw: map, out: Map::new() };
     let known: &[&str] = match category {
-        "elevator" => {
+        DeviceCategory::Elevator => {
             a.text("elevatorNo", true)?;
             a.int("floorsServed", 2, 200, true)?;
             a.decimal("ratedSpeed", Decimal::new(1, 1), Decimal::from(20), true)?;
@@ -122,12 +136,12 @@ async fn check_attributes(
             a.date("nextInspection", true)?;
             &["elevatorNo", "floorsServed", "ratedSpeed", "ratedLoadKg", "registrationCode", "nextInspection"]
         }
-        "access_door" => {
+        DeviceCategory::AccessDoor => {
             a.text("doorLocation", true)?;
-            a.one_of("controlMode", CONTROL_MODES)?;
+            a.control_mode("controlMode")?;
             &["doorLocation", "controlMode"]
         }
-        c if is_meter(c) => {
+        c if c.is_meter() => {
             a.text("meterNo", true)?;
             if a.decimal("multiplier", Decimal::new(1, 4), Decimal::from(100_000), false)?.is_none() {
                 a.out.insert("multiplier".into(), Value::String("1".into()));
@@ -140,14 +154,14 @@ async fn check_attributes(
                     .as_str()
                     .and_then(|s| Uuid::parse_str(s).ok())
                     .ok_or_else(|| bad(Attrs::f("houseId"), "房屋ID无效", "Invalid house id"))?;
-                if crate::org::service::house_project(state, actor, id).await? != project_id {
+                if crate::org::estate::service::house_project(state, actor, id).await? != project_id {
                     return Err(bad(Attrs::f("houseId"), "房屋不在该项目", "The house is not in this project"));
                 }
                 a.out.insert("houseId".into(), Value::String(id.to_string()));
             }
             &["meterNo", "multiplier", "initialReading", "houseId"]
         }
-        "fire_equipment" => {
+        DeviceCategory::FireEquipment => {
             a.text("fireType", true)?;
             let lo = a.decimal("pressureMinMpa", Decimal::ZERO, Decimal::from(100), false)?;
             let hi = a.decimal("pressureMaxMpa", Decimal::ZERO, Decimal::from(100), false)?;
@@ -171,12 +185,13 @@ async fn check_attributes(
     Ok(Value::Object(a.out))
 }
 
+/// A new device or a change to one; `None` leaves a field as it is.
 #[derive(Default)]
 pub struct DeviceInput {
     pub project_id: Option<Uuid>,
     pub code: Option<String>,
     pub name: Option<String>,
-    pub category: Option<String>,
+    pub category: Option<DeviceCategory>,
     pub model: Option<String>,
     pub specification: Option<String>,
     pub manufacturer: Option<String>,
@@ -186,7 +201,7 @@ pub struct DeviceInput {
     pub unit_id: Option<Uuid>,
     pub location: Option<String>,
     pub warranty_expiry: Option<NaiveDate>,
-    pub status: Option<String>,
+    pub status: Option<DeviceStatus>,
     pub responsible_user_id: Option<Uuid>,
     pub attributes: Option<Value>,
 }
@@ -219,8 +234,8 @@ async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceIn
             *target = types::optional_text(field, Some(v), 200)?;
         }
     }
-    if let Some(s) = &input.status {
-        d.status = types::one_of("status", s, STATUSES)?;
+    if let Some(s) = input.status {
+        d.status = s;
     }
     (d.purchase_date, d.install_date, d.warranty_expiry) = (
         input.purchase_date.or(d.purchase_date),
@@ -236,7 +251,7 @@ async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceIn
         ));
     }
     if let Some(b) = input.building_id {
-        if crate::org::service::building(state, actor, b).await?.project_id != d.project_id {
+        if crate::org::estate::service::building(state, actor, b).await?.project_id != d.project_id {
             return Err(AppError::validation(
                 "buildingId",
                 Msg::new("楼栋不属于该项目", "The building is not in this project"),
@@ -245,7 +260,7 @@ async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceIn
         d.building_id = Some(b);
     }
     if let Some(u) = input.unit_id {
-        let unit = crate::org::service::unit(state, actor, u).await?;
+        let unit = crate::org::estate::service::unit(state, actor, u).await?;
         if unit.project_id != d.project_id || d.building_id.is_some_and(|b| b != unit.building_id) {
             return Err(AppError::validation(
                 "unitId",
@@ -257,7 +272,7 @@ async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceIn
     }
     if let Some(u) = input.responsible_user_id {
         let staff = crate::rbac::service::user(state, actor, u).await;
-        if !staff.is_ok_and(|s| s.kind == "staff") {
+        if !staff.is_ok_and(|s| s.is_staff) {
             return Err(AppError::validation(
                 "responsibleUserId",
                 Msg::new("负责人必须是本企业员工", "The responsible person must be staff of the company"),
@@ -266,13 +281,13 @@ async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceIn
         d.responsible_user_id = Some(u);
     }
     if let Some(raw) = &input.attributes {
-        d.attributes = check_attributes(state, actor, d.project_id, &d.category, raw).await?;
+        d.attributes = check_attributes(state, actor, d.project_id, d.category, raw).await?;
     }
     Ok(())
 }
 
 /// A new device of `project_id` from an input, with every rule checked (API and import).
-async fn checked_new_device(
+pub(super) async fn checked_new_device(
     state: &AppState,
     actor: &Actor,
     project_id: Uuid,
@@ -289,7 +304,7 @@ async fn checked_new_device(
         project_id,
         code: device_code(input.code.as_deref().unwrap_or_default())?,
         name: String::new(),
-        category: types::one_of("category", input.category.as_deref().unwrap_or_default(), CATEGORIES)?,
+        category: input.category.unwrap_or(DeviceCategory::Other),
         model: String::new(),
         specification: String::new(),
         manufacturer: String::new(),
@@ -299,7 +314,7 @@ async fn checked_new_device(
         unit_id: None,
         location: String::new(),
         warranty_expiry: None,
-        status: "in_use".into(),
+        status: DeviceStatus::InUse,
         responsible_user_id: None,
         attributes: Value::Object(Map::new()),
         created_at: state.clock.now(),
@@ -307,41 +322,83 @@ async fn checked_new_device(
     apply(state, actor, &mut d, input).await?;
     if input.attributes.is_none() {
         // a category with required attributes cannot be created without them
-        d.attributes = check_attributes(state, actor, project_id, &d.category, &Value::Null).await?;
+        d.attributes = check_attributes(state, actor, project_id, d.category, &Value::Null).await?;
     }
     Ok(d)
 }
 
-pub async fn create(state: &AppState, actor: &Actor, input: DeviceInput) -> AppResult<Device> {
-    types::required(&[("projectId", input.project_id.is_some())])?;
-    let project_id = input.project_id.unwrap_or_default();
-    crate::org::service::project(state, actor, Perm::EquipmentWrite, project_id).await?;
-    let d = checked_new_device(state, actor, project_id, &input).await?;
-    let mut tx = state.db.begin().await?;
-    repo::insert(&mut tx, &d).await?;
-    audit(&mut tx, actor, "device.create", "device", Some(d.id), serde_json::json!({ "code": d.code })).await?;
-    tx.commit().await?;
-    state.iot.forget_devices();
-    Ok(d)
+/// Tells every replica that devices were added (their topic lookups may be stale).
+pub(super) async fn ledger_changed(state: &AppState) {
+    let ev = Event { user_id: None, kind: EVENT_LEDGER_CHANGED.into(), payload: Value::Null };
+    if let Err(e) = state.events.publish(&ev).await {
+        tracing::warn!(error = %e, "ledger event not published");
+    }
 }
 
-pub async fn update(state: &AppState, actor: &Actor, id: Uuid, input: DeviceInput) -> AppResult<Device> {
-    let mut d = repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
-    actor.require_project(Perm::EquipmentWrite, d.project_id)?;
+/// Project scope for a write: the project exists in the company and `equipment:write` reaches it.
+pub(super) async fn writable_project(state: &AppState, actor: &Actor, project_id: Uuid) -> AppResult<()> {
+    crate::org::company::service::project(state, actor, Perm::EquipmentWrite, project_id).await?;
+    Ok(())
+}
+
+/// Registers a device; returns its id.
+pub async fn create(state: &AppState, actor: &Actor, retry: &Retry, input: DeviceInput) -> AppResult<Uuid> {
+    types::required(&[("projectId", input.project_id.is_some())])?;
+    let project_id = input.project_id.unwrap_or_default();
+    writable_project(state, actor, project_id).await?;
+    let d = checked_new_device(state, actor, project_id, &input).await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::insert(&mut tx, &d).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "device.create",
+        "device",
+        Some(d.id),
+        serde_json::json!({ "code": d.code }),
+    )
+    .await?;
+    tx.commit(&d.id).await?;
+    ledger_changed(state).await;
+    Ok(d.id)
+}
+
+/// Changes a device's details; code, category and project stay.
+pub async fn update(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid, input: DeviceInput) -> AppResult<Uuid> {
+    actor.require(Perm::EquipmentWrite)?;
     if input.code.is_some() || input.category.is_some() || input.project_id.is_some() {
         return Err(AppError::validation(
             "code",
             Msg::new("设备编码、类别和项目创建后不能修改", "Code, category and project cannot change"),
         ));
     }
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let mut d = repo::get(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
+    actor.require_project(Perm::EquipmentWrite, d.project_id)?;
     apply(state, actor, &mut d, &input).await?;
-    let mut tx = state.db.begin().await?;
     repo::update(&mut tx, &d).await?;
-    audit(&mut tx, actor, "device.update", "device", Some(d.id), serde_json::json!({ "status": d.status })).await?;
-    tx.commit().await?;
-    Ok(d)
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "device.update",
+        "device",
+        Some(d.id),
+        serde_json::json!({ "status": d.status }),
+    )
+    .await?;
+    tx.commit(&d.id).await?;
+    Ok(d.id)
 }
 
+/// A device within the caller's `equipment:read` projects.
 pub async fn device(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Device> {
     let d = repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
     actor.require_project(Perm::EquipmentRead, d.project_id)?;
@@ -356,16 +413,17 @@ pub async fn by_code(state: &AppState, actor: &Actor, code: &str) -> AppResult<D
     Ok(d)
 }
 
-/// The text of a device's QR label.
-pub const QR_PREFIX: &str = "wuye://device/";
-
+/// Filters of the device list.
+#[derive(Default)]
 pub struct DeviceQuery {
     pub project_id: Option<Uuid>,
-    pub category: Option<String>,
-    pub status: Option<String>,
+    pub category: Option<DeviceCategory>,
+    pub status: Option<DeviceStatus>,
+    /// part of the code, name or location
     pub search: Option<String>,
 }
 
+/// Devices of the caller's `equipment:read` projects, in id order.
 pub async fn devices(
     state: &AppState,
     actor: &Actor,
@@ -382,135 +440,11 @@ pub async fn devices(
     let f = DeviceFilter {
         projects: filter.as_sql(),
         project_id: q.project_id,
-        category: q.category.map(|c| types::one_of("category", &c, CATEGORIES)).transpose()?,
-        status: q.status.map(|s| types::one_of("status", &s, STATUSES)).transpose()?,
-        search: q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+        category: q.category,
+        status: q.status,
+        search: types::like_term(q.search.as_deref()),
     };
     Ok(repo::list(&state.db, actor.company_id, &f, after, limit as i64).await?)
-}
-
-/// CSV import: every line checked first; one bad line means nothing is written.
-/// Columns: code,name,category,model,specification,manufacturer,purchase_date,install_date,
-/// location,warranty_expiry,status,attributes (a JSON object).
-pub async fn import(state: &AppState, actor: &Actor, project_id: Uuid, csv_text: &str) -> AppResult<usize> {
-    crate::org::service::project(state, actor, Perm::EquipmentWrite, project_id).await?;
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(csv_text.trim_start_matches('\u{feff}').as_bytes());
-    let headers: HashMap<String, usize> = reader
-        .headers()
-        .map_err(|_| AppError::validation("csv", Msg::new("无法读取表头", "Cannot read the header line")))?
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.trim().to_lowercase(), i))
-        .collect();
-    for c in ["code", "name", "category"] {
-        if !headers.contains_key(c) {
-            return Err(AppError::validation(
-                "csv",
-                Msg::owned(format!("缺少列：{c}"), format!("Missing column: {c}")),
-            ));
-        }
-    }
-    let mut errors = Vec::new();
-    let mut devices = Vec::new();
-    let mut seen = HashSet::new();
-    for rec in reader.records() {
-        let Ok(rec) = rec else {
-            errors.push(
-                serde_json::json!({"line": 0, "field": "csv", "message": "CSV格式错误", "messageEn": "Malformed CSV"}),
-            );
-            continue;
-        };
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if devices.len() + errors.len() >= state.config.limits.max_import_lines {
-            return Err(AppError::validation("csv", Msg::new("导入行数超过上限", "Too many lines")));
-        }
-        let get = |c: &str| headers.get(c).and_then(|i| rec.get(*i)).filter(|v| !v.is_empty()).map(str::to_owned);
-        let date = |c: &str| -> AppResult<Option<NaiveDate>> {
-            get(c)
-                .map(|v| {
-                    NaiveDate::parse_from_str(&v, "%Y-%m-%d")
-                        .map_err(|_| bad(c.to_owned(), "日期格式应为YYYY-MM-DD", "A date as YYYY-MM-DD"))
-                })
-                .transpose()
-        };
-        let parsed = async {
-            let attributes = match get("attributes") {
-                Some(a) => Some(serde_json::from_str::<Value>(&a).map_err(|_| {
-                    AppError::validation("attributes", Msg::new("应为JSON对象", "Must be a JSON object"))
-                })?),
-                None => None,
-            };
-            let input = DeviceInput {
-                project_id: Some(project_id),
-                code: get("code"),
-                name: get("name"),
-                category: get("category"),
-                model: get("model"),
-                specification: get("specification"),
-                manufacturer: get("manufacturer"),
-                purchase_date: date("purchase_date")?,
-                install_date: date("install_date")?,
-                location: get("location"),
-                warranty_expiry: date("warranty_expiry")?,
-                status: get("status"),
-                attributes,
-                ..DeviceInput::default()
-            };
-            checked_new_device(state, actor, project_id, &input).await
-        };
-        match parsed.await {
-            Ok(d) if !seen.insert(d.code.clone()) => {
-                errors.push(serde_json::json!({"line": line, "field": "code", "message": "文件中设备编码重复", "messageEn": "Duplicate code in the file"}))
-            }
-            Ok(d) => devices.push((line, d)),
-            Err(e) => {
-                let field = match &e {
-                    AppError::Validation { field, .. } | AppError::Conflict { field, .. } => field.to_string(),
-                    _ => String::new(),
-                };
-                errors.push(serde_json::json!({"line": line, "field": field,
-                    "message": e.message(crate::error::Locale::Zh), "messageEn": e.message(crate::error::Locale::En)}));
-            }
-        }
-    }
-    let codes: Vec<String> = devices.iter().map(|(_, d)| d.code.clone()).collect();
-    let taken: HashSet<String> = repo::existing_codes(&state.db, actor.company_id, &codes).await?.into_iter().collect();
-    for (line, d) in &devices {
-        if taken.contains(&d.code) {
-            errors.push(serde_json::json!({"line": line, "field": "code", "message": "设备编码已存在", "messageEn": "Device code already exists"}));
-        }
-    }
-    if !errors.is_empty() {
-        errors.sort_by_key(|e| e["line"].as_u64());
-        let n = errors.len();
-        return Err(AppError::Validation {
-            field: "csv".into(),
-            msg: Msg::owned(
-                format!("导入文件有{n}行错误，未导入任何数据"),
-                format!("{n} line(s) have errors; nothing was imported"),
-            ),
-            details: Some(serde_json::json!({ "errors": errors })),
-        });
-    }
-    let mut tx = state.db.begin().await?;
-    for (_, d) in &devices {
-        repo::insert(&mut tx, d).await?;
-    }
-    audit(
-        &mut tx,
-        actor,
-        "device.import",
-        "project",
-        Some(project_id),
-        serde_json::json!({ "devices": devices.len() }),
-    )
-    .await?;
-    tx.commit().await?;
-    state.iot.forget_devices();
-    Ok(devices.len())
 }
 
 /// The device an MQTT topic names: (id, project, category). System use (device ingest).
@@ -518,12 +452,12 @@ pub async fn for_topic(
     state: &AppState,
     project_code: &str,
     device_code: &str,
-) -> AppResult<Option<(Uuid, Uuid, String)>> {
+) -> AppResult<Option<(Uuid, Uuid, DeviceCategory)>> {
     Ok(repo::for_topic(&state.db, project_code, device_code).await?)
 }
 
-/// The device a command is for: any device of the company; the command's own permission
-/// decides the project scope.
+/// Any device of the caller's company, whatever the project: the caller's own permission
+/// (a command's, a rule's, a plan's) decides the project scope.
 pub async fn device_for_command(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Device> {
     repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))
 }

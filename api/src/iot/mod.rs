@@ -1,12 +1,10 @@
-//! 设备状态监测: device messages over MQTT → live state in Redis, telemetry history in
-//! PostgreSQL, rules → alarms, state changes to subscribers, commands and offline sweeps.
-pub mod alarm;
-pub mod alarm_graphql;
-pub mod graphql;
-pub mod ingest;
-pub mod model;
-pub mod mqtt;
-pub mod repo;
-pub mod rules;
-pub mod service;
+//! 物联网: what devices say and what comes of it, one capability per folder —
+//! `telemetry` (MQTT ingest, live state, offline sweep, dashboard), `commands` (remote
+//! control), `alarms` (rules, alarms, follow-up, repair requests), `history` (trends,
+//! meter readings, elevator state) and `sim` (the device simulator). It builds on the
+//! equipment ledger and follows its changes through the event bus.
+pub mod alarms;
+pub mod commands;
+pub mod history;
 pub mod sim;
+pub mod telemetry;

@@ -1,6 +1,5 @@
-//! 维修与保养计划, 巡检: maintenance plans, the tasks the scheduler creates from them, the
-//! records that complete them, and patrol routes with their checkpoint scans.
-pub mod graphql;
-pub mod repo;
-pub mod schedule;
-pub mod service;
+//! 维修与保养, 巡检: maintenance plans, the tasks the scheduler creates from them and the
+//! records that complete them (`plans`); patrol routes with their scheduled patrols and
+//! checkpoint scans (`patrols`). Sits above iot, equipment, notify, org and rbac.
+pub mod patrols;
+pub mod plans;

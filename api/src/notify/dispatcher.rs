@@ -13,12 +13,13 @@ use rand::Rng;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
-use super::model::{Category, Channel, Notification};
+use super::model::{Category, Channel, DeliveryStatus, Notification, OutboxStatus, Priority, PushDevice};
 use super::push::{PushError, PushMessage};
-use super::repo::{self, Attempt};
+use super::repo::{self, Attempt, ChannelOutcome};
 use super::sms::{SmsError, SmsKind, SmsMessage};
-use crate::app::AppState;
-use crate::error::AppResult;
+use crate::kit::error::AppResult;
+use crate::kit::gql::group_by;
+use crate::kit::state::AppState;
 
 /// Runs until `shutdown`, finishing the batch in hand.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
@@ -69,7 +70,7 @@ pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
     users.dedup();
     let batch = Batch {
         rules: super::service::rules_for(state, &users).await?,
-        devices: crate::graphql::group_by(repo::devices_for(&state.db, &users).await?, |d| d.user_id),
+        devices: group_by(repo::devices_for(&state.db, &users).await?, |d| d.user_id),
     };
     let n = rows.len();
     let batch = &batch;
@@ -87,12 +88,12 @@ pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
 
 struct Batch {
     rules: super::service::Rules,
-    devices: std::collections::HashMap<uuid::Uuid, Vec<super::model::PushDevice>>,
+    devices: std::collections::HashMap<uuid::Uuid, Vec<PushDevice>>,
 }
 
 enum Outcome {
     /// the channel is finished: (status, detail) for its delivery row
-    Done(&'static str, String),
+    Done(DeliveryStatus, String),
     Retry(Option<Duration>),
 }
 
@@ -111,27 +112,26 @@ async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<
         if n.attempts > 1 { repo::done_targets(&state.db, n.id).await?.into_iter().collect() } else { HashSet::new() };
     let skipped = batch.rules.skipped(state.clock.now(), &n);
     let mut attempts = Vec::new();
-    let mut outcomes: Vec<(String, &'static str, String)> = Vec::new();
+    let mut outcomes: Vec<ChannelOutcome> = Vec::new();
     let mut retry: Option<Option<Duration>> = None;
-    let mut unfinished = Vec::new();
-    for code in &n.channels {
-        if done.contains(code) {
+    let mut unfinished: Vec<Channel> = Vec::new();
+    for &channel in &n.channels {
+        if done.contains(channel.as_str()) {
             continue;
         }
-        if let Some((_, why)) = skipped.iter().find(|(c, _)| c == code) {
-            outcomes.push((code.clone(), "skipped", (*why).to_owned()));
+        if let Some((_, why)) = skipped.iter().find(|(c, _)| *c == channel) {
+            outcomes.push(ChannelOutcome { channel, status: DeliveryStatus::Skipped, detail: (*why).to_owned() });
             continue;
         }
-        let outcome = match Channel::parse(code) {
-            Some(Channel::InApp) => in_app(state, &n, &mut attempts).await,
-            Some(Channel::Push) => push(state, &n, batch, &done, &mut attempts).await?,
-            Some(Channel::Sms) => sms(state, &n, &mut attempts).await?,
-            None => Outcome::Done("failed", "unknown channel".into()),
+        let outcome = match channel {
+            Channel::InApp => in_app(state, &n, &mut attempts).await,
+            Channel::Push => push(state, &n, batch, &done, &mut attempts).await?,
+            Channel::Sms => sms(state, &n, &mut attempts).await?,
         };
         match outcome {
-            Outcome::Done(status, detail) => outcomes.push((code.clone(), status, detail)),
+            Outcome::Done(status, detail) => outcomes.push(ChannelOutcome { channel, status, detail }),
             Outcome::Retry(after) => {
-                unfinished.push(code.clone());
+                unfinished.push(channel);
                 retry = Some(match (retry.flatten(), after) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
@@ -141,18 +141,22 @@ async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<
     }
     let now = state.clock.now();
     match retry {
-        None => repo::conclude(&state.db, n.id, &attempts, &outcomes, "done", None, now).await?,
+        None => repo::conclude(&state.db, n.id, &attempts, &outcomes, OutboxStatus::Done, None, now).await?,
         Some(_) if now >= n.give_up_at => {
-            for code in &unfinished {
-                outcomes.push((code.clone(), "failed", "gave up after retries".into()));
+            for &channel in &unfinished {
+                outcomes.push(ChannelOutcome {
+                    channel,
+                    status: DeliveryStatus::Failed,
+                    detail: "gave up after retries".into(),
+                });
             }
-            repo::conclude(&state.db, n.id, &attempts, &outcomes, "failed", None, now).await?;
+            repo::conclude(&state.db, n.id, &attempts, &outcomes, OutboxStatus::Failed, None, now).await?;
             tracing::warn!(notification = %n.id, channels = ?unfinished, "notification given up");
         }
         Some(after) => {
             let wait = backoff(state, n.attempts).max(after.unwrap_or_default());
             let at = (now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(60))).min(n.give_up_at);
-            repo::conclude(&state.db, n.id, &attempts, &outcomes, "pending", Some(at), now).await?;
+            repo::conclude(&state.db, n.id, &attempts, &outcomes, OutboxStatus::Pending, Some(at), now).await?;
         }
     }
     Ok(())
@@ -170,9 +174,9 @@ fn backoff(state: &AppState, attempts: i32) -> Duration {
 async fn in_app(state: &AppState, n: &Notification, attempts: &mut Vec<Attempt>) -> Outcome {
     // the inbox row exists already; "delivered" means connected devices were told
     match super::service::publish_live(state, n).await {
-        Ok(()) => Outcome::Done("sent", String::new()),
+        Ok(()) => Outcome::Done(DeliveryStatus::Sent, String::new()),
         Err(e) => {
-            attempts.push(attempt("inapp", false, Some(e.to_string()), None));
+            attempts.push(attempt(Channel::InApp.as_str(), false, Some(e.to_string()), None));
             Outcome::Retry(None)
         }
     }
@@ -187,7 +191,7 @@ async fn push(
 ) -> AppResult<Outcome> {
     let devices = batch.devices.get(&n.user_id).map(Vec::as_slice).unwrap_or_default();
     if devices.is_empty() {
-        return Ok(Outcome::Done("skipped", "no registered device".into()));
+        return Ok(Outcome::Done(DeliveryStatus::Skipped, "no registered device".into()));
     }
     let data = match &n.data {
         serde_json::Value::Object(m) => m.clone(),
@@ -200,15 +204,15 @@ async fn push(
             accepted += 1;
             continue;
         }
-        let Some(sender) = state.push.get(&d.provider) else { continue };
+        let sender = state.part::<super::Senders>()?.push.get(d.provider);
         let msg = PushMessage {
             token: d.token.clone(),
-            platform: d.platform.clone(),
+            platform: d.platform,
             title: n.title.clone(),
             body: n.body.clone(),
             data: data.clone(),
-            high_priority: n.priority != "normal",
-            category: n.category.clone(),
+            high_priority: n.priority != Priority::Normal,
+            category: n.category,
         };
         match sender.send(&msg).await {
             Ok(()) => {
@@ -231,9 +235,9 @@ async fn push(
         return Ok(Outcome::Retry(wait));
     }
     if accepted > 0 {
-        Ok(Outcome::Done("sent", format!("{accepted} device(s)")))
+        Ok(Outcome::Done(DeliveryStatus::Sent, format!("{accepted} device(s)")))
     } else {
-        Ok(Outcome::Done("failed", "no device accepted".into()))
+        Ok(Outcome::Done(DeliveryStatus::Failed, "no device accepted".into()))
     }
 }
 
@@ -241,41 +245,41 @@ async fn sms(state: &AppState, n: &Notification, attempts: &mut Vec<Attempt>) ->
     let now = state.clock.now();
     let phone = crate::rbac::service::account(state, n.user_id).await?.phone;
     let Some(phone) = phone else {
-        return Ok(Outcome::Done("skipped", "no phone number".into()));
+        return Ok(Outcome::Done(DeliveryStatus::Skipped, "no phone number".into()));
     };
-    if n.priority != "critical" {
-        let key = format!("{}sms:notice:{phone}:{}", state.config.redis_prefix, crate::clock::business_day(now));
+    if n.priority != Priority::Critical {
+        let key = format!("{}sms:notice:{phone}:{}", state.config.redis_prefix, crate::kit::clock::business_day(now));
         let mut conn = state.redis.clone();
         let (count,): (u32,) = redis::pipe().incr(&key, 1).expire(&key, 86_400).ignore().query_async(&mut conn).await?;
         if count > state.config.notify.sms_daily_per_phone {
-            return Ok(Outcome::Done("skipped", "daily SMS limit for this number".into()));
+            return Ok(Outcome::Done(DeliveryStatus::Skipped, "daily SMS limit for this number".into()));
         }
     }
-    let kind = match Category::parse(&n.category) {
-        Some(Category::Alarm) => SmsKind::AlarmEscalation,
-        Some(Category::Bill) => SmsKind::BillNotice,
-        Some(Category::WorkOrder) => SmsKind::WorkOrderUpdate,
+    let kind = match n.category {
+        Category::Alarm => SmsKind::AlarmEscalation,
+        Category::Bill => SmsKind::BillNotice,
+        Category::WorkOrder => SmsKind::WorkOrderUpdate,
         _ => SmsKind::Notice,
     };
     let mut params = serde_json::Map::new();
     params.insert("title".into(), n.title.clone().into());
     params.insert("content".into(), n.body.clone().into());
     let msg = SmsMessage { phone, kind, params, text: format!("【物业】{}：{}", n.title, n.body) };
-    match state.sms.send(&msg).await {
-        Ok(()) => Ok(Outcome::Done("sent", String::new())),
-        Err(SmsError::InvalidNumber) => Ok(Outcome::Done("failed", "invalid number".into())),
+    match state.part::<super::Senders>()?.sms.send(&msg).await {
+        Ok(()) => Ok(Outcome::Done(DeliveryStatus::Sent, String::new())),
+        Err(SmsError::InvalidNumber) => Ok(Outcome::Done(DeliveryStatus::Failed, "invalid number".into())),
         // configuration problems: retrying the same message will not help; say so loudly
         Err(e @ (SmsError::Template(_) | SmsError::Auth(_))) => {
             tracing::error!(notification = %n.id, error = %e, "SMS gateway configuration problem");
-            Ok(Outcome::Done("failed", e.to_string()))
+            Ok(Outcome::Done(DeliveryStatus::Failed, e.to_string()))
         }
         Err(SmsError::RateLimited { retry_after_secs }) => {
             let wait = retry_after_secs.map(Duration::from_secs);
-            attempts.push(attempt("sms", false, Some("rate limited".into()), wait));
+            attempts.push(attempt(Channel::Sms.as_str(), false, Some("rate limited".into()), wait));
             Ok(Outcome::Retry(wait))
         }
         Err(e @ SmsError::Transport(_)) => {
-            attempts.push(attempt("sms", false, Some(e.to_string()), None));
+            attempts.push(attempt(Channel::Sms.as_str(), false, Some(e.to_string()), None));
             Ok(Outcome::Retry(None))
         }
     }

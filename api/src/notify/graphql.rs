@@ -1,89 +1,123 @@
-//! Inbox, device registration, system notices and the live `notificationReceived`.
+//! Inbox, preferences, quiet hours, device registration, system notices and the live
+//! `notificationReceived`.
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use uuid::Uuid;
 
-use super::model::{self, Category, Channel, NewNotification, Priority};
+use super::model::{self, Channel, NewNotification, Priority};
 use super::service::{self, DeviceInput, EVENT_NOTIFICATION};
-use crate::error::{AppError, Msg};
-use crate::graphql::{Conn, CtxExt, Page};
-use crate::rbac::graphql::parse_ids;
+use crate::kit::gql::{Conn, StateExt, parse_ids, to_id};
+use crate::kit::pagination::Page;
+use crate::rbac::graphql::ActorExt;
 use crate::rbac::model::Perm;
 
+// ---- enums -----------------------------------------------------------------------------
+
+/// 通知类别 why a person is told something. SECURITY and ALARM cannot be muted.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::Category")]
 pub enum NotificationCategory {
+    /// 安全 sign-in and verification codes (never sent by hand)
     Security,
+    /// 告警 device alarms
     Alarm,
+    /// 工单 work orders and maintenance tasks
     WorkOrder,
+    /// 账单 bills and payments
     Bill,
+    /// 考勤 clocking in and out
     Attendance,
+    /// 公告 announcements of the property office
     Announcement,
+    /// 系统 notices a manager sends by hand
     System,
 }
 
-impl NotificationCategory {
-    fn model(self) -> Category {
-        match self {
-            NotificationCategory::Security => Category::Security,
-            NotificationCategory::Alarm => Category::Alarm,
-            NotificationCategory::WorkOrder => Category::WorkOrder,
-            NotificationCategory::Bill => Category::Bill,
-            NotificationCategory::Attendance => Category::Attendance,
-            NotificationCategory::Announcement => Category::Announcement,
-            NotificationCategory::System => Category::System,
-        }
-    }
-
-    fn of(code: &str) -> Self {
-        match Category::parse(code) {
-            Some(Category::Security) => NotificationCategory::Security,
-            Some(Category::Alarm) => NotificationCategory::Alarm,
-            Some(Category::WorkOrder) => NotificationCategory::WorkOrder,
-            Some(Category::Bill) => NotificationCategory::Bill,
-            Some(Category::Attendance) => NotificationCategory::Attendance,
-            Some(Category::Announcement) => NotificationCategory::Announcement,
-            _ => NotificationCategory::System,
-        }
-    }
-}
-
+/// 优先级 how urgent a notification is.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::Priority")]
 pub enum NotificationPriority {
+    /// an ordinary message
     Normal,
+    /// wakes the phone
     High,
+    /// device alarms for on-duty staff, security codes: never muted, sent first
     Critical,
 }
 
-/// 通知 one message in the user's inbox.
-#[derive(SimpleObject)]
-pub struct Notification {
-    pub id: ID,
-    pub category: NotificationCategory,
-    pub priority: NotificationPriority,
-    pub title: String,
-    pub body: String,
-    /// deep link for the app
-    pub data: async_graphql::Json<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-    pub read: bool,
+/// 通道 a way to reach a person.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::Channel")]
+pub enum NotificationChannel {
+    /// the in-app inbox and the live `notificationReceived` subscription
+    InApp,
+    /// a push notification to the person's registered phones
+    Push,
+    /// a text message to the account's phone number
+    Sms,
 }
 
-fn priority_of(p: &str) -> NotificationPriority {
-    match Priority::parse(p) {
-        Priority::Critical => NotificationPriority::Critical,
-        Priority::High => NotificationPriority::High,
-        Priority::Normal => NotificationPriority::Normal,
-    }
+/// A phone's operating system.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::Platform")]
+pub enum DevicePlatform {
+    /// Android
+    Android,
+    /// iOS
+    Ios,
+}
+
+/// The push service a device token belongs to.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::Provider")]
+pub enum PushProvider {
+    /// Firebase Cloud Messaging (HTTP v1)
+    Fcm,
+    /// 极光推送, for Android phones without Google services
+    Jpush,
+}
+
+/// Which of the two apps a phone registered with.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::AppKind")]
+pub enum AppKind {
+    /// the owner app (accounts linked to an owner record, or that are not staff)
+    Owner,
+    /// the staff app (staff accounts)
+    Staff,
+}
+
+// ---- types ------------------------------------------------------------------------------
+
+/// 通知 one message in the caller's inbox.
+#[derive(SimpleObject)]
+pub struct Notification {
+    /// the notification's id
+    pub id: ID,
+    /// why the caller is told
+    pub category: NotificationCategory,
+    /// how urgent it is
+    pub priority: NotificationPriority,
+    /// the headline (Chinese, as sent)
+    pub title: String,
+    /// the text
+    pub body: String,
+    /// deep link for the app, e.g. `{"route": "announcement", "id": "…"}`
+    pub data: async_graphql::Json<serde_json::Value>,
+    /// when it was queued
+    pub created_at: DateTime<Utc>,
+    /// whether the caller has marked it read
+    pub read: bool,
 }
 
 impl From<model::Notification> for Notification {
     fn from(n: model::Notification) -> Self {
         Notification {
-            id: ID(n.id.to_string()),
-            category: NotificationCategory::of(&n.category),
-            priority: priority_of(&n.priority),
+            id: to_id(n.id),
+            category: n.category.into(),
+            priority: n.priority.into(),
             title: n.title,
             body: n.body,
             data: async_graphql::Json(n.data),
@@ -93,215 +127,298 @@ impl From<model::Notification> for Notification {
     }
 }
 
+impl From<model::LiveNotification> for Notification {
+    fn from(n: model::LiveNotification) -> Self {
+        Notification {
+            id: to_id(n.id),
+            category: n.category.into(),
+            priority: n.priority.into(),
+            title: n.title,
+            body: n.body,
+            data: async_graphql::Json(n.data),
+            created_at: n.created_at,
+            read: false,
+        }
+    }
+}
+
+/// 推送设备 one of the caller's phones registered for push.
 #[derive(SimpleObject)]
 pub struct PushDevice {
+    /// the device's id
     pub id: ID,
-    pub platform: String,
-    pub provider: String,
-    pub app: String,
+    /// the phone's operating system
+    pub platform: DevicePlatform,
+    /// the push service its token belongs to
+    pub provider: PushProvider,
+    /// the app that registered it
+    pub app: AppKind,
 }
 
 impl From<model::PushDevice> for PushDevice {
     fn from(d: model::PushDevice) -> Self {
-        PushDevice { id: ID(d.id.to_string()), platform: d.platform, provider: d.provider, app: d.app }
+        PushDevice { id: to_id(d.id), platform: d.platform.into(), provider: d.provider.into(), app: d.app.into() }
     }
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum NotificationChannel {
-    InApp,
-    Push,
-    Sms,
-}
-
-impl NotificationChannel {
-    fn model(self) -> Channel {
-        match self {
-            NotificationChannel::InApp => Channel::InApp,
-            NotificationChannel::Push => Channel::Push,
-            NotificationChannel::Sms => Channel::Sms,
-        }
-    }
-    fn of(c: Channel) -> Self {
-        match c {
-            Channel::InApp => NotificationChannel::InApp,
-            Channel::Push => NotificationChannel::Push,
-            Channel::Sms => NotificationChannel::Sms,
-        }
-    }
-}
-
+/// Whether the caller receives a category through a channel.
 #[derive(SimpleObject)]
 pub struct NotificationPreference {
+    /// the category
     pub category: NotificationCategory,
+    /// the channel
     pub channel: NotificationChannel,
+    /// false: the caller muted this category on this channel
     pub enabled: bool,
     /// security and alarm notifications cannot be muted
     pub can_mute: bool,
 }
 
-impl From<service::Preference> for NotificationPreference {
-    fn from(p: service::Preference) -> Self {
+impl From<model::Preference> for NotificationPreference {
+    fn from(p: model::Preference) -> Self {
         NotificationPreference {
-            category: NotificationCategory::of(p.category.code()),
-            channel: NotificationChannel::of(p.channel),
+            category: p.category.into(),
+            channel: p.channel.into(),
             enabled: p.enabled,
-            can_mute: service::can_mute(p.category),
+            can_mute: p.category.can_mute(),
         }
     }
 }
 
-/// 免打扰: non-critical push is held back between start and end (Shanghai time).
+/// 免打扰 non-critical push is held back between start and end (Shanghai time); the
+/// inbox still receives everything.
 #[derive(SimpleObject)]
 pub struct QuietHours {
+    /// "HH:MM", Shanghai time
     pub start: String,
+    /// "HH:MM", Shanghai time; before `start` when the span wraps midnight
     pub end: String,
 }
 
-fn quiet(h: Option<(i32, i32)>) -> Option<QuietHours> {
-    h.map(|(s, e)| QuietHours {
-        start: format!("{:02}:{:02}", s / 60, s % 60),
-        end: format!("{:02}:{:02}", e / 60, e % 60),
-    })
+impl From<model::QuietHours> for QuietHours {
+    fn from(h: model::QuietHours) -> Self {
+        let hhmm = |m: i32| format!("{:02}:{:02}", m / 60, m % 60);
+        QuietHours { start: hhmm(h.start_minute), end: hhmm(h.end_minute) }
+    }
 }
+
+async fn my_quiet_hours(ctx: &Context<'_>) -> async_graphql::Result<Option<QuietHours>> {
+    let actor = ctx.actor()?;
+    Ok(service::quiet_hours(ctx.state(), &actor).await?.map(QuietHours::from))
+}
+
+async fn my_devices(ctx: &Context<'_>) -> async_graphql::Result<Vec<PushDevice>> {
+    let actor = ctx.actor()?;
+    Ok(service::devices(ctx.state(), &actor).await?.into_iter().map(PushDevice::from).collect())
+}
+
+/// One of the caller's active devices, read again.
+pub async fn load_device(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<PushDevice> {
+    let actor = ctx.actor()?;
+    Ok(service::device(ctx.state(), &actor, id).await?.into())
+}
+
+// ---- queries ------------------------------------------------------------------------------
 
 #[derive(Default)]
 pub struct NotifyQuery;
 
 #[Object]
 impl NotifyQuery {
-    /// The caller's inbox, newest first.
+    /// The caller's inbox, newest first (signed in; one's own only).
     async fn notifications(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default)] unread_only: bool,
-        category: Option<NotificationCategory>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(default, desc = "only notifications not yet read")] unread_only: bool,
+        #[graphql(desc = "only this category")] category: Option<NotificationCategory>,
+        #[graphql(desc = "page size (default and maximum in `serviceConfig`)")] first: Option<i32>,
+        #[graphql(desc = "the `cursor` of the last edge seen")] after: Option<String>,
     ) -> async_graphql::Result<Conn<Notification>> {
         let actor = ctx.actor()?;
-        let page = Page::new(ctx, first, after)?;
-        let rows =
-            service::inbox(ctx.state(), &actor, unread_only, category.map(|c| c.model()), page.after, page.fetch())
-                .await?;
+        let page = Page::<Uuid>::new(ctx, first, after)?;
+        let rows = service::inbox(ctx.state(), &actor, unread_only, category.map(Into::into), page.after, page.fetch())
+            .await?;
         Ok(page.connection(rows, |n| n.id, Notification::from))
     }
 
+    /// How many of the caller's notifications are unread (signed in).
     async fn unread_notification_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         let actor = ctx.actor()?;
         Ok(service::unread_count(ctx.state(), &actor).await?)
     }
 
+    /// Every category × channel with whether the caller receives it (signed in).
     async fn notification_preferences(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<NotificationPreference>> {
         let actor = ctx.actor()?;
         Ok(service::preferences(ctx.state(), &actor).await?.into_iter().map(Into::into).collect())
     }
 
+    /// The caller's quiet hours; null when off (signed in).
     async fn quiet_hours(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<QuietHours>> {
-        let actor = ctx.actor()?;
-        Ok(quiet(service::quiet_hours(ctx.state(), &actor).await?))
+        my_quiet_hours(ctx).await
     }
 
-    /// The caller's registered phones.
+    /// The caller's registered phones (signed in).
     async fn push_devices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PushDevice>> {
-        let actor = ctx.actor()?;
-        Ok(service::devices(ctx.state(), &actor).await?.into_iter().map(PushDevice::from).collect())
+        my_devices(ctx).await
     }
 }
 
+// ---- mutations ----------------------------------------------------------------------------
+
+/// Which of the caller's notifications to mark read.
 #[derive(InputObject)]
 pub struct MarkNotificationsReadInput {
-    /// omitted: every notification of the caller
+    /// omitted: every notification of the caller; ids of other people's notifications change nothing
     pub ids: Option<Vec<ID>>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// What `markNotificationsRead` changed.
 #[derive(SimpleObject)]
 pub struct MarkNotificationsReadPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// how many notifications this call marked read (a retry reports the first call's count)
     pub marked: u64,
+    /// how many of the caller's notifications are still unread
     pub unread: i64,
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum DevicePlatform {
-    Android,
-    Ios,
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum PushProvider {
-    /// Firebase Cloud Messaging (HTTP v1)
-    Fcm,
-    /// 极光推送, for Android phones without Google services
-    Jpush,
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum AppKind {
-    Owner,
-    Staff,
-}
-
+/// A phone to register for push.
 #[derive(InputObject)]
 pub struct RegisterDeviceInput {
+    /// the push token the provider's SDK gave the app (visible ASCII, at most 4096 characters)
     pub token: String,
+    /// the phone's operating system
     pub platform: DevicePlatform,
+    /// the push service the token belongs to
     pub provider: PushProvider,
+    /// the app registering: OWNER for accounts that are not staff or are owners too, STAFF for staff accounts
     pub app: AppKind,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct RegisterDevicePayload {
-    pub device: PushDevice,
-}
+crate::object_payload!(
+    /// The phone `registerDevice` registered.
+    RegisterDevicePayload, device: PushDevice, load_device, "the device as it is now"
+);
 
+/// A phone to stop pushing to.
 #[derive(InputObject)]
 pub struct UnregisterDeviceInput {
+    /// the push token to forget
     pub token: String,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// What `unregisterDevice` removed.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct UnregisterDevicePayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// whether the caller had registered the token
     pub removed: bool,
 }
 
+#[ComplexObject]
+impl UnregisterDevicePayload {
+    /// the caller's registered phones as they are now
+    async fn push_devices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PushDevice>> {
+        my_devices(ctx).await
+    }
+}
+
+/// A system notice to accounts of the company.
 #[derive(InputObject)]
 pub struct SendNotificationInput {
+    /// 1 to 10000 accounts of the company
     pub user_ids: Vec<ID>,
+    /// the headline, at most 100 characters
     pub title: String,
+    /// the text, at most 2000 characters
     pub body: String,
+    /// any category but SECURITY; default SYSTEM
     #[graphql(default_with = "NotificationCategory::System")]
     pub category: NotificationCategory,
     /// default: in-app and push
     pub channels: Option<Vec<NotificationChannel>>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// What `sendNotification` queued.
 #[derive(SimpleObject)]
 pub struct SendNotificationPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// how many recipients the notice was queued for (one notification each)
     pub queued: u64,
 }
 
+/// Turns a category on or off for a channel.
 #[derive(InputObject)]
 pub struct SetNotificationPreferenceInput {
+    /// the category; SECURITY and ALARM cannot be turned off
     pub category: NotificationCategory,
+    /// the channel
     pub channel: NotificationChannel,
+    /// false mutes the category on the channel
     pub enabled: bool,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// The preference `setNotificationPreference` changed.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct SetNotificationPreferencePayload {
-    pub preference: NotificationPreference,
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    #[graphql(skip)]
+    pub category: model::Category,
+    #[graphql(skip)]
+    pub channel: Channel,
 }
 
+#[ComplexObject]
+impl SetNotificationPreferencePayload {
+    /// the preference as it is now
+    async fn preference(&self, ctx: &Context<'_>) -> async_graphql::Result<NotificationPreference> {
+        let actor = ctx.actor()?;
+        Ok(service::preference(ctx.state(), &actor, self.category, self.channel).await?.into())
+    }
+}
+
+/// The caller's quiet hours.
 #[derive(InputObject)]
 pub struct SetQuietHoursInput {
-    /// "22:00"; omit both start and end to turn quiet hours off
+    /// "22:00" (Shanghai time); omit both start and end to turn quiet hours off
     pub start: Option<String>,
+    /// "07:00" (Shanghai time); may be before start (the span wraps midnight)
     pub end: Option<String>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// The quiet hours `setQuietHours` set.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct SetQuietHoursPayload {
-    pub quiet_hours: Option<QuietHours>,
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+}
+
+#[ComplexObject]
+impl SetQuietHoursPayload {
+    /// the caller's quiet hours as they are now; null when off
+    async fn quiet_hours(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<QuietHours>> {
+        my_quiet_hours(ctx).await
+    }
 }
 
 #[derive(Default)]
@@ -309,73 +426,92 @@ pub struct NotifyMutation;
 
 #[Object]
 impl NotifyMutation {
+    /// Marks the caller's notifications read (signed in); answers how many changed.
     async fn mark_notifications_read(
         &self,
         ctx: &Context<'_>,
         input: MarkNotificationsReadInput,
     ) -> async_graphql::Result<MarkNotificationsReadPayload> {
         let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
         let ids = input.ids.as_deref().map(|i| parse_ids("ids", i)).transpose()?;
-        let marked = service::mark_read(ctx.state(), &actor, ids.as_deref()).await?;
+        let done = service::mark_read(ctx.state(), &actor, &retry, ids.as_deref()).await?;
         let unread = service::unread_count(ctx.state(), &actor).await?;
-        Ok(MarkNotificationsReadPayload { marked, unread })
+        Ok(MarkNotificationsReadPayload { client_mutation_id: input.client_mutation_id, marked: done.marked, unread })
     }
 
+    /// Turns a category on or off for one channel (signed in).
     async fn set_notification_preference(
         &self,
         ctx: &Context<'_>,
         input: SetNotificationPreferenceInput,
     ) -> async_graphql::Result<SetNotificationPreferencePayload> {
         let actor = ctx.actor()?;
-        let p =
-            service::set_preference(ctx.state(), &actor, input.category.model(), input.channel.model(), input.enabled)
-                .await?;
-        Ok(SetNotificationPreferencePayload { preference: p.into() })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let p = service::set_preference(
+            ctx.state(),
+            &actor,
+            &retry,
+            input.category.into(),
+            input.channel.into(),
+            input.enabled,
+        )
+        .await?;
+        Ok(SetNotificationPreferencePayload {
+            client_mutation_id: input.client_mutation_id,
+            category: p.category,
+            channel: p.channel,
+        })
     }
 
+    /// Sets or clears the caller's quiet hours (signed in).
     async fn set_quiet_hours(
         &self,
         ctx: &Context<'_>,
         input: SetQuietHoursInput,
     ) -> async_graphql::Result<SetQuietHoursPayload> {
         let actor = ctx.actor()?;
-        let h = service::set_quiet_hours(ctx.state(), &actor, input.start.as_deref(), input.end.as_deref()).await?;
-        Ok(SetQuietHoursPayload { quiet_hours: quiet(h) })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        service::set_quiet_hours(ctx.state(), &actor, &retry, input.start.as_deref(), input.end.as_deref()).await?;
+        Ok(SetQuietHoursPayload { client_mutation_id: input.client_mutation_id })
     }
 
-    /// Registers this phone for push; a token registered to someone else moves to the caller.
+    /// Registers this phone for push (signed in); a token registered to someone else moves to the caller.
     async fn register_device(
         &self,
         ctx: &Context<'_>,
         input: RegisterDeviceInput,
     ) -> async_graphql::Result<RegisterDevicePayload> {
         let actor = ctx.actor()?;
-        let d = service::register_device(
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = service::register_device(
             ctx.state(),
             &actor,
+            &retry,
             DeviceInput {
                 token: &input.token,
-                platform: if input.platform == DevicePlatform::Ios { "ios" } else { "android" },
-                provider: if input.provider == PushProvider::Jpush { "jpush" } else { "fcm" },
-                app: if input.app == AppKind::Owner { "owner" } else { "staff" },
+                platform: input.platform.into(),
+                provider: input.provider.into(),
+                app: input.app.into(),
             },
         )
         .await?;
-        Ok(RegisterDevicePayload { device: d.into() })
+        Ok(RegisterDevicePayload::new(input.client_mutation_id, id))
     }
 
+    /// Stops pushing to one of the caller's phones (signed in).
     async fn unregister_device(
         &self,
         ctx: &Context<'_>,
         input: UnregisterDeviceInput,
     ) -> async_graphql::Result<UnregisterDevicePayload> {
         let actor = ctx.actor()?;
-        Ok(UnregisterDevicePayload {
-            removed: service::unregister_device(ctx.state(), actor.user_id, &input.token).await?,
-        })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let removed = service::unregister(ctx.state(), &actor, &retry, &input.token).await?;
+        Ok(UnregisterDevicePayload { client_mutation_id: input.client_mutation_id, removed })
     }
 
-    /// A notice from a manager to users of the company (in-app and push).
+    /// A notice from a manager to accounts of the company (`notification:send` company-wide).
     #[graphql(guard = "Perm::NotificationSend")]
     async fn send_notification(
         &self,
@@ -383,29 +519,25 @@ impl NotifyMutation {
         input: SendNotificationInput,
     ) -> async_graphql::Result<SendNotificationPayload> {
         let actor = ctx.actor()?;
-        if input.category == NotificationCategory::Security {
-            return Err(AppError::validation(
-                "category",
-                Msg::new("不能发送安全类通知", "Security notifications cannot be sent by hand"),
-            )
-            .into());
-        }
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
         let users = parse_ids("userIds", &input.user_ids)?;
         let n = NewNotification {
-            category: input.category.model(),
+            category: input.category.into(),
             priority: Priority::Normal,
             title: input.title,
             body: input.body,
             data: serde_json::json!({}),
             channels: Some(match &input.channels {
-                Some(c) if !c.is_empty() => c.iter().map(|c| c.model()).collect(),
+                Some(c) if !c.is_empty() => c.iter().map(|c| Channel::from(*c)).collect(),
                 _ => vec![Channel::InApp, Channel::Push],
             }),
         };
-        let queued = service::send(ctx.state(), &actor, &users, n).await?;
-        Ok(SendNotificationPayload { queued: queued as u64 })
+        let queued = service::send(ctx.state(), &actor, &retry, &users, n).await?;
+        Ok(SendNotificationPayload { client_mutation_id: input.client_mutation_id, queued: queued as u64 })
     }
 }
+
+// ---- subscription -------------------------------------------------------------------------
 
 #[derive(Default)]
 pub struct NotifySubscription;
@@ -425,8 +557,8 @@ impl NotifySubscription {
             loop {
                 match rx.recv().await {
                     Ok(ev) if ev.user_id == Some(user) && ev.kind == EVENT_NOTIFICATION => {
-                        if let Some(n) = live(&ev.payload) {
-                            return Some((n, rx));
+                        if let Some(n) = service::live_notification(&ev.payload) {
+                            return Some((Notification::from(n), rx));
                         }
                     }
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
@@ -435,18 +567,4 @@ impl NotifySubscription {
             }
         }))
     }
-}
-
-fn live(p: &serde_json::Value) -> Option<Notification> {
-    let id: Uuid = p.get("id")?.as_str()?.parse().ok()?;
-    Some(Notification {
-        id: ID(id.to_string()),
-        category: NotificationCategory::of(p.get("category")?.as_str()?),
-        priority: priority_of(p.get("priority")?.as_str()?),
-        title: p.get("title")?.as_str()?.to_owned(),
-        body: p.get("body")?.as_str()?.to_owned(),
-        data: async_graphql::Json(p.get("data").cloned().unwrap_or_default()),
-        created_at: serde_json::from_value(p.get("createdAt")?.clone()).ok()?,
-        read: false,
-    })
 }

@@ -9,3 +9,11 @@ pub mod push;
 pub mod repo;
 pub mod service;
 pub mod sms;
+
+use std::sync::Arc;
+
+/// The senders of this replica, registered at startup (`AppState::part`).
+pub struct Senders {
+    pub sms: Arc<dyn sms::SmsSender>,
+    pub push: push::PushSenders,
+}

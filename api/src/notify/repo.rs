@@ -1,25 +1,29 @@
-//! SQL for the outbox, the inbox, deliveries and push devices.
+//! SQL for the outbox, the inbox, deliveries, push devices and preferences.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{Notification, PushDevice};
+use super::model::{
+    AppKind, Category, Channel, DeliveryStatus, Notification, OutboxStatus, Platform, Preference, Priority, Provider,
+    PushDevice,
+};
 
 pub struct NewRow<'a> {
     pub company_id: Uuid,
-    pub category: &'a str,
-    pub priority: &'a str,
+    pub category: Category,
+    pub priority: Priority,
     pub title: &'a str,
     pub body: &'a str,
     pub data: &'a serde_json::Value,
-    pub channels: &'a [String],
+    pub channels: &'a [Channel],
     pub now: DateTime<Utc>,
     pub give_up_at: DateTime<Utc>,
 }
 
 /// One row per recipient in a single statement; wakes the dispatchers on commit.
 pub async fn insert_many(db: &mut PgConnection, ids: &[Uuid], users: &[Uuid], n: &NewRow<'_>) -> sqlx::Result<()> {
+    let channels: Vec<String> = n.channels.iter().map(|c| c.as_str().to_owned()).collect();
     sqlx::query!(
         "INSERT INTO notifications (id, company_id, user_id, category, priority, title, body, data, channels,
                                     next_attempt_at, give_up_at, created_at)
@@ -28,12 +32,12 @@ pub async fn insert_many(db: &mut PgConnection, ids: &[Uuid], users: &[Uuid], n:
         ids,
         users,
         n.company_id,
-        n.category,
-        n.priority,
+        n.category.as_str(),
+        n.priority.as_str(),
         n.title,
         n.body,
         n.data,
-        n.channels,
+        &channels,
         n.now,
         n.give_up_at
     )
@@ -53,14 +57,16 @@ pub async fn claim(
 ) -> sqlx::Result<Vec<Notification>> {
     sqlx::query_as!(
         Notification,
-        "UPDATE notifications n SET locked_until = $2, attempts = n.attempts + 1
+        r#"UPDATE notifications n SET locked_until = $2, attempts = n.attempts + 1
          FROM (SELECT id FROM notifications
                WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
                ORDER BY (priority = 'critical') DESC, next_attempt_at
                LIMIT $3 FOR UPDATE SKIP LOCKED) due
          WHERE n.id = due.id
-         RETURNING n.id, n.company_id, n.user_id, n.category, n.priority, n.title, n.body, n.data, n.channels,
-                   n.status, n.attempts, n.give_up_at, n.created_at, n.read_at",
+         RETURNING n.id, n.company_id, n.user_id, n.category AS "category: Category",
+                   n.priority AS "priority: Priority", n.title, n.body, n.data,
+                   n.channels AS "channels: Vec<Channel>", n.status AS "status: OutboxStatus", n.attempts,
+                   n.give_up_at, n.created_at, n.read_at"#,
         now,
         lease_until,
         limit
@@ -89,6 +95,13 @@ pub struct Attempt {
     pub retry_after_secs: Option<i32>,
 }
 
+/// How one channel of a notification ended, with a detail for people reading the table.
+pub struct ChannelOutcome {
+    pub channel: Channel,
+    pub status: DeliveryStatus,
+    pub detail: String,
+}
+
 /// Writes everything one dispatch pass learned about a notification in one statement: the
 /// attempts, the channel outcomes, and the row's new state (`next_attempt_at` set: retry
 /// then; otherwise the row ends as `status`).
@@ -96,14 +109,14 @@ pub async fn conclude(
     db: impl PgExecutor<'_>,
     id: Uuid,
     attempts: &[Attempt],
-    outcomes: &[(String, &'static str, String)],
-    status: &str,
+    outcomes: &[ChannelOutcome],
+    status: OutboxStatus,
     next_attempt_at: Option<DateTime<Utc>>,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let channels: Vec<String> = outcomes.iter().map(|o| o.0.clone()).collect();
-    let statuses: Vec<String> = outcomes.iter().map(|o| o.1.to_owned()).collect();
-    let details: Vec<String> = outcomes.iter().map(|o| o.2.clone()).collect();
+    let channels: Vec<String> = outcomes.iter().map(|o| o.channel.as_str().to_owned()).collect();
+    let statuses: Vec<String> = outcomes.iter().map(|o| o.status.as_str().to_owned()).collect();
+    let details: Vec<String> = outcomes.iter().map(|o| o.detail.clone()).collect();
     let ids: Vec<Uuid> = attempts.iter().map(|_| Uuid::now_v7()).collect();
     let targets: Vec<String> = attempts.iter().map(|a| a.target.clone()).collect();
     let oks: Vec<bool> = attempts.iter().map(|a| a.ok).collect();
@@ -125,7 +138,7 @@ pub async fn conclude(
         &statuses,
         &details,
         at,
-        status,
+        status.as_str(),
         next_attempt_at,
         &ids,
         &targets,
@@ -139,9 +152,10 @@ pub async fn conclude(
 }
 
 /// Channels each user muted, per category (for a whole batch).
-pub async fn muted_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<(Uuid, String, String)>> {
+pub async fn muted_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Category, Channel)>> {
     let rows = sqlx::query!(
-        "SELECT user_id, category, channel FROM notification_prefs WHERE user_id = ANY($1) AND NOT enabled",
+        r#"SELECT user_id, category AS "category: Category", channel AS "channel: Channel"
+           FROM notification_prefs WHERE user_id = ANY($1) AND NOT enabled"#,
         users
     )
     .fetch_all(db)
@@ -159,7 +173,9 @@ pub async fn quiet_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<
 pub async fn devices_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<PushDevice>> {
     sqlx::query_as!(
         PushDevice,
-        "SELECT id, user_id, token, platform, provider, app FROM push_devices WHERE user_id = ANY($1) AND active ORDER BY id",
+        r#"SELECT id, user_id, token, platform AS "platform: Platform", provider AS "provider: Provider",
+                  app AS "app: AppKind"
+           FROM push_devices WHERE user_id = ANY($1) AND active ORDER BY id"#,
         users
     )
     .fetch_all(db)
@@ -168,26 +184,28 @@ pub async fn devices_for(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Resul
 
 // ---- inbox ---------------------------------------------------------------------------
 
+/// A page of a user's inbox, newest first (ids are UUID v7): rows below `after`.
 pub async fn inbox(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     unread_only: bool,
-    category: Option<&str>,
-    before: Option<Uuid>,
+    category: Option<Category>,
+    after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<Notification>> {
     sqlx::query_as!(
         Notification,
-        "SELECT id, company_id, user_id, category, priority, title, body, data, channels, status, attempts,
-                give_up_at, created_at, read_at
-         FROM notifications
-         WHERE user_id = $1 AND (NOT $2 OR read_at IS NULL) AND ($3::text IS NULL OR category = $3)
-           AND ($4::uuid IS NULL OR id < $4)
-         ORDER BY id DESC LIMIT $5",
+        r#"SELECT id, company_id, user_id, category AS "category: Category", priority AS "priority: Priority",
+                  title, body, data, channels AS "channels: Vec<Channel>", status AS "status: OutboxStatus",
+                  attempts, give_up_at, created_at, read_at
+           FROM notifications
+           WHERE user_id = $1 AND (NOT $2 OR read_at IS NULL) AND ($3::text IS NULL OR category = $3)
+             AND ($4::uuid IS NULL OR id < $4)
+           ORDER BY id DESC LIMIT $5"#,
         user_id,
         unread_only,
-        category,
-        before,
+        category.map(Category::as_str),
+        after,
         limit
     )
     .fetch_all(db)
@@ -226,9 +244,9 @@ pub async fn upsert_device(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
     token: &str,
-    platform: &str,
-    provider: &str,
-    app: &str,
+    platform: Platform,
+    provider: Provider,
+    app: AppKind,
 ) -> sqlx::Result<Uuid> {
     sqlx::query_scalar!(
         "INSERT INTO push_devices (id, user_id, token, platform, provider, app) VALUES ($1, $2, $3, $4, $5, $6)
@@ -238,9 +256,9 @@ pub async fn upsert_device(
         Uuid::now_v7(),
         user_id,
         token,
-        platform,
-        provider,
-        app
+        platform.as_str(),
+        provider.as_str(),
+        app.as_str()
     )
     .fetch_one(db)
     .await
@@ -261,40 +279,56 @@ pub async fn deactivate_device(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Resul
 pub async fn active_devices(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<PushDevice>> {
     sqlx::query_as!(
         PushDevice,
-        "SELECT id, user_id, token, platform, provider, app FROM push_devices WHERE user_id = $1 AND active ORDER BY id",
+        r#"SELECT id, user_id, token, platform AS "platform: Platform", provider AS "provider: Provider",
+                  app AS "app: AppKind"
+           FROM push_devices WHERE user_id = $1 AND active ORDER BY id"#,
         user_id
     )
     .fetch_all(db)
     .await
 }
 
-// ---- preferences ---------------------------------------------------------------------
-
-pub struct Pref {
-    pub category: String,
-    pub channel: String,
-    pub enabled: bool,
+/// One active device of a user, by id.
+pub async fn active_device(db: impl PgExecutor<'_>, user_id: Uuid, id: Uuid) -> sqlx::Result<Option<PushDevice>> {
+    sqlx::query_as!(
+        PushDevice,
+        r#"SELECT id, user_id, token, platform AS "platform: Platform", provider AS "provider: Provider",
+                  app AS "app: AppKind"
+           FROM push_devices WHERE user_id = $1 AND id = $2 AND active"#,
+        user_id,
+        id
+    )
+    .fetch_optional(db)
+    .await
 }
 
-pub async fn prefs_of(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<Pref>> {
-    sqlx::query_as!(Pref, "SELECT category, channel, enabled FROM notification_prefs WHERE user_id = $1", user_id)
-        .fetch_all(db)
-        .await
+// ---- preferences ---------------------------------------------------------------------
+
+/// The preferences a user stored (categories and channels never stored are enabled).
+pub async fn prefs_of(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<Preference>> {
+    sqlx::query_as!(
+        Preference,
+        r#"SELECT category AS "category: Category", channel AS "channel: Channel", enabled
+           FROM notification_prefs WHERE user_id = $1"#,
+        user_id
+    )
+    .fetch_all(db)
+    .await
 }
 
 pub async fn set_pref(
     db: impl PgExecutor<'_>,
     user_id: Uuid,
-    category: &str,
-    channel: &str,
+    category: Category,
+    channel: Channel,
     enabled: bool,
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO notification_prefs (user_id, category, channel, enabled) VALUES ($1, $2, $3, $4)
          ON CONFLICT (user_id, category, channel) DO UPDATE SET enabled = EXCLUDED.enabled",
         user_id,
-        category,
-        channel,
+        category.as_str(),
+        channel.as_str(),
         enabled
     )
     .execute(db)

@@ -1,231 +1,315 @@
-//! Users, roles, grants and `me`.
+//! Who is calling (`Caller`, `ActorExt`, the permission guard), `me`, users, roles and
+//! grants, and the account-events subscription.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
+use async_graphql::{ComplexObject, Context, Enum, Guard, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use uuid::Uuid;
 
-use super::model::{MENU, Perm};
-use super::repo::{AssignmentRow, RoleRow, UserRow};
+use super::model::{self, Actor, MENU, Perm};
 use super::service::{self, GrantInput, NewStaff};
-use crate::app::AppState;
-use crate::error::{AppError, Msg};
-use crate::graphql::{Conn, CtxExt, Loaders, Page};
-use crate::rbac::model::Actor;
-use crate::types::Phone;
+use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::gql::{
+    Conn, DeletedPayload, StateExt, group_by, load_one, parse_id, parse_ids, retry_key, spend_expensive, to_id,
+};
+use crate::kit::idempotency::Retry;
+use crate::kit::pagination::Page;
+use crate::kit::state::AppState;
+use crate::kit::types::Phone;
 
-pub fn parse_id(field: &'static str, id: &ID) -> Result<Uuid, AppError> {
-    Uuid::parse_str(id).map_err(|_| AppError::validation(field, Msg::new("ID格式无效", "Invalid ID")))
+// ---- the caller ------------------------------------------------------------------------
+
+/// The caller of a request, as the transport authenticated it. A bad token is kept, not
+/// fatal: public operations (sign-in) still work; protected ones answer UNAUTHENTICATED.
+#[derive(Clone)]
+pub struct Caller(pub Result<Option<Arc<Actor>>, (&'static str, Msg)>);
+
+impl Caller {
+    pub fn actor(&self) -> Option<&Arc<Actor>> {
+        self.0.as_ref().ok().and_then(|a| a.as_ref())
+    }
 }
 
-pub fn parse_ids(field: &'static str, ids: &[ID]) -> Result<Vec<Uuid>, AppError> {
-    ids.iter().map(|i| parse_id(field, i)).collect()
+pub trait ActorExt {
+    /// The signed-in caller, or UNAUTHENTICATED.
+    fn actor(&self) -> AppResult<Arc<Actor>>;
+    /// The retry key of the mutation being resolved (see `kit::idempotency`): keyed by the
+    /// signed-in user; anonymous mutations are never recorded.
+    fn retry(&self, client_mutation_id: Option<&str>) -> AppResult<Retry>;
 }
 
-/// 用户 an account: staff or owner.
+impl ActorExt for Context<'_> {
+    fn actor(&self) -> AppResult<Arc<Actor>> {
+        match &self.data_unchecked::<Caller>().0 {
+            Ok(Some(a)) => Ok(a.clone()),
+            Ok(None) => Err(AppError::unauthenticated()),
+            Err((reason, msg)) => Err(AppError::Unauthenticated { reason, msg: msg.clone() }),
+        }
+    }
+
+    fn retry(&self, client_mutation_id: Option<&str>) -> AppResult<Retry> {
+        match self.data_unchecked::<Caller>().actor() {
+            Some(a) => retry_key(self, a.user_id, client_mutation_id),
+            None => Ok(Retry::none()),
+        }
+    }
+}
+
+/// What a live subscription re-checks before each event it delivers: the subscriber's
+/// current permissions (from the actor cache, which account events keep fresh on every
+/// replica) still reach the project. A revoked role ends the stream at the next event.
+#[derive(Clone)]
+pub struct LiveGrant {
+    pub state: AppState,
+    pub user_id: Uuid,
+    pub company_id: Uuid,
+    pub perm: Perm,
+    pub project_id: Uuid,
+}
+
+impl LiveGrant {
+    pub async fn still_allowed(&self) -> bool {
+        // the token's validity is the connection's business (it closes on sign-out, expiry)
+        match crate::rbac::service::load_actor(&self.state, self.user_id, self.company_id, i64::MAX).await {
+            Ok(a) => a.require_project(self.perm, self.project_id).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// `#[graphql(guard = "Perm::UserRead")]`: the caller holds the permission (in some scope;
+/// the service then checks the rows).
+impl Guard for Perm {
+    async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
+        ctx.actor()?.require(*self)?;
+        Ok(())
+    }
+}
+
+// ---- types ---------------------------------------------------------------------------------
+
+/// 账号状态 whether an account may sign in.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::AccountStatus")]
+pub enum UserStatus {
+    /// may sign in
+    Active,
+    /// an owner registered by the property office who has not activated the app yet
+    Pending,
+    /// disabled by an administrator: every session has ended
+    Disabled,
+}
+
+/// 数据范围 how far one grant of a role reaches.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::GrantScope")]
+pub enum DataScope {
+    /// 全公司 every project of the company
+    Company,
+    /// 指定项目 the listed projects
+    Projects,
+    /// 本人 staff: the projects they serve as manager or customer service; owners: their own houses
+    Own,
+}
+
+/// 用户 an account: one person of the company — staff, an owner, or both.
+#[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct User {
-    row: UserRow,
-    phone: Option<String>,
+    /// the account's id
+    pub id: ID,
+    /// sign-in name of a staff account; owners sign in with their phone
+    pub username: Option<String>,
+    /// the person's name
+    pub name: String,
+    /// mobile number: masked (138****0001) unless it is the caller's own or the caller holds `pii:read`
+    pub phone: Option<String>,
+    /// whether the account may sign in
+    pub status: UserStatus,
+    /// a staff account: it has a username or holds a staff role
+    pub is_staff: bool,
+    /// an administrator set the password: only `changePassword` works until it is changed
+    pub must_change_password: bool,
+    /// when the account was created
+    pub created_at: DateTime<Utc>,
+    /// the last successful sign-in
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    #[graphql(skip)]
+    user_id: Uuid,
 }
 
 impl User {
     /// The caller's own account: nothing masked.
-    pub fn own(row: UserRow) -> Self {
-        User { phone: row.phone.clone(), row }
+    pub fn own(a: model::Account) -> Self {
+        let phone = a.phone.clone();
+        Self::with_phone(a, phone)
     }
 
-    pub fn view(row: UserRow, actor: &Actor) -> Self {
-        let phone = match &row.phone {
-            Some(p) if actor.unmask_pii() || actor.user_id == row.id => Some(p.clone()),
+    /// Someone's account as `actor` may see it.
+    pub fn view(a: model::Account, actor: &Actor) -> Self {
+        let phone = match &a.phone {
+            Some(p) if actor.unmask_pii() || actor.user_id == a.id => Some(p.clone()),
             Some(p) => Some(Phone::masked(p)),
             None => None,
         };
-        User { row, phone }
+        Self::with_phone(a, phone)
     }
-}
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum UserStatus {
-    Active,
-    /// an owner registered by the office who has not activated the app yet
-    Pending,
-    Disabled,
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum AccountKind {
-    Staff,
-    Owner,
-}
-
-#[Object]
-impl User {
-    async fn id(&self) -> ID {
-        ID(self.row.id.to_string())
-    }
-    async fn username(&self) -> Option<&str> {
-        self.row.username.as_deref()
-    }
-    async fn name(&self) -> &str {
-        &self.row.name
-    }
-    /// masked (138****0001) unless it is the caller's own or the caller holds `pii:read`
-    async fn phone(&self) -> Option<&str> {
-        self.phone.as_deref()
-    }
-    async fn kind(&self) -> AccountKind {
-        if self.row.kind == "owner" { AccountKind::Owner } else { AccountKind::Staff }
-    }
-    async fn status(&self) -> UserStatus {
-        match self.row.status.as_str() {
-            "active" => UserStatus::Active,
-            "pending" => UserStatus::Pending,
-            _ => UserStatus::Disabled,
+    fn with_phone(a: model::Account, phone: Option<String>) -> Self {
+        User {
+            id: to_id(a.id),
+            username: a.username,
+            name: a.name,
+            phone,
+            status: a.status.into(),
+            is_staff: a.is_staff,
+            must_change_password: a.must_change_password,
+            created_at: a.created_at,
+            last_sign_in_at: a.last_sign_in_at,
+            user_id: a.id,
         }
     }
-    async fn must_change_password(&self) -> bool {
-        self.row.must_change_password
-    }
-    async fn created_at(&self) -> DateTime<Utc> {
-        self.row.created_at
-    }
-    async fn last_sign_in_at(&self) -> Option<DateTime<Utc>> {
-        self.row.last_sign_in_at
-    }
+}
+
+#[ComplexObject]
+impl User {
+    /// Roles granted to the account, with their data scopes.
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoleAssignment>> {
-        let rows = ctx
-            .data_unchecked::<Loaders>()
-            .assignments
-            .load_one(self.row.id)
-            .await
-            .map_err(crate::graphql::loader_error)?;
-        Ok(rows.unwrap_or_default().into_iter().map(RoleAssignment).collect())
+        let rows = load_one::<GrantsLoader>(ctx, self.user_id).await?;
+        Ok(rows.unwrap_or_default().into_iter().map(RoleAssignment::from).collect())
     }
 }
 
-pub struct AssignmentsLoader(pub AppState);
+/// Grants per account, batched per request.
+pub struct GrantsLoader(pub AppState);
 
-impl Loader<Uuid> for AssignmentsLoader {
-    type Value = Vec<AssignmentRow>;
+impl Loader<Uuid> for GrantsLoader {
+    type Value = Vec<model::RoleGrant>;
     type Error = String;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        let rows = service::assignments_of_users(&self.0, keys).await.map_err(|e| e.to_string())?;
-        Ok(crate::graphql::group_by(rows, |r| r.user_id))
+        let rows = service::grants_of_users(&self.0, keys).await.map_err(|e| e.to_string())?;
+        Ok(group_by(rows, |r| r.user_id))
     }
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-pub enum DataScope {
-    /// 全公司
-    Company,
-    /// 指定项目
-    Projects,
-    /// 仅本人
-    Own,
+/// 授权 a role granted to an account with a data scope.
+#[derive(SimpleObject)]
+pub struct RoleAssignment {
+    /// the grant's id (for `revokeRole`)
+    pub id: ID,
+    /// the account holding the role
+    pub user_id: ID,
+    /// the role granted
+    pub role_id: ID,
+    /// the role's code, e.g. `technician`
+    pub role_code: String,
+    /// the role's name
+    pub role_name: String,
+    /// how far the grant reaches
+    pub scope: DataScope,
+    /// the projects of a PROJECTS grant (empty otherwise)
+    pub project_ids: Vec<ID>,
 }
 
-/// A role granted to a user with a data scope.
-pub struct RoleAssignment(AssignmentRow);
-
-#[Object]
-impl RoleAssignment {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn role_id(&self) -> ID {
-        ID(self.0.role_id.to_string())
-    }
-    async fn role_code(&self) -> &str {
-        &self.0.role_code
-    }
-    async fn role_name(&self) -> &str {
-        &self.0.role_name
-    }
-    async fn scope(&self) -> DataScope {
-        match self.0.scope.as_str() {
-            "company" => DataScope::Company,
-            "projects" => DataScope::Projects,
-            _ => DataScope::Own,
+impl From<model::RoleGrant> for RoleAssignment {
+    fn from(g: model::RoleGrant) -> Self {
+        RoleAssignment {
+            id: to_id(g.id),
+            user_id: to_id(g.user_id),
+            role_id: to_id(g.role_id),
+            role_code: g.role_code,
+            role_name: g.role_name,
+            scope: g.scope.into(),
+            project_ids: g.project_ids.into_iter().map(to_id).collect(),
         }
     }
-    async fn project_ids(&self) -> Vec<ID> {
-        self.0.project_ids.iter().map(|p| ID(p.to_string())).collect()
+}
+
+/// 角色 a named set of permissions of the company.
+#[derive(SimpleObject)]
+pub struct Role {
+    /// the role's id
+    pub id: ID,
+    /// a short code, unique in the company (`technician`, `night_guard`)
+    pub code: String,
+    /// the name users see
+    pub name: String,
+    /// built in (admin, project_manager, technician, customer_service, finance, guard, owner): cannot be changed
+    pub builtin: bool,
+    /// permission codes (`permissions` lists them with names)
+    pub permissions: Vec<String>,
+}
+
+impl From<model::Role> for Role {
+    fn from(r: model::Role) -> Self {
+        Role { id: to_id(r.id), code: r.code, name: r.name, builtin: r.builtin, permissions: r.permissions }
     }
 }
 
-pub struct Role(RoleRow);
-
-#[Object]
-impl Role {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-    async fn code(&self) -> &str {
-        &self.0.code
-    }
-    async fn name(&self) -> &str {
-        &self.0.name
-    }
-    async fn builtin(&self) -> bool {
-        self.0.builtin
-    }
-    async fn permissions(&self) -> &[String] {
-        &self.0.permissions
-    }
-}
-
+/// A permission code and what it allows.
 #[derive(SimpleObject)]
 pub struct PermissionInfo {
+    /// e.g. `user:write`
     pub code: String,
+    /// what it allows, in the caller's language
     pub name: String,
 }
 
+/// One entry of the app's function menu.
 #[derive(SimpleObject)]
 pub struct MenuEntry {
+    /// stable code the app maps to a screen
     pub code: String,
+    /// the title, in the caller's language
     pub title: String,
 }
 
 /// The signed-in user, what they may do, and the menu the app shows them.
 pub struct Me {
-    actor: std::sync::Arc<Actor>,
+    actor: Arc<Actor>,
 }
 
+/// The signed-in user, what they may do, and the menu the app shows them.
 #[Object]
 impl Me {
+    /// the caller's own account, unmasked
     async fn user(&self) -> User {
         User::own(self.actor.account.clone())
     }
+    /// the caller's company
     async fn company_id(&self) -> ID {
-        ID(self.actor.company_id.to_string())
+        to_id(self.actor.company_id)
     }
+    /// the owner record linked to this account (owners, and staff who own a house)
     async fn owner_id(&self) -> Option<ID> {
-        self.actor.owner_id.map(|o| ID(o.to_string()))
+        self.actor.owner_id.map(to_id)
     }
+    /// a staff account (it may also be an owner)
+    async fn is_staff(&self) -> bool {
+        self.actor.is_staff
+    }
+    /// permission codes the caller holds, in any scope
     async fn permissions(&self) -> Vec<String> {
         let mut p: Vec<String> = self.actor.perms.keys().map(|p| p.code().to_owned()).collect();
         p.sort();
         p
     }
+    /// the caller's role grants
     async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RoleAssignment>> {
-        let rows = ctx
-            .data_unchecked::<Loaders>()
-            .assignments
-            .load_one(self.actor.user_id)
-            .await
-            .map_err(crate::graphql::loader_error)?;
-        Ok(rows.unwrap_or_default().into_iter().map(RoleAssignment).collect())
+        let rows = load_one::<GrantsLoader>(ctx, self.actor.user_id).await?;
+        Ok(rows.unwrap_or_default().into_iter().map(RoleAssignment::from).collect())
     }
     /// Function menu for the app, filtered by permission; empty until the initial password is changed.
     async fn menu(&self, ctx: &Context<'_>) -> Vec<MenuEntry> {
         if self.actor.must_change_password {
             return Vec::new();
         }
-        let locale = ctx.req().locale;
+        let locale = ctx.locale();
         MENU.iter()
             .filter(|m| self.actor.has(m.perm))
             .map(|m| MenuEntry { code: m.code.into(), title: m.title.get(locale).into() })
@@ -233,21 +317,53 @@ impl Me {
     }
 }
 
+pub async fn load_user(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<User> {
+    let actor = ctx.actor()?;
+    let a = service::user(ctx.state(), &actor, id).await?;
+    Ok(User::view(a, &actor))
+}
+
+pub async fn load_role(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Role> {
+    let actor = ctx.actor()?;
+    Ok(service::role(ctx.state(), &actor, id).await?.into())
+}
+
+pub async fn load_grant(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<RoleAssignment> {
+    let actor = ctx.actor()?;
+    Ok(service::grant(ctx.state(), &actor, id).await?.into())
+}
+
+crate::object_payload!(
+    /// The account a user mutation changed.
+    UserPayload, user: User, load_user, "the account as it is now"
+);
+crate::object_payload!(
+    /// The role a role mutation changed.
+    RolePayload, role: Role, load_role, "the role as it is now"
+);
+crate::object_payload!(
+    /// The grant `assignRole` made or changed.
+    AssignRolePayload, assignment: RoleAssignment, load_grant, "the grant as it is now"
+);
+
+// ---- queries --------------------------------------------------------------------------------
+
 #[derive(Default)]
 pub struct RbacQuery;
 
 #[Object]
 impl RbacQuery {
+    /// The signed-in user: account, permissions, roles and menu.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Me> {
         Ok(Me { actor: ctx.actor()? })
     }
 
-    /// Staff users the caller may see.
+    /// Staff accounts the caller may see (`user:read`), in creation order.
     #[graphql(guard = "Perm::UserRead")]
     async fn users(
         &self,
         ctx: &Context<'_>,
-        search: Option<String>,
+        #[graphql(desc = "part of the name, username or phone")] search: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<User>> {
@@ -257,106 +373,131 @@ impl RbacQuery {
         Ok(page.connection(rows, |r| r.id, |r| User::view(r, &actor)))
     }
 
+    /// An account: the caller's own, or a staff account within `user:read`.
     async fn user(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<User> {
-        let actor = ctx.actor()?;
-        let row = service::user(ctx.state(), &actor, parse_id("id", &id)?).await?;
-        Ok(User::view(row, &actor))
+        load_user(ctx, parse_id("id", &id)?).await
     }
 
+    /// The company's roles (`role:read`), built-in ones first by creation.
     #[graphql(guard = "Perm::RoleRead")]
-    async fn roles(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Role>> {
+    async fn roles(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Role>> {
         let actor = ctx.actor()?;
-        Ok(service::roles(ctx.state(), &actor).await?.into_iter().map(Role).collect())
+        let page = Page::new(ctx, first, after)?;
+        let rows = service::roles(ctx.state(), &actor, page.after, page.fetch()).await?;
+        Ok(page.connection(rows, |r| r.id, Role::from))
     }
 
-    /// Every permission code with its name, for building custom roles.
+    /// Every permission code with its name, for building custom roles (`role:read`).
     #[graphql(guard = "Perm::RoleRead")]
     async fn permissions(&self, ctx: &Context<'_>) -> Vec<PermissionInfo> {
-        let locale = ctx.req().locale;
+        let locale = ctx.locale();
         Perm::ALL.iter().map(|p| PermissionInfo { code: p.code().into(), name: p.label().get(locale).into() }).collect()
     }
 }
 
+// ---- mutations ------------------------------------------------------------------------------
+
+/// A new staff account.
 #[derive(InputObject)]
 pub struct CreateStaffUserInput {
+    /// 3-32 letters, digits, `_ . -`; not all digits; unique on the server
     pub username: String,
+    /// the person's name
     pub name: String,
+    /// mobile number (optional); one account per phone in a company
     pub phone: Option<String>,
     /// must be changed at the first sign-in
     pub initial_password: String,
+    /// makes a retry apply once (see `serviceConfig.clientMutationRetentionDays`)
+    pub client_mutation_id: Option<String>,
 }
 
+/// Changes a staff account.
 #[derive(InputObject)]
 pub struct UpdateUserInput {
+    /// the account to change
     pub user_id: ID,
+    /// a new name
     pub name: Option<String>,
-    /// empty string clears it
+    /// a new mobile number; an empty string clears it
     pub phone: Option<String>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// Enables or disables an account.
 #[derive(InputObject)]
 pub struct SetUserStatusInput {
+    /// the account to enable or disable
     pub user_id: ID,
+    /// false disables the account and ends its sessions at once
     pub active: bool,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
-#[derive(InputObject)]
-pub struct ResetUserPasswordInput {
-    pub user_id: ID,
-    pub initial_password: String,
-}
-
-#[derive(SimpleObject)]
-pub struct UserPayload {
-    pub user: User,
-}
-
+/// A new custom role.
 #[derive(InputObject)]
 pub struct CreateRoleInput {
+    /// 2-32 lowercase letters, digits or `_`, starting with a letter
     pub code: String,
+    /// the name users see
     pub name: String,
+    /// permission codes, each held company-wide by the caller
     pub permissions: Vec<String>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// Changes a custom role.
 #[derive(InputObject)]
 pub struct UpdateRoleInput {
+    /// a custom role (built-in roles cannot change)
     pub role_id: ID,
+    /// a new name
     pub name: Option<String>,
+    /// the complete new permission list
     pub permissions: Option<Vec<String>>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// Deletes a custom role.
 #[derive(InputObject)]
 pub struct DeleteRoleInput {
+    /// a custom role nobody holds
     pub role_id: ID,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
-#[derive(SimpleObject)]
-pub struct RolePayload {
-    pub role: Role,
-}
-
-#[derive(SimpleObject)]
-pub struct DeletedPayload {
-    pub id: ID,
-}
-
+/// Grants a role with a data scope.
 #[derive(InputObject)]
 pub struct AssignRoleInput {
+    /// the account to grant the role to
     pub user_id: ID,
+    /// the role (not the owner role: it follows owner records)
     pub role_id: ID,
+    /// how far the grant reaches; never wider than the caller's own
     pub scope: DataScope,
     /// required when scope is PROJECTS
     pub project_ids: Option<Vec<ID>>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
+/// Takes a grant back.
 #[derive(InputObject)]
 pub struct RevokeRoleInput {
+    /// the grant (`RoleAssignment.id`)
     pub assignment_id: ID,
-}
-
-#[derive(SimpleObject)]
-pub struct AssignRolePayload {
-    pub assignment: RoleAssignment,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -364,16 +505,20 @@ pub struct RbacMutation;
 
 #[Object]
 impl RbacMutation {
+    /// A staff account with an initial password to be changed at the first sign-in.
     #[graphql(guard = "Perm::UserWrite")]
     async fn create_staff_user(
         &self,
         ctx: &Context<'_>,
         input: CreateStaffUserInput,
     ) -> async_graphql::Result<UserPayload> {
+        spend_expensive(ctx)?;
         let actor = ctx.actor()?;
-        let row = service::create_staff_user(
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = service::create_staff_user(
             ctx.state(),
             &actor,
+            &retry,
             NewStaff {
                 username: &input.username,
                 name: &input.name,
@@ -383,24 +528,20 @@ impl RbacMutation {
             },
         )
         .await?;
-        Ok(UserPayload { user: User::view(row, &actor) })
+        Ok(UserPayload::new(input.client_mutation_id, id))
     }
 
+    /// Name and phone of a staff account within the caller's `user:write` scope.
     #[graphql(guard = "Perm::UserWrite")]
     async fn update_user(&self, ctx: &Context<'_>, input: UpdateUserInput) -> async_graphql::Result<UserPayload> {
         let actor = ctx.actor()?;
-        let row = service::update_user(
-            ctx.state(),
-            &actor,
-            parse_id("userId", &input.user_id)?,
-            input.name.as_deref(),
-            input.phone.as_deref(),
-        )
-        .await?;
-        Ok(UserPayload { user: User::view(row, &actor) })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = parse_id("userId", &input.user_id)?;
+        service::update_user(ctx.state(), &actor, &retry, id, input.name.as_deref(), input.phone.as_deref()).await?;
+        Ok(UserPayload::new(input.client_mutation_id, id))
     }
 
-    /// Disabling ends every session of the user at once.
+    /// Disabling ends every session of the user at once, on every replica.
     #[graphql(guard = "Perm::UserWrite")]
     async fn set_user_status(
         &self,
@@ -408,98 +549,90 @@ impl RbacMutation {
         input: SetUserStatusInput,
     ) -> async_graphql::Result<UserPayload> {
         let actor = ctx.actor()?;
-        let row =
-            service::set_user_status(ctx.state(), &actor, parse_id("userId", &input.user_id)?, input.active).await?;
-        Ok(UserPayload { user: User::view(row, &actor) })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = parse_id("userId", &input.user_id)?;
+        service::set_user_status(ctx.state(), &actor, &retry, id, input.active).await?;
+        Ok(UserPayload::new(input.client_mutation_id, id))
     }
 
-    #[graphql(guard = "Perm::UserWrite")]
-    async fn reset_user_password(
-        &self,
-        ctx: &Context<'_>,
-        input: ResetUserPasswordInput,
-    ) -> async_graphql::Result<UserPayload> {
-        let actor = ctx.actor()?;
-        let row = service::reset_user_password(
-            ctx.state(),
-            &actor,
-            parse_id("userId", &input.user_id)?,
-            &input.initial_password,
-        )
-        .await?;
-        Ok(UserPayload { user: User::view(row, &actor) })
-    }
-
+    /// A custom role (`role:write` company-wide).
     #[graphql(guard = "Perm::RoleWrite")]
     async fn create_role(&self, ctx: &Context<'_>, input: CreateRoleInput) -> async_graphql::Result<RolePayload> {
         let actor = ctx.actor()?;
-        let role = service::create_role(ctx.state(), &actor, &input.code, &input.name, &input.permissions).await?;
-        Ok(RolePayload { role: Role(role) })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id =
+            service::create_role(ctx.state(), &actor, &retry, &input.code, &input.name, &input.permissions).await?;
+        Ok(RolePayload::new(input.client_mutation_id, id))
     }
 
+    /// Renames a custom role or replaces its permissions; holders see the change at once.
     #[graphql(guard = "Perm::RoleWrite")]
     async fn update_role(&self, ctx: &Context<'_>, input: UpdateRoleInput) -> async_graphql::Result<RolePayload> {
         let actor = ctx.actor()?;
-        let role = service::update_role(
-            ctx.state(),
-            &actor,
-            parse_id("roleId", &input.role_id)?,
-            input.name.as_deref(),
-            input.permissions.as_deref(),
-        )
-        .await?;
-        Ok(RolePayload { role: Role(role) })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = parse_id("roleId", &input.role_id)?;
+        service::update_role(ctx.state(), &actor, &retry, id, input.name.as_deref(), input.permissions.as_deref())
+            .await?;
+        Ok(RolePayload::new(input.client_mutation_id, id))
     }
 
+    /// Deletes a custom role nobody holds.
     #[graphql(guard = "Perm::RoleWrite")]
     async fn delete_role(&self, ctx: &Context<'_>, input: DeleteRoleInput) -> async_graphql::Result<DeletedPayload> {
         let actor = ctx.actor()?;
-        service::delete_role(ctx.state(), &actor, parse_id("roleId", &input.role_id)?).await?;
-        Ok(DeletedPayload { id: input.role_id })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = service::delete_role(ctx.state(), &actor, &retry, parse_id("roleId", &input.role_id)?).await?;
+        Ok(DeletedPayload::new(input.client_mutation_id, id))
     }
 
     /// Grants a role with a data scope; never more than the caller holds.
     #[graphql(guard = "Perm::RoleWrite")]
     async fn assign_role(&self, ctx: &Context<'_>, input: AssignRoleInput) -> async_graphql::Result<AssignRolePayload> {
         let actor = ctx.actor()?;
-        let scope = match input.scope {
-            DataScope::Company => "company",
-            DataScope::Projects => "projects",
-            DataScope::Own => "own",
-        };
-        let row = service::assign_role(
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = service::assign_role(
             ctx.state(),
             &actor,
+            &retry,
             GrantInput {
                 user_id: parse_id("userId", &input.user_id)?,
                 role_id: parse_id("roleId", &input.role_id)?,
-                scope: scope.into(),
+                scope: input.scope.into(),
                 project_ids: parse_ids("projectIds", input.project_ids.as_deref().unwrap_or_default())?,
             },
         )
         .await?;
-        Ok(AssignRolePayload { assignment: RoleAssignment(row) })
+        Ok(AssignRolePayload::new(input.client_mutation_id, id))
     }
 
+    /// Takes a grant back; the user's permissions change at once.
     #[graphql(guard = "Perm::RoleWrite")]
     async fn revoke_role(&self, ctx: &Context<'_>, input: RevokeRoleInput) -> async_graphql::Result<DeletedPayload> {
         let actor = ctx.actor()?;
-        service::revoke_role(ctx.state(), &actor, parse_id("assignmentId", &input.assignment_id)?).await?;
-        Ok(DeletedPayload { id: input.assignment_id })
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id =
+            service::revoke_role(ctx.state(), &actor, &retry, parse_id("assignmentId", &input.assignment_id)?).await?;
+        Ok(DeletedPayload::new(input.client_mutation_id, id))
     }
 }
 
+// ---- subscription ---------------------------------------------------------------------------
+
+/// What happened to the signed-in account.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AccountEventKind {
     /// roles or permissions changed: fetch `me` again
     PermissionsChanged,
-    /// password changed or account disabled: sign in again
+    /// signed out, password changed or account disabled: sign in again
     SessionRevoked,
 }
 
+/// A change to the signed-in account.
 #[derive(SimpleObject)]
 pub struct AccountEvent {
+    /// what happened
     pub kind: AccountEventKind,
+    /// when the server saw it
     pub at: DateTime<Utc>,
 }
 

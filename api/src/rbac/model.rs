@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::error::{AppError, Msg};
+use crate::kit::error::{AppError, Msg};
 
 macro_rules! permissions {
     ($($variant:ident => $code:literal, $zh:literal, $en:literal;)*) => {
@@ -66,6 +66,8 @@ permissions! {
     PatrolWrite => "patrol:write", "管理巡检路线", "Manage patrol routes";
     PatrolDo => "patrol:do", "执行巡检打卡", "Walk patrols and scan checkpoints";
     SelfHouse => "self:house", "我的房屋", "My houses";
+    DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
+    SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
 }
 
 /// Which rows a permission reaches: the whole company, listed projects, or own records.
@@ -77,11 +79,23 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn code(&self) -> &'static str {
+    pub fn kind(&self) -> GrantScope {
         match self {
-            Scope::Company => "company",
-            Scope::Projects(_) => "projects",
-            Scope::Own => "own",
+            Scope::Company => GrantScope::Company,
+            Scope::Projects(_) => GrantScope::Projects,
+            Scope::Own => GrantScope::Own,
+        }
+    }
+
+    /// The listed projects of a `Projects` scope (empty otherwise).
+    pub fn project_ids(&self) -> Vec<Uuid> {
+        match self {
+            Scope::Projects(ids) => {
+                let mut v: Vec<Uuid> = ids.iter().copied().collect();
+                v.sort();
+                v
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -109,49 +123,108 @@ impl Scope {
     }
 }
 
-/// 用户 an account row: staff or owner.
+crate::text_enum! {
+    /// 账号状态 whether an account may sign in.
+    pub enum AccountStatus {
+        Active = "active",
+        /// an owner registered by the office who has not activated the app yet
+        Pending = "pending",
+        Disabled = "disabled",
+    }
+}
+
+crate::text_enum! {
+    /// 数据范围 how far one grant of a role reaches.
+    pub enum GrantScope {
+        Company = "company",
+        Projects = "projects",
+        /// staff: the projects they serve as manager or customer service; owners: their own houses
+        Own = "own",
+    }
+}
+
+/// 用户 an account: one person of one company. It may hold staff roles and be linked to
+/// an owner record at once (a technician who owns a flat signs in once).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
+pub struct Account {
     pub id: Uuid,
     pub company_id: Uuid,
-    pub kind: String,
     pub username: Option<String>,
     pub phone: Option<String>,
     pub name: String,
-    pub status: String,
+    pub status: AccountStatus,
     pub must_change_password: bool,
     pub created_at: DateTime<Utc>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// a staff account: it has a username or holds a role other than the owner role
+    pub is_staff: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UserKind {
-    Staff,
-    Owner,
+/// 角色 a named set of permissions of a company.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Role {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub builtin: bool,
+    pub permissions: Vec<String>,
 }
 
-impl UserKind {
-    pub fn parse(s: &str) -> UserKind {
-        if s == "owner" { UserKind::Owner } else { UserKind::Staff }
+/// 授权 a role granted to an account with a data scope.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RoleGrant {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub role_id: Uuid,
+    pub role_code: String,
+    pub role_name: String,
+    pub permissions: Vec<String>,
+    pub scope: GrantScope,
+    pub project_ids: Vec<Uuid>,
+}
+
+impl RoleGrant {
+    pub fn scope(&self) -> Scope {
+        match self.scope {
+            GrantScope::Company => Scope::Company,
+            GrantScope::Projects => Scope::Projects(self.project_ids.iter().copied().collect()),
+            GrantScope::Own => Scope::Own,
+        }
     }
 }
+
+/// The built-in role every account linked to an owner record holds (over its own houses).
+pub const OWNER_ROLE: &str = "owner";
 
 /// The caller of a request: who, in which company, with which permissions and scopes.
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user_id: Uuid,
     pub company_id: Uuid,
-    pub kind: UserKind,
+    /// holds a staff role (it may be an owner too)
+    pub is_staff: bool,
     pub name: String,
-    /// the owner record behind an owner account
+    /// the owner record linked to this account, if any
     pub owner_id: Option<Uuid>,
     /// projects this staff member serves as manager or customer service ("own" scope)
     pub own_projects: HashSet<Uuid>,
     pub perms: HashMap<Perm, Scope>,
     pub must_change_password: bool,
     pub loaded_at: DateTime<Utc>,
+    /// access tokens issued before this instant are void (sign-out, password change, disabling)
+    pub tokens_valid_after: Option<DateTime<Utc>>,
     /// the account as loaded with the actor (for `me`, without another query)
-    pub account: UserRow,
+    pub account: Account,
+}
+
+impl crate::kit::audit::Auditor for Actor {
+    fn audit_company(&self) -> Uuid {
+        self.company_id
+    }
+    fn audit_user(&self) -> Option<Uuid> {
+        Some(self.user_id)
+    }
 }
 
 /// Which projects a read may touch.
@@ -178,6 +251,10 @@ impl ProjectFilter {
 }
 
 impl Actor {
+    pub fn is_staff(&self) -> bool {
+        self.is_staff
+    }
+
     pub fn has(&self, perm: Perm) -> bool {
         self.perms.contains_key(&perm)
     }
@@ -259,6 +336,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             MaintenanceDo,
             PatrolRead,
             PatrolWrite,
+            SchemaRead,
         ],
     },
     BuiltinRole {
@@ -291,7 +369,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
         name: "安保人员",
         perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo],
     },
-    BuiltinRole { code: "owner", name: "业主", perms: &[SelfHouse] },
+    BuiltinRole { code: OWNER_ROLE, name: "业主", perms: &[SelfHouse] },
 ];
 
 impl BuiltinRole {

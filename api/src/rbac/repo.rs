@@ -1,41 +1,25 @@
-//! SQL for users, roles and role assignments.
+//! SQL for accounts, roles and grants. Scopes name projects: the "own" scope and the
+//! validation of granted project ids read the project tables (written by `org`).
 
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-pub use super::model::UserRow;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RoleRow {
-    pub id: Uuid,
-    pub company_id: Uuid,
-    pub code: String,
-    pub name: String,
-    pub builtin: bool,
-    pub permissions: Vec<String>,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct AssignmentRow {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub role_id: Uuid,
-    pub role_code: String,
-    pub role_name: String,
-    pub permissions: Vec<String>,
-    pub scope: String,
-    pub project_ids: Vec<Uuid>,
-}
+use super::model::{Account, AccountStatus, GrantScope, Role, RoleGrant};
 
 pub struct ActorRow {
-    pub user: UserRow,
+    pub account: Account,
     pub owner_id: Option<Uuid>,
+    pub tokens_valid_after: Option<DateTime<Utc>>,
 }
 
-pub async fn actor_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Option<ActorRow>> {
+pub async fn actor_account(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Option<ActorRow>> {
     let row = sqlx::query!(
-        r#"SELECT u.id, u.company_id, u.kind, u.username, u.phone, u.name, u.status,
-                  u.must_change_password, u.created_at, u.last_sign_in_at, o.id AS "owner_id?"
+        r#"SELECT u.id, u.company_id, u.username, u.phone, u.name, u.status AS "status: AccountStatus",
+                  u.must_change_password, u.created_at, u.last_sign_in_at, u.tokens_valid_after,
+                  o.id AS "owner_id?",
+                  (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
            FROM users u LEFT JOIN owners o ON o.user_id = u.id
            WHERE u.id = $1"#,
         user_id
@@ -44,10 +28,10 @@ pub async fn actor_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<
     .await?;
     Ok(row.map(|r| ActorRow {
         owner_id: r.owner_id,
-        user: UserRow {
+        tokens_valid_after: r.tokens_valid_after,
+        account: Account {
             id: r.id,
             company_id: r.company_id,
-            kind: r.kind,
             username: r.username,
             phone: r.phone,
             name: r.name,
@@ -55,15 +39,68 @@ pub async fn actor_user(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<
             must_change_password: r.must_change_password,
             created_at: r.created_at,
             last_sign_in_at: r.last_sign_in_at,
+            is_staff: r.is_staff,
         },
     }))
 }
 
-pub async fn assignments_of(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<AssignmentRow>> {
+pub async fn get_account(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<Account>> {
     sqlx::query_as!(
-        AssignmentRow,
+        Account,
+        r#"SELECT id, company_id, username, phone, name, status AS "status: AccountStatus", must_change_password,
+                  created_at, last_sign_in_at,
+                  (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
+           FROM users u WHERE company_id = $1 AND id = $2"#,
+        company_id,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Staff accounts (with a username, or holding a role other than the owner role) in id
+/// order; `projects` limits to accounts with a grant listing one of them.
+pub async fn list_staff(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    projects: Option<&[Uuid]>,
+    only_user: Option<Uuid>,
+    search: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Account>> {
+    sqlx::query_as!(
+        Account,
+        r#"SELECT id, company_id, username, phone, name, status AS "status: AccountStatus", must_change_password,
+                  created_at, last_sign_in_at, true AS "is_staff!"
+           FROM users u
+           WHERE company_id = $1
+             AND (($2::uuid[] IS NULL AND username IS NOT NULL)
+                  OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                             WHERE ur.user_id = u.id AND r.code <> 'owner'
+                               AND ($2::uuid[] IS NULL OR ur.project_ids && $2)))
+             AND ($3::uuid IS NULL OR id = $3)
+             AND ($4::text IS NULL OR name ILIKE '%' || $4 || '%' ESCAPE '\' OR username ILIKE '%' || $4 || '%' ESCAPE '\'
+                  OR phone LIKE '%' || $4 || '%' ESCAPE '\')
+             AND ($5::uuid IS NULL OR id > $5)
+           ORDER BY id LIMIT $6"#,
+        company_id,
+        projects,
+        only_user,
+        search,
+        after,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn grants_of(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<RoleGrant>> {
+    sqlx::query_as!(
+        RoleGrant,
         r#"SELECT ur.id, ur.user_id, ur.role_id, r.code AS role_code, r.name AS role_name,
-                  r.permissions, ur.scope, ur.project_ids
+                  r.permissions, ur.scope AS "scope: GrantScope", ur.project_ids
            FROM user_roles ur JOIN roles r ON r.id = ur.role_id
            WHERE ur.user_id = $1 ORDER BY r.code"#,
         user_id
@@ -72,16 +109,30 @@ pub async fn assignments_of(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Res
     .await
 }
 
-pub async fn assignments_of_users(db: impl PgExecutor<'_>, user_ids: &[Uuid]) -> sqlx::Result<Vec<AssignmentRow>> {
+pub async fn grants_of_users(db: impl PgExecutor<'_>, user_ids: &[Uuid]) -> sqlx::Result<Vec<RoleGrant>> {
     sqlx::query_as!(
-        AssignmentRow,
+        RoleGrant,
         r#"SELECT ur.id, ur.user_id, ur.role_id, r.code AS role_code, r.name AS role_name,
-                  r.permissions, ur.scope, ur.project_ids
+                  r.permissions, ur.scope AS "scope: GrantScope", ur.project_ids
            FROM user_roles ur JOIN roles r ON r.id = ur.role_id
            WHERE ur.user_id = ANY($1) ORDER BY r.code"#,
         user_ids
     )
     .fetch_all(db)
+    .await
+}
+
+pub async fn get_grant(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<RoleGrant>> {
+    sqlx::query_as!(
+        RoleGrant,
+        r#"SELECT ur.id, ur.user_id, ur.role_id, r.code AS role_code, r.name AS role_name,
+                  r.permissions, ur.scope AS "scope: GrantScope", ur.project_ids
+           FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+           WHERE ur.company_id = $1 AND ur.id = $2"#,
+        company_id,
+        id
+    )
+    .fetch_optional(db)
     .await
 }
 
@@ -96,19 +147,38 @@ pub async fn own_projects(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Resul
     .await
 }
 
-pub async fn list_roles(db: impl PgExecutor<'_>, company_id: Uuid) -> sqlx::Result<Vec<RoleRow>> {
+/// How many of `ids` are projects of the company.
+pub async fn count_projects(db: impl PgExecutor<'_>, company_id: Uuid, ids: &[Uuid]) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM projects WHERE company_id = $1 AND id = ANY($2)"#,
+        company_id,
+        ids
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn list_roles(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<Role>> {
     sqlx::query_as!(
-        RoleRow,
-        "SELECT id, company_id, code, name, builtin, permissions FROM roles WHERE company_id = $1 ORDER BY builtin DESC, code",
-        company_id
+        Role,
+        "SELECT id, company_id, code, name, builtin, permissions FROM roles
+         WHERE company_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+        company_id,
+        after,
+        limit
     )
     .fetch_all(db)
     .await
 }
 
-pub async fn get_role(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<RoleRow>> {
+pub async fn get_role(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<Role>> {
     sqlx::query_as!(
-        RoleRow,
+        Role,
         "SELECT id, company_id, code, name, builtin, permissions FROM roles WHERE company_id = $1 AND id = $2",
         company_id,
         id
@@ -117,9 +187,9 @@ pub async fn get_role(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sq
     .await
 }
 
-pub async fn role_by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str) -> sqlx::Result<Option<RoleRow>> {
+pub async fn role_by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str) -> sqlx::Result<Option<Role>> {
     sqlx::query_as!(
-        RoleRow,
+        Role,
         "SELECT id, company_id, code, name, builtin, permissions FROM roles WHERE company_id = $1 AND code = $2",
         company_id,
         code
@@ -128,7 +198,7 @@ pub async fn role_by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str)
     .await
 }
 
-pub async fn insert_role(db: &mut PgConnection, r: &RoleRow) -> sqlx::Result<()> {
+pub async fn insert_role(db: &mut PgConnection, r: &Role) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO roles (id, company_id, code, name, builtin, permissions) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (company_id, code) DO NOTHING",
@@ -144,7 +214,7 @@ pub async fn insert_role(db: &mut PgConnection, r: &RoleRow) -> sqlx::Result<()>
     Ok(())
 }
 
-pub async fn update_role(db: &mut PgConnection, r: &RoleRow) -> sqlx::Result<()> {
+pub async fn update_role(db: &mut PgConnection, r: &Role) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE roles SET name = $3, permissions = $4, updated_at = now() WHERE company_id = $1 AND id = $2",
         r.company_id,
@@ -164,17 +234,17 @@ pub async fn delete_role(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> s
         .rows_affected())
 }
 
-/// Users holding a role (to refresh their cached permissions).
+/// Accounts holding a role (to refresh their cached permissions).
 pub async fn holders_of_role(db: impl PgExecutor<'_>, role_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!("SELECT user_id FROM user_roles WHERE role_id = $1", role_id).fetch_all(db).await
 }
 
-pub async fn upsert_assignment(
+pub async fn upsert_grant(
     db: &mut PgConnection,
     company_id: Uuid,
     user_id: Uuid,
     role_id: Uuid,
-    scope: &str,
+    scope: GrantScope,
     project_ids: &[Uuid],
 ) -> sqlx::Result<Uuid> {
     sqlx::query_scalar!(
@@ -185,114 +255,56 @@ pub async fn upsert_assignment(
         company_id,
         user_id,
         role_id,
-        scope,
+        scope.as_str(),
         project_ids
     )
     .fetch_one(db)
     .await
 }
 
-pub async fn get_assignment(
-    db: impl PgExecutor<'_>,
-    company_id: Uuid,
-    id: Uuid,
-) -> sqlx::Result<Option<AssignmentRow>> {
-    sqlx::query_as!(
-        AssignmentRow,
-        r#"SELECT ur.id, ur.user_id, ur.role_id, r.code AS role_code, r.name AS role_name,
-                  r.permissions, ur.scope, ur.project_ids
-           FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-           WHERE ur.company_id = $1 AND ur.id = $2"#,
-        company_id,
-        id
-    )
-    .fetch_optional(db)
-    .await
-}
-
-pub async fn delete_assignment(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> sqlx::Result<u64> {
+pub async fn delete_grant(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> sqlx::Result<u64> {
     Ok(sqlx::query!("DELETE FROM user_roles WHERE company_id = $1 AND id = $2", company_id, id)
         .execute(db)
         .await?
         .rows_affected())
 }
 
-pub struct NewUser<'a> {
+pub struct NewAccount<'a> {
     pub id: Uuid,
     pub company_id: Uuid,
-    pub kind: &'a str,
     pub username: Option<&'a str>,
     pub phone: Option<&'a str>,
     pub name: &'a str,
     pub password_hash: Option<&'a str>,
     pub must_change_password: bool,
-    pub status: &'a str,
+    pub status: AccountStatus,
 }
 
-pub async fn insert_user(db: &mut PgConnection, u: &NewUser<'_>) -> sqlx::Result<()> {
+pub async fn insert_account(db: &mut PgConnection, u: &NewAccount<'_>) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO users (id, company_id, kind, username, phone, name, password_hash, must_change_password, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO users (id, company_id, username, phone, name, password_hash, must_change_password, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         u.id,
         u.company_id,
-        u.kind,
         u.username,
         u.phone,
         u.name,
         u.password_hash,
         u.must_change_password,
-        u.status
+        u.status.as_str()
     )
     .execute(db)
     .await?;
     Ok(())
 }
 
-pub async fn get_user(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<UserRow>> {
-    sqlx::query_as!(
-        UserRow,
-        "SELECT id, company_id, kind, username, phone, name, status, must_change_password, created_at, last_sign_in_at
-         FROM users WHERE company_id = $1 AND id = $2",
-        company_id,
-        id
-    )
-    .fetch_optional(db)
-    .await
+pub async fn account_by_phone(db: impl PgExecutor<'_>, company_id: Uuid, phone: &str) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!("SELECT id FROM users WHERE company_id = $1 AND phone = $2", company_id, phone)
+        .fetch_optional(db)
+        .await
 }
 
-/// Staff users, newest id last; `projects` limits to users with a role in one of them.
-pub async fn list_staff(
-    db: impl PgExecutor<'_>,
-    company_id: Uuid,
-    projects: Option<&[Uuid]>,
-    only_user: Option<Uuid>,
-    search: Option<&str>,
-    after: Option<Uuid>,
-    limit: i64,
-) -> sqlx::Result<Vec<UserRow>> {
-    sqlx::query_as!(
-        UserRow,
-        r#"SELECT id, company_id, kind, username, phone, name, status, must_change_password, created_at, last_sign_in_at
-           FROM users u
-           WHERE company_id = $1 AND kind = 'staff'
-             AND ($2::uuid[] IS NULL OR EXISTS (
-                   SELECT 1 FROM user_roles ur WHERE ur.user_id = u.id AND ur.project_ids && $2))
-             AND ($3::uuid IS NULL OR id = $3)
-             AND ($4::text IS NULL OR name ILIKE '%' || $4 || '%' OR username ILIKE '%' || $4 || '%' OR phone LIKE '%' || $4 || '%')
-             AND ($5::uuid IS NULL OR id > $5)
-           ORDER BY id LIMIT $6"#,
-        company_id,
-        projects,
-        only_user,
-        search,
-        after,
-        limit
-    )
-    .fetch_all(db)
-    .await
-}
-
-pub async fn update_user(
+pub async fn update_account(
     db: &mut PgConnection,
     company_id: Uuid,
     id: Uuid,
@@ -311,50 +323,61 @@ pub async fn update_user(
     .rows_affected())
 }
 
-pub async fn set_status(db: &mut PgConnection, company_id: Uuid, id: Uuid, status: &str) -> sqlx::Result<u64> {
+/// A status change; leaving `active` ends every session at `at`.
+pub async fn set_status(
+    db: &mut PgConnection,
+    company_id: Uuid,
+    id: Uuid,
+    status: AccountStatus,
+    at: DateTime<Utc>,
+) -> sqlx::Result<u64> {
     Ok(sqlx::query!(
-        "UPDATE users SET status = $3, updated_at = now() WHERE company_id = $1 AND id = $2",
+        "UPDATE users SET status = $3, updated_at = now(),
+                tokens_valid_after = CASE WHEN $3 = 'active' THEN tokens_valid_after ELSE $4 END,
+                sessions_valid_after = CASE WHEN $3 = 'active' THEN sessions_valid_after ELSE $4 END
+         WHERE company_id = $1 AND id = $2",
         company_id,
         id,
-        status
+        status.as_str(),
+        at
     )
     .execute(db)
     .await?
     .rows_affected())
 }
 
-pub async fn insert_audit(
-    db: &mut PgConnection,
-    company_id: Uuid,
-    actor_id: Option<Uuid>,
-    action: &str,
-    entity: &str,
-    entity_id: Option<Uuid>,
-    detail: serde_json::Value,
-) -> sqlx::Result<()> {
+/// Ends access tokens issued before `at` (and with `sessions`, refresh tokens too).
+pub async fn end_sessions(db: &mut PgConnection, id: Uuid, at: DateTime<Utc>, sessions: bool) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO audit_log (id, company_id, actor_id, action, entity, entity_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        Uuid::now_v7(),
-        company_id,
-        actor_id,
-        action,
-        entity,
-        entity_id,
-        detail
+        "UPDATE users SET tokens_valid_after = $2,
+                sessions_valid_after = CASE WHEN $3 THEN $2 ELSE sessions_valid_after END
+         WHERE id = $1",
+        id,
+        at,
+        sessions
     )
     .execute(db)
     .await?;
     Ok(())
 }
 
-pub async fn user_id_by_phone(db: impl PgExecutor<'_>, phone: &str) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!("SELECT id FROM users WHERE phone = $1", phone).fetch_optional(db).await
-}
-
-pub async fn count_users(db: impl PgExecutor<'_>, company_id: Uuid, ids: &[Uuid]) -> sqlx::Result<i64> {
+pub async fn count_accounts(db: impl PgExecutor<'_>, company_id: Uuid, ids: &[Uuid]) -> sqlx::Result<i64> {
     sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM users WHERE company_id = $1 AND id = ANY($2)"#, company_id, ids)
         .fetch_one(db)
         .await
+}
+
+/// How many of `ids` are staff accounts of the company.
+pub async fn count_staff(db: impl PgExecutor<'_>, company_id: Uuid, ids: &[Uuid]) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM users u WHERE company_id = $1 AND id = ANY($2)
+             AND (username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                                                  WHERE ur.user_id = u.id AND r.code <> 'owner'))"#,
+        company_id,
+        ids
+    )
+    .fetch_one(db)
+    .await
 }
 
 pub async fn set_builtin_permissions(db: impl PgExecutor<'_>, code: &str, perms: &[String]) -> sqlx::Result<()> {
@@ -371,11 +394,49 @@ pub async fn set_builtin_permissions(db: impl PgExecutor<'_>, code: &str, perms:
 /// Active staff whose grants reach a project (company-wide, listed, or serving it).
 pub async fn staff_of_project(db: impl PgExecutor<'_>, company_id: Uuid, project_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        r#"SELECT DISTINCT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id
-           WHERE u.company_id = $1 AND u.kind = 'staff' AND u.status = 'active'
+        r#"SELECT DISTINCT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+           WHERE u.company_id = $1 AND u.status = 'active' AND r.code <> 'owner'
              AND (ur.scope = 'company' OR $2 = ANY(ur.project_ids)
                   OR (ur.scope = 'own' AND (EXISTS (SELECT 1 FROM projects p WHERE p.id = $2 AND p.manager_id = u.id)
                                          OR EXISTS (SELECT 1 FROM project_service_staff s WHERE s.project_id = $2 AND s.user_id = u.id))))"#,
+        company_id,
+        project_id
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Active staff holding `perm` over a project, administrators excepted (they hold every
+/// permission, not a duty): e.g. who is on duty for alarms (`alarm:duty`).
+pub async fn duty_holders(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    project_id: Uuid,
+    perm: &str,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+           WHERE u.company_id = $1 AND u.status = 'active' AND r.code <> 'admin' AND $3 = ANY(r.permissions)
+             AND (ur.scope = 'company' OR $2 = ANY(ur.project_ids)
+                  OR (ur.scope = 'own' AND (EXISTS (SELECT 1 FROM projects p WHERE p.id = $2 AND p.manager_id = u.id)
+                                         OR EXISTS (SELECT 1 FROM project_service_staff s WHERE s.project_id = $2 AND s.user_id = u.id))))"#,
+        company_id,
+        project_id,
+        perm
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The project's manager, else the active holders of the project-manager role over it.
+pub async fn project_managers(db: impl PgExecutor<'_>, company_id: Uuid, project_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT p.manager_id AS "id!" FROM projects p WHERE p.id = $2 AND p.company_id = $1 AND p.manager_id IS NOT NULL
+           UNION
+           SELECT u.id FROM users u JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id
+           WHERE u.company_id = $1 AND u.status = 'active' AND r.code = 'project_manager'
+             AND (ur.scope = 'company' OR $2 = ANY(ur.project_ids))
+             AND NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = $2 AND p.manager_id IS NOT NULL)"#,
         company_id,
         project_id
     )

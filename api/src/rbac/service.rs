@@ -1,5 +1,5 @@
-//! Roles, grants and staff accounts, and loading the `Actor` of a request. Grants can
-//! never exceed what the granting user holds: no permission they lack, no wider scope.
+//! Accounts, roles and grants, and the `Actor` of a request. Grants never exceed what the
+//! granting user holds: no permission they lack, no wider scope.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -7,14 +7,20 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::model::{Actor, BUILTIN_ROLES, Perm, Scope, UserKind};
-use super::repo::{self, AssignmentRow, NewUser, RoleRow, UserRow};
-use crate::app::AppState;
-use crate::error::{AppError, AppResult, Msg};
-use crate::events::Event;
-use crate::types::{self, NewPassword, Phone};
+use super::model::{
+    Account, AccountStatus, Actor, BUILTIN_ROLES, GrantScope, OWNER_ROLE, Perm, Role, RoleGrant, Scope,
+};
+use super::repo::{self, NewAccount};
+use crate::kit::audit;
+use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::events::Event;
+use crate::kit::idempotency::{Retry, Tx};
+use crate::kit::state::AppState;
+use crate::kit::types::{self, NewPassword, Phone};
 
-/// Actors cached for a few seconds: the hot path (every request) skips two queries.
+// ---- the actor cache -------------------------------------------------------------------
+
+/// Actors cached for a few seconds: the hot path (every request) skips three queries.
 /// Changes to roles and accounts invalidate the entry here and, through the event bus,
 /// on every other replica.
 #[derive(Clone, Default)]
@@ -53,12 +59,19 @@ impl ActorCache {
     }
 }
 
+/// Drops a cached actor on this replica (others follow the account events).
+pub fn forget_actor(state: &AppState, user_id: Uuid) {
+    if let Ok(c) = state.part::<ActorCache>() {
+        c.invalidate(user_id);
+    }
+}
+
 pub const EVENT_PERMISSIONS_CHANGED: &str = "PERMISSIONS_CHANGED";
 pub const EVENT_SESSION_REVOKED: &str = "SESSION_REVOKED";
 
 /// Tells every replica (and the user's connected apps) that an account changed.
 pub async fn account_changed(state: &AppState, user_id: Uuid, kind: &str) {
-    state.actors.invalidate(user_id);
+    forget_actor(state, user_id);
     let ev = Event { user_id: Some(user_id), kind: kind.to_owned(), payload: serde_json::Value::Null };
     if let Err(e) = state.events.publish(&ev).await {
         tracing::warn!(error = %e, "account event not published");
@@ -75,65 +88,100 @@ pub async fn follow_account_events(state: AppState, mut shutdown: tokio::sync::w
             ev = rx.recv() => match ev {
                 Ok(ev) if ev.kind == EVENT_PERMISSIONS_CHANGED || ev.kind == EVENT_SESSION_REVOKED => {
                     if let Some(u) = ev.user_id {
-                        state.actors.invalidate(u);
+                        forget_actor(&state, u);
                     }
                 }
                 Ok(_) => {}
                 // missed events: forget everything rather than serve stale permissions
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => state.actors.clear(),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    if let Ok(c) = state.part::<ActorCache>() {
+                        c.clear();
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
     }
 }
 
-fn account_disabled() -> AppError {
+fn session_ended() -> AppError {
     AppError::Unauthenticated {
         reason: "ACCOUNT_DISABLED",
         msg: Msg::new("账号不可用，请重新登录", "This account is not active; sign in again"),
     }
 }
 
-/// The actor behind a verified access token.
-pub async fn load_actor(state: &AppState, user_id: Uuid, company_id: Uuid) -> AppResult<Arc<Actor>> {
-    if let Some(a) = state.actors.get(user_id) {
-        return if a.company_id == company_id { Ok(a) } else { Err(account_disabled()) };
+fn token_revoked() -> AppError {
+    AppError::Unauthenticated {
+        reason: "TOKEN_REVOKED",
+        msg: Msg::new("登录已失效，请重新登录", "Your session has ended; sign in again"),
     }
-    let row = repo::actor_user(&state.db, user_id).await?.ok_or_else(account_disabled)?;
-    if row.user.status != "active" || row.user.company_id != company_id {
-        return Err(account_disabled());
+}
+
+/// The actor behind a verified access token issued at `issued_at` (whole seconds).
+pub async fn load_actor(state: &AppState, user_id: Uuid, company_id: Uuid, issued_at: i64) -> AppResult<Arc<Actor>> {
+    let cache = state.part::<ActorCache>()?;
+    let actor = match cache.get(user_id) {
+        Some(a) => a,
+        None => {
+            let actor = Arc::new(build_actor(state, user_id).await?);
+            cache.put(actor.clone());
+            actor
+        }
+    };
+    if actor.company_id != company_id {
+        return Err(session_ended());
     }
-    let assignments = repo::assignments_of(&state.db, user_id).await?;
-    let own_projects = repo::own_projects(&state.db, user_id).await?.into_iter().collect();
-    let actor = Arc::new(Actor {
-        user_id,
-        company_id,
-        kind: UserKind::parse(&row.user.kind),
-        name: row.user.name.clone(),
-        owner_id: row.owner_id,
-        own_projects,
-        perms: permissions_of(&assignments),
-        must_change_password: row.user.must_change_password,
-        loaded_at: state.clock.now(),
-        account: row.user,
-    });
-    state.actors.put(actor.clone());
+    if actor.tokens_valid_after.is_some_and(|t| issued_at < t.timestamp()) {
+        return Err(token_revoked());
+    }
     Ok(actor)
 }
 
-pub fn scope_of(a: &AssignmentRow) -> Scope {
-    match a.scope.as_str() {
-        "company" => Scope::Company,
-        "projects" => Scope::Projects(a.project_ids.iter().copied().collect()),
-        _ => Scope::Own,
+async fn build_actor(state: &AppState, user_id: Uuid) -> AppResult<Actor> {
+    let row = repo::actor_account(&state.db, user_id).await?.ok_or_else(session_ended)?;
+    if row.account.status != AccountStatus::Active {
+        return Err(session_ended());
     }
+    let company_id = row.account.company_id;
+    let mut grants = repo::grants_of(&state.db, user_id).await?;
+    // an account linked to an owner record holds the owner role over its own houses
+    if row.owner_id.is_some()
+        && !grants.iter().any(|g| g.role_code == OWNER_ROLE)
+        && let Some(role) = repo::role_by_code(&state.db, company_id, OWNER_ROLE).await?
+    {
+        grants.push(RoleGrant {
+            id: Uuid::nil(),
+            user_id,
+            role_id: role.id,
+            role_code: role.code,
+            role_name: role.name,
+            permissions: role.permissions,
+            scope: GrantScope::Own,
+            project_ids: Vec::new(),
+        });
+    }
+    let own_projects = repo::own_projects(&state.db, user_id).await?.into_iter().collect();
+    Ok(Actor {
+        user_id,
+        company_id,
+        is_staff: row.account.is_staff,
+        name: row.account.name.clone(),
+        owner_id: row.owner_id,
+        own_projects,
+        perms: permissions_of(&grants),
+        must_change_password: row.account.must_change_password,
+        loaded_at: state.clock.now(),
+        tokens_valid_after: row.tokens_valid_after,
+        account: row.account,
+    })
 }
 
-fn permissions_of(assignments: &[AssignmentRow]) -> HashMap<Perm, Scope> {
+fn permissions_of(grants: &[RoleGrant]) -> HashMap<Perm, Scope> {
     let mut perms: HashMap<Perm, Scope> = HashMap::new();
-    for a in assignments {
-        let scope = scope_of(a);
-        for p in a.permissions.iter().filter_map(|c| Perm::parse(c)) {
+    for g in grants {
+        let scope = g.scope();
+        for p in g.permissions.iter().filter_map(|c| Perm::parse(c)) {
             let merged = match perms.remove(&p) {
                 Some(s) => s.merge(scope.clone()),
                 None => scope.clone(),
@@ -144,12 +192,14 @@ fn permissions_of(assignments: &[AssignmentRow]) -> HashMap<Perm, Scope> {
     perms
 }
 
+// ---- built-in roles --------------------------------------------------------------------
+
 /// Creates the built-in roles of a company (idempotent).
 pub async fn ensure_builtin_roles(tx: &mut sqlx::PgConnection, company_id: Uuid) -> AppResult<()> {
     for b in BUILTIN_ROLES {
         repo::insert_role(
             tx,
-            &RoleRow {
+            &Role {
                 id: Uuid::now_v7(),
                 company_id,
                 code: b.code.to_owned(),
@@ -172,23 +222,28 @@ pub async fn sync_builtin_roles(db: &sqlx::PgPool) -> AppResult<()> {
     Ok(())
 }
 
-pub async fn audit(
+/// Grants a built-in role without a granter (a company's first administrator).
+pub async fn grant_builtin(
     tx: &mut sqlx::PgConnection,
-    actor: &Actor,
-    action: &str,
-    entity: &str,
-    entity_id: Option<Uuid>,
-    detail: serde_json::Value,
-) -> AppResult<()> {
-    repo::insert_audit(tx, actor.company_id, Some(actor.user_id), action, entity, entity_id, detail).await?;
-    Ok(())
+    company_id: Uuid,
+    user_id: Uuid,
+    code: &str,
+    scope: GrantScope,
+) -> AppResult<Uuid> {
+    let role = repo::role_by_code(&mut *tx, company_id, code).await?.ok_or(AppError::not_found("role"))?;
+    Ok(repo::upsert_grant(tx, company_id, user_id, role.id, scope, &[]).await?)
 }
 
-// ---- roles -------------------------------------------------------------------------
+// ---- roles -------------------------------------------------------------------------------
 
-pub async fn roles(state: &AppState, actor: &Actor) -> AppResult<Vec<RoleRow>> {
+pub async fn roles(state: &AppState, actor: &Actor, after: Option<Uuid>, limit: usize) -> AppResult<Vec<Role>> {
     actor.require(Perm::RoleRead)?;
-    Ok(repo::list_roles(&state.db, actor.company_id).await?)
+    Ok(repo::list_roles(&state.db, actor.company_id, after, limit as i64).await?)
+}
+
+pub async fn role(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Role> {
+    actor.require(Perm::RoleRead)?;
+    repo::get_role(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("role"))
 }
 
 /// Known permission codes, each of which the actor holds company-wide: roles are
@@ -238,17 +293,20 @@ fn role_code(input: &str) -> AppResult<String> {
     }
 }
 
+fn company_wide(actor: &Actor, perm: Perm) -> AppResult<()> {
+    if actor.require(perm)? != &Scope::Company { Err(AppError::forbidden()) } else { Ok(()) }
+}
+
 pub async fn create_role(
     state: &AppState,
     actor: &Actor,
+    retry: &Retry,
     code: &str,
     name: &str,
     perms: &[String],
-) -> AppResult<RoleRow> {
-    if actor.require(Perm::RoleWrite)? != &Scope::Company {
-        return Err(AppError::forbidden());
-    }
-    let role = RoleRow {
+) -> AppResult<Uuid> {
+    company_wide(actor, Perm::RoleWrite)?;
+    let role = Role {
         id: Uuid::now_v7(),
         company_id: actor.company_id,
         code: role_code(code)?,
@@ -256,16 +314,17 @@ pub async fn create_role(
         builtin: false,
         permissions: grantable_permissions(actor, perms)?,
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
     if repo::role_by_code(&mut *tx, actor.company_id, &role.code).await?.is_some() {
-        return Err(AppError::Conflict {
-            field: "code".into(),
-            msg: Msg::new("角色编码已存在", "Role code already exists"),
-        });
+        return Err(AppError::conflict("code", Msg::new("角色编码已存在", "Role code already exists")));
     }
     repo::insert_role(&mut tx, &role).await?;
-    audit(
+    audit::record(
         &mut tx,
+        state.clock.now(),
         actor,
         "role.create",
         "role",
@@ -273,25 +332,27 @@ pub async fn create_role(
         serde_json::json!({ "code": role.code, "permissions": role.permissions }),
     )
     .await?;
-    tx.commit().await?;
-    Ok(role)
+    tx.commit(&role.id).await?;
+    Ok(role.id)
 }
 
 fn builtin_locked() -> AppError {
-    AppError::validation("id", Msg::new("内置角色不能修改或删除", "Built-in roles cannot be changed or deleted"))
+    AppError::validation("roleId", Msg::new("内置角色不能修改或删除", "Built-in roles cannot be changed or deleted"))
 }
 
 pub async fn update_role(
     state: &AppState,
     actor: &Actor,
+    retry: &Retry,
     id: Uuid,
     name: Option<&str>,
     perms: Option<&[String]>,
-) -> AppResult<RoleRow> {
-    if actor.require(Perm::RoleWrite)? != &Scope::Company {
-        return Err(AppError::forbidden());
-    }
-    let mut tx = state.db.begin().await?;
+) -> AppResult<Uuid> {
+    company_wide(actor, Perm::RoleWrite)?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
     let mut role = repo::get_role(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("role"))?;
     if role.builtin {
         return Err(builtin_locked());
@@ -303,75 +364,98 @@ pub async fn update_role(
         role.permissions = grantable_permissions(actor, p)?;
     }
     repo::update_role(&mut tx, &role).await?;
-    audit(&mut tx, actor, "role.update", "role", Some(role.id), serde_json::json!({ "permissions": role.permissions }))
-        .await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "role.update",
+        "role",
+        Some(role.id),
+        serde_json::json!({ "permissions": role.permissions }),
+    )
+    .await?;
     let holders = repo::holders_of_role(&mut *tx, id).await?;
-    tx.commit().await?;
+    tx.commit(&role.id).await?;
     for h in holders {
         account_changed(state, h, EVENT_PERMISSIONS_CHANGED).await;
     }
-    Ok(role)
+    Ok(role.id)
 }
 
-pub async fn delete_role(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<()> {
-    if actor.require(Perm::RoleWrite)? != &Scope::Company {
-        return Err(AppError::forbidden());
-    }
-    let mut tx = state.db.begin().await?;
+pub async fn delete_role(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid) -> AppResult<Uuid> {
+    company_wide(actor, Perm::RoleWrite)?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
     let role = repo::get_role(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("role"))?;
     if role.builtin {
         return Err(builtin_locked());
     }
     if !repo::holders_of_role(&mut *tx, id).await?.is_empty() {
-        return Err(AppError::Conflict {
-            field: "id".into(),
-            msg: Msg::new("角色仍有用户在使用，请先取消授权", "The role is still assigned; revoke it first"),
-        });
+        return Err(AppError::conflict(
+            "roleId",
+            Msg::new("角色仍有用户在使用，请先取消授权", "The role is still assigned; revoke it first"),
+        ));
     }
     repo::delete_role(&mut tx, actor.company_id, id).await?;
-    audit(&mut tx, actor, "role.delete", "role", Some(id), serde_json::json!({ "code": role.code })).await?;
-    tx.commit().await?;
-    Ok(())
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "role.delete",
+        "role",
+        Some(id),
+        serde_json::json!({ "code": role.code }),
+    )
+    .await?;
+    tx.commit(&id).await?;
+    Ok(id)
 }
 
-// ---- grants ------------------------------------------------------------------------
+// ---- grants ------------------------------------------------------------------------------
 
 pub struct GrantInput {
     pub user_id: Uuid,
     pub role_id: Uuid,
-    pub scope: String,
+    pub scope: GrantScope,
     pub project_ids: Vec<Uuid>,
 }
 
-pub async fn assign_role(state: &AppState, actor: &Actor, input: GrantInput) -> AppResult<AssignmentRow> {
+pub async fn assign_role(state: &AppState, actor: &Actor, retry: &Retry, input: GrantInput) -> AppResult<Uuid> {
     let my_scope = actor.require(Perm::RoleWrite)?.clone();
-    let scope = match input.scope.as_str() {
-        "company" => Scope::Company,
-        "projects" if !input.project_ids.is_empty() => Scope::Projects(input.project_ids.iter().copied().collect()),
-        "projects" => {
+    let scope = match input.scope {
+        GrantScope::Company => Scope::Company,
+        GrantScope::Projects if !input.project_ids.is_empty() => {
+            Scope::Projects(input.project_ids.iter().copied().collect())
+        }
+        GrantScope::Projects => {
             return Err(AppError::validation(
                 "projectIds",
                 Msg::new("请至少选择一个项目", "Choose at least one project"),
             ));
         }
-        "own" => Scope::Own,
-        _ => return Err(AppError::validation("scope", Msg::new("数据范围无效", "Invalid data scope"))),
+        GrantScope::Own => Scope::Own,
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
     let role = repo::get_role(&mut *tx, actor.company_id, input.role_id).await?.ok_or(AppError::not_found("role"))?;
-    let target = repo::get_user(&mut *tx, actor.company_id, input.user_id).await?.ok_or(AppError::not_found("user"))?;
-    if (role.code == "owner") != (target.kind == "owner") {
+    let target =
+        repo::get_account(&mut *tx, actor.company_id, input.user_id).await?.ok_or(AppError::not_found("user"))?;
+    if role.code == OWNER_ROLE {
         return Err(AppError::validation(
             "roleId",
             Msg::new(
-                "业主角色只能授予业主，员工角色只能授予员工",
-                "The owner role is for owners only; staff roles are for staff only",
+                "业主角色随业主档案自动获得，不能单独授予",
+                "The owner role follows the owner record; it is not granted by hand",
             ),
         ));
     }
     if let Scope::Projects(ids) = &scope {
         let ids: Vec<Uuid> = ids.iter().copied().collect();
-        if crate::org::service::count_projects(&mut tx, actor.company_id, &ids).await? != ids.len() as i64 {
+        if repo::count_projects(&mut *tx, actor.company_id, &ids).await? != ids.len() as i64 {
             return Err(AppError::validation("projectIds", Msg::new("项目不存在", "Unknown project")));
         }
     }
@@ -389,46 +473,61 @@ pub async fn assign_role(state: &AppState, actor: &Actor, input: GrantInput) -> 
             msg: Msg::new("不能授予超出自己权限或数据范围的角色", "You cannot grant more than you hold yourself"),
         });
     }
-    let project_ids: Vec<Uuid> = match &scope {
-        Scope::Projects(ids) => ids.iter().copied().collect(),
-        _ => Vec::new(),
-    };
-    let id = repo::upsert_assignment(&mut tx, actor.company_id, target.id, role.id, scope.code(), &project_ids).await?;
-    audit(
+    let project_ids = scope.project_ids();
+    let id = repo::upsert_grant(&mut tx, actor.company_id, target.id, role.id, scope.kind(), &project_ids).await?;
+    audit::record(
         &mut tx,
+        state.clock.now(),
         actor,
         "role.assign",
         "user",
         Some(target.id),
-        serde_json::json!({ "role": role.code, "scope": scope.code(), "projects": project_ids }),
+        serde_json::json!({ "role": role.code, "scope": scope.kind(), "projects": project_ids }),
     )
     .await?;
-    let row = repo::get_assignment(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("role"))?;
-    tx.commit().await?;
+    tx.commit(&id).await?;
     account_changed(state, target.id, EVENT_PERMISSIONS_CHANGED).await;
-    Ok(row)
+    Ok(id)
 }
 
-pub async fn revoke_role(state: &AppState, actor: &Actor, assignment_id: Uuid) -> AppResult<()> {
+pub async fn revoke_role(state: &AppState, actor: &Actor, retry: &Retry, grant_id: Uuid) -> AppResult<Uuid> {
     let my_scope = actor.require(Perm::RoleWrite)?.clone();
-    let mut tx = state.db.begin().await?;
-    let a =
-        repo::get_assignment(&mut *tx, actor.company_id, assignment_id).await?.ok_or(AppError::not_found("role"))?;
-    if !my_scope.covers(&scope_of(&a)) {
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let g = repo::get_grant(&mut *tx, actor.company_id, grant_id).await?.ok_or(AppError::not_found("role"))?;
+    if !my_scope.covers(&g.scope()) {
         return Err(AppError::forbidden());
     }
-    repo::delete_assignment(&mut tx, actor.company_id, assignment_id).await?;
-    audit(&mut tx, actor, "role.revoke", "user", Some(a.user_id), serde_json::json!({ "role": a.role_code })).await?;
-    tx.commit().await?;
-    account_changed(state, a.user_id, EVENT_PERMISSIONS_CHANGED).await;
-    Ok(())
+    repo::delete_grant(&mut tx, actor.company_id, grant_id).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "role.revoke",
+        "user",
+        Some(g.user_id),
+        serde_json::json!({ "role": g.role_code }),
+    )
+    .await?;
+    tx.commit(&grant_id).await?;
+    account_changed(state, g.user_id, EVENT_PERMISSIONS_CHANGED).await;
+    Ok(grant_id)
 }
 
-pub async fn assignments_of_users(state: &AppState, ids: &[Uuid]) -> AppResult<Vec<AssignmentRow>> {
-    Ok(repo::assignments_of_users(&state.db, ids).await?)
+/// A grant the actor may see (role:read), by id.
+pub async fn grant(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<RoleGrant> {
+    actor.require(Perm::RoleRead)?;
+    repo::get_grant(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("role"))
 }
 
-// ---- staff accounts ----------------------------------------------------------------
+/// Grants of accounts, for the `roles` field of users the caller has already been shown.
+pub async fn grants_of_users(state: &AppState, ids: &[Uuid]) -> AppResult<Vec<RoleGrant>> {
+    Ok(repo::grants_of_users(&state.db, ids).await?)
+}
+
+// ---- accounts ----------------------------------------------------------------------------
 
 fn username(input: &str) -> AppResult<String> {
     let u = input.trim().to_ascii_lowercase();
@@ -448,7 +547,7 @@ fn username(input: &str) -> AppResult<String> {
     }
 }
 
-/// The staff users `perm` lets the actor see.
+/// The staff accounts `perm` lets the actor see.
 async fn staff_in_scope(
     state: &AppState,
     actor: &Actor,
@@ -456,8 +555,8 @@ async fn staff_in_scope(
     only: Option<Uuid>,
     search: Option<&str>,
     after: Option<Uuid>,
-    limit: i64,
-) -> AppResult<Vec<UserRow>> {
+    limit: usize,
+) -> AppResult<Vec<Account>> {
     let (projects, only) = match actor.require(perm)? {
         Scope::Company => (None, only),
         Scope::Projects(ids) => (Some(ids.iter().copied().collect::<Vec<_>>()), only),
@@ -466,7 +565,9 @@ async fn staff_in_scope(
             _ => (None, Some(actor.user_id)),
         },
     };
-    Ok(repo::list_staff(&state.db, actor.company_id, projects.as_deref(), only, search, after, limit).await?)
+    let search = types::like_term(search);
+    Ok(repo::list_staff(&state.db, actor.company_id, projects.as_deref(), only, search.as_deref(), after, limit as i64)
+        .await?)
 }
 
 pub async fn users(
@@ -475,14 +576,14 @@ pub async fn users(
     search: Option<&str>,
     after: Option<Uuid>,
     limit: usize,
-) -> AppResult<Vec<UserRow>> {
-    let search = search.map(str::trim).filter(|s| !s.is_empty());
-    staff_in_scope(state, actor, Perm::UserRead, None, search, after, limit as i64).await
+) -> AppResult<Vec<Account>> {
+    staff_in_scope(state, actor, Perm::UserRead, None, search, after, limit).await
 }
 
-pub async fn user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<UserRow> {
+/// An account: the caller's own, or a staff account within `user:read`.
+pub async fn user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Account> {
     if id == actor.user_id {
-        return repo::get_user(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("user"));
+        return repo::get_account(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("user"));
     }
     staff_in_scope(state, actor, Perm::UserRead, Some(id), None, None, 1)
         .await?
@@ -490,7 +591,8 @@ pub async fn user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<UserRo
         .ok_or(AppError::not_found("user"))
 }
 
-async fn writable_user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<UserRow> {
+/// A staff account the actor may change (`user:write` within their scope).
+pub async fn writable_user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Account> {
     staff_in_scope(state, actor, Perm::UserWrite, Some(id), None, None, 1)
         .await?
         .pop()
@@ -506,7 +608,16 @@ pub struct NewStaff<'a> {
     pub must_change_password: bool,
 }
 
-pub async fn create_staff_user(state: &AppState, actor: &Actor, input: NewStaff<'_>) -> AppResult<UserRow> {
+/// argon2id off the async threads.
+pub async fn hash_password(state: &AppState, password: NewPassword) -> AppResult<String> {
+    let keys = state.keys.clone();
+    tokio::task::spawn_blocking(move || keys.hash_password(password.expose()))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(AppError::internal)
+}
+
+pub async fn create_staff_user(state: &AppState, actor: &Actor, retry: &Retry, input: NewStaff<'_>) -> AppResult<Uuid> {
     actor.require(Perm::UserWrite)?;
     let username = username(input.username)?;
     let name = types::text("name", input.name, 50)?;
@@ -515,37 +626,59 @@ pub async fn create_staff_user(state: &AppState, actor: &Actor, input: NewStaff<
         None => None,
     };
     let password = NewPassword::parse("initialPassword", input.initial_password)?;
-    let hash = crate::auth::service::hash_password(state, password).await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    if let Some(p) = &phone
+        && repo::account_by_phone(&mut *tx, actor.company_id, p.as_str()).await?.is_some()
+    {
+        return Err(AppError::conflict(
+            "phone",
+            Msg::new(
+                "该手机号已有账号（例如业主）：请为该账号授予员工角色",
+                "This phone already has an account (an owner, say): grant that account a staff role instead",
+            ),
+        ));
+    }
+    let hash = hash_password(state, password).await?;
     let id = Uuid::now_v7();
-    let mut tx = state.db.begin().await?;
-    repo::insert_user(
+    repo::insert_account(
         &mut tx,
-        &NewUser {
+        &NewAccount {
             id,
             company_id: actor.company_id,
-            kind: "staff",
             username: Some(&username),
             phone: phone.as_ref().map(Phone::as_str),
             name: &name,
             password_hash: Some(&hash),
             must_change_password: input.must_change_password,
-            status: "active",
+            status: AccountStatus::Active,
         },
     )
     .await?;
-    audit(&mut tx, actor, "user.create", "user", Some(id), serde_json::json!({ "username": username })).await?;
-    let row = repo::get_user(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("user"))?;
-    tx.commit().await?;
-    Ok(row)
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "user.create",
+        "user",
+        Some(id),
+        serde_json::json!({ "username": username }),
+    )
+    .await?;
+    tx.commit(&id).await?;
+    Ok(id)
 }
 
 pub async fn update_user(
     state: &AppState,
     actor: &Actor,
+    retry: &Retry,
     id: Uuid,
     name: Option<&str>,
     phone: Option<&str>,
-) -> AppResult<UserRow> {
+) -> AppResult<Uuid> {
     let current = writable_user(state, actor, id).await?;
     let name = match name {
         Some(n) => types::text("name", n, 50)?,
@@ -556,16 +689,25 @@ pub async fn update_user(
         Some(p) => Some(Phone::parse("phone", p)?.as_str().to_owned()),
         None => current.phone,
     };
-    let mut tx = state.db.begin().await?;
-    repo::update_user(&mut tx, actor.company_id, id, &name, phone.as_deref()).await?;
-    audit(&mut tx, actor, "user.update", "user", Some(id), serde_json::json!({})).await?;
-    let row = repo::get_user(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("user"))?;
-    tx.commit().await?;
-    state.actors.invalidate(id);
-    Ok(row)
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::update_account(&mut tx, actor.company_id, id, &name, phone.as_deref()).await?;
+    audit::record(&mut tx, state.clock.now(), actor, "user.update", "user", Some(id), serde_json::json!({})).await?;
+    tx.commit(&id).await?;
+    forget_actor(state, id);
+    Ok(id)
 }
 
-pub async fn set_user_status(state: &AppState, actor: &Actor, id: Uuid, active: bool) -> AppResult<UserRow> {
+/// Disabling ends every session of the account at once, on every replica.
+pub async fn set_user_status(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    id: Uuid,
+    active: bool,
+) -> AppResult<Uuid> {
     writable_user(state, actor, id).await?;
     if id == actor.user_id && !active {
         return Err(AppError::validation(
@@ -573,82 +715,62 @@ pub async fn set_user_status(state: &AppState, actor: &Actor, id: Uuid, active: 
             Msg::new("不能停用自己的账号", "You cannot disable your own account"),
         ));
     }
-    let mut tx = state.db.begin().await?;
-    repo::set_status(&mut tx, actor.company_id, id, if active { "active" } else { "disabled" }).await?;
-    if !active {
-        crate::auth::service::revoke_all_sessions(state, &mut tx, id).await?;
-    }
-    audit(&mut tx, actor, if active { "user.enable" } else { "user.disable" }, "user", Some(id), serde_json::json!({}))
-        .await?;
-    let row = repo::get_user(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("user"))?;
-    tx.commit().await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let status = if active { AccountStatus::Active } else { AccountStatus::Disabled };
+    repo::set_status(&mut tx, actor.company_id, id, status, state.clock.now()).await?;
+    let action = if active { "user.enable" } else { "user.disable" };
+    audit::record(&mut tx, state.clock.now(), actor, action, "user", Some(id), serde_json::json!({})).await?;
+    tx.commit(&id).await?;
     account_changed(state, id, EVENT_SESSION_REVOKED).await;
-    Ok(row)
+    Ok(id)
 }
 
-/// An admin sets a new initial password; the user must change it at the next sign-in.
-pub async fn reset_user_password(
+/// Ends the account's access tokens issued before now (and with `sessions`, its refresh
+/// tokens too), in the caller's transaction; call `account_changed` after commit.
+pub async fn end_sessions(
     state: &AppState,
-    actor: &Actor,
-    id: Uuid,
-    initial_password: &str,
-) -> AppResult<UserRow> {
-    writable_user(state, actor, id).await?;
-    let password = NewPassword::parse("initialPassword", initial_password)?;
-    let hash = crate::auth::service::hash_password(state, password).await?;
-    let mut tx = state.db.begin().await?;
-    crate::auth::service::store_password(state, &mut tx, id, &hash, true).await?;
-    audit(&mut tx, actor, "user.reset_password", "user", Some(id), serde_json::json!({})).await?;
-    let row = repo::get_user(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("user"))?;
-    tx.commit().await?;
-    account_changed(state, id, EVENT_SESSION_REVOKED).await;
-    Ok(row)
-}
-
-// ---- owner accounts ------------------------------------------------------------------
-
-pub async fn phone_in_use(state: &AppState, phone: &str) -> AppResult<bool> {
-    Ok(repo::user_id_by_phone(&state.db, phone).await?.is_some())
-}
-
-/// The app account of a registered owner: pending until they activate it by SMS code,
-/// holding the built-in owner role over their own records.
-pub async fn create_owner_account(
     tx: &mut sqlx::PgConnection,
-    company_id: Uuid,
-    name: &str,
-    phone: &Phone,
-) -> AppResult<Uuid> {
-    let user_id = Uuid::now_v7();
-    repo::insert_user(
+    user_id: Uuid,
+    sessions: bool,
+) -> AppResult<()> {
+    repo::end_sessions(tx, user_id, state.clock.now(), sessions).await?;
+    Ok(())
+}
+
+/// The account an owner record of the company links to: the existing account with that
+/// phone (a member of staff who owns a flat keeps one account), or a new pending one
+/// the owner activates by SMS code.
+/// Returns the account and whether it existed before (its cached actor must then learn of
+/// the owner link: call `account_changed` after commit).
+pub async fn owner_account(tx: &mut Tx, company_id: Uuid, name: &str, phone: &Phone) -> AppResult<(Uuid, bool)> {
+    if let Some(id) = repo::account_by_phone(&mut **tx, company_id, phone.as_str()).await? {
+        return Ok((id, true));
+    }
+    let id = Uuid::now_v7();
+    repo::insert_account(
         tx,
-        &NewUser {
-            id: user_id,
+        &NewAccount {
+            id,
             company_id,
-            kind: "owner",
             username: None,
             phone: Some(phone.as_str()),
             name,
             password_hash: None,
             must_change_password: false,
-            status: "pending",
+            status: AccountStatus::Pending,
         },
     )
     .await?;
-    let role = repo::role_by_code(&mut *tx, company_id, "owner").await?.ok_or(AppError::not_found("role"))?;
-    repo::upsert_assignment(tx, company_id, user_id, role.id, "own", &[]).await?;
-    Ok(user_id)
+    Ok((id, false))
 }
 
-/// The signed-in user's own account (no scope: it is theirs).
-pub async fn account(state: &AppState, user_id: Uuid) -> AppResult<UserRow> {
-    let row = repo::actor_user(&state.db, user_id).await?.ok_or(AppError::not_found("user"))?;
-    Ok(row.user)
-}
-
-/// The first administrator of a new company (CLI `bootstrap` / demo seed).
-pub async fn create_first_admin(
+/// A company's first administrator (onboarding).
+pub async fn create_admin_account(
     state: &AppState,
+    tx: &mut sqlx::PgConnection,
     company_id: Uuid,
     username_raw: &str,
     name: &str,
@@ -656,48 +778,64 @@ pub async fn create_first_admin(
     must_change: bool,
 ) -> AppResult<Uuid> {
     let username = username(username_raw)?;
-    let hash = crate::auth::service::hash_password(state, NewPassword::parse("password", password)?).await?;
+    let hash = hash_password(state, NewPassword::parse("password", password)?).await?;
     let id = Uuid::now_v7();
-    let mut tx = state.db.begin().await?;
-    ensure_builtin_roles(&mut tx, company_id).await?;
-    crate::iot::alarm::ensure_default_rules(&mut tx, company_id).await?;
-    repo::insert_user(
-        &mut tx,
-        &NewUser {
+    repo::insert_account(
+        tx,
+        &NewAccount {
             id,
             company_id,
-            kind: "staff",
             username: Some(&username),
             phone: None,
             name,
             password_hash: Some(&hash),
             must_change_password: must_change,
-            status: "active",
+            status: AccountStatus::Active,
         },
     )
     .await?;
-    let role = repo::role_by_code(&mut *tx, company_id, "admin").await?.ok_or(AppError::not_found("role"))?;
-    repo::upsert_assignment(&mut tx, company_id, id, role.id, "company", &[]).await?;
-    repo::insert_audit(
-        &mut tx,
-        company_id,
-        None,
+    grant_builtin(tx, company_id, id, "admin", GrantScope::Company).await?;
+    audit::record(
+        tx,
+        state.clock.now(),
+        &crate::kit::audit::System(company_id),
         "company.bootstrap",
         "user",
         Some(id),
         serde_json::json!({ "username": username }),
     )
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 
-/// How many of `ids` are users of the company (to validate recipients).
-pub async fn count_users(tx: &mut sqlx::PgConnection, company_id: Uuid, ids: &[Uuid]) -> AppResult<i64> {
-    Ok(repo::count_users(&mut *tx, company_id, ids).await?)
+/// The signed-in user's own account (no scope: it is theirs).
+pub async fn account(state: &AppState, user_id: Uuid) -> AppResult<Account> {
+    let row = repo::actor_account(&state.db, user_id).await?.ok_or(AppError::not_found("user"))?;
+    Ok(row.account)
+}
+
+/// How many of `ids` are accounts of the company (to validate recipients).
+pub async fn count_accounts(tx: &mut sqlx::PgConnection, company_id: Uuid, ids: &[Uuid]) -> AppResult<i64> {
+    Ok(repo::count_accounts(&mut *tx, company_id, ids).await?)
+}
+
+/// How many of `ids` are staff accounts of the company (managers, teams).
+pub async fn count_staff(tx: &mut sqlx::PgConnection, company_id: Uuid, ids: &[Uuid]) -> AppResult<i64> {
+    Ok(repo::count_staff(&mut *tx, company_id, ids).await?)
 }
 
 /// Active staff whose grants reach a project.
 pub async fn staff_of_project(state: &AppState, company_id: Uuid, project_id: Uuid) -> AppResult<Vec<Uuid>> {
     Ok(repo::staff_of_project(&state.db, company_id, project_id).await?)
+}
+
+/// Active staff holding `perm` over a project, administrators excepted: who is on duty
+/// for alarms (`alarm:duty`) until attendance knows better.
+pub async fn duty_holders(state: &AppState, company_id: Uuid, project_id: Uuid, perm: Perm) -> AppResult<Vec<Uuid>> {
+    Ok(repo::duty_holders(&state.db, company_id, project_id, perm.code()).await?)
+}
+
+/// The project's manager, else the holders of the project-manager role over it.
+pub async fn project_managers(state: &AppState, company_id: Uuid, project_id: Uuid) -> AppResult<Vec<Uuid>> {
+    Ok(repo::project_managers(&state.db, company_id, project_id).await?)
 }

@@ -3,7 +3,9 @@
 //! reminders; rules and their permissions; elevator state, trends and meter readings.
 
 use serde_json::json;
-use wuye_tests::{TestServer, code, ws};
+use wuye_tests::{TestServer, code, field, ws};
+
+use crate::iot::{next_of, until_state_changes_flow};
 
 async fn project_and_device(s: &TestServer, token: &str, device: &str) -> (String, String) {
     let d =
@@ -11,7 +13,12 @@ async fn project_and_device(s: &TestServer, token: &str, device: &str) -> (Strin
     (d["deviceByCode"]["projectId"].as_str().unwrap().to_owned(), d["deviceByCode"]["id"].as_str().unwrap().to_owned())
 }
 
-const ALARMS: &str = "query($p: ID, $d: ID) { alarms(projectId: $p, deviceId: $d) { id title severity kind state resolution escalatedAt reminders } }";
+const ALARMS: &str = "query($p: ID, $d: ID) { alarms(projectId: $p, deviceId: $d) { edges { node { id title severity kind state resolution escalatedAt reminders } } } }";
+
+/// The newest alarm of an `ALARMS` answer.
+fn newest(list: &serde_json::Value) -> serde_json::Value {
+    list["alarms"]["edges"][0]["node"].clone()
+}
 
 #[tokio::test]
 async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager() {
@@ -26,11 +33,18 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
         &format!("subscription {{ alarmRaised(projectId: \"{project}\") {{ id deviceId severity title }} }}"),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // subscriptions of one connection start in order: once the later one delivers, so does "a"
+    ws::subscribe(
+        &mut socket,
+        "d",
+        &format!("subscription {{ deviceStateChanged(projectId: \"{project}\") {{ deviceId status }} }}"),
+    )
+    .await;
+    until_state_changes_flow(&s, &manager, &mut socket, "JC-FIRE-01", false).await;
 
     // 困人: critical, and the manager's SMS goes out at once
     s.mqtt_publish("JCHY/JC-ELV-11/event", r#"{"code":"TRAPPED","message":"轿厢困人"}"#.as_bytes()).await;
-    let msg = ws::next_json(&mut socket).await.expect("alarm event");
+    let msg = next_of(&mut socket, "a").await.expect("alarm event");
     let raised = &msg["payload"]["data"]["alarmRaised"];
     assert_eq!(raised["deviceId"], elevator.as_str());
     assert_eq!(raised["severity"], "CRITICAL", "{msg}");
@@ -58,19 +72,19 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
             json!({"d": elevator}),
         )
         .await;
-    assert_eq!(live["elevatorState"], json!({"runningState": "fault", "trapped": true, "status": "fault"}));
+    assert_eq!(live["elevatorState"], json!({"runningState": "FAULT", "trapped": true, "status": "FAULT"}));
 
     // a pump fault: major, escalated only if nobody acknowledges it within 15 minutes
     s.mqtt_publish("JCHY/JC-PUMP-01/event", r#"{"code":"E-OVERHEAT","message":"电机过热"}"#.as_bytes()).await;
-    let _ = ws::next_json(&mut socket).await.expect("second alarm");
+    let _ = next_of(&mut socket, "a").await.expect("second alarm");
     let list = s.ok(Some(&manager), ALARMS, json!({"d": pump})).await;
-    let alarm = list["alarms"][0].clone();
+    let alarm = newest(&list);
     assert_eq!((alarm["kind"].as_str(), alarm["state"].as_str()), (Some("FAULT"), Some("OPEN")));
     assert!(alarm["escalatedAt"].is_null());
 
     // tech2 (the tower) cannot see or acknowledge it; the guard may not handle alarms at all
     let tech2 = s.sign_in("tech2").await;
-    let ack = "mutation($id: ID!) { acknowledgeAlarm(id: $id) { state acknowledgedBy } }";
+    let ack = "mutation($id: ID!) { acknowledgeAlarm(input: {alarmId: $id}) { alarm { state acknowledgedBy } } }";
     assert_eq!(code(&s.gql(Some(&tech2), ack, json!({"id": alarm["id"]})).await), "NOT_FOUND");
     let guard = s.sign_in("guard1").await;
     assert_eq!(code(&s.gql(Some(&guard), ack, json!({"id": alarm["id"]})).await), "FORBIDDEN");
@@ -80,15 +94,17 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
     let manager = s.sign_in("manager").await;
     let tech1 = s.sign_in("tech1").await;
     let acked = s.ok(Some(&tech1), ack, json!({"id": alarm["id"]})).await;
-    assert_eq!(acked["acknowledgeAlarm"]["state"], "ACKNOWLEDGED");
-    assert_eq!(code(&s.gql(Some(&tech1), ack, json!({"id": alarm["id"]})).await), "CONFLICT");
+    assert_eq!(acked["acknowledgeAlarm"]["alarm"]["state"], "ACKNOWLEDGED");
+    let twice = s.gql(Some(&tech1), ack, json!({"id": alarm["id"]})).await;
+    assert_eq!(code(&twice), "CONFLICT");
+    assert_eq!(twice["errors"][0]["extensions"]["details"]["currentState"], "ACKNOWLEDGED", "{twice}");
 
     // the device clears its fault: the alarm resolves itself and the pump is green again
     s.mqtt_publish("JCHY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT","cleared":true}"#).await;
     let resolved = "SELECT count(*) FROM alarms WHERE state = 'resolved' AND resolution = 'auto'";
     assert_eq!(s.wait_for(resolved, 1).await, 1);
     let q = "query($d: ID!) { deviceLiveState(deviceId: $d) { status } }";
-    assert_eq!(s.ok(Some(&manager), q, json!({"d": pump})).await["deviceLiveState"]["status"], "normal");
+    assert_eq!(s.ok(Some(&manager), q, json!({"d": pump})).await["deviceLiveState"]["status"], "NORMAL");
 
     // low pressure for a minute (device time) → an alarm; normal pressure → resolved
     let now = s.clock_now();
@@ -103,15 +119,15 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
     assert_eq!(s.wait_for(low, 0).await, 0);
 
     // a person resolves the trapped alarm; the device may raise a new one afterwards
-    let trapped = s.ok(Some(&manager), ALARMS, json!({"d": elevator})).await["alarms"][0]["id"].clone();
+    let trapped = newest(&s.ok(Some(&manager), ALARMS, json!({"d": elevator})).await)["id"].clone();
     let r = s
         .ok(
             Some(&tech1),
-            "mutation($id: ID!) { resolveAlarm(id: $id, resolution: \"已救出乘客，复位\") { state resolvedBy } }",
+            "mutation($id: ID!) { resolveAlarm(input: {alarmId: $id, resolution: \"已救出乘客，复位\"}) { alarm { state resolvedBy } } }",
             json!({"id": trapped}),
         )
         .await;
-    assert_eq!(r["resolveAlarm"]["state"], "RESOLVED");
+    assert_eq!(r["resolveAlarm"]["alarm"]["state"], "RESOLVED");
     s.mqtt_publish("JCHY/JC-ELV-11/event", br#"{"code":"TRAPPED"}"#).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE kind = 'fault' AND state = 'open'", 1).await, 1);
 }
@@ -133,24 +149,24 @@ async fn offline_after_missed_heartbeats_reminders_and_no_false_alarm_after_a_re
         &format!("subscription {{ deviceStateChanged(projectId: \"{project}\") {{ deviceId status }} }}"),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    until_state_changes_flow(&s, &manager, &mut socket, "JC-FIRE-01", false).await;
     s.mqtt_publish("JCHY/JC-PUMP-01/telemetry", br#"{"values":{"pressureMpa":0.4}}"#).await;
-    assert_eq!(ws::next_json(&mut socket).await.unwrap()["payload"]["data"]["deviceStateChanged"]["status"], "normal");
+    assert_eq!(ws::next_json(&mut socket).await.unwrap()["payload"]["data"]["deviceStateChanged"]["status"], "NORMAL");
 
     // an api restart after a gap: devices silent while nobody ingested are not offline
     let alive = format!("{}iot:ingest:alive", s.state.config.redis_prefix);
     let mut conn = s.state.redis.clone();
     let _: () = redis::cmd("DEL").arg(&alive).query_async(&mut conn).await.unwrap();
     s.advance(10);
-    wuye_api::iot::ingest::ingest_heartbeat(&s.state).await.unwrap();
-    wuye_api::iot::ingest::sweep_offline(&s.state).await.unwrap();
+    wuye_api::iot::telemetry::service::ingest_heartbeat(&s.state).await.unwrap();
+    wuye_api::iot::telemetry::service::sweep_offline(&s.state).await.unwrap();
     let q = "query($d: ID!) { deviceLiveState(deviceId: $d) { status } }";
-    assert_eq!(s.ok(Some(&manager), q, json!({"d": pump})).await["deviceLiveState"]["status"], "normal");
+    assert_eq!(s.ok(Some(&manager), q, json!({"d": pump})).await["deviceLiveState"]["status"], "NORMAL");
 
     // three missed heartbeats after ingest is back: offline
     s.advance(4);
     let msg = ws::next_json(&mut socket).await.expect("offline");
-    assert_eq!(msg["payload"]["data"]["deviceStateChanged"], json!({"deviceId": pump, "status": "offline"}));
+    assert_eq!(msg["payload"]["data"]["deviceStateChanged"], json!({"deviceId": pump, "status": "OFFLINE"}));
 
     // offline for ten minutes: an alarm; still unacknowledged half an hour later: a reminder
     let manager = s.sign_in("manager").await;
@@ -166,7 +182,7 @@ async fn offline_after_missed_heartbeats_reminders_and_no_false_alarm_after_a_re
     s.mqtt_publish("JCHY/JC-PUMP-01/status", br#"{"status":"online"}"#).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE kind = 'offline' AND state = 'resolved'", 1).await, 1);
     let manager2 = s.sign_in("manager").await;
-    assert_eq!(s.ok(Some(&manager2), q, json!({"d": pump})).await["deviceLiveState"]["status"], "normal");
+    assert_eq!(s.ok(Some(&manager2), q, json!({"d": pump})).await["deviceLiveState"]["status"], "NORMAL");
     drop(manager);
 }
 
@@ -176,9 +192,9 @@ async fn rules_are_validated_and_scoped_and_meters_report_usage() {
     let manager = s.sign_in("manager").await;
     let tech1 = s.sign_in("tech1").await;
     let (project, meter) = project_and_device(&s, &manager, "JC-WM-0001").await;
-    let create = "mutation($i: AlarmRuleInput!) { createAlarmRule(input: $i) { id name kind threshold enabled } }";
-    let rule = json!({"projectId": project, "category": "water_pump", "name": "水泵电流过高", "kind": "THRESHOLD",
-                      "metric": "currentA", "op": "above", "threshold": 20.0, "durationSecs": 30, "severity": "MAJOR"});
+    let create = "mutation($i: AlarmRuleInput!) { createAlarmRule(input: {rule: $i}) { rule { id name kind threshold enabled } } }";
+    let rule = json!({"projectId": project, "category": "WATER_PUMP", "name": "水泵电流过高", "kind": "THRESHOLD",
+                      "metric": "currentA", "op": "ABOVE", "threshold": 20.0, "durationSecs": 30, "severity": "MAJOR"});
     assert_eq!(code(&s.gql(Some(&tech1), create, json!({"i": rule})).await), "FORBIDDEN");
     let mut bad = rule.clone();
     bad["metric"] = json!("电流");
@@ -196,13 +212,20 @@ async fn rules_are_validated_and_scoped_and_meters_report_usage() {
         "manager's grant is per project"
     );
     let made = s.ok(Some(&manager), create, json!({"i": rule})).await;
-    let id = made["createAlarmRule"]["id"].clone();
+    let id = made["createAlarmRule"]["rule"]["id"].clone();
     let mut off = rule.clone();
     off["enabled"] = json!(false);
-    let upd = "mutation($id: ID!, $i: AlarmRuleInput!) { updateAlarmRule(id: $id, input: $i) { enabled } }";
-    assert_eq!(s.ok(Some(&manager), upd, json!({"id": id, "i": off})).await["updateAlarmRule"]["enabled"], false);
-    let rules = s.ok(Some(&tech1), "{ alarmRules { name } }", json!({})).await;
-    assert!(rules["alarmRules"].as_array().unwrap().len() >= 10, "defaults plus the new rule");
+    let upd = "mutation($id: ID!, $i: AlarmRuleInput!) { updateAlarmRule(input: {alarmRuleId: $id, rule: $i}) { rule { enabled } } }";
+    assert_eq!(
+        s.ok(Some(&manager), upd, json!({"id": id, "i": off})).await["updateAlarmRule"]["rule"]["enabled"],
+        false
+    );
+    let mut moved = off.clone();
+    moved["category"] = json!("ELEVATOR");
+    let r = s.gql(Some(&manager), upd, json!({"id": id, "i": moved})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "kind"), "what a rule watches stays: {r}");
+    let rules = s.ok(Some(&tech1), "{ alarmRules(first: 50) { edges { node { name } } } }", json!({})).await;
+    assert!(rules["alarmRules"]["edges"].as_array().unwrap().len() >= 10, "defaults plus the new rule");
 
     // a meter over a day: usage = last − first reading; a sudden jump is an anomaly
     let now = s.clock_now();
@@ -219,11 +242,15 @@ async fn rules_are_validated_and_scoped_and_meters_report_usage() {
     let mr = s
         .ok(
             Some(&manager),
-            "query($p: ID!, $f: NaiveDate!, $t: NaiveDate!) { meterReadings(projectId: $p, category: \"water_meter\", from: $f, to: $t) { deviceId startReading endReading usage } }",
+            "query($p: ID!, $f: NaiveDate!, $t: NaiveDate!) { meterReadings(projectId: $p, category: WATER_METER, from: $f, to: $t, first: 50) { edges { node { deviceId category startReading endReading usage } } } }",
             json!({"p": project, "f": start_day.to_string(), "t": day.to_string()}),
         )
         .await;
-    let row = mr["meterReadings"].as_array().unwrap().iter().find(|r| r["deviceId"] == meter.as_str()).unwrap().clone();
+    let rows: Vec<serde_json::Value> =
+        mr["meterReadings"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r["category"] == "WATER_METER"), "{mr}");
+    let row = rows.iter().find(|r| r["deviceId"] == meter.as_str()).unwrap().clone();
+    assert_eq!(row["category"], "WATER_METER");
     assert_eq!(
         (row["startReading"].as_str(), row["endReading"].as_str(), row["usage"].as_str()),
         (Some("100"), Some("130"), Some("30")),
@@ -259,8 +286,67 @@ async fn rules_are_validated_and_scoped_and_meters_report_usage() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(e["elevatorState"]["runningState"], "running");
+    assert_eq!(e["elevatorState"]["runningState"], "RUNNING");
     assert_eq!(e["elevatorState"]["doorOpen"], false);
-    assert_eq!(e["elevatorState"]["components"][0], json!({"component": "motor", "health": "warning"}));
-    assert_eq!(e["elevatorState"]["components"][2], json!({"component": "ropes", "health": "ok"}));
+    assert_eq!(e["elevatorState"]["components"][0], json!({"component": "MOTOR", "health": "WARNING"}));
+    assert_eq!(e["elevatorState"]["components"][2], json!({"component": "ROPES", "health": "OK"}));
+}
+
+#[tokio::test]
+async fn acknowledging_once_per_client_mutation_id_and_never_twice() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let tech1 = s.sign_in("tech1").await;
+    let (_, pump1) = project_and_device(&s, &manager, "JC-PUMP-01").await;
+    let (_, pump2) = project_and_device(&s, &manager, "JC-PUMP-02").await;
+    s.mqtt_publish("JCHY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT"}"#).await;
+    s.mqtt_publish("JCHY/JC-PUMP-02/event", br#"{"code":"E-OVERHEAT"}"#).await;
+    assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE state = 'open'", 2).await, 2);
+    let first_alarm = newest(&s.ok(Some(&manager), ALARMS, json!({"d": pump1})).await)["id"].clone();
+    let second_alarm = newest(&s.ok(Some(&manager), ALARMS, json!({"d": pump2})).await)["id"].clone();
+    let ack = "mutation($id: ID!, $m: String) { acknowledgeAlarm(input: {alarmId: $id, clientMutationId: $m}) { clientMutationId alarm { id state acknowledgedBy acknowledgedAt } } }";
+    let audits = "SELECT count(*) FROM audit_log WHERE action = 'alarm.acknowledge'";
+
+    // sequential: the retry answers like the first call and writes nothing
+    let first = s.ok(Some(&tech1), ack, json!({"id": first_alarm, "m": "ack-1"})).await;
+    assert_eq!(first["acknowledgeAlarm"]["clientMutationId"], "ack-1");
+    assert_eq!(first["acknowledgeAlarm"]["alarm"]["state"], "ACKNOWLEDGED");
+    let again = s.ok(Some(&tech1), ack, json!({"id": first_alarm, "m": "ack-1"})).await;
+    assert_eq!(again, first);
+    assert_eq!(s.scalar(audits).await, 1);
+
+    // without the id, or with another one, it is a second acknowledgement: refused
+    for m in [json!(null), json!("ack-2")] {
+        let r = s.gql(Some(&tech1), ack, json!({"id": first_alarm, "m": m})).await;
+        assert_eq!((code(&r), field(&r)), ("CONFLICT", "alarmId"), "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["details"]["currentState"], "ACKNOWLEDGED", "{r}");
+    }
+    assert_eq!(s.scalar(audits).await, 1);
+
+    // concurrent: both answers show the one acknowledgement
+    let (a, b) = tokio::join!(
+        s.gql(Some(&tech1), ack, json!({"id": second_alarm, "m": "ack-3"})),
+        s.gql(Some(&tech1), ack, json!({"id": second_alarm, "m": "ack-3"}))
+    );
+    assert!(a.get("errors").is_none() && b.get("errors").is_none(), "{a} {b}");
+    assert_eq!(a["data"], b["data"]);
+    assert_eq!(a["data"]["acknowledgeAlarm"]["alarm"]["state"], "ACKNOWLEDGED");
+    assert_eq!(s.scalar(audits).await, 2);
+
+    // the same id with other input is another mutation: refused
+    let r = s.gql(Some(&tech1), ack, json!({"id": second_alarm, "m": "ack-1"})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "clientMutationId"), "{r}");
+
+    // resolving twice: the second time names the state it found
+    let resolve =
+        "mutation($id: ID!) { resolveAlarm(input: {alarmId: $id, resolution: \"已更换电机\"}) { alarm { state } } }";
+    assert_eq!(
+        s.ok(Some(&tech1), resolve, json!({"id": first_alarm})).await["resolveAlarm"]["alarm"]["state"],
+        "RESOLVED"
+    );
+    let r = s.gql(Some(&tech1), resolve, json!({"id": first_alarm})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "alarmId"), "{r}");
+    assert_eq!(r["errors"][0]["extensions"]["details"]["currentState"], "RESOLVED", "{r}");
+    let r = s.gql(Some(&tech1), ack, json!({"id": first_alarm})).await;
+    assert_eq!(r["errors"][0]["extensions"]["details"]["currentState"], "RESOLVED", "{r}");
 }

@@ -15,9 +15,18 @@ async fn ids(s: &TestServer, token: &str) -> (String, String, String, String) {
             .to_owned()
     };
     let (estate, tower) = (p("JCHY"), p("TFGJ"));
-    let b = s.ok(Some(token), "query($p: ID!) { buildings(projectId: $p) { id name } }", json!({"p": estate})).await;
+    let b = s
+        .ok(
+            Some(token),
+            "query($p: ID!) { buildings(projectId: $p) { edges { node { id name } } } }",
+            json!({"p": estate}),
+        )
+        .await;
     let bid = |n: &str| {
-        b["buildings"].as_array().unwrap().iter().find(|x| x["name"] == n).unwrap()["id"].as_str().unwrap().to_owned()
+        b["buildings"]["edges"].as_array().unwrap().iter().find(|x| x["node"]["name"] == n).unwrap()["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     (estate, tower, bid("1栋"), bid("2栋"))
 }
@@ -169,4 +178,30 @@ async fn publishing_needs_permission_scope_and_valid_input() {
     }
     assert_eq!(s.scalar("SELECT count(*) FROM announcements").await, 1, "nothing half-published");
     assert_eq!(s.scalar("SELECT count(*) FROM notifications").await, 100);
+}
+
+#[tokio::test]
+async fn publishing_twice_with_one_client_mutation_id_publishes_once() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let (estate, _, _, _) = ids(&s, &manager).await;
+    let input =
+        json!({"projectId": estate, "audience": "OWNERS", "title": "重试", "body": "...", "clientMutationId": "pub-1"});
+    let (a, b) = tokio::join!(
+        s.gql(Some(&manager), PUBLISH, json!({"i": input.clone()})),
+        s.gql(Some(&manager), PUBLISH, json!({"i": input.clone()}))
+    );
+    for r in [&a, &b] {
+        assert!(r.get("errors").is_none(), "{r}");
+    }
+    assert_eq!(
+        a["data"]["publishAnnouncement"], b["data"]["publishAnnouncement"],
+        "both answers show one announcement"
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM announcements").await, 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM notifications").await, 100, "queued once");
+    let mut other = input.clone();
+    other["title"] = json!("另一条");
+    let r = s.gql(Some(&manager), PUBLISH, json!({"i": other})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "clientMutationId"));
 }

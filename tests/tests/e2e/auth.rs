@@ -197,7 +197,7 @@ async fn owner_activates_by_sms_code_and_sees_their_house() {
     let d = s
         .ok(
             None,
-            "mutation($c: String!) { activateOwner(input: {phone: \"13700000001\", code: $c, password: \"Owner2026\"}) { accessToken user { kind status } } }",
+            "mutation($c: String!) { activateOwner(input: {phone: \"13700000001\", code: $c, password: \"Owner2026\"}) { accessToken user { isStaff status } } }",
             json!({"c": sms_code}),
         )
         .await;
@@ -218,8 +218,8 @@ async fn owner_signs_in_with_an_sms_code() {
     let s = TestServer::seeded().await;
     s.ok(None, REQUEST_CODE, json!({"p": "13800000005", "k": "SIGN_IN"})).await;
     let c = s.last_sms_code("13800000005").await.unwrap();
-    let d = s.ok(None, "mutation($c: String!) { signInWithSmsCode(input: {phone: \"13800000005\", code: $c}) { accessToken user { kind } } }", json!({"c": c})).await;
-    assert_eq!(d["signInWithSmsCode"]["user"]["kind"], "OWNER");
+    let d = s.ok(None, "mutation($c: String!) { signInWithSmsCode(input: {phone: \"13800000005\", code: $c}) { accessToken user { isStaff } } }", json!({"c": c})).await;
+    assert_eq!(d["signInWithSmsCode"]["user"]["isStaff"], false);
 }
 
 #[tokio::test]
@@ -250,7 +250,7 @@ async fn sms_resend_flood_and_daily_limit() {
     let r = s.gql(None, REQUEST_CODE, json!({"p": "13800000008", "k": "SIGN_IN"})).await;
     assert_eq!((code(&r), reason(&r)), ("RATE_LIMITED", "RESEND_TOO_SOON"));
     assert!(r["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap() <= 60);
-    assert_eq!(s.sms_count("13800000008").await, 1);
+    assert_eq!(s.wait_sms_count("13800000008", 1).await, 1);
 
     let s = TestServer::seeded_with(|c| {
         c.auth.otp_resend_secs = 0;
@@ -262,7 +262,7 @@ async fn sms_resend_flood_and_daily_limit() {
     }
     let r = s.gql(None, REQUEST_CODE, json!({"p": "13800000009", "k": "SIGN_IN"})).await;
     assert_eq!(reason(&r), "DAILY_LIMIT");
-    assert_eq!(s.sms_count("13800000009").await, 10);
+    assert_eq!(s.wait_sms_count("13800000009", 10).await, 10);
 }
 
 #[tokio::test]

@@ -99,7 +99,7 @@ async fn device_import_is_all_or_nothing() {
     let s = TestServer::seeded().await;
     let manager = s.sign_in("manager").await;
     let (estate, _) = projects(&s, &manager).await;
-    let q = "mutation($p: ID!, $c: String!) { importDevices(input: {projectId: $p, csv: $c}) { devicesCreated } }";
+    let q = "mutation($p: ID!, $c: String!, $m: String) { importDevices(input: {projectId: $p, csv: $c, clientMutationId: $m}) { clientMutationId devicesCreated } }";
     let bad = r#"code,name,category,install_date,attributes
 JC-T-PUMP-01,生活水泵1,water_pump,2024-05-01,
 JC-T-PUMP-01,生活水泵2,water_pump,2024-05-01,
@@ -129,12 +129,47 @@ JC-X,未知,spaceship,,
 JC-T-PUMP-01,生活水泵1,water_pump,2024-05-01,
 JC-T-FIRE-01,灭火器,fire_equipment,,"{""fireType"":""干粉"",""pressureMinMpa"":""1.0"",""pressureMaxMpa"":""1.2""}"
 "#;
-    let d = s.ok(Some(&manager), q, json!({"p": estate, "c": good})).await;
-    assert_eq!(d["importDevices"]["devicesCreated"], 2);
+    let d = s.ok(Some(&manager), q, json!({"p": estate, "c": good, "m": "import-1"})).await;
+    assert_eq!(d["importDevices"], json!({"clientMutationId": "import-1", "devicesCreated": 2}));
+    // a retry of the applied import answers the same and writes nothing
+    let retried = s.ok(Some(&manager), q, json!({"p": estate, "c": good, "m": "import-1"})).await;
+    assert_eq!(retried, d);
+    assert_eq!(s.scalar("SELECT count(*) FROM devices WHERE code LIKE 'JC-T-%'").await, 2);
     let again = s.gql(Some(&manager), q, json!({"p": estate, "c": good})).await;
     assert_eq!(
         again["errors"][0]["extensions"]["details"]["errors"].as_array().unwrap().len(),
         2,
         "codes already exist"
     );
+}
+
+#[tokio::test]
+async fn creating_a_device_twice_with_one_client_mutation_id_applies_once() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let (estate, _) = projects(&s, &manager).await;
+    let q = "mutation($i: CreateDeviceInput!) { createDevice(input: $i) { clientMutationId device { id code } } }";
+    let mut input = elevator(&estate);
+    input["clientMutationId"] = json!("create-elv-1");
+    let first = s.ok(Some(&manager), q, json!({"i": input})).await;
+    assert_eq!(first["createDevice"]["clientMutationId"], "create-elv-1");
+    assert_eq!(first["createDevice"]["device"]["code"], "JC-ELV-01");
+    // sequential retry: the same answer, no CONFLICT on the code it wrote itself
+    let again = s.ok(Some(&manager), q, json!({"i": input})).await;
+    assert_eq!(again, first);
+    // concurrent retries of a new one: both answer with the one device
+    let mut other = elevator(&estate);
+    other["code"] = json!("jc-elv-02");
+    other["clientMutationId"] = json!("create-elv-2");
+    let (a, b) =
+        tokio::join!(s.gql(Some(&manager), q, json!({"i": other})), s.gql(Some(&manager), q, json!({"i": other})));
+    assert!(a.get("errors").is_none() && b.get("errors").is_none(), "{a} {b}");
+    assert_eq!(a["data"], b["data"]);
+    assert_eq!(s.scalar("SELECT count(*) FROM devices WHERE code IN ('JC-ELV-01', 'JC-ELV-02')").await, 2);
+    assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'device.create' AND detail->>'code' IN ('JC-ELV-01', 'JC-ELV-02')").await, 2);
+    // the same id with other input is refused
+    let mut changed = input.clone();
+    changed["name"] = json!("另一部电梯");
+    let r = s.gql(Some(&manager), q, json!({"i": changed})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "clientMutationId"));
 }

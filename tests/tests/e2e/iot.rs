@@ -1,8 +1,58 @@
 //! Device messages over the real Mosquitto: telemetry → live state + history + subscription
 //! event; faults and offline; malformed and unknown messages never stall the consumer.
 
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 use wuye_tests::{TestServer, code, ws};
+
+/// The next message of subscription `id` on `socket` (messages of others are skipped).
+pub(crate) async fn next_of(socket: &mut ws::Socket, id: &str) -> Option<serde_json::Value> {
+    loop {
+        let msg = ws::next_json(socket).await?;
+        if msg["id"] == id {
+            return Some(msg);
+        }
+    }
+}
+
+/// Waits, without a fixed sleep, until a `deviceStateChanged` subscription of the estate
+/// on `socket` delivers: `probe` (an estate device the test does not otherwise watch)
+/// reports offline and online in turn until a change comes through. The probe ends offline
+/// or normal as asked, and the changes still on their way are drained.
+pub(crate) async fn until_state_changes_flow(
+    s: &TestServer,
+    token: &str,
+    socket: &mut ws::Socket,
+    probe: &str,
+    end_offline: bool,
+) {
+    let body = |online: bool| if online { &br#"{"status":"online"}"#[..] } else { &br#"{"status":"offline"}"#[..] };
+    let topic = format!("JCHY/{probe}/status");
+    let mut flowing = false;
+    'probe: for _ in 0..20 {
+        for online in [false, true] {
+            s.mqtt_publish(&topic, body(online)).await;
+            if ws::next_json_within(socket, Duration::from_millis(250)).await.is_some() {
+                flowing = true;
+                break 'probe;
+            }
+        }
+    }
+    assert!(flowing, "no state change came through the subscription");
+    s.mqtt_publish(&topic, body(!end_offline)).await;
+    let want = if end_offline { "OFFLINE" } else { "NORMAL" };
+    let id = s.ok(Some(token), "query($c: String!) { deviceByCode(code: $c) { id } }", json!({"c": probe})).await
+        ["deviceByCode"]["id"]
+        .clone();
+    let q = "query($d: ID!) { deviceLiveState(deviceId: $d) { status } }";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.ok(Some(token), q, json!({"d": id})).await["deviceLiveState"]["status"] != want {
+        assert!(Instant::now() < deadline, "{probe} never became {want}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    while ws::next_json_within(socket, Duration::from_millis(300)).await.is_some() {}
+}
 
 #[tokio::test]
 async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers() {
@@ -20,14 +70,15 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
         ),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // an extinguisher that stays offline, like the rest of the estate that never spoke
+    until_state_changes_flow(&s, &manager, &mut socket, "JC-FIRE-01", true).await;
 
     // junk first: a malformed payload and an unknown device must not stop what follows
     s.mqtt_publish("JCHY/JC-PUMP-01/telemetry", b"{not json").await;
     s.mqtt_publish("JCHY/NO-SUCH-DEVICE/telemetry", br#"{"values":{"x":1}}"#).await;
     s.mqtt_publish("JCHY/JC-PUMP-01/telemetry", br#"{"values":{"pressureMpa":0.42,"running":1}}"#).await;
     let msg = ws::next_json(&mut socket).await.expect("a state change");
-    assert_eq!(msg["payload"]["data"]["deviceStateChanged"], json!({"deviceId": device, "status": "normal"}), "{msg}");
+    assert_eq!(msg["payload"]["data"]["deviceStateChanged"], json!({"deviceId": device, "status": "NORMAL"}), "{msg}");
     let q = "query($d: ID!) { deviceLiveState(deviceId: $d) { status values lastEvent } }";
     let live = s.ok(Some(&manager), q, json!({"d": device})).await;
     assert_eq!(live["deviceLiveState"]["values"], json!({"pressureMpa": 0.42, "running": 1.0}));
@@ -35,13 +86,13 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
 
     s.mqtt_publish("JCHY/JC-PUMP-01/event", r#"{"code":"E21","message":"电机过热"}"#.as_bytes()).await;
     let msg = ws::next_json(&mut socket).await.expect("fault");
-    assert_eq!(msg["payload"]["data"]["deviceStateChanged"]["status"], "fault");
+    assert_eq!(msg["payload"]["data"]["deviceStateChanged"]["status"], "FAULT");
     let live = s.ok(Some(&manager), q, json!({"d": device})).await;
     assert_eq!(live["deviceLiveState"]["lastEvent"]["code"], "E21");
 
     s.mqtt_publish("JCHY/JC-PUMP-01/status", br#"{"status":"offline"}"#).await;
     let msg = ws::next_json(&mut socket).await.expect("offline");
-    assert_eq!(msg["payload"]["data"]["deviceStateChanged"]["status"], "offline");
+    assert_eq!(msg["payload"]["data"]["deviceStateChanged"]["status"], "OFFLINE");
 
     // the dashboard: the pump is offline now, the rest of the estate's 20 devices never spoke
     let dash = s.ok(Some(&manager), "query($p: ID!) { deviceDashboard(projectId: $p) { total byStatus { status count } byCategory { category status count } } }", json!({"p": project})).await;
@@ -50,7 +101,7 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
         .as_array()
         .unwrap()
         .iter()
-        .find(|x| x["status"] == "offline")
+        .find(|x| x["status"] == "OFFLINE")
         .unwrap()["count"]
         .clone();
     assert_eq!(offline, 20);
@@ -67,7 +118,7 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
         dash["deviceDashboard"]["byCategory"]
             .as_array()
             .unwrap()
-            .contains(&json!({"category": "elevator", "status": "normal", "count": 1})),
+            .contains(&json!({"category": "ELEVATOR", "status": "NORMAL", "count": 1})),
         "{dash}"
     );
 
@@ -122,22 +173,20 @@ async fn remote_commands_are_acknowledged_refused_or_time_out() {
     let id_of = |d: serde_json::Value| d["deviceByCode"]["id"].clone();
     let door = id_of(s.ok(Some(&manager), "{ deviceByCode(code: \"TF-DOOR-01\") { id } }", json!({})).await);
     let lift = id_of(s.ok(Some(&manager), "{ deviceByCode(code: \"JC-ELV-11\") { id } }", json!({})).await);
-    let send = "mutation($d: ID!, $k: DeviceCommandKind!) { sendDeviceCommand(input: {deviceId: $d, kind: $k}) { command { id status } } }";
-    let poll = "query($c: ID!) { deviceCommand(id: $c) { status result } }";
+    let send = "mutation($d: ID!, $k: DeviceCommandKind!, $m: String) { sendDeviceCommand(input: {deviceId: $d, kind: $k, clientMutationId: $m}) { clientMutationId command { id status } } }";
 
     let _device = fake_device(&root, "TFGJ", "TF-DOOR-01", true).await;
-    let c =
-        s.ok(Some(&manager), send, json!({"d": door, "k": "OPEN_DOOR"})).await["sendDeviceCommand"]["command"].clone();
+    let sent = s.ok(Some(&manager), send, json!({"d": door, "k": "OPEN_DOOR", "m": "open-1"})).await;
+    let c = sent["sendDeviceCommand"]["command"].clone();
     assert_eq!(c["status"], "SENT");
-    let mut status = json!(null);
-    for _ in 0..100 {
-        status = s.ok(Some(&manager), poll, json!({"c": c["id"]})).await["deviceCommand"].clone();
-        if status["status"] != "SENT" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let status = until_finished(&s, &manager, &c["id"]).await;
     assert_eq!(status, json!({"status": "SUCCEEDED", "result": "已执行"}));
+    assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'device.command'").await, 1);
+    // a retry with the same clientMutationId is the same command, neither recorded nor sent again
+    let again = s.ok(Some(&manager), send, json!({"d": door, "k": "OPEN_DOOR", "m": "open-1"})).await;
+    assert_eq!(again["sendDeviceCommand"]["command"]["id"], c["id"]);
+    assert_eq!(again["sendDeviceCommand"]["clientMutationId"], "open-1");
+    assert_eq!(s.scalar("SELECT count(*) FROM device_commands").await, 1);
     assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'device.command'").await, 1);
 
     // permission per kind and per project; the kind must fit the device
@@ -153,13 +202,19 @@ async fn remote_commands_are_acknowledged_refused_or_time_out() {
     let c = s.ok(Some(&tech1), send, json!({"d": lift, "k": "ELEVATOR_TO_BASE"})).await["sendDeviceCommand"]["command"]
         .clone();
     s.clock.advance(11);
-    let mut status = json!(null);
-    for _ in 0..60 {
-        status = s.ok(Some(&manager), poll, json!({"c": c["id"]})).await["deviceCommand"].clone();
-        if status["status"] != "SENT" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let status = until_finished(&s, &manager, &c["id"]).await;
     assert_eq!(status, json!({"status": "FAILED", "result": "timeout"}));
+}
+
+/// Polls a command until it is no longer SENT (or 10 s pass); returns its status and result.
+async fn until_finished(s: &TestServer, token: &str, id: &serde_json::Value) -> serde_json::Value {
+    let poll = "query($c: ID!) { deviceCommand(id: $c) { status result } }";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = s.ok(Some(token), poll, json!({"c": id})).await["deviceCommand"].clone();
+        if status["status"] != "SENT" || Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -4,10 +4,12 @@
 mod alarms;
 mod announce;
 mod auth;
+mod enums;
 mod equipment;
 mod iot;
 mod maintenance;
 mod notify;
+mod operations;
 mod org;
 mod rbac;
 mod server;

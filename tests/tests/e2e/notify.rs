@@ -6,6 +6,11 @@ use wuye_tests::{TestServer, code, field, ws};
 const REGISTER: &str = "mutation($t: String!, $a: AppKind!) { registerDevice(input: {token: $t, platform: ANDROID, provider: FCM, app: $a}) { device { id provider } } }";
 const SEND: &str = "mutation($u: [ID!]!, $t: String!) { sendNotification(input: {userIds: $u, title: $t, body: \"请于本周五前缴纳物业费\", category: BILL}) { queued } }";
 
+/// The only notification has finished its first pass and waits for a retry (the pass's
+/// attempts and outcomes are written together when it ends).
+const FIRST_PASS_WRITTEN: &str =
+    "SELECT count(*) FROM notifications WHERE status = 'pending' AND attempts = 1 AND locked_until IS NULL";
+
 async fn my_id(s: &TestServer, token: &str) -> Value {
     s.ok(Some(token), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].clone()
 }
@@ -143,16 +148,21 @@ async fn a_lease_left_by_a_dead_replica_is_taken_over() {
     let now = a.clock_now();
     let taken = wuye_api::notify::repo::claim(&a.db, now, now + chrono::TimeDelta::seconds(60), 100).await.unwrap();
     assert_eq!(taken.len(), 1);
+    // a second, unleased notification: B sending it shows that B's dispatcher has run
+    let other = a.sign_in("13800000011").await;
+    let other_id = my_id(&a, &other).await;
+    a.ok(Some(&admin), SEND, json!({"u": [other_id], "t": "对照"})).await;
 
     // replica B dispatches, but leaves the leased row alone until the lease runs out
     let mut config = (*a.state.config).clone();
     config.notify.dispatcher = true;
     config.notify.poll_ms = 50;
     let b = a.replica_with(config).await;
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(a.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1, "the unleased row");
+    assert_eq!(a.scalar("SELECT count(*) FROM notifications WHERE status = 'pending'").await, 1);
     assert_eq!(a.pushes("tok-lease").await.len(), 0, "a leased row is not sent twice");
     b.clock.advance(61);
-    assert_eq!(a.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
+    assert_eq!(a.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 2).await, 2);
     assert_eq!(a.pushes("tok-lease").await.len(), 1);
 }
 
@@ -189,6 +199,7 @@ async fn fcm_v1_delivery_and_every_error_path() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert_eq!(s.wait_for(FIRST_PASS_WRITTEN, 1).await, 1, "the first pass is recorded");
     assert_eq!(fake.accepted().get("good-1"), Some(&1));
     assert_eq!(s.scalar("SELECT count(*) FROM push_devices WHERE NOT active AND (token LIKE 'unregistered%' OR token LIKE 'badtoken%')").await, 2);
     let retry: Option<i32> = sqlx::query_scalar(
@@ -199,8 +210,15 @@ async fn fcm_v1_delivery_and_every_error_path() {
     .unwrap();
     assert_eq!(retry, Some(30), "Retry-After is recorded and honoured");
     assert_eq!(s.scalar("SELECT count(*) FROM notifications WHERE status = 'pending'").await, 1);
-    // nothing is resent before Retry-After
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // nothing is resent before Retry-After: the row is not due again for 30 s
+    assert_eq!(
+        s.scalar(
+            "SELECT count(*) FROM notifications n WHERE n.status = 'pending'
+             AND n.next_attempt_at >= (SELECT max(a.at) FROM notification_attempts a WHERE a.notification_id = n.id) + interval '30 seconds'"
+        )
+        .await,
+        1
+    );
     assert!(!fake.accepted().contains_key("quota-1"));
     s.clock.advance(31);
     assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 1).await, 1);
@@ -265,7 +283,7 @@ async fn jpush_delivery_unknown_ids_and_rate_limits() {
     let reg = "mutation($t: String!) { registerDevice(input: {token: $t, platform: ANDROID, provider: JPUSH, app: OWNER}) { device { provider } } }";
     for t in ["jp-ok-1", "jp-gone-1", "jp-limit-1"] {
         let d = s.ok(Some(&owner), reg, json!({"t": t})).await;
-        assert_eq!(d["registerDevice"]["device"]["provider"], "jpush");
+        assert_eq!(d["registerDevice"]["device"]["provider"], "JPUSH");
     }
     s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "极光"})).await;
     for _ in 0..100 {
@@ -276,6 +294,7 @@ async fn jpush_delivery_unknown_ids_and_rate_limits() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert_eq!(s.wait_for(FIRST_PASS_WRITTEN, 1).await, 1, "the first pass is recorded");
     assert_eq!(s.scalar("SELECT count(*) FROM push_devices WHERE NOT active AND token = 'jp-gone-1'").await, 1);
     let retry: Option<i32> = sqlx::query_scalar("SELECT max(retry_after_secs) FROM notification_attempts WHERE NOT ok")
         .fetch_one(&s.db)
@@ -423,4 +442,73 @@ async fn notification_sms_respects_our_daily_limit_per_phone() {
         s.scalar("SELECT count(*) FROM notification_deliveries WHERE detail = 'daily SMS limit for this number'").await,
         1
     );
+}
+
+#[tokio::test]
+async fn marking_read_with_a_client_mutation_id_applies_once() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let owner = s.sign_in("13800000034").await;
+    let owner_id = my_id(&s, &owner).await;
+    for t in ["第一条", "第二条", "第三条"] {
+        s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": t})).await;
+    }
+    let mark = "mutation($i: [ID!], $c: String) { markNotificationsRead(input: {ids: $i, clientMutationId: $c}) { clientMutationId marked unread } }";
+    let all = json!({"i": null, "c": "mark-all-1"});
+
+    // the same request twice at once: applied once, both answers report the same count
+    let (first, second) = tokio::join!(s.gql(Some(&owner), mark, all.clone()), s.gql(Some(&owner), mark, all.clone()));
+    for r in [&first, &second] {
+        assert!(r.get("errors").is_none(), "{r}");
+        assert_eq!(
+            r["data"]["markNotificationsRead"],
+            json!({"clientMutationId": "mark-all-1", "marked": 3, "unread": 0})
+        );
+    }
+    assert_eq!(s.scalar("SELECT count(*) FROM notifications WHERE read_at IS NOT NULL").await, 3);
+    assert_eq!(s.scalar("SELECT count(*) FROM client_mutations WHERE client_id = 'mark-all-1'").await, 1);
+
+    // a retry after a new notification arrived: the first call's answer, the new one stays unread
+    s.ok(Some(&admin), SEND, json!({"u": [owner_id], "t": "第四条"})).await;
+    let again = s.ok(Some(&owner), mark, all.clone()).await;
+    assert_eq!(again["markNotificationsRead"]["marked"], 3);
+    assert_eq!(again["markNotificationsRead"]["unread"], 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM notifications WHERE read_at IS NULL").await, 1);
+
+    // without a clientMutationId every call applies
+    let fresh = s.ok(Some(&owner), mark, json!({"i": null, "c": null})).await;
+    assert_eq!(fresh["markNotificationsRead"]["marked"], 1);
+
+    // the same id with other input is refused
+    let inbox = s.ok(Some(&owner), "{ notifications(first: 1) { edges { node { id } } } }", json!({})).await;
+    let nid = inbox["notifications"]["edges"][0]["node"]["id"].clone();
+    assert!(nid.is_string(), "{inbox}");
+    let r = s.gql(Some(&owner), mark, json!({"i": [nid], "c": "mark-all-1"})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "clientMutationId"), "{r}");
+}
+
+#[tokio::test]
+async fn device_registration_with_a_client_mutation_id_applies_once() {
+    let s = TestServer::seeded().await;
+    let owner = s.sign_in("13800000035").await;
+    let reg = "mutation($t: String!, $c: String) { registerDevice(input: {token: $t, platform: IOS, provider: FCM, app: OWNER, clientMutationId: $c}) { clientMutationId device { id platform provider app } } }";
+    let vars = json!({"t": "tok-retry", "c": "reg-1"});
+    let (a, b) = tokio::join!(s.gql(Some(&owner), reg, vars.clone()), s.gql(Some(&owner), reg, vars.clone()));
+    for r in [&a, &b] {
+        assert!(r.get("errors").is_none(), "{r}");
+    }
+    assert_eq!(a["data"]["registerDevice"], b["data"]["registerDevice"], "both answers show the same device");
+    assert_eq!(a["data"]["registerDevice"]["device"]["platform"], "IOS", "{a}");
+    assert_eq!(s.scalar("SELECT count(*) FROM push_devices").await, 1);
+    let r = s.gql(Some(&owner), reg, json!({"t": "another-token", "c": "reg-1"})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "clientMutationId"));
+    // unregistering answers with the phones left
+    let d = s
+        .ok(
+            Some(&owner),
+            "mutation { unregisterDevice(input: {token: \"tok-retry\"}) { removed pushDevices { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["unregisterDevice"], json!({"removed": true, "pushDevices": []}));
 }

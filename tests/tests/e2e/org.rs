@@ -67,10 +67,34 @@ async fn estate_structure_and_pagination() {
     let admin = s.sign_in("admin").await;
     let estate = estate_id(&s, &admin).await;
     let b = s
-        .ok(Some(&admin), "query($p: ID!) { buildings(projectId: $p) { name units { name } } }", json!({"p": estate}))
+        .ok(
+            Some(&admin),
+            "query($p: ID!) { buildings(projectId: $p) { edges { node { name units { name } } } } }",
+            json!({"p": estate}),
+        )
         .await;
-    assert_eq!(b["buildings"].as_array().unwrap().len(), 2);
-    assert_eq!(b["buildings"][0]["units"].as_array().unwrap().len(), 2);
+    assert_eq!(b["buildings"]["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(b["buildings"]["edges"][0]["node"]["units"].as_array().unwrap().len(), 2);
+    // buildings page like every growing list
+    let one = s
+        .ok(
+            Some(&admin),
+            "query($p: ID!) { buildings(projectId: $p, first: 1) { edges { node { name } } pageInfo { hasNextPage endCursor } } }",
+            json!({"p": estate}),
+        )
+        .await;
+    assert_eq!(one["buildings"]["edges"].as_array().unwrap().len(), 1);
+    assert_eq!(one["buildings"]["pageInfo"]["hasNextPage"], true);
+    let rest = s
+        .ok(
+            Some(&admin),
+            "query($p: ID!, $a: String) { buildings(projectId: $p, first: 5, after: $a) { edges { node { name } } pageInfo { hasNextPage } } }",
+            json!({"p": estate, "a": one["buildings"]["pageInfo"]["endCursor"]}),
+        )
+        .await;
+    assert_eq!(rest["buildings"]["edges"].as_array().unwrap().len(), 1);
+    assert_ne!(rest["buildings"]["edges"][0]["node"]["name"], one["buildings"]["edges"][0]["node"]["name"]);
+    assert_eq!(rest["buildings"]["pageInfo"]["hasNextPage"], false);
     // walk all 200 houses of the estate in pages of 60
     let q = "query($p: ID, $a: String) { houses(projectId: $p, first: 60, after: $a) { edges { node { id } } pageInfo { hasNextPage endCursor } } }";
     let (mut after, mut seen) = (serde_json::Value::Null, std::collections::HashSet::new());
@@ -91,8 +115,12 @@ async fn estate_structure_and_pagination() {
     assert_eq!(field(&r), "after");
     // houses: validation names the field and writes nothing
     let unit = s
-        .ok(Some(&admin), "query($p: ID!) { buildings(projectId: $p) { units { id } } }", json!({"p": estate}))
-        .await["buildings"][0]["units"][0]["id"]
+        .ok(
+            Some(&admin),
+            "query($p: ID!) { buildings(projectId: $p) { edges { node { units { id } } } } }",
+            json!({"p": estate}),
+        )
+        .await["buildings"]["edges"][0]["node"]["units"][0]["id"]
         .clone();
     let hq = "mutation($i: CreateHouseInput!) { createHouse(input: $i) { house { id roomNo status } } }";
     let r = s.gql(Some(&admin), hq, json!({"i": {"unitId": unit, "roomNo": "2601", "floor": 26, "buildingArea": "80.00", "indoorArea": "90.00"}})).await;
@@ -130,7 +158,7 @@ async fn register_owner_validates_the_id_card_and_writes_nothing_on_error() {
     let r = s.gql(Some(&admin), q, json!({"n": "  ", "p": "13712345678", "c": null})).await;
     assert_eq!(field(&r), "name");
     // the same ID number twice is a conflict
-    let card = wuye_api::seed::demo_id_card(3);
+    let card = wuye_api::onboarding::seed::demo_id_card(3);
     let r = s.gql(Some(&admin), q, json!({"n": "重复", "p": "13712345678", "c": card})).await;
     assert_eq!((code(&r), field(&r)), ("CONFLICT", "idCardNumber"));
     assert_eq!(s.scalar("SELECT count(*) FROM owners").await, before);
@@ -208,7 +236,7 @@ fn tiny_png() -> Vec<u8> {
 }
 
 async fn upload(s: &TestServer, token: &str, bytes: Vec<u8>, name: &str) -> (u16, serde_json::Value) {
-    let ops = json!({"query": "mutation($f: Upload!) { uploadCompanyLogo(file: $f) { company { logoUrl } } }", "variables": {"f": null}});
+    let ops = json!({"query": "mutation($f: Upload!) { uploadCompanyLogo(input: {file: $f}) { company { logoUrl } } }", "variables": {"f": null}});
     let form = reqwest::multipart::Form::new()
         .text("operations", ops.to_string())
         .text("map", json!({"0": ["variables.f"]}).to_string())
@@ -241,4 +269,77 @@ async fn logo_upload_checks_content_and_size() {
     // no path tricks through the file route
     let r = s.http.get(format!("{}/files/..%2F..%2Fetc%2Fpasswd.png", s.url)).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn create_building_applies_once_per_client_mutation_id() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let estate = estate_id(&s, &admin).await;
+    let q = "mutation($p: ID!, $n: String!, $m: String) { createBuilding(input: {projectId: $p, name: $n, clientMutationId: $m}) { clientMutationId building { id name } } }";
+
+    // a resend after a lost answer: applied once, the same building both times
+    let vars = json!({"p": estate, "n": "5栋", "m": "building-5"});
+    let first = s.ok(Some(&admin), q, vars.clone()).await;
+    let again = s.ok(Some(&admin), q, vars).await;
+    assert_eq!(first["createBuilding"]["clientMutationId"], "building-5");
+    assert_eq!(again["createBuilding"]["clientMutationId"], "building-5");
+    assert!(first["createBuilding"]["building"]["id"].is_string());
+    assert_eq!(first["createBuilding"]["building"]["id"], again["createBuilding"]["building"]["id"]);
+    assert_eq!(again["createBuilding"]["building"]["name"], "5栋");
+    assert_eq!(s.scalar("SELECT count(*) FROM buildings WHERE name = '5栋'").await, 1);
+
+    // two at once: the second waits for the first and answers with its building
+    let vars = json!({"p": estate, "n": "6栋", "m": "building-6"});
+    let (a, b) = tokio::join!(s.gql(Some(&admin), q, vars.clone()), s.gql(Some(&admin), q, vars));
+    assert!(a.get("errors").is_none(), "{a}");
+    assert!(b.get("errors").is_none(), "{b}");
+    assert!(a["data"]["createBuilding"]["building"]["id"].is_string());
+    assert_eq!(a["data"]["createBuilding"]["building"]["id"], b["data"]["createBuilding"]["building"]["id"]);
+    assert_eq!(s.scalar("SELECT count(*) FROM buildings WHERE name = '6栋'").await, 1);
+
+    // the same id with other input is refused and writes nothing
+    let r = s.gql(Some(&admin), q, json!({"p": estate, "n": "7栋", "m": "building-5"})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "clientMutationId"));
+    assert_eq!(s.scalar("SELECT count(*) FROM buildings WHERE name = '7栋'").await, 0);
+    // without an id, every call applies (the name is then taken)
+    let r = s.gql(Some(&admin), q, json!({"p": estate, "n": "5栋", "m": null})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "name"));
+}
+
+#[tokio::test]
+async fn owner_search_takes_wildcards_literally() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let search = "query($s: String) { owners(search: $s, first: 100) { edges { node { name } } } }";
+    let names = |d: &serde_json::Value| -> Vec<String> {
+        d["owners"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // the demo owners hold no % or _ in name or phone: a wildcard matches nobody
+    for t in ["%", "_", "%%", "1380000000_", "138%01"] {
+        let d = s.ok(Some(&admin), search, json!({"s": t})).await;
+        assert_eq!(names(&d), Vec::<String>::new(), "search {t:?}");
+    }
+    // a plain search still finds by part of the phone
+    let d = s.ok(Some(&admin), search, json!({"s": "13800000001"})).await;
+    assert_eq!(names(&d).len(), 1);
+
+    let register =
+        "mutation($n: String!, $p: String!) { registerOwner(input: {name: $n, phone: $p}) { owner { id } } }";
+    s.ok(Some(&admin), register, json!({"n": "沙%僧", "p": "13722220001"})).await;
+    s.ok(Some(&admin), register, json!({"n": "唐_僧", "p": "13722220002"})).await;
+    let d = s.ok(Some(&admin), search, json!({"s": "%"})).await;
+    assert_eq!(names(&d), vec!["沙%僧".to_owned()]);
+    let d = s.ok(Some(&admin), search, json!({"s": "_"})).await;
+    assert_eq!(names(&d), vec!["唐_僧".to_owned()]);
+    let d = s.ok(Some(&admin), search, json!({"s": "僧"})).await;
+    assert_eq!(names(&d).len(), 2);
+    // projects search the same way
+    let d = s.ok(Some(&admin), "{ projects(search: \"%\") { edges { node { id } } } }", json!({})).await;
+    assert_eq!(d["projects"]["edges"], json!([]));
 }

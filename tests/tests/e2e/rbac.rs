@@ -46,12 +46,14 @@ async fn technician_of_one_project_cannot_touch_another() {
         )
         .await;
     assert_eq!(d["projects"]["edges"].as_array().unwrap().len(), 1);
-    assert!(d["houses"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["projectId"] == estate.as_str()));
+    let houses = d["houses"]["edges"].as_array().unwrap();
+    assert!(!houses.is_empty());
+    assert!(houses.iter().all(|e| e["node"]["projectId"] == estate.as_str()));
     // direct reads of the other project are refused
     for (q, v) in [
         ("query($id: ID!) { project(id: $id) { name } }", json!({"id": tower})),
         ("query($id: ID!) { house(id: $id) { roomNo } }", json!({"id": tower_house})),
-        ("query($p: ID!) { buildings(projectId: $p) { name } }", json!({"p": tower})),
+        ("query($p: ID!) { buildings(projectId: $p) { edges { node { name } } } }", json!({"p": tower})),
         ("query($p: ID) { houses(projectId: $p) { edges { node { id } } } }", json!({"p": tower})),
         ("query($p: ID!) { parkingSpaces(projectId: $p) { edges { node { id } } } }", json!({"p": tower})),
     ] {
@@ -146,7 +148,7 @@ async fn other_company_sees_nothing() {
     let admin = s.sign_in("admin").await;
     let (estate, _) = project_ids(&s, &admin).await;
     let house = first_house(&s, &admin, &estate).await;
-    wuye_api::seed::bootstrap(&s.state, "另一家物业", "admin2").await.unwrap();
+    wuye_api::onboarding::bootstrap(&s.state, "另一家物业", "admin2").await.unwrap();
     // set a known password through the API: the bootstrap password is random
     let pw: String =
         sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'admin'").fetch_one(&s.db).await.unwrap();
@@ -182,9 +184,12 @@ async fn other_company_sees_nothing() {
 async fn no_self_granting_and_no_escalation() {
     let s = TestServer::seeded().await;
     let admin = s.sign_in("admin").await;
-    let roles = s.ok(Some(&admin), "{ roles { id code } }", json!({})).await;
+    let roles = s.ok(Some(&admin), "{ roles(first: 50) { edges { node { id code } } } }", json!({})).await;
     let role = |c: &str| {
-        roles["roles"].as_array().unwrap().iter().find(|r| r["code"] == c).unwrap()["id"].as_str().unwrap().to_owned()
+        roles["roles"]["edges"].as_array().unwrap().iter().find(|r| r["node"]["code"] == c).unwrap()["node"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
     let grant = "mutation($u: ID!, $r: ID!, $s: DataScope!, $p: [ID!]) { assignRole(input: {userId: $u, roleId: $r, scope: $s, projectIds: $p}) { assignment { id roleCode } } }";
 
@@ -253,9 +258,14 @@ async fn permission_change_reaches_the_user_immediately() {
     let admin = s.sign_in("admin").await;
     let tech = s.sign_in("tech1").await;
     assert_eq!(code(&s.gql(Some(&tech), "{ owners { edges { node { id } } } }", json!({})).await), "FORBIDDEN");
-    let roles = s.ok(Some(&admin), "{ roles { id code } }", json!({})).await;
-    let cs_role =
-        roles["roles"].as_array().unwrap().iter().find(|r| r["code"] == "customer_service").unwrap()["id"].clone();
+    let roles = s.ok(Some(&admin), "{ roles(first: 50) { edges { node { id code } } } }", json!({})).await;
+    let cs_role = roles["roles"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"]["code"] == "customer_service")
+        .unwrap()["node"]["id"]
+        .clone();
     let tech_id = user_id(&s, &tech).await;
     let d = s
         .ok(Some(&admin), "mutation($u: ID!, $r: ID!) { assignRole(input: {userId: $u, roleId: $r, scope: OWN}) { assignment { id } } }", json!({"u": tech_id, "r": cs_role}))
@@ -264,8 +274,12 @@ async fn permission_change_reaches_the_user_immediately() {
     let d2 = s.ok(Some(&tech), "{ owners { edges { node { id } } } }", json!({})).await;
     assert_eq!(d2["owners"]["edges"], json!([]));
     let assignment = d["assignRole"]["assignment"]["id"].clone();
-    s.ok(Some(&admin), "mutation($a: ID!) { revokeRole(input: {assignmentId: $a}) { id } }", json!({"a": assignment}))
-        .await;
+    s.ok(
+        Some(&admin),
+        "mutation($a: ID!) { revokeRole(input: {assignmentId: $a}) { deletedId } }",
+        json!({"a": assignment}),
+    )
+    .await;
     assert_eq!(code(&s.gql(Some(&tech), "{ owners { edges { node { id } } } }", json!({})).await), "FORBIDDEN");
 }
 
@@ -286,7 +300,7 @@ async fn personal_data_is_masked_without_pii_read() {
         s.scalar("SELECT count(*) FROM owners WHERE position('510104' in encode(id_card_enc, 'escape')) > 0").await;
     assert_eq!(clear, 0);
     // lookup by ID number goes through the blind index
-    let card = wuye_api::seed::demo_id_card(1);
+    let card = wuye_api::onboarding::seed::demo_id_card(1);
     let d = s
         .ok(
             Some(&manager),
@@ -295,4 +309,106 @@ async fn personal_data_is_masked_without_pii_read() {
         )
         .await;
     assert_eq!(d["owners"]["edges"][0]["node"]["phone"], "13800000001");
+}
+
+#[tokio::test]
+async fn a_technician_who_owns_a_flat_signs_in_once() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let (estate, _) = project_ids(&s, &admin).await;
+    // a vacant house of the estate
+    let d = s
+        .ok(
+            Some(&admin),
+            "query($p: ID) { houses(projectId: $p, status: VACANT, first: 1) { edges { node { id } } } }",
+            json!({"p": estate}),
+        )
+        .await;
+    let house = d["houses"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    // tech1's phone, written another way: registering them as an owner links their account
+    let tech_id = user_id(&s, &s.sign_in("tech1").await).await;
+    let r = s
+        .ok(
+            Some(&admin),
+            "mutation($h: ID!) { registerOwner(input: {name: \"李师傅\", phone: \"+86 139-0000-0002\", houses: [{houseId: $h, relation: OWNER}]}) { owner { id } } }",
+            json!({"h": house}),
+        )
+        .await;
+    assert!(r["registerOwner"]["owner"]["id"].is_string());
+    assert_eq!(s.scalar("SELECT count(*) FROM users WHERE phone = '13900000002'").await, 1, "one account");
+    let tech = s.sign_in("tech1").await;
+    let me = s.ok(Some(&tech), "{ me { isStaff ownerId user { id } permissions } }", json!({})).await;
+    assert_eq!(me["me"]["user"]["id"], tech_id);
+    assert_eq!(me["me"]["isStaff"], true);
+    assert!(me["me"]["ownerId"].is_string());
+    let perms = me["me"]["permissions"].as_array().unwrap();
+    assert!(perms.contains(&json!("self:house")) && perms.contains(&json!("alarm:handle")), "{perms:?}");
+    let mine = s.ok(Some(&tech), "{ myHouses { id } }", json!({})).await;
+    assert_eq!(mine["myHouses"][0]["id"], house.as_str());
+    // the owner role follows the owner record; nobody grants it by hand
+    let roles = s.ok(Some(&admin), "{ roles(first: 50) { edges { node { id code } } } }", json!({})).await;
+    let owner_role = roles["roles"]["edges"].as_array().unwrap().iter().find(|r| r["node"]["code"] == "owner").unwrap()
+        ["node"]["id"]
+        .clone();
+    let r = s
+        .gql(
+            Some(&admin),
+            "mutation($u: ID!, $r: ID!) { assignRole(input: {userId: $u, roleId: $r, scope: OWN}) { assignment { id } } }",
+            json!({"u": tech_id, "r": owner_role}),
+        )
+        .await;
+    assert_eq!((code(&r), wuye_tests::field(&r)), ("VALIDATION", "roleId"));
+    // and a staff account cannot be created twice for one phone
+    let r = s
+        .gql(
+            Some(&admin),
+            "mutation { createStaffUser(input: {username: \"li2\", name: \"李\", phone: \"13900000002\", initialPassword: \"Start2026x\"}) { user { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!((code(&r), wuye_tests::field(&r)), ("CONFLICT", "phone"));
+}
+
+#[tokio::test]
+async fn a_retried_mutation_applies_once_even_when_the_retries_race() {
+    let s = TestServer::seeded().await;
+    let admin = s.sign_in("admin").await;
+    let create = "mutation($c: String!, $n: String!) { createStaffUser(input: {username: $n, name: \"重试\", initialPassword: \"Start2026x\", clientMutationId: $c}) { clientMutationId user { id username } } }";
+    // five copies of one request at once (a phone resending on a weak signal)
+    let vars = json!({"c": "create-li-1", "n": "retry_user"});
+    let answers = futures_util::future::join_all((0..5).map(|_| s.gql(Some(&admin), create, vars.clone()))).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|a| {
+            assert!(a.get("errors").is_none(), "a retry never answers an error for its own effect: {a}");
+            assert_eq!(a["data"]["createStaffUser"]["clientMutationId"], "create-li-1");
+            a["data"]["createStaffUser"]["user"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "every answer shows the same account: {ids:?}");
+    assert_eq!(s.scalar("SELECT count(*) FROM users WHERE username = 'retry_user'").await, 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'user.create'").await, 7, "6 seeded + 1");
+    // a later retry reads the object as it is now
+    let later = s.ok(Some(&admin), create, vars.clone()).await;
+    assert_eq!(later["createStaffUser"]["user"]["username"], "retry_user");
+    // the same id with other input, or for another mutation, is a conflict
+    let r = s.gql(Some(&admin), create, json!({"c": "create-li-1", "n": "someone_else"})).await;
+    assert_eq!((code(&r), wuye_tests::field(&r)), ("CONFLICT", "clientMutationId"));
+    let r = s
+        .gql(
+            Some(&admin),
+            "mutation { createRole(input: {code: \"r_x\", name: \"X\", permissions: [], clientMutationId: \"create-li-1\"}) { role { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!((code(&r), wuye_tests::field(&r)), ("CONFLICT", "clientMutationId"));
+    // another user's identical id is theirs alone
+    let manager = s.sign_in("manager").await;
+    let r = s.gql(Some(&manager), "mutation { createRole(input: {code: \"r_y\", name: \"Y\", permissions: [], clientMutationId: \"create-li-1\"}) { role { id } } }", json!({})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "judged on its own (the manager may not create roles), not as a replay: {r}");
+    // a mutation that failed is not recorded: fixing the input and retrying applies it
+    let bad = s.gql(Some(&admin), create, json!({"c": "create-2", "n": "x"})).await;
+    assert_eq!(code(&bad), "VALIDATION");
+    s.ok(Some(&admin), create, json!({"c": "create-2", "n": "second_user"})).await;
+    assert_eq!(s.scalar("SELECT count(*) FROM client_mutations").await, 2);
 }

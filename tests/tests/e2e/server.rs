@@ -61,16 +61,112 @@ async fn service_config_health_and_metrics() {
     assert!(m.contains("graphql_requests_total{operation=\"MetricsProbe\"}"), "{m}");
     assert!(m.contains("graphql_request_duration_seconds_bucket{operation=\"MetricsProbe\""));
     assert!(m.contains("graphql_errors_total{code=\"UNAUTHENTICATED\"}"));
-    // the playground is served
-    let page = s.http.get(format!("{}/graphql", s.url)).send().await.unwrap().text().await.unwrap();
-    assert!(page.contains("graphiql"));
+}
+
+#[tokio::test]
+async fn the_playground_and_its_assets_come_from_the_binary() {
+    let s = TestServer::start().await;
+    let page = s.http.get(format!("{}/graphql", s.url)).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200, "deploy/playground.sh bundles the playground before the build");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/graphql/assets/playground.js"), "{html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "the page names no other host: {html}");
+    let js = s.http.get(format!("{}/graphql/assets/playground.js", s.url)).send().await.unwrap();
+    assert_eq!(js.status().as_u16(), 200);
+    assert_eq!(js.headers()["x-content-type-options"], "nosniff");
+    assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(js.bytes().await.unwrap().len() > 100_000, "GraphiQL and React are in the bundle");
+    let css = s.http.get(format!("{}/graphql/assets/playground.css", s.url)).send().await.unwrap();
+    assert_eq!(css.status().as_u16(), 200);
+    let missing = s.http.get(format!("{}/graphql/assets/other.js", s.url)).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
+/// What GraphiQL, Apollo codegen and schema tools send (graphql-js `getIntrospectionQuery()`).
+const INTROSPECTION: &str = r#"query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}"#;
+
+#[tokio::test]
+async fn the_standard_introspection_query_is_answered_for_staff_only_in_production() {
+    let dev = TestServer::seeded().await;
+    let r = dev.gql(None, INTROSPECTION, json!({})).await;
+    assert!(r["data"]["__schema"]["types"].as_array().is_some_and(|t| t.len() > 50), "development: {r}");
+
+    let prod = TestServer::seeded_with(|c| c.env = wuye_api::kit::config::RunEnv::Production).await;
+    let r = prod.gql(None, INTROSPECTION, json!({})).await;
+    assert!(r["data"].is_null() || r["data"]["__schema"].is_null(), "anonymous in production: {r}");
+    assert!(r["errors"].is_array(), "{r}");
+    let tech = prod.sign_in("tech1").await;
+    let r = prod.gql(Some(&tech), INTROSPECTION, json!({})).await;
+    assert!(r["errors"].is_array(), "staff without schema:read: {r}");
+    let admin = prod.sign_in("admin").await;
+    let r = prod.gql(Some(&admin), INTROSPECTION, json!({})).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    assert!(r["data"]["__schema"]["queryType"]["name"] == "Query");
+    let houses = r["data"]["__schema"]["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Query")
+        .and_then(|q| q["fields"].as_array().cloned())
+        .unwrap_or_default();
+    assert!(houses.iter().any(|f| f["name"] == "houses" && f["description"].is_string()));
+    // introspection cannot carry data past the depth limit: data fields do not resolve there
+    let r =
+        prod.gql(Some(&admin), "{ __schema { queryType { name } } serviceConfig { maxQueryDepth } }", json!({})).await;
+    assert!(r["data"]["serviceConfig"].is_null(), "{r}");
+    // and a data query as deep as the introspection query is still refused
+    let deep = format!("{{ {}__typename{} }}", "me { user { ".repeat(8), " } }".repeat(8));
+    assert_eq!(code(&prod.gql(Some(&admin), &deep, json!({})).await), "VALIDATION");
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_made() {
+    let s = TestServer::start().await;
+    let resp = s
+        .http
+        .post(format!("{}/graphql", s.url))
+        .header("x-request-id", "app-7f3a-01")
+        .json(&json!({"query": "{ serviceConfig { maxDepth } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "app-7f3a-01");
+    let resp = s
+        .http
+        .post(format!("{}/graphql", s.url))
+        .header("x-request-id", "not ok")
+        .json(&json!({"query": "{ serviceConfig { maxDepth } }"}))
+        .send()
+        .await
+        .unwrap();
+    let made = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 32, "a fresh id replaces an unusable one: {made}");
 }
 
 #[tokio::test]
 async fn committed_schema_matches_the_code() {
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/schema.graphql")).unwrap();
     assert!(
-        committed == wuye_api::graphql::sdl(),
+        committed == wuye_api::http::sdl(),
         "schema/schema.graphql is stale: run `cargo run -p wuye-api -- export-schema`"
     );
 }
@@ -103,13 +199,26 @@ async fn subscription_needs_a_token_and_delivers_across_replicas() {
     assert_eq!(code(&r), "FORBIDDEN");
     let mut socket = ws::connect(&b.ws_url(), json!({"accessToken": tech})).await.unwrap();
     ws::subscribe(&mut socket, "1", "subscription { accountEvents { kind at } }").await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let tech_id = a.ok(Some(&tech), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].clone();
-    let roles = a.ok(Some(&admin), "{ roles { id code } }", json!({})).await;
-    let guard = roles["roles"].as_array().unwrap().iter().find(|r| r["code"] == "guard").unwrap()["id"].clone();
-    a.ok(Some(&admin), "mutation($u: ID!, $r: ID!) { assignRole(input: {userId: $u, roleId: $r, scope: COMPANY}) { assignment { id } } }", json!({"u": tech_id, "r": guard}))
+    let roles = a.ok(Some(&admin), "{ roles(first: 50) { edges { node { id code } } } }", json!({})).await;
+    let guard = roles["roles"]["edges"].as_array().unwrap().iter().find(|r| r["node"]["code"] == "guard").unwrap()["node"]
+        ["id"]
+        .clone();
+    // the subscription is live once an event arrives: grant (an idempotent upsert) until one does
+    let mut msg = None;
+    for _ in 0..20 {
+        a.ok(
+            Some(&admin),
+            "mutation($u: ID!, $r: ID!) { assignRole(input: {userId: $u, roleId: $r, scope: COMPANY}) { assignment { id } } }",
+            json!({"u": tech_id, "r": guard}),
+        )
         .await;
-    let msg = ws::next_json(&mut socket).await.expect("an event");
+        msg = ws::next_json_within(&mut socket, std::time::Duration::from_millis(500)).await;
+        if msg.is_some() {
+            break;
+        }
+    }
+    let msg = msg.expect("an event");
     assert_eq!(msg["type"], "next", "{msg}");
     assert_eq!(msg["payload"]["data"]["accountEvents"]["kind"], "PERMISSIONS_CHANGED");
     // replica B sees the wider scope at once: its cached actor was invalidated by the event
@@ -141,10 +250,31 @@ async fn startup_fails_cleanly_when_a_service_is_unreachable() {
 
 #[tokio::test]
 async fn production_refuses_development_secrets() {
-    let mut cfg = wuye_api::Config { env: wuye_api::config::RunEnv::Production, ..Default::default() };
+    let mut cfg = wuye_api::Config { env: wuye_api::kit::config::RunEnv::Production, ..Default::default() };
     assert!(cfg.check().is_err());
     cfg.jwt_secret = "a-very-long-production-secret-value-123456".to_owned().into();
     assert!(cfg.check().unwrap_err().to_string().contains("WUYE_DATA_KEY"));
     cfg.data_key = "cHJvZHVjdGlvbi1kYXRhLWtleS0zMi1ieXRlcy1sb25nIQ==".to_owned().into();
     assert!(cfg.check().unwrap_err().to_string().contains("SMS"));
+    cfg.sms.provider = "aliyun".into();
+    // alarms would be dropped silently by the development push sender
+    assert!(cfg.check().unwrap_err().to_string().contains("push"));
+    cfg.push.jpush_app_key = Some("appkey".into());
+    // an anonymous broker lets anyone fake a trapped passenger or open a door
+    assert!(cfg.check().unwrap_err().to_string().contains("WUYE_MQTT_URL"));
+    cfg.mqtt_url = "mqtt://wuye-api:s3cret@broker:1883".into();
+    assert!(cfg.check().is_ok());
+}
+
+#[tokio::test]
+async fn a_development_server_listens_only_on_loopback() {
+    let cfg = wuye_api::Config::default();
+    assert!(cfg.check_listen("127.0.0.1:8080".parse().unwrap()).is_ok());
+    assert!(cfg.check_listen("[::1]:8080".parse().unwrap()).is_ok());
+    let err = cfg.check_listen("0.0.0.0:8080".parse().unwrap()).unwrap_err().to_string();
+    assert!(err.contains("WUYE_ALLOW_NON_LOOPBACK"), "{err}");
+    let open = wuye_api::Config { allow_non_loopback: true, ..Default::default() };
+    assert!(open.check_listen("0.0.0.0:8080".parse().unwrap()).is_ok());
+    let prod = wuye_api::Config { env: wuye_api::kit::config::RunEnv::Production, ..Default::default() };
+    assert!(prod.check_listen("0.0.0.0:8080".parse().unwrap()).is_ok());
 }

@@ -4,17 +4,19 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::model::{AUDIENCES, Announcement};
-use super::repo::{self, Visible};
-use crate::app::AppState;
-use crate::error::{AppError, AppResult, Msg};
+use super::model::{Announcement, Audience};
+use super::repo::{self, NewAnnouncement, Visible};
+use crate::kit::audit;
+use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::idempotency::Retry;
+use crate::kit::state::AppState;
+use crate::kit::types;
 use crate::notify::model::{Category, NewNotification, Priority};
-use crate::rbac::model::{Actor, Perm, ProjectFilter, UserKind};
-use crate::types;
+use crate::rbac::model::{Actor, Perm, ProjectFilter};
 
 pub struct PublishInput<'a> {
     pub project_id: Uuid,
-    pub audience: &'a str,
+    pub audience: Audience,
     pub building_id: Option<Uuid>,
     pub title: &'a str,
     pub body: &'a str,
@@ -22,9 +24,10 @@ pub struct PublishInput<'a> {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-pub async fn publish(state: &AppState, actor: &Actor, input: PublishInput<'_>) -> AppResult<Announcement> {
-    let project = crate::org::service::project(state, actor, Perm::AnnouncementWrite, input.project_id).await?;
-    let audience = types::one_of("audience", input.audience, AUDIENCES)?;
+/// Publishes a notice (`announcement:write` over its project) and queues it for its
+/// audience in the same transaction. Returns the announcement's id.
+pub async fn publish(state: &AppState, actor: &Actor, retry: &Retry, input: PublishInput<'_>) -> AppResult<Uuid> {
+    actor.require(Perm::AnnouncementWrite)?;
     let title = types::text("title", input.title, 100)?;
     let body = types::text("body", input.body, 5000)?;
     let now = state.clock.now();
@@ -34,9 +37,18 @@ pub async fn publish(state: &AppState, actor: &Actor, input: PublishInput<'_>) -
             Msg::new("过期时间必须晚于现在", "The expiry must be in the future"),
         ));
     }
-    let building_id = match (audience.as_str(), input.building_id) {
-        ("building", Some(b)) => {
-            let b = crate::org::service::building(state, actor, b).await?;
+    if input.audience == Audience::Building && input.building_id.is_none() {
+        return Err(AppError::validation("buildingId", Msg::new("请选择楼栋", "Choose a building")));
+    }
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let project =
+        crate::org::company::service::project(state, actor, Perm::AnnouncementWrite, input.project_id).await?;
+    let building_id = match (input.audience, input.building_id) {
+        (Audience::Building, Some(b)) => {
+            let b = crate::org::estate::service::building(state, actor, b).await?;
             if b.project_id != project.id {
                 return Err(AppError::validation(
                     "buildingId",
@@ -45,45 +57,42 @@ pub async fn publish(state: &AppState, actor: &Actor, input: PublishInput<'_>) -
             }
             Some(b.id)
         }
-        ("building", None) => {
-            return Err(AppError::validation("buildingId", Msg::new("请选择楼栋", "Choose a building")));
+        _ => None,
+    };
+    let recipients = match input.audience {
+        Audience::Staff => crate::rbac::service::staff_of_project(state, actor.company_id, project.id).await?,
+        Audience::Owners | Audience::Building => {
+            crate::org::owners::service::resident_users(state, project.id, building_id).await?
         }
-        (_, _) => None,
     };
-    let recipients = match audience.as_str() {
-        "staff" => crate::rbac::service::staff_of_project(state, actor.company_id, project.id).await?,
-        _ => crate::org::service::resident_users(state, project.id, building_id).await?,
-    };
-    let a = Announcement {
+    let a = NewAnnouncement {
         id: Uuid::now_v7(),
         company_id: actor.company_id,
         project_id: project.id,
-        audience,
+        audience: input.audience,
         building_id,
-        title,
-        body,
+        title: &title,
+        body: &body,
         pinned: input.pinned,
         expires_at: input.expires_at,
         published_by: actor.user_id,
         published_at: now,
         recipients: recipients.len() as i32,
-        read: false,
-        read_count: 0,
     };
-    let mut tx = state.db.begin().await?;
     repo::insert(&mut tx, &a).await?;
-    let preview: String = a.body.chars().take(120).collect();
+    let preview: String = body.chars().take(120).collect();
     let n = NewNotification {
         category: Category::Announcement,
         priority: Priority::Normal,
-        title: a.title.clone(),
+        title: title.clone(),
         body: preview,
         data: serde_json::json!({ "route": "announcement", "id": a.id }),
         channels: None,
     };
     crate::notify::service::enqueue(state, &mut tx, actor.company_id, &recipients, &n).await?;
-    crate::rbac::service::audit(
+    audit::record(
         &mut tx,
+        state.clock.now(),
         actor,
         "announcement.publish",
         "announcement",
@@ -91,75 +100,120 @@ pub async fn publish(state: &AppState, actor: &Actor, input: PublishInput<'_>) -
         serde_json::json!({ "audience": a.audience, "recipients": a.recipients }),
     )
     .await?;
-    tx.commit().await?;
-    Ok(a)
+    tx.commit(&a.id).await?;
+    Ok(a.id)
 }
 
-/// What the caller may see: staff within their projects (staff-only notices included),
-/// owners where they live (their buildings' notices, never staff-only ones), unexpired.
-async fn visibility(
-    state: &AppState,
-    actor: &Actor,
-    project_id: Option<Uuid>,
-) -> AppResult<(Vec<Uuid>, Option<Vec<Uuid>>, bool)> {
-    if actor.kind == UserKind::Owner {
-        actor.require(Perm::SelfHouse)?;
-        let homes = match actor.owner_id {
-            Some(o) => crate::org::service::homes_of_owner(state, o).await?,
-            None => Vec::new(),
-        };
-        let mut projects: Vec<Uuid> = homes.iter().map(|(p, _)| *p).collect();
-        projects.dedup();
-        if let Some(p) = project_id {
-            projects.retain(|x| *x == p);
+/// What the caller may see. Staff (`project:read`) see every notice of their projects,
+/// staff-only and expired ones included; owners (`self:house`) see the current notices
+/// where they live, never staff-only ones; an account that is both sees both.
+struct View {
+    /// the staff view's projects
+    staff: Option<ProjectFilter>,
+    /// the owner view: (project, building) where the caller lives
+    homes: Vec<(Uuid, Uuid)>,
+}
+
+async fn view(state: &AppState, actor: &Actor, project_id: Option<Uuid>) -> AppResult<View> {
+    let mut refused = None;
+    let mut staff = None;
+    if actor.is_staff() {
+        match actor.projects(Perm::ProjectRead) {
+            Ok(f) => staff = Some(f),
+            Err(e) => refused = Some(e),
         }
-        return Ok((projects, Some(homes.iter().map(|(_, b)| *b).collect()), false));
     }
-    let filter = actor.projects(Perm::ProjectRead)?;
-    let projects = match (project_id, filter) {
-        (Some(p), f) if f.allows(p) => vec![p],
-        (Some(_), _) => return Err(AppError::forbidden()),
-        (None, ProjectFilter::Only(ids)) => ids,
-        (None, ProjectFilter::All) => {
-            crate::org::service::projects(state, actor, None, None, 10_000).await?.into_iter().map(|p| p.id).collect()
+    let mut homes = None;
+    if let Some(owner) = actor.owner_id {
+        match actor.require(Perm::SelfHouse) {
+            Ok(_) => homes = Some(crate::org::owners::service::homes_of_owner(state, owner).await?),
+            Err(e) => refused = refused.or(Some(e)),
         }
-    };
-    Ok((projects, None, true))
+    }
+    if !actor.is_staff() && actor.owner_id.is_none() {
+        // an account with neither view: as an owner who has no house yet
+        actor.require(Perm::SelfHouse)?;
+        homes = Some(Vec::new());
+    }
+    if staff.is_none() && homes.is_none() {
+        return Err(refused.unwrap_or_else(AppError::forbidden));
+    }
+    // a project outside the staff scope: FORBIDDEN, unless the caller may live there
+    if let (Some(p), Some(f)) = (project_id, &staff)
+        && !f.allows(p)
+        && homes.is_none()
+    {
+        return Err(AppError::forbidden());
+    }
+    Ok(View { staff, homes: homes.unwrap_or_default() })
 }
 
+struct Filter {
+    project_id: Option<Uuid>,
+    pinned_only: bool,
+    only: Option<Uuid>,
+}
+
+async fn visible(
+    state: &AppState,
+    db: impl sqlx::PgExecutor<'_>,
+    actor: &Actor,
+    f: Filter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: usize,
+) -> AppResult<Vec<Announcement>> {
+    let v = view(state, actor, f.project_id).await?;
+    let staff_projects = v.staff.as_ref().and_then(ProjectFilter::as_sql);
+    let mut home_projects: Vec<Uuid> = v.homes.iter().map(|(p, _)| *p).collect();
+    home_projects.sort();
+    home_projects.dedup();
+    let home_buildings: Vec<Uuid> = v.homes.iter().map(|(_, b)| *b).collect();
+    let q = Visible {
+        company_id: actor.company_id,
+        staff: v.staff.is_some(),
+        staff_projects: staff_projects.as_deref(),
+        home_projects: &home_projects,
+        home_buildings: &home_buildings,
+        now: state.clock.now(),
+        project_id: f.project_id,
+        pinned_only: f.pinned_only,
+        only: f.only,
+        user_id: actor.user_id,
+    };
+    Ok(repo::list(db, &q, after, limit as i64).await?)
+}
+
+/// A page of the announcements the caller can see, newest first.
 pub async fn list(
     state: &AppState,
     actor: &Actor,
     project_id: Option<Uuid>,
     pinned_only: bool,
-    before: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
     limit: usize,
 ) -> AppResult<Vec<Announcement>> {
-    let (projects, buildings, staff) = visibility(state, actor, project_id).await?;
-    let v = Visible {
-        company_id: actor.company_id,
-        projects: &projects,
-        buildings: buildings.as_deref(),
-        staff,
-        // staff see expired notices too (history); owners only current ones
-        now: if staff { None } else { Some(state.clock.now()) },
-        pinned_only,
-        user_id: actor.user_id,
-    };
-    Ok(repo::list(&state.db, &v, before, limit as i64).await?)
+    visible(state, &state.db, actor, Filter { project_id, pinned_only, only: None }, after, limit).await
 }
 
-/// Records that the caller read an announcement they can see.
-pub async fn mark_read(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Announcement> {
-    // the visibility query, narrowed to the first row at or below this id
-    let visible = list(state, actor, None, false, Some(Uuid::from_u128(id.as_u128().saturating_add(1))), 1).await?;
-    let Some(mut a) = visible.into_iter().find(|a| a.id == id) else {
-        return Err(AppError::not_found("announcement"));
+/// One announcement the caller can see; NOT_FOUND otherwise.
+pub async fn announcement(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Announcement> {
+    visible(state, &state.db, actor, Filter { project_id: None, pinned_only: false, only: Some(id) }, None, 1)
+        .await?
+        .pop()
+        .ok_or(AppError::not_found("announcement"))
+}
+
+/// Records that the caller read an announcement they can see (once, however often).
+pub async fn mark_read(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid) -> AppResult<Uuid> {
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
     };
-    repo::mark_read(&state.db, id, actor.user_id, state.clock.now()).await?;
-    if !a.read {
-        a.read = true;
-        a.read_count += 1;
+    let filter = Filter { project_id: None, pinned_only: false, only: Some(id) };
+    if visible(state, &mut *tx, actor, filter, None, 1).await?.is_empty() {
+        return Err(AppError::not_found("announcement"));
     }
-    Ok(a)
+    repo::mark_read(&mut *tx, id, actor.user_id, state.clock.now()).await?;
+    tx.commit(&id).await?;
+    Ok(id)
 }

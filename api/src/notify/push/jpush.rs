@@ -49,9 +49,8 @@ impl JPushSender {
     }
 
     fn body(&self, msg: &PushMessage) -> serde_json::Value {
-        let platform = if msg.platform == "ios" { "ios" } else { "android" };
         serde_json::json!({
-            "platform": [platform],
+            "platform": [msg.platform.as_str()],
             "audience": { "registration_id": [msg.token] },
             "notification": {
                 "android": {

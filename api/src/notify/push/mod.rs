@@ -11,19 +11,20 @@ use futures_util::future::BoxFuture;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
+use super::model::{Category, Platform, Provider};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PushMessage {
     pub token: String,
-    /// `android` | `ios`
-    pub platform: String,
+    pub platform: Platform,
     pub title: String,
     pub body: String,
     /// deep-link data; providers want string values
     pub data: serde_json::Map<String, serde_json::Value>,
     /// high priority wakes the phone (alarms, critical)
     pub high_priority: bool,
-    /// Android notification channel / category
-    pub category: String,
+    /// Android notification channel / iOS category (its code, e.g. `alarm`)
+    pub category: Category,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,11 +95,10 @@ pub struct PushSenders {
 }
 
 impl PushSenders {
-    pub fn get(&self, provider: &str) -> Option<&Arc<dyn PushSender>> {
+    pub fn get(&self, provider: Provider) -> &Arc<dyn PushSender> {
         match provider {
-            "fcm" => Some(&self.fcm),
-            "jpush" => Some(&self.jpush),
-            _ => None,
+            Provider::Fcm => &self.fcm,
+            Provider::Jpush => &self.jpush,
         }
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::{SmsError, SmsMessage, SmsSender};
-use crate::config::SmsTemplates;
+use crate::kit::config::SmsTemplates;
 
 pub struct AliyunSms {
     http: reqwest::Client,
@@ -80,7 +80,7 @@ pub fn canonical_query(params: &[(&str, String)]) -> String {
 
 impl AliyunSms {
     pub fn new(
-        cfg: &crate::config::AliyunSmsConfig,
+        cfg: &crate::kit::config::AliyunSmsConfig,
         sign_name: &str,
         templates: SmsTemplates,
     ) -> Result<Self, reqwest::Error> {
@@ -95,7 +95,7 @@ impl AliyunSms {
     }
 
     async fn send_sms(&self, msg: &SmsMessage) -> Result<(), SmsError> {
-        let template = self.templates.require(msg.kind)?;
+        let template = super::template(&self.templates, msg.kind)?;
         let params = serde_json::to_string(&msg.params).map_err(|e| SmsError::Template(e.to_string()))?;
         let query = canonical_query(&[
             ("PhoneNumbers", msg.phone.clone()),

@@ -11,7 +11,8 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
-use crate::types::Phone;
+use crate::kit::config::SmsTemplates;
+use crate::kit::types::Phone;
 
 /// What a message is for: each kind has its own template at a real gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +49,18 @@ pub enum SmsError {
     Auth(String),
     #[error("gateway unreachable: {0}")]
     Transport(String),
+}
+
+/// The configured template of a kind, or the typed error gateways report for a missing one.
+pub fn template(templates: &SmsTemplates, kind: SmsKind) -> Result<&str, SmsError> {
+    let t = match kind {
+        SmsKind::SecurityCode => &templates.security_code,
+        SmsKind::BillNotice => &templates.bill_notice,
+        SmsKind::AlarmEscalation => &templates.alarm_escalation,
+        SmsKind::WorkOrderUpdate => &templates.work_order_update,
+        SmsKind::Notice => &templates.notice,
+    };
+    t.as_deref().ok_or_else(|| SmsError::Template(format!("no template configured for {kind:?}")))
 }
 
 /// The `Host` header value of a URL (host, and the port when it is not the default):

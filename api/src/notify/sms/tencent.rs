@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::aliyun::{hex, hmac_sha256};
 use super::{SmsError, SmsMessage, SmsSender};
-use crate::config::SmsTemplates;
+use crate::kit::config::SmsTemplates;
 
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
@@ -73,7 +73,7 @@ pub fn sign(secret_key: &str, host: &str, body: &str, timestamp: i64, service: &
 
 impl TencentSms {
     pub fn new(
-        cfg: &crate::config::TencentSmsConfig,
+        cfg: &crate::kit::config::TencentSmsConfig,
         sign_name: &str,
         templates: SmsTemplates,
     ) -> Result<Self, reqwest::Error> {
@@ -90,7 +90,7 @@ impl TencentSms {
     }
 
     async fn send_sms(&self, msg: &SmsMessage) -> Result<(), SmsError> {
-        let template = self.templates.require(msg.kind)?;
+        let template = super::template(&self.templates, msg.kind)?;
         let body = serde_json::json!({
             "PhoneNumberSet": [format!("+86{}", msg.phone)],
             "SmsSdkAppId": self.sdk_app_id,

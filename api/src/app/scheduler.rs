@@ -1,0 +1,70 @@
+//! The scheduler: periodic jobs that must run on one replica at a time. Each replica tries
+//! a PostgreSQL advisory lock; the one holding it (on a connection of its own) runs the
+//! jobs until it stops or loses the connection, then another takes over.
+
+use std::time::Duration;
+
+use sqlx::Connection;
+use tokio::sync::watch;
+
+use crate::kit::error::AppResult;
+use crate::kit::state::AppState;
+
+/// `wuye` in ASCII: the lock key of the scheduler.
+const LOCK: i64 = 0x7775_7965;
+
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    if !state.config.iot.jobs {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(state.config.iot.jobs_interval_ms.max(100)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut leader: Option<sqlx::PgConnection> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            _ = tick.tick() => {}
+        }
+        leader = match leader.take() {
+            Some(mut conn) => match conn.ping().await {
+                Ok(()) => Some(conn),
+                Err(_) => None,
+            },
+            None => acquire(&state).await,
+        };
+        if leader.is_some()
+            && let Err(e) = run_once(&state).await
+        {
+            e.log_if_internal();
+        }
+    }
+    if let Some(conn) = leader {
+        let _ = conn.close().await;
+    }
+}
+
+async fn acquire(state: &AppState) -> Option<sqlx::PgConnection> {
+    let conn = state.db.acquire().await.ok()?;
+    let mut conn = conn.detach();
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(LOCK).fetch_one(&mut conn).await.ok()?;
+    if got {
+        tracing::info!("this replica runs the scheduler");
+        Some(conn)
+    } else {
+        let _ = conn.close().await;
+        None
+    }
+}
+
+/// One round of every job (tests call it directly).
+pub async fn run_once(state: &AppState) -> AppResult<()> {
+    let offline = crate::iot::telemetry::service::sweep_offline(state).await?;
+    let (escalated, reminded) = crate::iot::alarms::service::follow_up(state).await?;
+    let (tasks, overdue) = crate::maintenance::plans::service::schedule(state).await?;
+    let (patrols, missed) = crate::maintenance::patrols::service::patrol_schedule(state).await?;
+    let forgotten = crate::kit::idempotency::expire(state).await?;
+    if offline + escalated + reminded + tasks + overdue + patrols + missed + forgotten as usize > 0 {
+        tracing::debug!(offline, escalated, reminded, tasks, overdue, patrols, missed, forgotten, "scheduler round");
+    }
+    Ok(())
+}

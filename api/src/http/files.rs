@@ -1,0 +1,38 @@
+//! Health, readiness and stored files.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::kit::state::AppState;
+use crate::kit::storage::StorageError;
+
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    let db = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&app.db).await.is_ok();
+    let mut conn = app.redis.clone();
+    let redis = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
+    let body = serde_json::json!({ "postgres": db, "redis": redis });
+    let status = if db && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Public files (company logos). Keys are UUID-named, so they cannot be guessed.
+pub async fn serve_file(State(app): State<AppState>, Path(key): Path<String>) -> Response {
+    let content_type = if key.ends_with(".png") {
+        "image/png"
+    } else if key.ends_with(".jpg") {
+        "image/jpeg"
+    } else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match app.storage.get(&key).await {
+        Ok(Some(bytes)) => {
+            ([(header::CONTENT_TYPE, content_type), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], bytes).into_response()
+        }
+        Ok(None) | Err(StorageError::BadKey) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "file read failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}

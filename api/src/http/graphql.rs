@@ -1,0 +1,166 @@
+//! POST /graphql: JSON and multipart (uploads) bodies with real size limits, batches,
+//! a request timeout, and errors in the caller's language.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_graphql::http::MultipartOptions;
+use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, ServerError};
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::auth::{authenticate, bearer, client_ip};
+use super::localize::localize;
+use super::metrics::op_label;
+use super::schema::{is_introspection, with_loaders};
+use super::{RequestId, Shared};
+use crate::kit::error::{AppError, Locale, Msg};
+use crate::kit::gql::{ExpensiveBudget, RequestMeta};
+use crate::rbac::model::Perm;
+
+pub fn error_response(status: StatusCode, err: AppError, locale: Locale) -> Response {
+    let mut errors = vec![ServerError::new(err.to_string(), None)];
+    errors[0].source = Some(Arc::new(err));
+    localize(&mut errors, locale);
+    (status, axum::Json(serde_json::json!({ "errors": errors }))).into_response()
+}
+
+pub fn locale_of(headers: &HeaderMap) -> Locale {
+    Locale::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+pub async fn post(
+    State((state, schema)): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request_id: Option<Extension<RequestId>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let locale = locale_of(&headers);
+    let limits = &state.config.limits;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let multipart = content_type.as_deref().is_some_and(|c| c.starts_with("multipart/"));
+    let max = if multipart { limits.max_multipart_bytes() } else { limits.max_body_bytes };
+    let too_large = || {
+        error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::validation(
+                "body",
+                Msg::owned(format!("请求体超过{max}字节上限"), format!("Request body exceeds the {max}-byte limit")),
+            ),
+            locale,
+        )
+    };
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > max)
+    {
+        metrics::counter!("graphql_rejected_total", "reason" => "body_too_large").increment(1);
+        return too_large();
+    }
+    // the async-graphql extractor would read any length: read it ourselves, bounded
+    let bytes = match axum::body::to_bytes(body, max).await {
+        Ok(b) => b,
+        Err(_) => {
+            metrics::counter!("graphql_rejected_total", "reason" => "body_too_large").increment(1);
+            return too_large();
+        }
+    };
+    let opts =
+        MultipartOptions::default().max_file_size(limits.max_upload_bytes).max_num_files(limits.max_upload_files);
+    let batch =
+        match async_graphql::http::receive_batch_body(content_type, futures_util::io::Cursor::new(bytes), opts).await {
+            Ok(b) => b,
+            Err(ParseRequestError::PayloadTooLarge) => return too_large(),
+            Err(e) => {
+                let msg = Msg::owned(format!("无法解析请求：{e}"), format!("Cannot parse the request: {e}"));
+                return error_response(StatusCode::BAD_REQUEST, AppError::validation("body", msg), locale);
+            }
+        };
+    if let BatchRequest::Batch(v) = &batch
+        && v.len() > limits.max_batch
+    {
+        let msg = Msg::owned(
+            format!("批量请求最多{}个操作", limits.max_batch),
+            format!("At most {} operations per batch", limits.max_batch),
+        );
+        return error_response(StatusCode::BAD_REQUEST, AppError::validation("body", msg), locale);
+    }
+    let caller = match authenticate(&state, bearer(&headers)).await {
+        Ok(a) => a,
+        Err(e) => return error_response(StatusCode::SERVICE_UNAVAILABLE, e, locale),
+    };
+    // the schema is documentation for staff: in development anyone may read it, in
+    // production staff who hold `schema:read`, never anonymous callers
+    let dev = state.config.is_development();
+    let introspection = dev || caller.actor().is_some_and(|a| a.is_staff() && a.has(Perm::SchemaRead));
+    let user = match caller.actor() {
+        Some(a) => a.user_id.to_string(),
+        None => "-".into(),
+    };
+    let request_id = request_id.map(|Extension(r)| r.0).unwrap_or_default();
+    let meta = RequestMeta { locale, ip: client_ip(&state, &headers, peer), request_id };
+    let op = match &batch {
+        BatchRequest::Single(r) => op_label(r.operation_name.as_deref()),
+        BatchRequest::Batch(_) => "batch".into(),
+    };
+    let span = tracing::Span::current();
+    span.record("operation", op.as_str());
+    if let Some(a) = caller.actor() {
+        span.record("user_id", tracing::field::display(a.user_id));
+        span.record("company_id", tracing::field::display(a.company_id));
+    }
+    let budget = ExpensiveBudget::new(limits.max_expensive_per_request);
+    let prepare = |r: async_graphql::Request| {
+        let mut r = with_loaders(r.data(caller.clone()).data(meta.clone()).data(budget.clone()), &state);
+        if !introspection {
+            r = r.disable_introspection();
+        }
+        r
+    };
+    // a lone introspection query runs on the schema that counts its depth apart, where no
+    // data field resolves
+    let (batch, target) = match batch {
+        BatchRequest::Single(r) if introspection && is_introspection(&r.query) => {
+            (BatchRequest::Single(prepare(r).only_introspection()), &schema.introspection)
+        }
+        BatchRequest::Single(r) => (BatchRequest::Single(prepare(r)), &schema.http),
+        BatchRequest::Batch(v) => (BatchRequest::Batch(v.into_iter().map(prepare).collect()), &schema.http),
+    };
+    let timeout = Duration::from_secs(limits.request_timeout_secs);
+    let mut resp = match tokio::time::timeout(timeout, target.execute_batch(batch)).await {
+        Ok(r) => r,
+        Err(_) => {
+            metrics::counter!("graphql_errors_total", "code" => "UNAVAILABLE").increment(1);
+            return error_response(StatusCode::SERVICE_UNAVAILABLE, AppError::Unavailable("timeout"), locale);
+        }
+    };
+    let mut codes = Vec::new();
+    match &mut resp {
+        BatchResponse::Single(r) => codes.extend(localize(&mut r.errors, locale)),
+        BatchResponse::Batch(v) => {
+            for r in v {
+                codes.extend(localize(&mut r.errors, locale));
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    metrics::counter!("graphql_requests_total", "operation" => op.clone()).increment(1);
+    metrics::histogram!("graphql_request_duration_seconds", "operation" => op.clone()).record(elapsed.as_secs_f64());
+    for c in &codes {
+        metrics::counter!("graphql_errors_total", "code" => *c).increment(1);
+    }
+    tracing::info!(operation = %op, user = %user, ms = elapsed.as_secs_f64() * 1000.0, errors = ?codes, "graphql");
+    let body = match serde_json::to_vec(&resp) {
+        Ok(b) => b,
+        Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal(e), locale),
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

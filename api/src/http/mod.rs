@@ -1,0 +1,88 @@
+//! The HTTP transport: POST /graphql (JSON and multipart uploads, with real body limits),
+//! GET /graphql (GraphiQL), GET /graphql/ws (graphql-transport-ws), health, readiness,
+//! metrics and files. Errors are given their code and the caller's language here.
+
+mod auth;
+mod files;
+pub mod graphql;
+pub mod localize;
+pub mod metrics;
+mod playground;
+pub mod schema;
+mod ws;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::get;
+use tracing::Instrument;
+
+pub use schema::{Schemas, sdl};
+
+use crate::kit::state::AppState;
+
+type Shared = (AppState, Schemas);
+
+pub fn router(state: AppState, schemas: Schemas) -> Router {
+    let plain = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(files::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/files/{*key}", get(files::serve_file))
+        .with_state(state.clone());
+    Router::new()
+        .route("/graphql", get(playground::page).post(graphql::post))
+        .route("/graphql/ws", get(ws::upgrade))
+        .route("/graphql/assets/{name}", get(playground::asset))
+        .with_state((state, schemas))
+        .merge(plain)
+        .layer(axum::middleware::from_fn(request_span))
+}
+
+/// The id of a request: the client's `X-Request-Id` when it is sane, else a new one.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn sane_request_id(v: &str) -> bool {
+    (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// One span per request (request id, method, path; the GraphQL handler adds the operation,
+/// user and company), and the id echoed in `X-Request-Id`.
+async fn request_span(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| sane_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.uri().path(),
+        operation = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+        company_id = tracing::field::Empty,
+    );
+    let mut resp = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn request_ids_are_bounded() {
+        assert!(super::sane_request_id("0190a1b2-c3d4"));
+        assert!(!super::sane_request_id(""));
+        assert!(!super::sane_request_id("a b"));
+        assert!(!super::sane_request_id(&"x".repeat(65)));
+    }
+}

@@ -1,0 +1,86 @@
+//! SQL for telemetry: the history append (one statement per batch) and the device lookups
+//! of ingest (read straight from the ledger's tables: one query per batch, not per message).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::model::DeviceRef;
+use crate::equipment::model::DeviceCategory;
+
+/// Appends a batch of messages in one statement.
+pub async fn append(
+    db: impl PgExecutor<'_>,
+    devices: &[Uuid],
+    ts: &[DateTime<Utc>],
+    data: &[serde_json::Value],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO telemetry (device_id, ts, data) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[])",
+        devices,
+        ts,
+        data
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// (project code, device) for each (project code, device code) pair that exists.
+pub async fn devices_by_topic(
+    db: impl PgExecutor<'_>,
+    projects: &[String],
+    devices: &[String],
+) -> sqlx::Result<Vec<(String, DeviceRef)>> {
+    let rows = sqlx::query!(
+        r#"SELECT p.code AS project_code, d.id, d.company_id, d.project_id, d.category AS "category: DeviceCategory", d.code
+           FROM unnest($1::text[], $2::text[]) AS t(p, d)
+           JOIN projects p ON p.code = t.p
+           JOIN devices d ON d.project_id = p.id AND d.code = t.d"#,
+        projects,
+        devices
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.project_code,
+                DeviceRef {
+                    id: r.id,
+                    company_id: r.company_id,
+                    project_id: r.project_id,
+                    category: r.category,
+                    code: r.code,
+                },
+            )
+        })
+        .collect())
+}
+
+pub async fn devices_by_id(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<HashMap<Uuid, DeviceRef>> {
+    let rows = sqlx::query!(
+        r#"SELECT id, company_id, project_id, category AS "category: DeviceCategory", code FROM devices WHERE id = ANY($1)"#,
+        ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                r.id,
+                DeviceRef {
+                    id: r.id,
+                    company_id: r.company_id,
+                    project_id: r.project_id,
+                    category: r.category,
+                    code: r.code,
+                },
+            )
+        })
+        .collect())
+}

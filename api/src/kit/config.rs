@@ -1,0 +1,499 @@
+//! Typed configuration: defaults that work against the local services, then an optional
+//! TOML file, then `WUYE_*` environment variables (nested keys with `__`, e.g.
+//! `WUYE_LIMITS__MAX_DEPTH=10`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub const DEV_JWT_SECRET: &str = "dev-only-jwt-secret-do-not-use-in-production";
+/// 32 bytes, base64: the development key for PII encryption.
+pub const DEV_DATA_KEY: &str = "ZGV2LW9ubHktZGF0YS1rZXktMzItYnl0ZXMtbG9uZyE=";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RunEnv {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub env: RunEnv,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub redis_url: String,
+    /// Every Redis key starts with this, so tests (and several deployments) can share a server.
+    pub redis_prefix: String,
+    pub mqtt_url: String,
+    /// devices publish to `{root}/{projectCode}/{deviceCode}/telemetry|status|event`
+    pub mqtt_topic_root: String,
+    /// replicas share the topics through `$share/{group}/…`
+    pub mqtt_share_group: String,
+    /// stable per replica (a persistent session); default `wuye-api-$HOSTNAME`
+    pub mqtt_client_id: Option<String>,
+    /// consume device messages in this replica
+    pub mqtt_ingest: bool,
+    /// false (production): the broker keeps the session and queued QoS 1 messages while a
+    /// replica restarts; tests use throw-away sessions
+    pub mqtt_clean_session: bool,
+    /// a device command not acknowledged within this many seconds has failed
+    pub command_timeout_secs: u64,
+    /// where the API listens; a development server listens only on loopback unless
+    /// `allow_non_loopback` says otherwise
+    pub http_addr: SocketAddr,
+    /// development only: listen on a non-loopback address although the development helpers
+    /// (demo logins, recorded SMS codes) are switched on — never on a shared network
+    pub allow_non_loopback: bool,
+    pub jwt_secret: SecretString,
+    /// base64 of 32 random bytes: AES-256-GCM for ID-card numbers and the key of their blind index
+    pub data_key: SecretString,
+    pub storage_dir: PathBuf,
+    /// Public base URL of stored files (logos), e.g. `https://wuye.example.com/files`.
+    pub files_base_url: String,
+    /// Take the client IP from `X-Forwarded-For` (only behind your own proxies).
+    pub trust_forwarded_for: bool,
+    /// The proxies in front of the API (addresses or CIDR blocks, e.g. `10.0.0.0/8`): the
+    /// client is the right-most address of `X-Forwarded-For` (after the peer) that is not one
+    /// of them — never the left-most, which the client writes itself.
+    pub trusted_proxies: Vec<String>,
+    /// `/metrics` answers only with `Authorization: Bearer <metrics_token>`; unset: only to
+    /// callers on this host (a local Prometheus agent or sidecar)
+    pub metrics_token: Option<SecretString>,
+    /// OpenTelemetry: send traces (a span per request and per service call) over OTLP/HTTP
+    /// to this collector, e.g. `http://otel-collector:4318`; unset: no export
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces
+    pub otlp_service_name: String,
+    pub sms: SmsConfig,
+    pub push: PushConfig,
+    pub notify: NotifyConfig,
+    pub auth: AuthConfig,
+    pub limits: Limits,
+    pub iot: IotConfig,
+}
+
+/// Device ingest, offline detection, alarm follow-up and the scheduler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IotConfig {
+    /// MQTT connections of this replica in the shared subscription (more connections, more
+    /// messages in flight)
+    pub ingest_connections: usize,
+    /// batch writers; a device's messages always go to the same one, in order
+    pub ingest_workers: usize,
+    /// most messages stored in one batch
+    pub batch_max: usize,
+    /// a device is offline after this many missed heartbeats
+    pub missed_heartbeats: u32,
+    /// expected seconds between messages, per category (others: `default_heartbeat_secs`)
+    pub heartbeat_secs: std::collections::BTreeMap<String, u64>,
+    pub default_heartbeat_secs: u64,
+    /// unacknowledged alarms are sent again to the on-duty staff this often
+    pub remind_every_secs: u64,
+    /// how often the scheduler (one replica, by advisory lock) runs its jobs
+    pub jobs_interval_ms: u64,
+    /// run the scheduler in this replica (it still takes the lock first)
+    pub jobs: bool,
+}
+
+impl Default for IotConfig {
+    fn default() -> Self {
+        let hb = [
+            ("elevator", 30),
+            ("access_door", 60),
+            ("water_pump", 30),
+            ("fire_equipment", 300),
+            ("camera", 60),
+            ("water_meter", 900),
+            ("electricity_meter", 900),
+            ("gas_meter", 900),
+        ];
+        IotConfig {
+            ingest_connections: 2,
+            ingest_workers: 2,
+            batch_max: 2000,
+            missed_heartbeats: 3,
+            heartbeat_secs: hb.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            default_heartbeat_secs: 300,
+            remind_every_secs: 1800,
+            jobs_interval_ms: 5000,
+            jobs: true,
+        }
+    }
+}
+
+impl IotConfig {
+    /// silence longer than this means offline
+    pub fn offline_after(&self, category: &str) -> chrono::TimeDelta {
+        let hb = self.heartbeat_secs.get(category).copied().unwrap_or(self.default_heartbeat_secs);
+        chrono::TimeDelta::seconds((hb * self.missed_heartbeats.max(1) as u64) as i64)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PushConfig {
+    /// FCM HTTP v1: path of the service-account JSON; unset: the development sender
+    pub fcm_service_account: Option<PathBuf>,
+    /// base URL of the FCM API (tests point it at a local fake)
+    pub fcm_endpoint: String,
+    /// JPush app key; unset: the development sender
+    pub jpush_app_key: Option<String>,
+    pub jpush_master_secret: SecretString,
+    pub jpush_endpoint: String,
+    /// iOS through JPush: production APNs (false for development builds of the app)
+    pub jpush_apns_production: bool,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            fcm_service_account: None,
+            fcm_endpoint: "https://fcm.googleapis.com".into(),
+            jpush_app_key: None,
+            jpush_master_secret: SecretString::from(""),
+            jpush_endpoint: "https://api.jpush.cn".into(),
+            jpush_apns_production: true,
+        }
+    }
+}
+
+/// The outbox dispatcher.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct NotifyConfig {
+    /// run a dispatcher in this replica
+    pub dispatcher: bool,
+    pub batch: usize,
+    pub concurrency: usize,
+    /// how long a replica holds rows it is sending before others may take them
+    pub lease_secs: u64,
+    pub poll_ms: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_secs: u64,
+    /// after this long a notification still not delivered is marked failed
+    pub give_up_after_secs: u64,
+    /// notification SMS per phone per Shanghai day, counted in Redis before any gateway
+    /// is called (critical ones are exempt; sign-in codes have their own limits)
+    pub sms_daily_per_phone: u32,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            dispatcher: true,
+            batch: 200,
+            concurrency: 64,
+            lease_secs: 60,
+            poll_ms: 1000,
+            backoff_base_ms: 2000,
+            backoff_max_secs: 600,
+            give_up_after_secs: 24 * 3600,
+            sms_daily_per_phone: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmsConfig {
+    /// `aliyun`, `tencent`, or `dev` (records messages in Redis instead of sending them)
+    pub provider: String,
+    /// tried when the primary fails for a reason that is not the message's fault
+    pub secondary: Option<String>,
+    /// 短信签名
+    pub sign_name: String,
+    pub templates: SmsTemplates,
+    pub aliyun: AliyunSmsConfig,
+    pub tencent: TencentSmsConfig,
+}
+
+/// Template code (Aliyun) or id (Tencent) per kind of message.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct SmsTemplates {
+    pub security_code: Option<String>,
+    pub bill_notice: Option<String>,
+    pub alarm_escalation: Option<String>,
+    pub work_order_update: Option<String>,
+    pub notice: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AliyunSmsConfig {
+    pub access_key_id: String,
+    pub access_key_secret: SecretString,
+    pub endpoint: String,
+}
+
+impl Default for AliyunSmsConfig {
+    fn default() -> Self {
+        AliyunSmsConfig {
+            access_key_id: String::new(),
+            access_key_secret: SecretString::from(""),
+            endpoint: "https://dysmsapi.aliyuncs.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TencentSmsConfig {
+    pub secret_id: String,
+    pub secret_key: SecretString,
+    pub sdk_app_id: String,
+    pub region: String,
+    pub endpoint: String,
+}
+
+impl Default for TencentSmsConfig {
+    fn default() -> Self {
+        TencentSmsConfig {
+            secret_id: String::new(),
+            secret_key: SecretString::from(""),
+            sdk_app_id: String::new(),
+            region: "ap-guangzhou".into(),
+            endpoint: "https://sms.tencentcloudapi.com".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// `iss` of access tokens; a token from another issuer is refused
+    pub jwt_issuer: String,
+    /// `aud` of access tokens; a token for another audience is refused
+    pub jwt_audience: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: u64,
+    /// argon2id parameters (OWASP: m=19 MiB, t=2, p=1)
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub captcha_always: bool,
+    pub captcha_after_failures: u32,
+    pub captcha_ttl_secs: u64,
+    pub lockout_failures: u32,
+    pub lockout_window_secs: u64,
+    pub lockout_secs: u64,
+    pub otp_ttl_secs: u64,
+    pub otp_max_attempts: u32,
+    pub otp_resend_secs: u64,
+    pub otp_daily_per_phone: u32,
+    pub otp_hourly_per_ip: u32,
+}
+
+/// Limits that protect the server; clients read them through `serviceConfig`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_upload_bytes: usize,
+    pub max_upload_files: usize,
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_batch: usize,
+    pub request_timeout_secs: u64,
+    pub default_page_size: usize,
+    pub max_page_size: usize,
+    pub max_import_lines: usize,
+    /// sign-ins, password changes, SMS-code and captcha requests one HTTP request may run,
+    /// all aliases and batch entries together (a WebSocket connection: in its lifetime)
+    pub max_expensive_per_request: usize,
+    /// days a mutation's `clientMutationId` is remembered (phones queue actions offline
+    /// for at most this long)
+    pub client_mutation_retention_days: u64,
+    /// per WebSocket connection: the read buffer (tungstenite's default is 128 KiB, which
+    /// would cost 1.25 GiB for 10,000 idle subscribers), the write buffer, and the largest message
+    pub ws_read_buffer_bytes: usize,
+    pub ws_write_buffer_bytes: usize,
+    pub ws_max_message_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            env: RunEnv::Development,
+            database_url: "postgres://postgres@127.0.0.1:5432/wuye".into(),
+            database_max_connections: 20,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "wuye:".into(),
+            mqtt_url: "mqtt://127.0.0.1:1883".into(),
+            mqtt_topic_root: "wuye".into(),
+            mqtt_share_group: "wuye".into(),
+            mqtt_client_id: None,
+            mqtt_ingest: true,
+            mqtt_clean_session: false,
+            command_timeout_secs: 10,
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            allow_non_loopback: false,
+            jwt_secret: SecretString::from(DEV_JWT_SECRET),
+            data_key: SecretString::from(DEV_DATA_KEY),
+            storage_dir: PathBuf::from("data/files"),
+            files_base_url: "/files".into(),
+            trust_forwarded_for: false,
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            metrics_token: None,
+            otlp_endpoint: None,
+            otlp_service_name: "wuye-api".into(),
+            sms: SmsConfig::default(),
+            push: PushConfig::default(),
+            notify: NotifyConfig::default(),
+            auth: AuthConfig::default(),
+            limits: Limits::default(),
+            iot: IotConfig::default(),
+        }
+    }
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            provider: "dev".into(),
+            secondary: None,
+            sign_name: "物业".into(),
+            templates: SmsTemplates::default(),
+            aliyun: AliyunSmsConfig::default(),
+            tencent: TencentSmsConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            jwt_issuer: "wuye".into(),
+            jwt_audience: "wuye-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_days: 30,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            captcha_always: false,
+            captcha_after_failures: 3,
+            captcha_ttl_secs: 120,
+            lockout_failures: 5,
+            lockout_window_secs: 15 * 60,
+            lockout_secs: 15 * 60,
+            otp_ttl_secs: 5 * 60,
+            otp_max_attempts: 5,
+            otp_resend_secs: 60,
+            otp_daily_per_phone: 10,
+            otp_hourly_per_ip: 30,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_upload_bytes: 2 * 1024 * 1024,
+            max_upload_files: 4,
+            max_depth: 12,
+            max_complexity: 2000,
+            max_batch: 10,
+            request_timeout_secs: 30,
+            default_page_size: 20,
+            max_page_size: 100,
+            max_import_lines: 20_000,
+            client_mutation_retention_days: 7,
+            max_expensive_per_request: 3,
+            ws_read_buffer_bytes: 4096,
+            ws_write_buffer_bytes: 4096,
+            ws_max_message_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// A multipart body may carry the uploads plus the operations part.
+    pub fn max_multipart_bytes(&self) -> usize {
+        self.max_upload_bytes * self.max_upload_files + self.max_body_bytes
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("production refuses to start: {0}")]
+    Insecure(&'static str),
+}
+
+/// `mqtt://user:password@host:port`: does the URL carry credentials?
+fn mqtt_has_password(url: &str) -> bool {
+    let Some(rest) = url.split_once("://").map(|(_, r)| r) else { return false };
+    match rest.split_once('@') {
+        Some((creds, _)) => creds.split_once(':').is_some_and(|(u, p)| !u.is_empty() && !p.is_empty()),
+        None => false,
+    }
+}
+
+impl Config {
+    /// defaults < TOML file (when given) < WUYE_* environment variables
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::new();
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        let cfg: Config = fig.merge(Env::prefixed("WUYE_").split("__")).extract().map_err(Box::new)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Production must not run with the development secrets or the development SMS sender.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.env != RunEnv::Production {
+            return Ok(());
+        }
+        if self.jwt_secret.expose_secret() == DEV_JWT_SECRET || self.jwt_secret.expose_secret().len() < 32 {
+            return Err(ConfigError::Insecure(
+                "WUYE_JWT_SECRET is the development secret or shorter than 32 characters",
+            ));
+        }
+        if self.data_key.expose_secret() == DEV_DATA_KEY {
+            return Err(ConfigError::Insecure("WUYE_DATA_KEY is the development key"));
+        }
+        if self.sms.provider == "dev" || self.sms.secondary.as_deref() == Some("dev") {
+            return Err(ConfigError::Insecure("the development SMS sender is configured (WUYE_SMS__PROVIDER)"));
+        }
+        if self.push.fcm_service_account.is_none() && self.push.jpush_app_key.is_none() {
+            return Err(ConfigError::Insecure(
+                "no push provider is configured (WUYE_PUSH__FCM_SERVICE_ACCOUNT or WUYE_PUSH__JPUSH_APP_KEY): \
+                 the development sender would drop alarms silently",
+            ));
+        }
+        if !mqtt_has_password(&self.mqtt_url) {
+            return Err(ConfigError::Insecure(
+                "WUYE_MQTT_URL has no username and password: the broker must not accept anonymous clients",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A development server exposes development helpers: it listens only on loopback
+    /// unless `allow_non_loopback` is set. Production listens where it is told.
+    pub fn check_listen(&self, addr: SocketAddr) -> Result<(), ConfigError> {
+        if self.is_development() && !addr.ip().is_loopback() && !self.allow_non_loopback {
+            return Err(ConfigError::Insecure(
+                "a development server listens only on loopback (127.0.0.1 / ::1); set WUYE_ALLOW_NON_LOOPBACK=true \
+                 to expose it anyway, or run with WUYE_ENV=production",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_development(&self) -> bool {
+        self.env == RunEnv::Development
+    }
+}

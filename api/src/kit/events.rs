@@ -1,0 +1,93 @@
+//! The event bus behind subscriptions: an event published on any replica goes through
+//! Redis pub/sub and reaches the subscribers connected to every replica.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Event {
+    /// the user this event is for (`None`: broadcast)
+    pub user_id: Option<Uuid>,
+    pub kind: String,
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<Event>>,
+    redis: ConnectionManager,
+    channel: String,
+    /// true while the Redis subscription is live
+    listening: Arc<watch::Sender<bool>>,
+}
+
+impl EventBus {
+    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+        let (tx, _) = broadcast::channel(4096);
+        EventBus { tx, redis, channel: format!("{prefix}events"), listening: Arc::new(watch::channel(false).0) }
+    }
+
+    /// Resolves once this replica receives events published anywhere (its Redis
+    /// subscription is live).
+    pub async fn ready(&self) {
+        let mut rx = self.listening.subscribe();
+        let _ = rx.wait_for(|live| *live).await;
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    pub async fn publish(&self, event: &Event) -> redis::RedisResult<()> {
+        let body = serde_json::to_string(event).unwrap_or_default();
+        let mut conn = self.redis.clone();
+        redis::cmd("PUBLISH").arg(&self.channel).arg(body).query_async::<()>(&mut conn).await
+    }
+
+    /// Listens on the Redis channel until shutdown, reconnecting with backoff.
+    pub async fn run(self, client: redis::Client, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match client.get_async_pubsub().await {
+                Ok(mut pubsub) => {
+                    if let Err(e) = pubsub.subscribe(&self.channel).await {
+                        tracing::warn!(error = %e, "event bus subscribe failed");
+                    } else {
+                        backoff = Duration::from_millis(200);
+                        self.listening.send_replace(true);
+                        let mut stream = pubsub.on_message();
+                        loop {
+                            tokio::select! {
+                                _ = shutdown.changed() => return,
+                                msg = stream.next() => match msg {
+                                    Some(m) => {
+                                        let payload: String = m.get_payload().unwrap_or_default();
+                                        match serde_json::from_str::<Event>(&payload) {
+                                            Ok(ev) => { let _ = self.tx.send(Arc::new(ev)); }
+                                            Err(e) => tracing::warn!(error = %e, "bad event on bus"),
+                                        }
+                                    }
+                                    None => break,
+                                }
+                            }
+                        }
+                        self.listening.send_replace(false);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "event bus: Redis unreachable"),
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! Estate rules: buildings, units, houses and parking within the projects the caller's
+//! permission reaches, and which houses of a person the caller may see. Projects and
+//! their scope come from `company`, people and their links from `owners`.
+
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::model::{Building, House, HouseStatus, HouseUsage, ParkingSpace, ParkingStatus, Unit};
+use super::repo::{self, HouseFilter, NewHouse};
+use crate::kit::audit;
+use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::idempotency::Retry;
+use crate::kit::state::AppState;
+use crate::kit::types;
+use crate::org::company::service as projects;
+use crate::org::owners::service as owners;
+use crate::rbac::model::{Actor, Perm, ProjectFilter};
+
+/// Whether `estate:read` (or, to read a change back, `estate:write`) reaches a project.
+fn sees_project(actor: &Actor, project_id: Uuid) -> AppResult<bool> {
+    for perm in [Perm::EstateRead, Perm::EstateWrite] {
+        if actor.has(perm) && actor.projects(perm)?.allows(project_id) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn require_sees(actor: &Actor, project_id: Uuid) -> AppResult<()> {
+    if sees_project(actor, project_id)? { Ok(()) } else { Err(AppError::forbidden()) }
+}
+
+// ---- lookups for other domains (within the company; they check their own scope) --------
+
+/// A building of the company, with its project.
+pub async fn building(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Building> {
+    repo::get_building(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("building"))
+}
+
+/// A unit of the company, with its building and project.
+pub async fn unit(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Unit> {
+    repo::get_unit(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("unit"))
+}
+
+/// The project a house of the company belongs to.
+pub async fn house_project(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Uuid> {
+    Ok(repo::get_house(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("house"))?.project_id)
+}
+
+/// Refreshes planner statistics after bulk loads (the seed, large imports).
+pub async fn analyze(state: &AppState) -> AppResult<()> {
+    Ok(repo::analyze(&state.db).await?)
+}
+
+// ---- buildings and units -----------------------------------------------------------------
+
+/// A project's buildings (`estate:read` over it), in creation order.
+pub async fn buildings(
+    state: &AppState,
+    actor: &Actor,
+    project_id: Uuid,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<Building>> {
+    actor.require_project(Perm::EstateRead, project_id)?;
+    Ok(repo::list_buildings(&state.db, project_id, after, limit as i64).await?)
+}
+
+/// A building the caller's estate permission reaches.
+pub async fn read_building(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Building> {
+    let b = building(state, actor, id).await?;
+    require_sees(actor, b.project_id)?;
+    Ok(b)
+}
+
+/// A unit the caller's estate permission reaches.
+pub async fn read_unit(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Unit> {
+    let u = unit(state, actor, id).await?;
+    require_sees(actor, u.project_id)?;
+    Ok(u)
+}
+
+/// Units of buildings the caller has already been shown (for the per-request loader).
+pub async fn units(state: &AppState, building_ids: &[Uuid]) -> AppResult<Vec<Unit>> {
+    Ok(repo::list_units(&state.db, building_ids).await?)
+}
+
+/// A new building (`estate:write` over the project); returns its id.
+pub async fn create_building(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    project_id: Uuid,
+    name: &str,
+    floors: Option<i32>,
+) -> AppResult<Uuid> {
+    if floors.is_some_and(|f| !(1..=200).contains(&f)) {
+        return Err(AppError::validation(
+            "floors",
+            Msg::new("楼层数应在1到200之间", "Floors must be between 1 and 200"),
+        ));
+    }
+    let name = types::text("name", name, 50)?;
+    projects::project(state, actor, Perm::EstateWrite, project_id).await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let b = Building { id: Uuid::now_v7(), project_id, name, floors };
+    repo::insert_building(&mut tx, actor.company_id, &b).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "building.create",
+        "building",
+        Some(b.id),
+        serde_json::json!({ "name": b.name }),
+    )
+    .await?;
+    tx.commit(&b.id).await?;
+    Ok(b.id)
+}
+
+/// A new unit of a building (`estate:write` over its project); returns its id.
+pub async fn create_unit(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    building_id: Uuid,
+    name: &str,
+) -> AppResult<Uuid> {
+    let name = types::text("name", name, 50)?;
+    let b = building(state, actor, building_id).await?;
+    actor.require_project(Perm::EstateWrite, b.project_id)?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let u = Unit { id: Uuid::now_v7(), project_id: b.project_id, building_id, name };
+    repo::insert_unit(&mut tx, actor.company_id, &u).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "unit.create",
+        "unit",
+        Some(u.id),
+        serde_json::json!({ "name": u.name }),
+    )
+    .await?;
+    tx.commit(&u.id).await?;
+    Ok(u.id)
+}
+
+// ---- houses --------------------------------------------------------------------------------
+
+pub struct HouseInput<'a> {
+    pub room_no: Option<&'a str>,
+    pub floor: Option<i32>,
+    pub building_area: Option<Decimal>,
+    pub indoor_area: Option<Decimal>,
+    pub usage: Option<HouseUsage>,
+    pub status: Option<HouseStatus>,
+}
+
+/// House fields checked one by one; `apply` checks them against the rest of the house.
+struct HousePatch {
+    room_no: Option<String>,
+    floor: Option<i32>,
+    building_area: Option<Decimal>,
+    indoor_area: Option<Decimal>,
+    usage: Option<HouseUsage>,
+    status: Option<HouseStatus>,
+}
+
+fn check_house(input: &HouseInput<'_>) -> AppResult<HousePatch> {
+    let room_no = input.room_no.map(|r| types::text("roomNo", r, 20)).transpose()?;
+    if input.floor.is_some_and(|f| !(-10..=200).contains(&f) || f == 0) {
+        return Err(AppError::validation(
+            "floor",
+            Msg::new("楼层应在-10到200之间且不为0", "Floor must be -10..200 and not 0"),
+        ));
+    }
+    Ok(HousePatch {
+        room_no,
+        floor: input.floor,
+        building_area: input.building_area.map(|a| types::area("buildingArea", a)).transpose()?,
+        indoor_area: input.indoor_area.map(|a| types::area("indoorArea", a)).transpose()?,
+        usage: input.usage,
+        status: input.status,
+    })
+}
+
+impl HousePatch {
+    fn apply(self, h: &mut House) -> AppResult<()> {
+        if let Some(r) = self.room_no {
+            h.room_no = r;
+        }
+        if let Some(f) = self.floor {
+            h.floor = f;
+        }
+        if let Some(a) = self.building_area {
+            h.building_area = a;
+        }
+        if let Some(a) = self.indoor_area {
+            h.indoor_area = Some(a);
+        }
+        if h.indoor_area.is_some_and(|i| i > h.building_area) {
+            return Err(AppError::validation(
+                "indoorArea",
+                Msg::new("套内面积不能大于建筑面积", "Indoor area cannot exceed the building area"),
+            ));
+        }
+        if let Some(u) = self.usage {
+            h.usage = u;
+        }
+        if let Some(s) = self.status {
+            h.status = s;
+        }
+        Ok(())
+    }
+}
+
+/// A new house in a unit (`estate:write` over its project); returns its id.
+pub async fn create_house(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    unit_id: Uuid,
+    input: HouseInput<'_>,
+) -> AppResult<Uuid> {
+    types::required(&[
+        ("roomNo", input.room_no.is_some()),
+        ("floor", input.floor.is_some()),
+        ("buildingArea", input.building_area.is_some()),
+    ])?;
+    let mut h = House {
+        id: Uuid::now_v7(),
+        project_id: Uuid::nil(),
+        building_id: Uuid::nil(),
+        building_name: String::new(),
+        unit_id,
+        unit_name: String::new(),
+        room_no: String::new(),
+        floor: 1,
+        building_area: Decimal::ZERO,
+        indoor_area: None,
+        usage: HouseUsage::Residence,
+        status: HouseStatus::Vacant,
+    };
+    check_house(&input)?.apply(&mut h)?;
+    let u = unit(state, actor, unit_id).await?;
+    actor.require_project(Perm::EstateWrite, u.project_id)?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::insert_house(
+        &mut tx,
+        &NewHouse {
+            id: h.id,
+            company_id: actor.company_id,
+            project_id: u.project_id,
+            building_id: u.building_id,
+            unit_id,
+            room_no: &h.room_no,
+            floor: h.floor,
+            building_area: h.building_area,
+            indoor_area: h.indoor_area,
+            usage: h.usage,
+            status: h.status,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "house.create",
+        "house",
+        Some(h.id),
+        serde_json::json!({ "roomNo": h.room_no }),
+    )
+    .await?;
+    tx.commit(&h.id).await?;
+    Ok(h.id)
+}
+
+/// Changes the given fields of a house (`estate:write` over its project); returns its id.
+pub async fn update_house(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    id: Uuid,
+    input: HouseInput<'_>,
+) -> AppResult<Uuid> {
+    let patch = check_house(&input)?;
+    let filter = actor.projects(Perm::EstateWrite)?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let mut h = repo::get_house(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("house"))?;
+    if !filter.allows(h.project_id) {
+        return Err(AppError::forbidden());
+    }
+    patch.apply(&mut h)?;
+    repo::update_house(&mut tx, actor.company_id, &h).await?;
+    audit::record(&mut tx, state.clock.now(), actor, "house.update", "house", Some(h.id), serde_json::json!({}))
+        .await?;
+    tx.commit(&h.id).await?;
+    Ok(h.id)
+}
+
+/// A house: staff within the projects their estate permission reaches, a person only
+/// when they are linked to it (others' houses are NOT_FOUND to them).
+pub async fn house(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<House> {
+    let h = repo::get_house(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("house"))?;
+    if sees_project(actor, h.project_id)? {
+        return Ok(h);
+    }
+    if actor.has(Perm::SelfHouse) {
+        actor.require(Perm::SelfHouse)?;
+        if let Some(o) = actor.owner_id
+            && owners::lives_in(state, o, id).await?
+        {
+            return Ok(h);
+        }
+    }
+    if actor.has(Perm::EstateRead) || actor.has(Perm::EstateWrite) {
+        return Err(AppError::forbidden());
+    }
+    actor.require(Perm::SelfHouse)?;
+    Err(AppError::not_found("house"))
+}
+
+pub struct HouseQuery {
+    pub project_id: Option<Uuid>,
+    pub building_id: Option<Uuid>,
+    pub unit_id: Option<Uuid>,
+    pub status: Option<HouseStatus>,
+    /// part of the room number, taken literally
+    pub search: Option<String>,
+}
+
+/// Houses within the projects `estate:read` reaches, in id order.
+pub async fn houses(
+    state: &AppState,
+    actor: &Actor,
+    q: HouseQuery,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<House>> {
+    let filter = actor.projects(Perm::EstateRead)?;
+    if let Some(p) = q.project_id
+        && !filter.allows(p)
+    {
+        return Err(AppError::forbidden());
+    }
+    let f = HouseFilter {
+        projects: filter.as_sql(),
+        project_id: q.project_id,
+        building_id: q.building_id,
+        unit_id: q.unit_id,
+        status: q.status,
+        search: types::like_term(q.search.as_deref()),
+    };
+    Ok(repo::list_houses(&state.db, actor.company_id, &f, after, limit as i64).await?)
+}
+
+/// 我的房屋: the houses the caller's own owner record is linked to.
+pub async fn my_houses(state: &AppState, actor: &Actor) -> AppResult<Vec<House>> {
+    actor.require(Perm::SelfHouse)?;
+    match actor.owner_id {
+        Some(o) => Ok(repo::houses_of_owner(&state.db, actor.company_id, o).await?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The houses of a person the caller may see: all of them for the person themself, else
+/// those in the projects the caller's `owner:read` reaches (none without it).
+pub async fn visible_houses(state: &AppState, actor: &Actor, owner_id: Uuid) -> AppResult<Vec<House>> {
+    let filter = if actor.owner_id == Some(owner_id) {
+        ProjectFilter::All
+    } else {
+        match actor.projects(Perm::OwnerRead) {
+            Ok(f) => f,
+            Err(_) => return Ok(Vec::new()),
+        }
+    };
+    let rows = repo::houses_of_owner(&state.db, actor.company_id, owner_id).await?;
+    Ok(rows.into_iter().filter(|h| filter.allows(h.project_id)).collect())
+}
+
+// ---- parking -------------------------------------------------------------------------------
+
+/// A project's parking spaces (`estate:read` over it), in creation order.
+pub async fn parking_spaces(
+    state: &AppState,
+    actor: &Actor,
+    project_id: Uuid,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<ParkingSpace>> {
+    actor.require_project(Perm::EstateRead, project_id)?;
+    Ok(repo::list_parking(&state.db, project_id, after, limit as i64).await?)
+}
+
+/// A parking space the caller's estate permission reaches.
+pub async fn parking_space(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<ParkingSpace> {
+    let p = repo::get_parking(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("parkingSpace"))?;
+    require_sees(actor, p.project_id)?;
+    Ok(p)
+}
+
+pub struct ParkingInput<'a> {
+    pub project_id: Uuid,
+    pub code: &'a str,
+    /// m²
+    pub area: Option<Decimal>,
+    /// the owner it is sold or let to: the space is then occupied
+    pub owner_id: Option<Uuid>,
+}
+
+/// A new parking space (`estate:write` over the project); returns its id.
+pub async fn create_parking_space(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    input: ParkingInput<'_>,
+) -> AppResult<Uuid> {
+    let code = types::text("code", input.code, 20)?;
+    let area = input.area.map(|a| types::area("area", a)).transpose()?;
+    projects::project(state, actor, Perm::EstateWrite, input.project_id).await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    if let Some(o) = input.owner_id {
+        owners::require_owner(&mut tx, actor.company_id, o).await?;
+    }
+    let p = ParkingSpace {
+        id: Uuid::now_v7(),
+        project_id: input.project_id,
+        code,
+        area,
+        status: if input.owner_id.is_some() { ParkingStatus::Occupied } else { ParkingStatus::Vacant },
+        owner_id: input.owner_id,
+    };
+    repo::insert_parking(&mut tx, actor.company_id, &p).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "parking.create",
+        "parkingSpace",
+        Some(p.id),
+        serde_json::json!({ "code": p.code }),
+    )
+    .await?;
+    tx.commit(&p.id).await?;
+    Ok(p.id)
+}
