@@ -16,6 +16,9 @@ if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc "SELECT 1 FROM pg_database 
   psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE \"$db\""
 fi
 
+say "bundling the playground"
+bash deploy/playground.sh
+
 say "building"
 cargo build -p wuye-api --locked
 bin=target/debug/wuye
@@ -25,7 +28,7 @@ $bin migrate
 say "seeding the demo estate"
 $bin seed-demo
 
-addr="${WUYE_HTTP_ADDR:-0.0.0.0:8080}"
+addr="${WUYE_HTTP_ADDR:-127.0.0.1:8080}"
 say "playground: http://localhost:${addr##*:}/graphql"
 if [ "${WUYE_SIMULATE:-1}" = "1" ]; then
   # live devices for the dashboard: 2 messages/s over the demo estate, a rare fault, one

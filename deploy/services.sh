@@ -72,6 +72,11 @@ ensure_toolchain() {
   if ! command -v cc >/dev/null 2>&1; then
     apt_install gcc
   fi
+  # the captcha's OCR-resistance test reads captchas with Tesseract
+  if ! command -v tesseract >/dev/null 2>&1; then
+    say "installing tesseract-ocr (captcha test)"
+    apt_install tesseract-ocr
+  fi
   if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo not found: install Rust 1.95 with rustup (https://rustup.rs)" >&2
     exit 1

@@ -8,6 +8,9 @@ ensure_services
 # queries are checked against the committed .sqlx data, not a live database
 export SQLX_OFFLINE=true
 
+say "bundling the playground (npm registry, pinned by package-lock.json)"
+bash deploy/playground.sh
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -22,3 +25,6 @@ redis-cli -h 127.0.0.1 --scan --pattern 't:*' | xargs -r -n 500 redis-cli -h 127
 
 say "cargo test"
 cargo test --workspace --locked
+
+say "the playground in headless Chromium, network cut off"
+bash deploy/playground-test.sh
