@@ -19,7 +19,7 @@ use crate::kit::state::AppState;
 use crate::kit::types::{NewPassword, Phone};
 use crate::notify::sms::{SmsError, SmsKind, SmsMessage};
 use crate::rbac::model::{AccountStatus, Actor};
-use crate::rbac::service::{self as rbac, EVENT_SESSION_REVOKED, account_changed};
+use crate::rbac::service::{self as rbac, EVENT_SESSION_REVOKED, account_changed, first_valid_second};
 
 async fn verify_password(state: &AppState, password: &str, hash: Option<String>) -> AppResult<bool> {
     let keys = state.keys.clone();
@@ -27,11 +27,6 @@ async fn verify_password(state: &AppState, password: &str, hash: Option<String>)
     tokio::task::spawn_blocking(move || keys.verify_password(&password, hash.as_deref()))
         .await
         .map_err(AppError::internal)
-}
-
-/// The whole second from which tokens are valid again after sessions ended at `t`.
-fn first_valid_second(t: Option<DateTime<Utc>>) -> i64 {
-    t.map(|t| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)).unwrap_or(i64::MIN)
 }
 
 // ---- tokens ------------------------------------------------------------------------
@@ -241,27 +236,53 @@ fn locked(retry_after: u64) -> AppError {
     }
 }
 
-/// Counts a failed password for the login and the IP; locks the login at the limit.
-async fn count_failure(state: &AppState, ident: &str, ip: &str) -> AppResult<AppError> {
-    let a = &state.config.auth;
+/// Counts an attempt for the login and the IP before the password is checked, so parallel
+/// requests cannot all slip under the limit; returns the login's count in the window.
+async fn reserve_attempt(state: &AppState, ident: &str, ip: &str) -> AppResult<u32> {
+    let window = state.config.auth.lockout_window_secs as i64;
     let fail_key = state.redis_key(&["signin", "fail", ident]);
     let ipfail_key = state.redis_key(&["signin", "ipfail", ip]);
     let mut conn = state.redis.clone();
-    let (fails, _): (u32, u32) = redis::pipe()
+    let (n, _): (u32, u32) = redis::pipe()
         .incr(&fail_key, 1)
         .incr(&ipfail_key, 1)
-        .expire(&fail_key, a.lockout_window_secs as i64)
+        .expire(&fail_key, window)
         .ignore()
-        .expire(&ipfail_key, a.lockout_window_secs as i64)
+        .expire(&ipfail_key, window)
         .ignore()
         .query_async(&mut conn)
         .await?;
-    if fails >= a.lockout_failures {
+    Ok(n)
+}
+
+/// After a failed attempt numbered `n`: at the limit the login is locked.
+async fn failed(state: &AppState, ident: &str, n: u32) -> AppResult<AppError> {
+    let a = &state.config.auth;
+    if n >= a.lockout_failures {
         let lock_key = state.redis_key(&["signin", "lock", ident]);
+        let fail_key = state.redis_key(&["signin", "fail", ident]);
+        let mut conn = state.redis.clone();
         let _: () = redis::pipe().set_ex(&lock_key, 1, a.lockout_secs).del(&fail_key).query_async(&mut conn).await?;
         return Ok(locked(a.lockout_secs));
     }
     Ok(invalid_credentials())
+}
+
+/// After a successful attempt: the login's own attempt is given back. Earlier failures are
+/// forgotten only when the login means one account — else a sign-in to an account the
+/// attacker owns (the same phone at another company) would reset the count against the
+/// victim's.
+async fn succeeded(state: &AppState, ident: &str, ip: &str, sole_account: bool) -> AppResult<()> {
+    let fail_key = state.redis_key(&["signin", "fail", ident]);
+    let ipfail_key = state.redis_key(&["signin", "ipfail", ip]);
+    let mut conn = state.redis.clone();
+    if sole_account {
+        let _: () = redis::pipe().del(&fail_key).decr(&ipfail_key, 1).ignore().query_async(&mut conn).await?;
+    } else {
+        let _: () =
+            redis::pipe().decr(&fail_key, 1).ignore().decr(&ipfail_key, 1).ignore().query_async(&mut conn).await?;
+    }
+    Ok(())
 }
 
 /// Refuses while the login is locked.
@@ -286,7 +307,12 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
     if captcha_required(state, &ident, input.ip).await? {
         check_captcha(state, input.captcha_id, input.captcha_answer).await?;
     }
+    let attempt = reserve_attempt(state, &ident, input.ip).await?;
+    if attempt > state.config.auth.lockout_failures {
+        return Err(failed(state, &ident, attempt).await?);
+    }
     let candidates = repo::credentials_by_login(&state.db, &ident, input.company_id).await?;
+    let sole_account = candidates.len() == 1;
     // the same phone may have an account in more than one company: the password says which
     let mut found = None;
     if candidates.is_empty() {
@@ -299,7 +325,7 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
         }
     }
     let Some(user) = found else {
-        return Err(count_failure(state, &ident, input.ip).await?);
+        return Err(failed(state, &ident, attempt).await?);
     };
     if user.status != AccountStatus::Active {
         return Err(AppError::Forbidden {
@@ -307,8 +333,7 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
             msg: Msg::new("账号已停用，请联系物业管理处", "This account is disabled; contact the property office"),
         });
     }
-    let mut conn = state.redis.clone();
-    let _: () = conn.del(state.redis_key(&["signin", "fail", &ident])).await?;
+    succeeded(state, &ident, input.ip, sole_account).await?;
     start_session(state, &user).await
 }
 
@@ -323,13 +348,28 @@ pub async fn change_password(state: &AppState, actor: &Actor, ip: &str, old: &st
         ));
     }
     let user = repo::credentials_by_id(&state.db, actor.user_id).await?.ok_or_else(invalid_token)?;
-    let ident = actor.account.username.clone().or(actor.account.phone.clone()).unwrap_or(actor.user_id.to_string());
-    check_lock(state, &ident).await?;
+    // the account signs in by username and by phone: a wrong current password counts
+    // against both, like a failed sign-in
+    let idents: Vec<String> =
+        [actor.account.username.clone(), actor.account.phone.clone()].into_iter().flatten().collect();
+    for ident in &idents {
+        check_lock(state, ident).await?;
+    }
+    let mut attempts = Vec::with_capacity(idents.len());
+    for ident in &idents {
+        attempts.push(reserve_attempt(state, ident, ip).await?);
+    }
     if !verify_password(state, old, user.password_hash.clone()).await? {
-        return Err(match count_failure(state, &ident, ip).await? {
-            e @ AppError::RateLimited { .. } => e,
-            _ => AppError::validation("oldPassword", Msg::new("原密码不正确", "The current password is wrong")),
-        });
+        let mut answer = AppError::validation("oldPassword", Msg::new("原密码不正确", "The current password is wrong"));
+        for (ident, n) in idents.iter().zip(&attempts) {
+            if let e @ AppError::RateLimited { .. } = failed(state, ident, *n).await? {
+                answer = e;
+            }
+        }
+        return Err(answer);
+    }
+    for ident in &idents {
+        succeeded(state, ident, ip, true).await?;
     }
     let hash = rbac::hash_password(state, new).await?;
     let mut tx = state.db.begin().await?;
@@ -363,11 +403,11 @@ pub async fn reset_user_password(
 ) -> AppResult<Uuid> {
     rbac::writable_user(state, actor, id).await?;
     let password = NewPassword::parse("initialPassword", initial_password)?;
+    let hash = rbac::hash_password(state, password).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
-    let hash = rbac::hash_password(state, password).await?;
     repo::set_password(&mut tx, id, &hash, true).await?;
     end_all_sessions(state, &mut tx, id).await?;
     audit::record(&mut tx, state.clock.now(), actor, "user.reset_password", "user", Some(id), serde_json::json!({}))
@@ -451,8 +491,13 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
         let sms = state.part::<crate::notify::Senders>()?.sms.clone();
         tokio::spawn(async move {
             if let Err(e) = sms.send(&msg).await {
-                // the code never arrives: drop it, so a retry starts clean
-                let _: Result<(), _> = conn.del(&code_key).await;
+                // the code never arrives: replace it by one nobody knows (deleting it would
+                // answer "expired" where an unregistered phone answers "wrong code")
+                let _: Result<(), _> = redis::pipe()
+                    .hset(&code_key, "hash", random_token())
+                    .hset(&code_key, "failed", 1)
+                    .query_async(&mut conn)
+                    .await;
                 let reason = match e {
                     SmsError::InvalidNumber => "invalid_number",
                     SmsError::RateLimited { .. } => "rate_limited",

@@ -432,10 +432,8 @@ pub async fn devices(
     limit: usize,
 ) -> AppResult<Vec<Device>> {
     let filter = actor.projects(Perm::EquipmentRead)?;
-    if let Some(p) = q.project_id
-        && !filter.allows(p)
-    {
-        return Err(AppError::forbidden());
+    if let Some(p) = q.project_id {
+        actor.require_project(Perm::EquipmentRead, p)?;
     }
     let f = DeviceFilter {
         projects: filter.as_sql(),

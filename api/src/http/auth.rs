@@ -37,8 +37,9 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Str
     }
     let trusted: Vec<Cidr> = c.trusted_proxies.iter().filter_map(|p| Cidr::parse(p)).collect();
     let is_trusted = |ip: IpAddr| trusted.iter().any(|t| t.contains(ip));
-    if !is_trusted(peer.ip()) {
-        return peer.ip().to_string();
+    let peer_ip = peer.ip().to_canonical();
+    if !is_trusted(peer_ip) {
+        return peer_ip.to_string();
     }
     let forwarded: Vec<&str> = headers
         .get_all("x-forwarded-for")
@@ -47,20 +48,31 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: SocketAddr) -> Str
         .flat_map(|v| v.split(','))
         .map(str::trim)
         .collect();
-    let mut client = peer.ip();
+    let mut client = peer_ip;
     for hop in forwarded.iter().rev() {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) => {
+        match parse_hop(hop) {
+            Some(ip) => {
                 client = ip;
                 if !is_trusted(ip) {
                     break;
                 }
             }
             // garbage in the chain: stop at the last hop we could read
-            Err(_) => break,
+            None => break,
         }
     }
     client.to_string()
+}
+
+/// One hop of `X-Forwarded-For`: an address, perhaps with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`); IPv4-mapped IPv6 is read as IPv4.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| hop.strip_prefix('[').and_then(|h| h.strip_suffix(']')).and_then(|h| h.parse().ok()))?;
+    Some(ip.to_canonical())
 }
 
 /// An address block: `10.0.0.0/8`, `::1/128`, or one address.
@@ -84,7 +96,7 @@ impl Cidr {
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.net, ip) {
+        match (self.net, ip.to_canonical()) {
             (IpAddr::V4(n), IpAddr::V4(i)) => {
                 let mask = if self.bits == 0 { 0 } else { u32::MAX << (32 - u32::from(self.bits)) };
                 u32::from(n) & mask == u32::from(i) & mask
@@ -116,5 +128,15 @@ mod tests {
         assert!(Cidr::parse("192.168.1.9").unwrap().contains("192.168.1.9".parse().unwrap()));
         assert!(Cidr::parse("10.0.0.0/33").is_none());
         assert!(Cidr::parse("nonsense").is_none());
+        assert!(c.contains("::ffff:10.1.0.7".parse().unwrap()), "IPv4-mapped IPv6 is IPv4");
+    }
+
+    #[test]
+    fn hops_with_ports_and_brackets() {
+        assert_eq!(parse_hop("1.2.3.4:5678"), Some("1.2.3.4".parse().unwrap()));
+        assert_eq!(parse_hop("[2001:db8::1]:443"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(parse_hop("[2001:db8::1]"), Some("2001:db8::1".parse().unwrap()));
+        assert_eq!(parse_hop("::ffff:8.8.8.8"), Some("8.8.8.8".parse().unwrap()));
+        assert_eq!(parse_hop("unknown"), None);
     }
 }

@@ -9,7 +9,7 @@ pub mod localize;
 pub mod metrics;
 mod playground;
 pub mod schema;
-mod ws;
+pub mod ws;
 
 use axum::Router;
 use axum::extract::Request;

@@ -11,9 +11,11 @@ use async_graphql::{
 };
 
 use super::localize::LocalizeSubscriptions;
+use super::ws::WsSession;
 use crate::kit::error::Locale;
 use crate::kit::gql::StateExt;
 use crate::kit::state::AppState;
+use crate::rbac::graphql::Caller;
 
 /// Everything a signed-in user may read; each field says which permission it needs.
 #[derive(MergedObject, Default)]
@@ -156,9 +158,24 @@ impl Extension for WsLimits {
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        request: Request,
+        mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        // the actor as it is now: roles revoked since `connection_init` no longer count
+        if let (Some(session), Some(state)) = (ctx.data_opt::<WsSession>(), ctx.data_opt::<AppState>())
+            && let Some(s) = session.get()
+        {
+            let caller = match crate::rbac::service::load_actor(state, s.user_id, s.company_id, s.issued_at).await {
+                Ok(a) => Caller(Ok(Some(a))),
+                Err(crate::kit::error::AppError::Unauthenticated { reason, msg }) => Caller(Err((reason, msg))),
+                Err(e) => {
+                    let mut err = ServerError::new(e.to_string(), None);
+                    err.source = Some(Arc::new(e));
+                    return Err(err);
+                }
+            };
+            request.data.insert(caller);
+        }
         let allowed = ctx.data_opt::<Introspection>().is_some_and(|i| i.0);
         next.run(ctx, if allowed { request } else { request.disable_introspection() }).await
     }

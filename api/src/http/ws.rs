@@ -33,14 +33,25 @@ use crate::kit::state::AppState;
 use crate::rbac::model::Perm;
 use crate::rbac::service::EVENT_SESSION_REVOKED;
 
-/// Who a connection serves and until when its token is good.
+/// Who a connection serves, with the token it was opened (or last refreshed) with.
 #[derive(Debug, Clone, Copy)]
-struct Session {
-    user_id: Uuid,
-    expires_at: i64,
+pub struct Session {
+    pub user_id: Uuid,
+    pub company_id: Uuid,
+    pub issued_at: i64,
+    pub expires_at: i64,
 }
 
-type SessionCell = Arc<Mutex<Option<Session>>>;
+/// The connection's session, shared with every operation it runs: each query and mutation
+/// is authorised with the actor as it is now, not as it was at `connection_init`.
+#[derive(Clone, Default)]
+pub struct WsSession(pub Arc<Mutex<Option<Session>>>);
+
+impl WsSession {
+    pub fn get(&self) -> Option<Session> {
+        self.0.lock().ok().and_then(|s| *s)
+    }
+}
 
 fn bearer(payload: &serde_json::Value) -> Option<String> {
     payload
@@ -75,7 +86,7 @@ pub async fn upgrade(
         .write_buffer_size(l.ws_write_buffer_bytes)
         .max_message_size(l.ws_max_message_bytes)
         .on_upgrade(move |socket| async move {
-            let session: SessionCell = Arc::default();
+            let session = WsSession::default();
             let (mut sink, stream) = socket.split();
             let input = stream.take_while(|m| future::ready(m.is_ok())).filter_map(|m| {
                 future::ready(match m {
@@ -101,9 +112,14 @@ pub async fn upgrade(
                     let dev = state.config.is_development();
                     if let (Some(a), Some(t)) = (caller.actor(), token.as_deref())
                         && let Ok(claims) = crate::auth::service::verify_access_token(&state, t)
-                        && let Ok(mut s) = init_session.lock()
+                        && let Ok(mut s) = init_session.0.lock()
                     {
-                        *s = Some(Session { user_id: a.user_id, expires_at: claims.exp });
+                        *s = Some(Session {
+                            user_id: a.user_id,
+                            company_id: a.company_id,
+                            issued_at: claims.iat,
+                            expires_at: claims.exp,
+                        });
                     }
                     let introspection = dev || caller.actor().is_some_and(|a| a.is_staff() && a.has(Perm::SchemaRead));
                     let mut data = Data::default();
@@ -111,6 +127,7 @@ pub async fn upgrade(
                     data.insert(RequestMeta { locale, ip, request_id });
                     data.insert(ExpensiveBudget::new(state.config.limits.max_expensive_per_request));
                     data.insert(Introspection(introspection));
+                    data.insert(init_session.clone());
                     loaders_into(&mut data, &state);
                     Ok(data)
                 })
@@ -123,10 +140,11 @@ pub async fn upgrade(
                             && crate::rbac::service::load_actor(&ping_state, claims.sub, claims.cid, claims.iat)
                                 .await
                                 .is_ok()
-                            && let Ok(mut s) = ping_session.lock()
+                            && let Ok(mut s) = ping_session.0.lock()
                             && let Some(cur) = s.as_mut()
                             && cur.user_id == claims.sub
                         {
+                            cur.issued_at = claims.iat;
                             cur.expires_at = claims.exp;
                         }
                         Ok(None)
@@ -159,40 +177,35 @@ pub async fn upgrade(
         .into_response()
 }
 
-/// Resolves when the connection must end: the account's sessions ended or its roles
-/// changed (event bus, from any replica), or its token expired.
-async fn watch_session(state: AppState, session: SessionCell) -> (u16, &'static str) {
+/// Resolves when the connection must end: the account's sessions ended (event bus, from
+/// any replica), its token expired, or — checked every half second from the actor cache,
+/// which catches what a missed event would hide — its token is no longer accepted.
+async fn watch_session(state: AppState, session: WsSession) -> (u16, &'static str) {
     let mut rx = state.events.subscribe();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
-        let current = session.lock().ok().and_then(|s| *s);
         tokio::select! {
             _ = tick.tick() => {
-                if let Some(s) = current
-                    && s.expires_at <= state.clock.now().timestamp()
-                {
-                    return (4401, "token expired");
+                if let Some(s) = session.get() {
+                    if s.expires_at <= state.clock.now().timestamp() {
+                        return (4401, "token expired");
+                    }
+                    if crate::rbac::service::load_actor(&state, s.user_id, s.company_id, s.issued_at).await.is_err() {
+                        return (4401, "session ended");
+                    }
                 }
             }
             ev = rx.recv() => match ev {
                 Ok(ev) => {
-                    if let Some(s) = current
+                    if let Some(s) = session.get()
                         && ev.user_id == Some(s.user_id)
                         && ev.kind == EVENT_SESSION_REVOKED
                     {
                         return (4401, "session ended");
                     }
                 }
-                // a missed SESSION_REVOKED must not leave a connection serving: check the
-                // account itself
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if let Some(s) = current
-                        && let Ok(account) = crate::rbac::service::account(&state, s.user_id).await
-                        && account.status != crate::rbac::model::AccountStatus::Active
-                    {
-                        return (4401, "session ended");
-                    }
-                }
+                // missed events: the next tick checks the account itself
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return (1001, "server stopping"),
             }
         }

@@ -197,11 +197,13 @@ fn strip_client_id(v: Value) -> Value {
     }
 }
 
-/// Objects with their keys sorted, so the order a client wrote them in does not matter.
+/// The input in one spelling, however the client wrote it: keys sorted, an explicit `null`
+/// the same as an omitted field, an enum the same whether written inline or sent as a
+/// variable string, `1` the same as `1.0`.
 fn canonical(v: &Value, h: &mut Sha256) {
     match v {
         Value::Object(m) => {
-            let mut keys: Vec<_> = m.keys().collect();
+            let mut keys: Vec<_> = m.iter().filter(|(_, x)| !matches!(x, Value::Null)).map(|(k, _)| k).collect();
             keys.sort();
             h.update(b"{");
             for k in keys {
@@ -222,6 +224,20 @@ fn canonical(v: &Value, h: &mut Sha256) {
             }
             h.update(b"]");
         }
+        Value::Enum(name) => {
+            h.update(b"\"");
+            h.update(name.as_bytes());
+            h.update(b"\"");
+        }
+        Value::String(s) => {
+            h.update(b"\"");
+            h.update(s.as_bytes());
+            h.update(b"\"");
+        }
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => h.update(format!("{}", f as i64).as_bytes()),
+            _ => h.update(n.to_string().as_bytes()),
+        },
         other => h.update(other.to_string().as_bytes()),
     }
 }
@@ -283,6 +299,21 @@ mod tests {
         let mut h = Sha256::new();
         canonical(v, &mut h);
         h.finalize().to_vec()
+    }
+
+    #[test]
+    fn canonical_ignores_how_the_input_was_written() {
+        let inline = Value::Object(
+            [
+                (async_graphql::Name::new("state"), Value::Enum(async_graphql::Name::new("OPEN"))),
+                (async_graphql::Name::new("n"), Value::from(1)),
+                (async_graphql::Name::new("note"), Value::Null),
+            ]
+            .into_iter()
+            .collect(),
+        );
+        let variables = Value::from_json(serde_json::json!({"state": "OPEN", "n": 1.0})).unwrap();
+        assert_eq!(hash(&inline), hash(&variables));
     }
 
     #[test]

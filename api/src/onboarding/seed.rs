@@ -276,6 +276,8 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
     )
     .await?;
 
+    // the company has projects now: the administrator's actor learns them
+    let admin = rbac::load_actor(state, admin_id, company, i64::MAX).await?;
     let roles = rbac::roles(s, &admin, None, 100).await?;
     let role = |code: &str| roles.iter().find(|r| r.code == code).map(|r| r.id).ok_or(AppError::not_found("role"));
     for (user, code, projects) in [

@@ -209,6 +209,9 @@ pub struct Actor {
     pub owner_id: Option<Uuid>,
     /// projects this staff member serves as manager or customer service ("own" scope)
     pub own_projects: HashSet<Uuid>,
+    /// every project of the caller's company: a project id from a client is resolved here
+    /// first, so another company's project is NOT_FOUND whatever the caller's scope
+    pub company_projects: HashSet<Uuid>,
     pub perms: HashMap<Perm, Scope>,
     pub must_change_password: bool,
     pub loaded_at: DateTime<Utc>,
@@ -277,10 +280,14 @@ impl Actor {
         })
     }
 
-    /// FORBIDDEN unless `perm` reaches `project`. A project of another company is NOT_FOUND
-    /// at the repo level, so nothing is revealed about it.
+    /// NOT_FOUND unless `project` belongs to the caller's company (nothing is revealed
+    /// about another company's), then FORBIDDEN unless `perm` reaches it.
     pub fn require_project(&self, perm: Perm, project: Uuid) -> Result<(), AppError> {
-        if self.projects(perm)?.allows(project) { Ok(()) } else { Err(AppError::forbidden()) }
+        let filter = self.projects(perm)?;
+        if !self.company_projects.contains(&project) {
+            return Err(AppError::not_found("project"));
+        }
+        if filter.allows(project) { Ok(()) } else { Err(AppError::forbidden()) }
     }
 
     pub fn unmask_pii(&self) -> bool {

@@ -136,6 +136,21 @@ pub async fn get_grant(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> s
     .await
 }
 
+/// The grant of one role to one account, if any.
+pub async fn grant_of(db: impl PgExecutor<'_>, user_id: Uuid, role_id: Uuid) -> sqlx::Result<Option<RoleGrant>> {
+    sqlx::query_as!(
+        RoleGrant,
+        r#"SELECT ur.id, ur.user_id, ur.role_id, r.code AS role_code, r.name AS role_name,
+                  r.permissions, ur.scope AS "scope: GrantScope", ur.project_ids
+           FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+           WHERE ur.user_id = $1 AND ur.role_id = $2"#,
+        user_id,
+        role_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// Projects a staff member serves as manager or customer service: their "own" scope.
 pub async fn own_projects(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
@@ -145,6 +160,11 @@ pub async fn own_projects(db: impl PgExecutor<'_>, user_id: Uuid) -> sqlx::Resul
     )
     .fetch_all(db)
     .await
+}
+
+/// Every project id of a company.
+pub async fn company_projects(db: impl PgExecutor<'_>, company_id: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!("SELECT id FROM projects WHERE company_id = $1", company_id).fetch_all(db).await
 }
 
 /// How many of `ids` are projects of the company.

@@ -57,6 +57,13 @@ impl ActorCache {
             map.remove(&id);
         }
     }
+
+    /// Forgets every cached actor of a company (its projects changed).
+    pub fn invalidate_company(&self, company_id: Uuid) {
+        if let Ok(mut map) = self.0.write() {
+            map.retain(|_, (_, a)| a.company_id != company_id);
+        }
+    }
 }
 
 /// Drops a cached actor on this replica (others follow the account events).
@@ -67,6 +74,24 @@ pub fn forget_actor(state: &AppState, user_id: Uuid) {
 }
 
 pub const EVENT_PERMISSIONS_CHANGED: &str = "PERMISSIONS_CHANGED";
+/// A company's projects changed (one was created): cached actors of the company reload.
+pub const EVENT_COMPANY_PROJECTS: &str = "COMPANY_PROJECTS";
+
+/// Tells every replica that a company's projects changed: its cached actors reload with
+/// the new project list.
+pub async fn company_projects_changed(state: &AppState, company_id: Uuid) {
+    if let Ok(c) = state.part::<ActorCache>() {
+        c.invalidate_company(company_id);
+    }
+    let ev = Event {
+        user_id: None,
+        kind: EVENT_COMPANY_PROJECTS.to_owned(),
+        payload: serde_json::json!({ "companyId": company_id }),
+    };
+    if let Err(e) = state.events.publish(&ev).await {
+        tracing::warn!(error = %e, "company event not published");
+    }
+}
 pub const EVENT_SESSION_REVOKED: &str = "SESSION_REVOKED";
 
 /// Tells every replica (and the user's connected apps) that an account changed.
@@ -91,6 +116,14 @@ pub async fn follow_account_events(state: AppState, mut shutdown: tokio::sync::w
                         forget_actor(&state, u);
                     }
                 }
+                Ok(ev) if ev.kind == EVENT_COMPANY_PROJECTS => {
+                    if let (Ok(c), Some(company)) = (
+                        state.part::<ActorCache>(),
+                        ev.payload["companyId"].as_str().and_then(|s| Uuid::parse_str(s).ok()),
+                    ) {
+                        c.invalidate_company(company);
+                    }
+                }
                 Ok(_) => {}
                 // missed events: forget everything rather than serve stale permissions
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
@@ -102,6 +135,13 @@ pub async fn follow_account_events(state: AppState, mut shutdown: tokio::sync::w
             }
         }
     }
+}
+
+/// The first whole second from which tokens are valid again after sessions ended at `t`:
+/// a token issued in the same second as the revocation (before it or after) is void, and
+/// the sign-in layer issues new ones from this second on.
+pub fn first_valid_second(t: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
+    t.map(|t| t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)).unwrap_or(i64::MIN)
 }
 
 fn session_ended() -> AppError {
@@ -132,7 +172,7 @@ pub async fn load_actor(state: &AppState, user_id: Uuid, company_id: Uuid, issue
     if actor.company_id != company_id {
         return Err(session_ended());
     }
-    if actor.tokens_valid_after.is_some_and(|t| issued_at < t.timestamp()) {
+    if issued_at < first_valid_second(actor.tokens_valid_after) {
         return Err(token_revoked());
     }
     Ok(actor)
@@ -162,6 +202,7 @@ async fn build_actor(state: &AppState, user_id: Uuid) -> AppResult<Actor> {
         });
     }
     let own_projects = repo::own_projects(&state.db, user_id).await?.into_iter().collect();
+    let company_projects = repo::company_projects(&state.db, company_id).await?.into_iter().collect();
     Ok(Actor {
         user_id,
         company_id,
@@ -169,6 +210,7 @@ async fn build_actor(state: &AppState, user_id: Uuid) -> AppResult<Actor> {
         name: row.account.name.clone(),
         owner_id: row.owner_id,
         own_projects,
+        company_projects,
         perms: permissions_of(&grants),
         must_change_password: row.account.must_change_password,
         loaded_at: state.clock.now(),
@@ -444,6 +486,7 @@ pub async fn assign_role(state: &AppState, actor: &Actor, retry: &Retry, input: 
     let role = repo::get_role(&mut *tx, actor.company_id, input.role_id).await?.ok_or(AppError::not_found("role"))?;
     let target =
         repo::get_account(&mut *tx, actor.company_id, input.user_id).await?.ok_or(AppError::not_found("user"))?;
+    let their_own: HashSet<Uuid> = repo::own_projects(&mut *tx, target.id).await?.into_iter().collect();
     if role.code == OWNER_ROLE {
         return Err(AppError::validation(
             "roleId",
@@ -461,12 +504,17 @@ pub async fn assign_role(state: &AppState, actor: &Actor, retry: &Retry, input: 
     }
     // No escalation: the grant's scope must lie within the granter's, for role:write and
     // for every permission the role carries.
-    let within = my_scope.covers(&scope)
+    // An `own` grant reaches the projects the target serves: they must lie within the
+    // granter's scope too. A grant that already exists is replaced only by someone whose
+    // scope covers it (no narrowing a wider grant from below).
+    let existing = repo::grant_of(&mut *tx, target.id, role.id).await?;
+    let within = reaches(actor, &my_scope, &scope, &their_own)
+        && existing.as_ref().is_none_or(|g| reaches(actor, &my_scope, &g.scope(), &their_own))
         && role
             .permissions
             .iter()
             .filter_map(|c| Perm::parse(c))
-            .all(|p| actor.perms.get(&p).is_some_and(|s| s.covers(&scope)));
+            .all(|p| actor.perms.get(&p).is_some_and(|s| reaches(actor, s, &scope, &their_own)));
     if !within {
         return Err(AppError::Forbidden {
             reason: "CANNOT_GRANT",
@@ -497,7 +545,8 @@ pub async fn revoke_role(state: &AppState, actor: &Actor, retry: &Retry, grant_i
         Err(done) => return Ok(done),
     };
     let g = repo::get_grant(&mut *tx, actor.company_id, grant_id).await?.ok_or(AppError::not_found("role"))?;
-    if !my_scope.covers(&g.scope()) {
+    let their_own: HashSet<Uuid> = repo::own_projects(&mut *tx, g.user_id).await?.into_iter().collect();
+    if !reaches(actor, &my_scope, &g.scope(), &their_own) {
         return Err(AppError::forbidden());
     }
     repo::delete_grant(&mut tx, actor.company_id, grant_id).await?;
@@ -591,12 +640,48 @@ pub async fn user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Accoun
         .ok_or(AppError::not_found("user"))
 }
 
-/// A staff account the actor may change (`user:write` within their scope).
+/// A staff account the actor may change: within their `user:write` scope, and holding no
+/// grant that reaches further than the actor's own (a project-scoped administrator cannot
+/// reset the password of one with wider access, and so become them).
 pub async fn writable_user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Account> {
-    staff_in_scope(state, actor, Perm::UserWrite, Some(id), None, None, 1)
+    let target = staff_in_scope(state, actor, Perm::UserWrite, Some(id), None, None, 1)
         .await?
         .pop()
-        .ok_or(AppError::not_found("user"))
+        .ok_or(AppError::not_found("user"))?;
+    if id != actor.user_id {
+        let mine = actor.require(Perm::UserWrite)?.clone();
+        let their_own: HashSet<Uuid> = repo::own_projects(&state.db, id).await?.into_iter().collect();
+        let grants = repo::grants_of(&state.db, id).await?;
+        let within = grants.iter().filter(|g| g.role_code != OWNER_ROLE).all(|g| {
+            let theirs = g.scope();
+            reaches(actor, &mine, &theirs, &their_own)
+                && g.permissions
+                    .iter()
+                    .filter_map(|c| Perm::parse(c))
+                    .all(|p| actor.perms.get(&p).is_some_and(|s| reaches(actor, s, &theirs, &their_own)))
+        });
+        if !within {
+            return Err(AppError::Forbidden {
+                reason: "CANNOT_MANAGE",
+                msg: Msg::new(
+                    "不能修改权限范围超出自己的账号",
+                    "You cannot change an account whose access reaches further than yours",
+                ),
+            });
+        }
+    }
+    Ok(target)
+}
+
+/// Does the actor's scope `mine` include everything `theirs` reaches? An `own` scope
+/// reaches the projects its holder serves (`their_own`), which must lie within `mine`.
+fn reaches(actor: &Actor, mine: &Scope, theirs: &Scope, their_own: &HashSet<Uuid>) -> bool {
+    match (mine, theirs) {
+        (Scope::Company, _) => true,
+        (Scope::Projects(ids), Scope::Own) => their_own.is_subset(ids),
+        (Scope::Own, Scope::Own) => their_own.is_subset(&actor.own_projects),
+        (m, t) => m.covers(t),
+    }
 }
 
 pub struct NewStaff<'a> {
@@ -626,6 +711,9 @@ pub async fn create_staff_user(state: &AppState, actor: &Actor, retry: &Retry, i
         None => None,
     };
     let password = NewPassword::parse("initialPassword", input.initial_password)?;
+    // hashed before the transaction: argon2 takes tens of milliseconds of a core, which no
+    // pooled connection should wait on
+    let hash = hash_password(state, password).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
@@ -641,7 +729,6 @@ pub async fn create_staff_user(state: &AppState, actor: &Actor, retry: &Retry, i
             ),
         ));
     }
-    let hash = hash_password(state, password).await?;
     let id = Uuid::now_v7();
     repo::insert_account(
         &mut tx,

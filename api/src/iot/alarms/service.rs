@@ -170,10 +170,8 @@ pub async fn alarms(
     limit: usize,
 ) -> AppResult<Vec<Alarm>> {
     let projects = actor.projects(Perm::AlarmRead)?;
-    if let Some(p) = f.project_id
-        && !projects.allows(p)
-    {
-        return Err(AppError::forbidden());
+    if let Some(p) = f.project_id {
+        actor.require_project(Perm::AlarmRead, p)?;
     }
     let projects = projects.as_sql();
     Ok(repo::alarms(&state.db, actor.company_id, projects.as_deref(), f, after, limit as i64).await?)
@@ -288,10 +286,8 @@ pub async fn repair_requests(
     limit: usize,
 ) -> AppResult<Vec<RepairRequest>> {
     let projects = actor.projects(Perm::RepairRead)?;
-    if let Some(p) = project_id
-        && !projects.allows(p)
-    {
-        return Err(AppError::forbidden());
+    if let Some(p) = project_id {
+        actor.require_project(Perm::RepairRead, p)?;
     }
     let projects = projects.as_sql();
     Ok(repo::repair_requests(
@@ -458,6 +454,9 @@ pub async fn update_rule(
     input: RuleInput,
 ) -> AppResult<Uuid> {
     actor.require(Perm::AlarmRuleWrite)?;
+    // what a rule watches never changes, so it is checked before the transaction (a waiting
+    // retry holds no second connection)
+    check_targets(state, actor, &input).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
@@ -471,7 +470,6 @@ pub async fn update_rule(
     {
         return Err(invalid("kind", "规则的类型和适用范围不可修改", "A rule's kind and scope cannot change"));
     }
-    check_targets(state, actor, &input).await?;
     let row = validate(actor, id, input)?;
     save_rule(state, actor, tx, &row, "alarm_rule.update").await?;
     Ok(id)

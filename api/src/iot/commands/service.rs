@@ -32,10 +32,8 @@ pub async fn send_command(
             Msg::new("参数应为不超过1KB的JSON对象", "Params must be a JSON object under 1 KB"),
         ));
     }
-    let mut tx = match retry.begin(state).await? {
-        Ok(tx) => tx,
-        Err(done) => return Ok(done),
-    };
+    // the device and project do not change with the command: read them before the
+    // transaction, so a waiting retry never holds a second connection
     let device = crate::equipment::service::device_for_command(state, actor, device_id).await?;
     actor.require_project(perm, device.project_id)?;
     if !kind.fits(device.category) {
@@ -45,6 +43,10 @@ pub async fn send_command(
         ));
     }
     let project = crate::org::company::service::project(state, actor, perm, device.project_id).await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
     let id = Uuid::now_v7();
     let now = state.clock.now();
     repo::insert_command(

@@ -30,20 +30,11 @@ pub async fn publish(state: &AppState, actor: &Actor, retry: &Retry, input: Publ
     actor.require(Perm::AnnouncementWrite)?;
     let title = types::text("title", input.title, 100)?;
     let body = types::text("body", input.body, 5000)?;
-    let now = state.clock.now();
-    if input.expires_at.is_some_and(|e| e <= now) {
-        return Err(AppError::validation(
-            "expiresAt",
-            Msg::new("过期时间必须晚于现在", "The expiry must be in the future"),
-        ));
-    }
     if input.audience == Audience::Building && input.building_id.is_none() {
         return Err(AppError::validation("buildingId", Msg::new("请选择楼栋", "Choose a building")));
     }
-    let mut tx = match retry.begin(state).await? {
-        Ok(tx) => tx,
-        Err(done) => return Ok(done),
-    };
+    // reads that the publication cannot change come before the transaction, so a waiting
+    // retry never holds a second connection
     let project =
         crate::org::company::service::project(state, actor, Perm::AnnouncementWrite, input.project_id).await?;
     let building_id = match (input.audience, input.building_id) {
@@ -65,6 +56,18 @@ pub async fn publish(state: &AppState, actor: &Actor, retry: &Retry, input: Publ
             crate::org::owners::service::resident_users(state, project.id, building_id).await?
         }
     };
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    // after the retry check: a late retry of a published notice is not "expired"
+    let now = state.clock.now();
+    if input.expires_at.is_some_and(|e| e <= now) {
+        return Err(AppError::validation(
+            "expiresAt",
+            Msg::new("过期时间必须晚于现在", "The expiry must be in the future"),
+        ));
+    }
     let a = NewAnnouncement {
         id: Uuid::now_v7(),
         company_id: actor.company_id,
@@ -138,6 +141,12 @@ async fn view(state: &AppState, actor: &Actor, project_id: Option<Uuid>) -> AppR
     if staff.is_none() && homes.is_none() {
         return Err(refused.unwrap_or_else(AppError::forbidden));
     }
+    // another company's project is not there at all
+    if let Some(p) = project_id
+        && !actor.company_projects.contains(&p)
+    {
+        return Err(AppError::not_found("project"));
+    }
     // a project outside the staff scope: FORBIDDEN, unless the caller may live there
     if let (Some(p), Some(f)) = (project_id, &staff)
         && !f.allows(p)
@@ -205,14 +214,16 @@ pub async fn announcement(state: &AppState, actor: &Actor, id: Uuid) -> AppResul
 
 /// Records that the caller read an announcement they can see (once, however often).
 pub async fn mark_read(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid) -> AppResult<Uuid> {
+    // whether the caller may see it does not change by reading it: checked before the
+    // transaction, so a waiting retry holds no second connection
+    let filter = Filter { project_id: None, pinned_only: false, only: Some(id) };
+    if visible(state, &state.db, actor, filter, None, 1).await?.is_empty() {
+        return Err(AppError::not_found("announcement"));
+    }
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
-    let filter = Filter { project_id: None, pinned_only: false, only: Some(id) };
-    if visible(state, &mut *tx, actor, filter, None, 1).await?.is_empty() {
-        return Err(AppError::not_found("announcement"));
-    }
     repo::mark_read(&mut *tx, id, actor.user_id, state.clock.now()).await?;
     tx.commit(&id).await?;
     Ok(id)

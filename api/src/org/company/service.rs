@@ -347,6 +347,7 @@ pub async fn create_project(
     )
     .await?;
     tx.commit(&p.id).await?;
+    crate::rbac::service::company_projects_changed(state, actor.company_id).await;
     forget_people(state, p.manager_id.into_iter().chain(changes.team.unwrap_or_default()));
     Ok(p.id)
 }

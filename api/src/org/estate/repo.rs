@@ -35,6 +35,7 @@ pub async fn get_building(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -
 /// A page of a project's buildings in id order.
 pub async fn list_buildings(
     db: impl PgExecutor<'_>,
+    company_id: Uuid,
     project_id: Uuid,
     after: Option<Uuid>,
     limit: i64,
@@ -42,10 +43,11 @@ pub async fn list_buildings(
     sqlx::query_as!(
         Building,
         "SELECT id, project_id, name, floors FROM buildings
-         WHERE project_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+         WHERE company_id = $4 AND project_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
         project_id,
         after,
-        limit
+        limit,
+        company_id
     )
     .fetch_all(db)
     .await
@@ -277,6 +279,7 @@ pub async fn get_parking(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) ->
 
 pub async fn list_parking(
     db: impl PgExecutor<'_>,
+    company_id: Uuid,
     project_id: Uuid,
     after: Option<Uuid>,
     limit: i64,
@@ -284,10 +287,11 @@ pub async fn list_parking(
     sqlx::query_as!(
         ParkingSpace,
         r#"SELECT id, project_id, code, area, status AS "status: ParkingStatus", owner_id FROM parking_spaces
-           WHERE project_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"#,
+           WHERE company_id = $4 AND project_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"#,
         project_id,
         after,
-        limit
+        limit,
+        company_id
     )
     .fetch_all(db)
     .await

@@ -63,7 +63,7 @@ pub async fn buildings(
     limit: usize,
 ) -> AppResult<Vec<Building>> {
     actor.require_project(Perm::EstateRead, project_id)?;
-    Ok(repo::list_buildings(&state.db, project_id, after, limit as i64).await?)
+    Ok(repo::list_buildings(&state.db, actor.company_id, project_id, after, limit as i64).await?)
 }
 
 /// A building the caller's estate permission reaches.
@@ -353,10 +353,8 @@ pub async fn houses(
     limit: usize,
 ) -> AppResult<Vec<House>> {
     let filter = actor.projects(Perm::EstateRead)?;
-    if let Some(p) = q.project_id
-        && !filter.allows(p)
-    {
-        return Err(AppError::forbidden());
+    if let Some(p) = q.project_id {
+        actor.require_project(Perm::EstateRead, p)?;
     }
     let f = HouseFilter {
         projects: filter.as_sql(),
@@ -404,7 +402,7 @@ pub async fn parking_spaces(
     limit: usize,
 ) -> AppResult<Vec<ParkingSpace>> {
     actor.require_project(Perm::EstateRead, project_id)?;
-    Ok(repo::list_parking(&state.db, project_id, after, limit as i64).await?)
+    Ok(repo::list_parking(&state.db, actor.company_id, project_id, after, limit as i64).await?)
 }
 
 /// A parking space the caller's estate permission reaches.
@@ -438,7 +436,7 @@ pub async fn create_parking_space(
         Err(done) => return Ok(done),
     };
     if let Some(o) = input.owner_id {
-        owners::require_owner(&mut tx, actor.company_id, o).await?;
+        owners::require_owner_in_scope(&mut tx, actor, Perm::OwnerRead, o).await?;
     }
     let p = ParkingSpace {
         id: Uuid::now_v7(),

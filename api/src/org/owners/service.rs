@@ -75,6 +75,20 @@ async fn owner_in_scope(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -
     Ok(o)
 }
 
+/// NOT_FOUND unless the owner belongs to the company and lives in a project `perm` reaches
+/// (or in none yet), in the caller's transaction.
+pub async fn require_owner_in_scope(tx: &mut sqlx::PgConnection, actor: &Actor, perm: Perm, id: Uuid) -> AppResult<()> {
+    let filter = actor.projects(perm)?;
+    repo::get_owner(&mut *tx, actor.company_id, id).await?.ok_or(AppError::not_found("owner"))?;
+    if let ProjectFilter::Only(ids) = &filter {
+        let theirs = repo::projects_of_owner(&mut *tx, id).await?;
+        if !theirs.is_empty() && !theirs.iter().any(|p| ids.contains(p)) {
+            return Err(AppError::not_found("owner"));
+        }
+    }
+    Ok(())
+}
+
 /// A person: the caller's own record, or one within `owner:read` (or, to read a change
 /// back, `owner:write`).
 pub async fn owner(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Owner> {
@@ -97,10 +111,8 @@ pub async fn owners(
     limit: usize,
 ) -> AppResult<Vec<Owner>> {
     let filter = actor.projects(Perm::OwnerRead)?;
-    if let Some(p) = project_id
-        && !filter.allows(p)
-    {
-        return Err(AppError::forbidden());
+    if let Some(p) = project_id {
+        actor.require_project(Perm::OwnerRead, p)?;
     }
     // searching by ID number goes through the blind index: the number is never stored in clear
     let idx = match id_card_number.map(str::trim).filter(|s| !s.is_empty()) {
@@ -277,7 +289,9 @@ pub async fn link_house(
     let project =
         repo::house_project(&mut *tx, actor.company_id, house_id).await?.ok_or(AppError::not_found("house"))?;
     actor.require_project(Perm::OwnerWrite, project)?;
-    require_owner(&mut tx, actor.company_id, owner_id).await?;
+    // the person must be within the caller's scope too: linking someone who lives elsewhere
+    // would show their phone and ID-card number to the caller
+    require_owner_in_scope(&mut tx, actor, Perm::OwnerWrite, owner_id).await?;
     repo::insert_resident(&mut tx, actor.company_id, project, house_id, owner_id, relation).await?;
     repo::set_house_status(&mut tx, house_id).await?;
     audit::record(
