@@ -35,6 +35,10 @@ enum Cmd {
     Bootstrap {
         #[arg(long)]
         company: String,
+        /// the company's short code, unique on this server (device topics and broker
+        /// usernames start with it); generated when absent
+        #[arg(long)]
+        code: Option<String>,
         #[arg(long, default_value = "admin")]
         admin_username: String,
     },
@@ -60,6 +64,10 @@ enum Cmd {
         offline: usize,
         #[arg(long, default_value_t = 2)]
         connections: usize,
+        /// a JSON file of device broker accounts (`{"JCWY/JC-ELV-11": "password", …}`, as
+        /// `provisionDeviceCredentials` gave them): each device then connects with its own
+        #[arg(long)]
+        credentials: Option<PathBuf>,
     },
     /// Write the GraphQL schema (SDL)
     ExportSchema {
@@ -148,14 +156,15 @@ async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             let logins = wuye_api::onboarding::seed::seed_demo(&app.state).await?;
             println!("{logins}");
         }
-        Cmd::Bootstrap { company, admin_username } => {
+        Cmd::Bootstrap { company, code, admin_username } => {
             let app = App::build_default(config).await?;
-            let password = wuye_api::onboarding::bootstrap(&app.state, &company, &admin_username).await?;
+            let password =
+                wuye_api::onboarding::bootstrap(&app.state, &company, code.as_deref(), &admin_username).await?;
             println!(
                 "company {company:?} created; sign in as {admin_username} with initial password {password} (must be changed at first sign-in)"
             );
         }
-        Cmd::SimulateDevices { project, devices, rate, count, faults, offline, connections } => {
+        Cmd::SimulateDevices { project, devices, rate, count, faults, offline, connections, credentials } => {
             if !(0.0..=1.0).contains(&faults) || !rate.is_finite() || rate < 0.0 {
                 return Err(CliError::Refused("--faults is 0…1 and --rate at least 0"));
             }
@@ -165,8 +174,15 @@ async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 return Err(CliError::Refused("no devices in the ledger (run seed-demo first)"));
             }
             println!("simulating {} devices, {count} messages at {rate}/s → {}", list.len(), config.mqtt_url);
+            let credentials = match credentials {
+                Some(f) => serde_json::from_str(&std::fs::read_to_string(f)?)
+                    .map_err(|_| CliError::Refused("--credentials: a JSON object of username → password"))?,
+                None => Default::default(),
+            };
             let report = wuye_api::iot::sim::service::simulate(wuye_api::iot::sim::model::SimOptions {
                 mqtt_url: config.mqtt_url.clone(),
+                ca_file: config.mqtt_ca_file.clone(),
+                credentials,
                 root: config.mqtt_topic_root.clone(),
                 devices: list,
                 rate,

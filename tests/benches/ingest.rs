@@ -58,13 +58,15 @@ fn child_simulator() {
         .split(',')
         .map(|d| {
             let (code, category) = d.split_once(':').unwrap();
-            SimDevice { project: "JCHY".into(), code: code.into(), category: DeviceCategory::parse(category).unwrap() }
+            SimDevice { company: "JCWY".into(), code: code.into(), category: DeviceCategory::parse(category).unwrap() }
         })
         .collect();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let r = rt
         .block_on(simulate(SimOptions {
             mqtt_url: url,
+            ca_file: None,
+            credentials: Default::default(),
             root,
             devices,
             rate: 0.0,
@@ -117,7 +119,7 @@ async fn run() {
 
     let s = TestServer::seeded_with(|c| {
         c.mqtt_url = url.clone();
-        c.iot.ingest_connections = 2;
+        c.iot.ingest_slots = 2;
         c.iot.ingest_workers = 2;
         c.iot.batch_max = 2000;
         c.iot.jobs = false;
@@ -149,11 +151,13 @@ async fn run() {
     let warm = 5_000u64;
     let _ = simulate(SimOptions {
         mqtt_url: url.clone(),
+        ca_file: None,
+        credentials: Default::default(),
         root: root.clone(),
         devices: devices
             .iter()
             .map(|(c, k)| SimDevice {
-                project: "JCHY".into(),
+                company: "JCWY".into(),
                 code: c.clone(),
                 category: DeviceCategory::parse(k).unwrap(),
             })

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use wuye_api::kit::clock::SystemClock;
 use wuye_api::{App, AppState, Config};
 
+pub mod broker;
 pub mod fakes;
 
 pub const PASSWORD: &str = wuye_api::onboarding::seed::DEMO_PASSWORD;
@@ -69,7 +70,7 @@ pub fn test_config(database_url: &str, files: &std::path::Path) -> Config {
         http_addr: "127.0.0.1:0".parse().unwrap(),
         mqtt_url: std::env::var("WUYE_TEST_MQTT_URL").unwrap_or_else(|_| "mqtt://127.0.0.1:1883".into()),
         mqtt_topic_root: format!("t{}", Uuid::now_v7().simple()),
-        mqtt_client_id: Some(format!("wuye-test-{}", Uuid::now_v7().simple())),
+        mqtt_client_prefix: format!("wuye-test-{}", Uuid::now_v7().simple()),
         mqtt_clean_session: true,
         ..Config::default()
     };
@@ -78,7 +79,7 @@ pub fn test_config(database_url: &str, files: &std::path::Path) -> Config {
     c.iot.jobs_interval_ms = 200;
     // the scheduler's jobs (offline sweep, escalation, maintenance) only where a test needs them
     c.iot.jobs = false;
-    c.iot.ingest_connections = 1;
+    c.iot.ingest_slots = 1;
     c.iot.ingest_workers = 2;
     c
 }
@@ -115,7 +116,6 @@ impl TestServer {
 
     /// A second replica with its own configuration (same database and Redis prefix).
     pub async fn replica_with(&self, mut config: Config) -> TestServer {
-        config.mqtt_client_id = Some(format!("wuye-test-{}", Uuid::now_v7().simple()));
         let files = TempDir(std::env::temp_dir().join(format!("wuye-files-{}", Uuid::now_v7().simple())));
         config.storage_dir = files.0.clone();
         Self::start_on(config, self.db_name.clone(), files).await
@@ -363,6 +363,24 @@ pub mod ws {
             .send(Message::text(json!({ "id": id, "type": "subscribe", "payload": { "query": query } }).to_string()))
             .await
             .unwrap();
+    }
+
+    pub async fn send(socket: &mut Socket, msg: Value) {
+        socket.send(Message::text(msg.to_string())).await.unwrap();
+    }
+
+    /// The close code the server ends the connection with within `wait` (messages before it
+    /// are skipped); `None` if it stays open that long.
+    pub async fn closed_within(socket: &mut Socket, wait: std::time::Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, socket.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) => return Some(1006),
+                Ok(Some(Ok(Message::Close(frame)))) => return Some(frame.map(|f| u16::from(f.code)).unwrap_or(1005)),
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
     }
 
     /// The next JSON message, or None when the socket closed or 5 s passed.

@@ -5,6 +5,7 @@ pub mod scheduler;
 pub mod telemetry;
 
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("updating built-in roles failed: {0}")]
     Sync(String),
+    #[error("MQTT broker: {0}")]
+    Broker(#[from] crate::iot::broker::model::BrokerConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -67,12 +70,20 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub async fn connect_db(cfg: &Config) -> Result<PgPool, StartupError> {
+    let err = |source| StartupError::Postgres { url: redact_url(&cfg.database_url), source };
+    // keepalives: a replica that vanishes without closing its sockets loses its advisory
+    // locks (scheduler, ingest slots) within ~25 s instead of the kernel's two hours
+    let opts = sqlx::postgres::PgConnectOptions::from_str(&cfg.database_url).map_err(err)?.options([
+        ("tcp_keepalives_idle", "10"),
+        ("tcp_keepalives_interval", "5"),
+        ("tcp_keepalives_count", "3"),
+    ]);
     PgPoolOptions::new()
         .max_connections(cfg.database_max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect(&cfg.database_url)
+        .connect_with(opts)
         .await
-        .map_err(|source| StartupError::Postgres { url: redact_url(&cfg.database_url), source })
+        .map_err(err)
 }
 
 pub async fn connect_redis(cfg: &Config) -> Result<(redis::Client, ConnectionManager), StartupError> {
@@ -154,12 +165,14 @@ impl App {
         };
         let push = PushSenders { fcm, jpush };
         let events = EventBus::new(redis.clone(), &config.redis_prefix);
-        let (mqtt, mqtt_events) = crate::iot::telemetry::mqtt::connect(&config);
+        let (mqtt, mqtt_events) = crate::iot::telemetry::mqtt::connect(&config)?;
         let storage = Arc::new(Storage::local(&config.storage_dir));
         let parts = Parts::default()
             .with(ActorCache::default())
             .with(Senders { sms, push })
-            .with(crate::iot::telemetry::service::IotCache::default());
+            .with(crate::iot::telemetry::service::IotCache::default())
+            .with(crate::iot::broker::dynsec::Dynsec::default())
+            .with(crate::http::ws::Watchers::default());
         let state = AppState::new(db, redis, Arc::new(config), Arc::new(keys), storage, clock, events, mqtt, parts);
         let schemas = http::schema::build(state.clone());
         Ok(App { state, schemas, redis_client, mqtt_events: Some(mqtt_events) })
@@ -182,6 +195,7 @@ impl App {
         let bus = self.state.events.clone();
         let bus_task = tokio::spawn(bus.run(self.redis_client.clone(), shutdown.clone()));
         tokio::spawn(crate::rbac::service::follow_account_events(self.state.clone(), shutdown.clone()));
+        tokio::spawn(crate::http::ws::follow_sessions(self.state.clone(), shutdown.clone()));
         tokio::spawn(crate::iot::telemetry::service::follow_ledger(self.state.clone(), shutdown.clone()));
         let dispatcher = self
             .state

@@ -146,8 +146,9 @@ pub async fn sign_out(state: &AppState, token: &str) -> AppResult<Option<Uuid>> 
     Ok(row.map(|r| r.user_id))
 }
 
-/// Ends every session of a user: refresh tokens revoked, access tokens void.
-async fn end_all_sessions(state: &AppState, tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<()> {
+/// Ends every session of a user: refresh tokens revoked, access tokens void. Returns the
+/// instant tokens are valid after.
+async fn end_all_sessions(state: &AppState, tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<DateTime<Utc>> {
     repo::revoke_user(tx, user_id, state.clock.now()).await?;
     rbac::end_sessions(state, tx, user_id, true).await
 }
@@ -374,7 +375,7 @@ pub async fn change_password(state: &AppState, actor: &Actor, ip: &str, old: &st
     let hash = rbac::hash_password(state, new).await?;
     let mut tx = state.db.begin().await?;
     repo::set_password(&mut tx, user.id, &hash, false).await?;
-    end_all_sessions(state, &mut tx, user.id).await?;
+    let ended = end_all_sessions(state, &mut tx, user.id).await?;
     audit::record(
         &mut tx,
         state.clock.now(),
@@ -386,7 +387,7 @@ pub async fn change_password(state: &AppState, actor: &Actor, ip: &str, old: &st
     )
     .await?;
     let user = Credentials { must_change_password: false, ..user };
-    let pair = issue_tokens(state, &mut tx, &user, None, Some(state.clock.now())).await?;
+    let pair = issue_tokens(state, &mut tx, &user, None, Some(ended)).await?;
     tx.commit().await?;
     account_changed(state, user.id, EVENT_SESSION_REVOKED).await;
     Ok(pair)

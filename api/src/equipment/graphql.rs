@@ -94,6 +94,11 @@ pub struct Device {
     pub qr_payload: String,
     /// when it was entered in the ledger
     pub created_at: DateTime<Utc>,
+    /// its own broker account (`{companyCode}/{projectCode}/{deviceCode}`), once
+    /// `provisionDeviceCredentials` created one
+    pub broker_username: Option<String>,
+    /// when its broker password was last set
+    pub broker_provisioned_at: Option<DateTime<Utc>>,
 }
 
 impl From<model::Device> for Device {
@@ -118,6 +123,8 @@ impl From<model::Device> for Device {
             responsible_user_id: d.responsible_user_id.map(to_id),
             attributes: Json(d.attributes),
             created_at: d.created_at,
+            broker_username: d.broker_username,
+            broker_provisioned_at: d.broker_provisioned_at,
         }
     }
 }

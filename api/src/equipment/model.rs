@@ -106,6 +106,9 @@ pub struct Device {
     pub responsible_user_id: Option<Uuid>,
     pub attributes: serde_json::Value,
     pub created_at: DateTime<Utc>,
+    /// its own broker account (`{company}/{project}/{device}`), once provisioned
+    pub broker_username: Option<String>,
+    pub broker_provisioned_at: Option<DateTime<Utc>>,
 }
 
 impl Device {
@@ -140,5 +143,27 @@ mod tests {
         assert_eq!(DeviceCategory::from_text("spaceship"), None);
         assert!(DeviceCategory::GasMeter.is_meter() && !DeviceCategory::Elevator.is_meter());
         assert_eq!(DeviceStatus::from_text("维修中"), Some(DeviceStatus::UnderRepair));
+    }
+}
+
+/// Where a device lives on the broker: `{root}/{company}/{device}/…` by the codes of its
+/// company (unique on the server) and of the device (unique in the company). Neither code
+/// ever changes, so a device keeps its topics when it moves between projects; the pair is
+/// also its broker username.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TopicPath {
+    pub company: String,
+    pub device: String,
+}
+
+impl TopicPath {
+    /// `{root}/{company}/{device}/{leaf}`
+    pub fn topic(&self, root: &str, leaf: &str) -> String {
+        format!("{root}/{}/{}/{leaf}", self.company, self.device)
+    }
+
+    /// The device's broker username: `{company}/{device}`.
+    pub fn username(&self) -> String {
+        format!("{}/{}", self.company, self.device)
     }
 }

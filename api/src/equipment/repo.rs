@@ -3,7 +3,7 @@
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{Device, DeviceCategory, DeviceStatus};
+use super::model::{Device, DeviceCategory, DeviceStatus, TopicPath};
 
 pub async fn insert(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
     sqlx::query!(
@@ -68,7 +68,8 @@ pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::R
         Device,
         r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
                   manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
-                  status AS "status: DeviceStatus", responsible_user_id, attributes, created_at
+                  status AS "status: DeviceStatus", responsible_user_id, attributes, created_at,
+                  broker_username, broker_provisioned_at
            FROM devices WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
@@ -82,7 +83,8 @@ pub async fn by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str) -> s
         Device,
         r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
                   manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
-                  status AS "status: DeviceStatus", responsible_user_id, attributes, created_at
+                  status AS "status: DeviceStatus", responsible_user_id, attributes, created_at,
+                  broker_username, broker_provisioned_at
            FROM devices WHERE company_id = $1 AND code = $2"#,
         company_id,
         code
@@ -119,7 +121,8 @@ pub async fn list(
 ) -> sqlx::Result<Vec<Device>> {
     let mut q = sqlx::QueryBuilder::new(
         "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
-                install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at
+                install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at,
+                broker_username, broker_provisioned_at
          FROM devices WHERE company_id = ",
     );
     q.push_bind(company_id);
@@ -153,20 +156,51 @@ pub async fn list(
 /// ambiguous and nothing matches.
 pub async fn for_topic(
     db: impl PgExecutor<'_>,
-    project_code: &str,
-    device_code: &str,
+    path: &TopicPath,
 ) -> sqlx::Result<Option<(Uuid, Uuid, DeviceCategory)>> {
-    let rows = sqlx::query!(
+    let row = sqlx::query!(
         r#"SELECT d.id, d.project_id, d.category AS "category: DeviceCategory"
-           FROM devices d JOIN projects p ON p.id = d.project_id
-           WHERE p.code = $1 AND d.code = $2 LIMIT 2"#,
-        project_code,
-        device_code
+           FROM devices d JOIN companies c ON c.id = d.company_id
+           WHERE c.code = $1 AND d.code = $2"#,
+        path.company,
+        path.device
     )
-    .fetch_all(db)
+    .fetch_optional(db)
     .await?;
-    Ok(match rows.as_slice() {
-        [r] => Some((r.id, r.project_id, r.category)),
-        _ => None,
-    })
+    Ok(row.map(|r| (r.id, r.project_id, r.category)))
+}
+
+/// A device's place on the broker (company, project and device codes).
+pub async fn topic_path(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<TopicPath>> {
+    let row = sqlx::query!(
+        r#"SELECT c.code AS company, d.code AS device
+           FROM devices d JOIN companies c ON c.id = d.company_id
+           WHERE d.company_id = $1 AND d.id = $2"#,
+        company_id,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|r| TopicPath { company: r.company, device: r.device }))
+}
+
+/// Records (or clears) a device's broker account.
+pub async fn set_broker_account(
+    db: &mut PgConnection,
+    company_id: Uuid,
+    id: Uuid,
+    username: Option<&str>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE devices SET broker_username = $3, broker_provisioned_at = $4, updated_at = now()
+         WHERE company_id = $1 AND id = $2",
+        company_id,
+        id,
+        username,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::model::{ControlMode, Device, DeviceCategory, DeviceStatus, EVENT_LEDGER_CHANGED, QR_PREFIX};
+use super::model::{ControlMode, Device, DeviceCategory, DeviceStatus, EVENT_LEDGER_CHANGED, QR_PREFIX, TopicPath};
 use super::repo::{self, DeviceFilter};
 use crate::kit::audit;
 use crate::kit::error::{AppError, AppResult, Msg};
@@ -318,6 +318,8 @@ pub(super) async fn checked_new_device(
         responsible_user_id: None,
         attributes: Value::Object(Map::new()),
         created_at: state.clock.now(),
+        broker_username: None,
+        broker_provisioned_at: None,
     };
     apply(state, actor, &mut d, input).await?;
     if input.attributes.is_none() {
@@ -446,16 +448,45 @@ pub async fn devices(
 }
 
 /// The device an MQTT topic names: (id, project, category). System use (device ingest).
-pub async fn for_topic(
-    state: &AppState,
-    project_code: &str,
-    device_code: &str,
-) -> AppResult<Option<(Uuid, Uuid, DeviceCategory)>> {
-    Ok(repo::for_topic(&state.db, project_code, device_code).await?)
+pub async fn for_topic(state: &AppState, path: &TopicPath) -> AppResult<Option<(Uuid, Uuid, DeviceCategory)>> {
+    Ok(repo::for_topic(&state.db, path).await?)
+}
+
+/// Where a device of the caller's company lives on the broker.
+pub async fn topic_path(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<TopicPath> {
+    repo::topic_path(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))
 }
 
 /// Any device of the caller's company, whatever the project: the caller's own permission
 /// (a command's, a rule's, a plan's) decides the project scope.
 pub async fn device_for_command(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Device> {
     repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))
+}
+
+/// A device whose broker account the caller may manage (`equipment:write` over its project).
+pub async fn device_for_broker(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Device, TopicPath)> {
+    let d = repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
+    actor.require_project(Perm::EquipmentWrite, d.project_id)?;
+    let path = repo::topic_path(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
+    Ok((d, path))
+}
+
+/// Records a device's broker account (or its removal) in the caller's transaction.
+pub async fn set_broker_account(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    id: Uuid,
+    username: Option<&str>,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+) -> AppResult<()> {
+    repo::set_broker_account(tx, actor.company_id, id, username, at).await?;
+    Ok(())
+}
+
+/// A device of the caller's company that `perm` reaches (a filter argument of another
+/// domain's list: an id of another company is NOT_FOUND, one outside the scope FORBIDDEN).
+pub async fn device_within(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -> AppResult<Device> {
+    let d = repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("device"))?;
+    actor.require_project(perm, d.project_id)?;
+    Ok(d)
 }

@@ -93,6 +93,15 @@ pub async fn post(
         );
         return error_response(StatusCode::BAD_REQUEST, AppError::validation("body", msg), locale);
     }
+    // text input is checked once, here, for every string argument
+    let checked = match &batch {
+        BatchRequest::Single(r) => super::input::check(r),
+        BatchRequest::Batch(v) => v.iter().try_for_each(super::input::check),
+    };
+    if let Err(e) = checked {
+        metrics::counter!("graphql_rejected_total", "reason" => "control_characters").increment(1);
+        return error_response(StatusCode::OK, e, locale);
+    }
     let caller = match authenticate(&state, bearer(&headers)).await {
         Ok(a) => a,
         Err(e) => return error_response(StatusCode::SERVICE_UNAVAILABLE, e, locale),

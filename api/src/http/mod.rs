@@ -5,6 +5,7 @@
 mod auth;
 mod files;
 pub mod graphql;
+mod input;
 pub mod localize;
 pub mod metrics;
 mod playground;

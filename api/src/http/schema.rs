@@ -50,6 +50,7 @@ pub struct Mutation(
     crate::notify::announcements::graphql::AnnouncementMutation,
     crate::equipment::graphql::EquipmentMutation,
     crate::iot::commands::graphql::CommandMutation,
+    crate::iot::broker::graphql::BrokerMutation,
     crate::iot::alarms::graphql::AlarmMutation,
     crate::maintenance::plans::graphql::MaintenanceMutation,
     crate::maintenance::patrols::graphql::PatrolMutation,
@@ -107,17 +108,25 @@ pub fn sdl() -> String {
     Schema::build(Query::default(), Mutation::default(), Subscription::default()).finish().sdl()
 }
 
-/// Whether a document asks the schema about itself: it names `__schema` or `__type` and
-/// every operation in it is a query (parsed only when the cheap test hits).
+/// Whether a document only asks the schema about itself: every operation is a query whose
+/// top-level fields are all `__schema`, `__type` or `__typename` (parsed only when the
+/// cheap test hits). A data query that also selects `__typename` is not one.
 pub fn is_introspection(query: &str) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    use async_graphql::parser::types::{DocumentOperations, OperationDefinition, OperationType, Selection};
     if !(query.contains("__schema") || query.contains("__type")) {
         return false;
     }
     let Ok(doc) = async_graphql::parser::parse_query(query) else { return false };
+    let only_meta = |op: &OperationDefinition| {
+        op.ty == OperationType::Query
+            && op.selection_set.node.items.iter().all(|s| match &s.node {
+                Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type" | "__typename"),
+                _ => false,
+            })
+    };
     match &doc.operations {
-        DocumentOperations::Single(op) => op.node.ty == OperationType::Query,
-        DocumentOperations::Multiple(ops) => ops.values().all(|op| op.node.ty == OperationType::Query),
+        DocumentOperations::Single(op) => only_meta(&op.node),
+        DocumentOperations::Multiple(ops) => ops.values().all(|op| only_meta(&op.node)),
     }
 }
 
@@ -161,6 +170,11 @@ impl Extension for WsLimits {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        if let Err(e) = super::input::check(&request) {
+            let mut err = ServerError::new(e.to_string(), None);
+            err.source = Some(Arc::new(e));
+            return Err(err);
+        }
         // the actor as it is now: roles revoked since `connection_init` no longer count
         if let (Some(session), Some(state)) = (ctx.data_opt::<WsSession>(), ctx.data_opt::<AppState>())
             && let Some(s) = session.get()
@@ -261,5 +275,21 @@ impl ServiceQuery {
                 Locale::En => "8 to 64 characters with letters and digits".into(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_introspection;
+
+    #[test]
+    fn only_schema_questions_are_introspection() {
+        assert!(is_introspection("{ __schema { types { name } } }"));
+        assert!(is_introspection("query { __type(name: \"User\") { name } __typename }"));
+        // a data query that also asks for type names runs on the data schema
+        assert!(!is_introspection("{ user(id: \"1\") { __typename } }"));
+        assert!(!is_introspection("{ __schema { queryType { name } } me { user { id } } }"));
+        assert!(!is_introspection("mutation { __typename }"));
+        assert!(!is_introspection("{ me { id } }"));
     }
 }

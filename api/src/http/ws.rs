@@ -8,7 +8,9 @@
 //! mutations sent over it get the HTTP limits: timeout, introspection policy, DataLoaders,
 //! the expensive-operation budget.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,7 +33,8 @@ use super::{RequestId, Shared};
 use crate::kit::gql::{ExpensiveBudget, RequestMeta};
 use crate::kit::state::AppState;
 use crate::rbac::model::Perm;
-use crate::rbac::service::EVENT_SESSION_REVOKED;
+use crate::rbac::service::{EVENT_PERMISSIONS_CHANGED, EVENT_SESSION_REVOKED};
+use tokio::sync::Notify;
 
 /// Who a connection serves, with the token it was opened (or last refreshed) with.
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +100,10 @@ pub async fn upgrade(
             });
             let init_state = state.clone();
             let init_session = session.clone();
+            let wake = Arc::new(Notify::new());
+            let init_wake = wake.clone();
+            let registered = Arc::new(Mutex::new(Registered { state: state.clone(), entry: None }));
+            let init_registered = registered.clone();
             let ping_state = state.clone();
             let ping_session = session.clone();
             let gql = GqlWebSocket::new(schema.ws, input, protocol)
@@ -120,6 +127,11 @@ pub async fn upgrade(
                             issued_at: claims.iat,
                             expires_at: claims.exp,
                         });
+                        if let (Ok(w), Ok(mut r)) = (state.part::<Watchers>(), init_registered.lock())
+                            && r.entry.is_none()
+                        {
+                            r.entry = Some((a.user_id, w.add(a.user_id, init_wake.clone())));
+                        }
                     }
                     let introspection = dev || caller.actor().is_some_and(|a| a.is_staff() && a.has(Perm::SchemaRead));
                     let mut data = Data::default();
@@ -155,7 +167,7 @@ pub async fn upgrade(
                 WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
             });
             futures_util::pin_mut!(gql);
-            let ended = watch_session(state.clone(), session.clone());
+            let ended = watch_session(state.clone(), session.clone(), wake);
             futures_util::pin_mut!(ended);
             loop {
                 tokio::select! {
@@ -173,41 +185,116 @@ pub async fn upgrade(
                     }
                 }
             }
+            drop(registered);
         })
         .into_response()
 }
 
-/// Resolves when the connection must end: the account's sessions ended (event bus, from
-/// any replica), its token expired, or — checked every half second from the actor cache,
-/// which catches what a missed event would hide — its token is no longer accepted.
-async fn watch_session(state: AppState, session: WsSession) -> (u16, &'static str) {
+/// The open connections by user, so that one task follows the event bus for all of them
+/// instead of every connection waking for every event (a state part).
+/// A connection's registration: its number and what wakes it.
+type Watcher = (u64, Arc<Notify>);
+
+#[derive(Default)]
+pub struct Watchers {
+    by_user: Mutex<HashMap<Uuid, Vec<Watcher>>>,
+    next: AtomicU64,
+}
+
+impl Watchers {
+    fn add(&self, user: Uuid, wake: Arc<Notify>) -> u64 {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut m) = self.by_user.lock() {
+            m.entry(user).or_default().push((id, wake));
+        }
+        id
+    }
+
+    fn remove(&self, user: Uuid, id: u64) {
+        if let Ok(mut m) = self.by_user.lock()
+            && let Some(v) = m.get_mut(&user)
+        {
+            v.retain(|(i, _)| *i != id);
+            if v.is_empty() {
+                m.remove(&user);
+            }
+        }
+    }
+
+    fn wake(&self, user: Uuid) {
+        if let Ok(m) = self.by_user.lock()
+            && let Some(v) = m.get(&user)
+        {
+            v.iter().for_each(|(_, n)| n.notify_one());
+        }
+    }
+
+    fn wake_all(&self) {
+        if let Ok(m) = self.by_user.lock() {
+            m.values().flatten().for_each(|(_, n)| n.notify_one());
+        }
+    }
+}
+
+/// Wakes the connections of every account whose sessions or permissions changed (events
+/// from any replica); after missed events, every connection checks itself.
+pub async fn follow_sessions(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let Ok(watchers) = state.part::<Watchers>() else { return };
     let mut rx = state.events.subscribe();
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            _ = tick.tick() => {
-                if let Some(s) = session.get() {
-                    if s.expires_at <= state.clock.now().timestamp() {
-                        return (4401, "token expired");
-                    }
-                    if crate::rbac::service::load_actor(&state, s.user_id, s.company_id, s.issued_at).await.is_err() {
-                        return (4401, "session ended");
-                    }
-                }
-            }
+            _ = shutdown.changed() => return,
             ev = rx.recv() => match ev {
-                Ok(ev) => {
-                    if let Some(s) = session.get()
-                        && ev.user_id == Some(s.user_id)
-                        && ev.kind == EVENT_SESSION_REVOKED
-                    {
-                        return (4401, "session ended");
+                Ok(ev) if ev.kind == EVENT_SESSION_REVOKED || ev.kind == EVENT_PERMISSIONS_CHANGED => {
+                    if let Some(u) = ev.user_id {
+                        // the cached actor goes first, so the woken connections see the change
+                        crate::rbac::service::forget_actor(&state, u);
+                        watchers.wake(u);
                     }
                 }
-                // missed events: the next tick checks the account itself
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return (1001, "server stopping"),
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => watchers.wake_all(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
+        }
+    }
+}
+
+/// A connection checks its session this often even without an event (a missed event, or a
+/// token past its expiry by the server's clock).
+const RECHECK: Duration = Duration::from_secs(2);
+
+/// Resolves when the connection must end: the account's sessions ended (an event from any
+/// replica wakes it at once), its token expired, or — checked every two seconds from the
+/// actor cache, which catches what a missed event would hide — its token is no longer
+/// accepted.
+async fn watch_session(state: AppState, session: WsSession, wake: Arc<Notify>) -> (u16, &'static str) {
+    loop {
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(RECHECK) => {}
+        }
+        if let Some(s) = session.get() {
+            if s.expires_at <= state.clock.now().timestamp() {
+                return (4401, "token expired");
+            }
+            if crate::rbac::service::load_actor(&state, s.user_id, s.company_id, s.issued_at).await.is_err() {
+                return (4401, "session ended");
+            }
+        }
+    }
+}
+
+/// Takes a connection out of the registry when it ends, however it ends.
+struct Registered {
+    state: AppState,
+    entry: Option<(Uuid, u64)>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let (Some((user, id)), Ok(w)) = (self.entry, self.state.part::<Watchers>()) {
+            w.remove(user, id);
         }
     }
 }

@@ -31,18 +31,30 @@ pub struct Config {
     pub redis_url: String,
     /// Every Redis key starts with this, so tests (and several deployments) can share a server.
     pub redis_prefix: String,
+    /// the broker: `mqtt://[user:password@]host[:port]` or `mqtts://…` (TLS, port 8883 by
+    /// default); user and password percent-encoded
     pub mqtt_url: String,
-    /// devices publish to `{root}/{projectCode}/{deviceCode}/telemetry|status|event`
+    /// the broker password from a file (a mounted secret) instead of the URL
+    pub mqtt_password_file: Option<PathBuf>,
+    /// `mqtts://`: the PEM file of the CA that signed the broker's certificate; unset: the
+    /// system's trusted roots
+    pub mqtt_ca_file: Option<PathBuf>,
+    /// devices publish to `{root}/{companyCode}/{deviceCode}/telemetry|status|event`
     pub mqtt_topic_root: String,
     /// replicas share the topics through `$share/{group}/…`
     pub mqtt_share_group: String,
-    /// stable per replica (a persistent session); default `wuye-api-$HOSTNAME`
-    pub mqtt_client_id: Option<String>,
+    /// client ids of this deployment start with it: the ingest slots connect as
+    /// `{prefix}-ingest-{n}` (one replica at a time, leased through PostgreSQL), each replica's
+    /// command connection as `{prefix}-{random}`; replicas of one deployment share it
+    pub mqtt_client_prefix: String,
     /// consume device messages in this replica
     pub mqtt_ingest: bool,
-    /// false (production): the broker keeps the session and queued QoS 1 messages while a
-    /// replica restarts; tests use throw-away sessions
+    /// false (production): the broker keeps an ingest slot's session and queued QoS 1
+    /// messages until a replica takes the slot again; tests use throw-away sessions
     pub mqtt_clean_session: bool,
+    /// the broker runs Mosquitto's dynamic-security plugin and this server's broker account
+    /// may administer it: `provisionDeviceCredentials` creates each device's own account
+    pub mqtt_dynsec: bool,
     /// a device command not acknowledged within this many seconds has failed
     pub command_timeout_secs: u64,
     /// where the API listens; a development server listens only on loopback unless
@@ -74,18 +86,41 @@ pub struct Config {
     pub sms: SmsConfig,
     pub push: PushConfig,
     pub notify: NotifyConfig,
+    pub patrol: PatrolConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub iot: IotConfig,
+}
+
+/// What makes a patrol scan believable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PatrolConfig {
+    /// a scan needs the phone's reported accuracy within this many metres
+    pub max_accuracy_m: f64,
+    /// no faster than this between two scans (metres a second; a brisk walk is 1.5-2)
+    pub max_speed_mps: f64,
+    /// and at least this many seconds apart
+    pub min_scan_gap_secs: u64,
+}
+
+impl Default for PatrolConfig {
+    fn default() -> Self {
+        PatrolConfig { max_accuracy_m: 50.0, max_speed_mps: 4.0, min_scan_gap_secs: 10 }
+    }
 }
 
 /// Device ingest, offline detection, alarm follow-up and the scheduler.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct IotConfig {
-    /// MQTT connections of this replica in the shared subscription (more connections, more
-    /// messages in flight)
-    pub ingest_connections: usize,
+    /// ingest slots of the deployment (every replica must agree): each is one MQTT connection
+    /// in the shared subscription with a fixed client id, held by one replica at a time;
+    /// replicas split them evenly and take over the slots of one that died within seconds
+    pub ingest_slots: usize,
+    /// device messages larger than this are rejected (counted and dropped); configure the
+    /// broker's `max_packet_size` a little above it
+    pub max_payload_bytes: usize,
     /// batch writers; a device's messages always go to the same one, in order
     pub ingest_workers: usize,
     /// most messages stored in one batch
@@ -116,7 +151,8 @@ impl Default for IotConfig {
             ("gas_meter", 900),
         ];
         IotConfig {
-            ingest_connections: 2,
+            ingest_slots: 4,
+            max_payload_bytes: 16 * 1024,
             ingest_workers: 2,
             batch_max: 2000,
             missed_heartbeats: 3,
@@ -309,6 +345,9 @@ pub struct Limits {
     /// sign-ins, password changes, SMS-code and captcha requests one HTTP request may run,
     /// all aliases and batch entries together (a WebSocket connection: in its lifetime)
     pub max_expensive_per_request: usize,
+    /// lookups by phone (4+ digits) or ID-card number a user without `pii:read` may run a
+    /// minute: each could confirm a masked value
+    pub pii_lookups_per_minute: u64,
     /// days a mutation's `clientMutationId` is remembered (phones queue actions offline
     /// for at most this long)
     pub client_mutation_retention_days: u64,
@@ -328,11 +367,14 @@ impl Default for Config {
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "wuye:".into(),
             mqtt_url: "mqtt://127.0.0.1:1883".into(),
+            mqtt_password_file: None,
+            mqtt_ca_file: None,
             mqtt_topic_root: "wuye".into(),
             mqtt_share_group: "wuye".into(),
-            mqtt_client_id: None,
+            mqtt_client_prefix: "wuye".into(),
             mqtt_ingest: true,
             mqtt_clean_session: false,
+            mqtt_dynsec: false,
             command_timeout_secs: 10,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             allow_non_loopback: false,
@@ -348,6 +390,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             push: PushConfig::default(),
             notify: NotifyConfig::default(),
+            patrol: PatrolConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
             iot: IotConfig::default(),
@@ -408,6 +451,7 @@ impl Default for Limits {
             max_import_lines: 20_000,
             client_mutation_retention_days: 7,
             max_expensive_per_request: 3,
+            pii_lookups_per_minute: 30,
             ws_read_buffer_bytes: 4096,
             ws_write_buffer_bytes: 4096,
             ws_max_message_bytes: 64 * 1024,
@@ -473,7 +517,7 @@ impl Config {
                  the development sender would drop alarms silently",
             ));
         }
-        if !mqtt_has_password(&self.mqtt_url) {
+        if !mqtt_has_password(&self.mqtt_url) && self.mqtt_password_file.is_none() {
             return Err(ConfigError::Insecure(
                 "WUYE_MQTT_URL has no username and password: the broker must not accept anonymous clients",
             ));

@@ -229,6 +229,7 @@ fn on_constraint(name: &str) -> Option<AppError> {
         "users_company_phone_key" => {
             conflict("phone", Msg::new("手机号已被其他账号使用", "Phone number is already used by another account"))
         }
+        "companies_code_key" => conflict("code", Msg::new("企业代码已被使用", "Company code is already taken")),
         "companies_credit_code_key" => {
             conflict("creditCode", Msg::new("统一社会信用代码已被登记", "Credit code is already registered"))
         }

@@ -237,6 +237,17 @@ pub async fn mark_read(
     .rows_affected())
 }
 
+/// How many of `ids` are the user's notifications.
+pub async fn count_own(db: impl PgExecutor<'_>, user_id: Uuid, ids: &[Uuid]) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM notifications WHERE user_id = $1 AND id = ANY($2)"#,
+        user_id,
+        ids
+    )
+    .fetch_one(db)
+    .await
+}
+
 // ---- devices -------------------------------------------------------------------------
 
 /// Registers a token for a user; a token already registered (to anyone) moves to them.

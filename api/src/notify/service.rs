@@ -164,6 +164,13 @@ pub async fn unread_count(state: &AppState, actor: &Actor) -> AppResult<i64> {
 /// Marks the caller's notifications read (`None`: all of them); ids of other people's
 /// notifications change nothing. A retry answers with the count of the first call.
 pub async fn mark_read(state: &AppState, actor: &Actor, retry: &Retry, ids: Option<&[Uuid]>) -> AppResult<MarkedRead> {
+    // every id is one of the caller's own notifications: anyone else's does not exist
+    if let Some(ids) = ids {
+        let distinct: std::collections::HashSet<&Uuid> = ids.iter().collect();
+        if repo::count_own(&state.db, actor.user_id, ids).await? < distinct.len() as i64 {
+            return Err(AppError::not_found("notification"));
+        }
+    }
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),

@@ -17,6 +17,8 @@ use crate::rbac::model::GrantScope;
 use crate::rbac::service::{self as rbac, GrantInput, NewStaff};
 
 pub const DEMO_COMPANY: &str = "成都锦城物业服务有限公司";
+/// The demo company's short code: its devices publish under `{root}/JCWY/…`.
+pub const DEMO_COMPANY_CODE: &str = "JCWY";
 pub const DEMO_PASSWORD: &str = "Wuye@2026";
 pub const DEMO_OWNERS: u32 = 100;
 
@@ -35,9 +37,35 @@ pub fn demo_owner_phone(i: u32) -> String {
     format!("138{:08}", i)
 }
 
-fn demo_credit_code() -> String {
-    with_check("91510100MA6CJ8WY0", "0123456789ABCDEFGHJKLMNPQRTUWXY", |s| wuye_mobile::validate_credit_code(s).is_ok())
+fn credit_code(prefix: &str) -> String {
+    with_check(prefix, "0123456789ABCDEFGHJKLMNPQRTUWXY", |s| wuye_mobile::validate_credit_code(s).is_ok())
 }
+
+/// A company with the demo estate: its name, code, the first 17 characters of its credit
+/// code, and what its staff usernames start with (usernames are unique on the server).
+#[derive(Debug, Clone, Copy)]
+pub struct DemoCompany<'a> {
+    pub name: &'a str,
+    pub code: &'a str,
+    pub credit_prefix: &'a str,
+    pub username_prefix: &'a str,
+}
+
+pub const DEMO: DemoCompany<'static> = DemoCompany {
+    name: DEMO_COMPANY,
+    code: DEMO_COMPANY_CODE,
+    credit_prefix: "91510100MA6CJ8WY0",
+    username_prefix: "",
+};
+
+/// A second company with the same estate, for tests across companies: staff sign in as
+/// `b-admin`, `b-manager`, …
+pub const SECOND: DemoCompany<'static> = DemoCompany {
+    name: "成都蓉城物业管理有限公司",
+    code: "RCWY",
+    credit_prefix: "91510100MA6CJ9RC0",
+    username_prefix: "b-",
+};
 
 fn logins() -> String {
     format!(
@@ -209,8 +237,17 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
     if company::company_exists(state, DEMO_COMPANY).await? {
         return Ok(format!("demo data already present\n{}", logins()));
     }
-    let (company, admin_id) =
-        super::create_company(state, DEMO_COMPANY, Some(&demo_credit_code()), "admin", DEMO_PASSWORD, false).await?;
+    seed_company(state, DEMO).await?;
+    Ok(logins())
+}
+
+/// A company with the whole demo estate: staff, projects, houses, owners, parking, devices,
+/// maintenance plans and patrol routes. Returns the company's id.
+pub async fn seed_company(state: &AppState, demo: DemoCompany<'_>) -> AppResult<Uuid> {
+    let credit = credit_code(demo.credit_prefix);
+    let new = super::NewCompany { name: demo.name, code: Some(demo.code), credit_code: Some(&credit) };
+    let admin_name = format!("{}admin", demo.username_prefix);
+    let (company, admin_id) = super::create_company(state, new, &admin_name, DEMO_PASSWORD, false).await?;
     let admin = rbac::load_actor(state, admin_id, company, i64::MAX).await?;
     let s = state;
     let none = Retry::none();
@@ -224,12 +261,13 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
         ("finance1", "陈会计", "13900000005"),
         ("guard1", "赵保安", "13900000006"),
     ] {
+        let login = format!("{}{username}", demo.username_prefix);
         let u = rbac::create_staff_user(
             s,
             &admin,
             &none,
             NewStaff {
-                username,
+                username: &login,
                 name,
                 phone: Some(phone),
                 initial_password: DEMO_PASSWORD,
@@ -393,5 +431,5 @@ pub async fn seed_demo(state: &AppState) -> AppResult<String> {
     seed_devices(s, &admin, estate_id, tower_id, &houses).await?;
     seed_maintenance(s, &admin, estate_id, id_of("tech1")?).await?;
     estate::analyze(s).await?;
-    Ok(logins())
+    Ok(company)
 }

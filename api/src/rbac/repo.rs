@@ -366,6 +366,14 @@ pub async fn set_status(
     .rows_affected())
 }
 
+/// The instant the user's tokens are valid after, locked for the revocation that follows.
+pub async fn lock_tokens_valid_after(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<DateTime<Utc>>> {
+    Ok(sqlx::query_scalar!("SELECT tokens_valid_after FROM users WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(db)
+        .await?
+        .flatten())
+}
+
 /// Ends access tokens issued before `at` (and with `sessions`, refresh tokens too).
 pub async fn end_sessions(db: &mut PgConnection, id: Uuid, at: DateTime<Utc>, sessions: bool) -> sqlx::Result<()> {
     sqlx::query!(

@@ -626,6 +626,10 @@ pub async fn users(
     after: Option<Uuid>,
     limit: usize,
 ) -> AppResult<Vec<Account>> {
+    if phone_like(search) {
+        actor.require(Perm::UserRead)?;
+        pii_lookup(state, actor, "phone", search.unwrap_or_default()).await?;
+    }
     staff_in_scope(state, actor, Perm::UserRead, None, search, after, limit).await
 }
 
@@ -822,9 +826,30 @@ pub async fn end_sessions(
     tx: &mut sqlx::PgConnection,
     user_id: Uuid,
     sessions: bool,
-) -> AppResult<()> {
-    repo::end_sessions(tx, user_id, state.clock.now(), sessions).await?;
-    Ok(())
+) -> AppResult<chrono::DateTime<chrono::Utc>> {
+    let before = repo::lock_tokens_valid_after(tx, user_id).await?;
+    let at = revocation_instant(state.clock.now(), before);
+    repo::end_sessions(tx, user_id, at, sessions).await?;
+    Ok(at)
+}
+
+/// The instant stored when sessions end at `now`: tokens are valid again from the next
+/// whole second — and, when an earlier revocation in this same second already moved that
+/// second ahead (tokens issued since carry it as their `iat`), from the one after it, so a
+/// second revocation voids them too.
+pub fn revocation_instant(
+    now: chrono::DateTime<chrono::Utc>,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+) -> chrono::DateTime<chrono::Utc> {
+    let mut valid_from = now.timestamp() + 1;
+    if let Some(b) = before {
+        let prev = first_valid_second(Some(b));
+        if prev >= valid_from {
+            valid_from = prev + 1;
+        }
+    }
+    // half a second before `valid_from`: `first_valid_second` of it is `valid_from`
+    chrono::DateTime::from_timestamp(valid_from - 1, 500_000_000).unwrap_or(now)
 }
 
 /// The account an owner record of the company links to: the existing account with that
@@ -925,4 +950,72 @@ pub async fn duty_holders(state: &AppState, company_id: Uuid, project_id: Uuid, 
 /// The project's manager, else the holders of the project-manager role over it.
 pub async fn project_managers(state: &AppState, company_id: Uuid, project_id: Uuid) -> AppResult<Vec<Uuid>> {
     Ok(repo::project_managers(&state.db, company_id, project_id).await?)
+}
+
+// ---- lookups by personal data ------------------------------------------------------------
+
+/// Whether a search term could confirm a phone number (four digits or more).
+pub fn phone_like(term: Option<&str>) -> bool {
+    term.is_some_and(|t| t.chars().filter(char::is_ascii_digit).count() >= 4)
+}
+
+/// A lookup that could confirm a masked phone or ID-card number one guess at a time, by a
+/// caller who may not see them in clear: at most `limits.pii_lookups_per_minute` a minute
+/// per user (every alias and batch entry counts) and each one audited; the results stay
+/// masked. Callers with `pii:read` see the values anyway and are not limited.
+pub async fn pii_lookup(state: &AppState, actor: &Actor, kind: &'static str, term: &str) -> AppResult<()> {
+    if actor.unmask_pii() {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let minute = now.timestamp().div_euclid(60);
+    let key = state.redis_key(&["pii", &actor.user_id.to_string(), &minute.to_string()]);
+    let mut conn = state.redis.clone();
+    let (n,): (u64,) = redis::pipe().incr(&key, 1).expire(&key, 120).ignore().query_async(&mut conn).await?;
+    if n > state.config.limits.pii_lookups_per_minute {
+        return Err(AppError::RateLimited {
+            reason: "PII_LOOKUP_LIMIT",
+            msg: Msg::new(
+                "按手机号或身份证号查询过于频繁，请稍后再试",
+                "Too many lookups by phone or ID-card number; try again in a minute",
+            ),
+            retry_after_secs: Some((60 - now.timestamp().rem_euclid(60)) as u64),
+        });
+    }
+    let shown: String = match kind {
+        "idCard" => types::IdCardNumber::masked(term),
+        _ => {
+            let digits: String = term.chars().filter(char::is_ascii_digit).collect();
+            format!("{}…({} digits)", digits.chars().take(3).collect::<String>(), digits.len())
+        }
+    };
+    let mut db = state.db.acquire().await?;
+    audit::record(&mut db, now, actor, "pii.lookup", kind, None, serde_json::json!({ "term": shown })).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_revocation_in_one_second_voids_the_tokens_issued_between() {
+        let t = |s: i64, ms: u32| chrono::DateTime::from_timestamp(s, ms * 1_000_000).unwrap();
+        // first revocation at 100.2: tokens valid from 101 (new ones are issued with iat 101)
+        let first = revocation_instant(t(100, 200), None);
+        assert_eq!(first_valid_second(Some(first)), 101);
+        // a second one at 100.7 must void those iat-101 tokens too
+        let second = revocation_instant(t(100, 700), Some(first));
+        assert_eq!(first_valid_second(Some(second)), 102);
+        // a revocation long after: the next second, as usual
+        assert_eq!(first_valid_second(Some(revocation_instant(t(500, 0), Some(second)))), 501);
+    }
+
+    #[test]
+    fn phone_like_terms() {
+        assert!(phone_like(Some("1380000")));
+        assert!(phone_like(Some("138-0")));
+        assert!(!phone_like(Some("王芳")));
+        assert!(!phone_like(Some("1栋")));
+        assert!(!phone_like(None));
+    }
 }

@@ -43,14 +43,14 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
     until_state_changes_flow(&s, &manager, &mut socket, "JC-FIRE-01", false).await;
 
     // 困人: critical, and the manager's SMS goes out at once
-    s.mqtt_publish("JCHY/JC-ELV-11/event", r#"{"code":"TRAPPED","message":"轿厢困人"}"#.as_bytes()).await;
+    s.mqtt_publish("JCWY/JC-ELV-11/event", r#"{"code":"TRAPPED","message":"轿厢困人"}"#.as_bytes()).await;
     let msg = next_of(&mut socket, "a").await.expect("alarm event");
     let raised = &msg["payload"]["data"]["alarmRaised"];
     assert_eq!(raised["deviceId"], elevator.as_str());
     assert_eq!(raised["severity"], "CRITICAL", "{msg}");
     assert!(raised["title"].as_str().unwrap().contains("电梯困人"));
     // the same fault again is the same alarm
-    s.mqtt_publish("JCHY/JC-ELV-11/event", br#"{"code":"TRAPPED"}"#).await;
+    s.mqtt_publish("JCWY/JC-ELV-11/event", br#"{"code":"TRAPPED"}"#).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM alarms", 1).await, 1);
     let on_duty = "SELECT count(*) FROM notifications n JOIN users u ON u.id = n.user_id
                    WHERE n.category = 'alarm' AND n.priority = 'critical' AND u.username = 'tech1' AND 'push' = ANY(n.channels)";
@@ -75,7 +75,7 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
     assert_eq!(live["elevatorState"], json!({"runningState": "FAULT", "trapped": true, "status": "FAULT"}));
 
     // a pump fault: major, escalated only if nobody acknowledges it within 15 minutes
-    s.mqtt_publish("JCHY/JC-PUMP-01/event", r#"{"code":"E-OVERHEAT","message":"电机过热"}"#.as_bytes()).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/event", r#"{"code":"E-OVERHEAT","message":"电机过热"}"#.as_bytes()).await;
     let _ = next_of(&mut socket, "a").await.expect("second alarm");
     let list = s.ok(Some(&manager), ALARMS, json!({"d": pump})).await;
     let alarm = newest(&list);
@@ -100,7 +100,7 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
     assert_eq!(twice["errors"][0]["extensions"]["details"]["currentState"], "ACKNOWLEDGED", "{twice}");
 
     // the device clears its fault: the alarm resolves itself and the pump is green again
-    s.mqtt_publish("JCHY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT","cleared":true}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT","cleared":true}"#).await;
     let resolved = "SELECT count(*) FROM alarms WHERE state = 'resolved' AND resolution = 'auto'";
     assert_eq!(s.wait_for(resolved, 1).await, 1);
     let q = "query($d: ID!) { deviceLiveState(deviceId: $d) { status } }";
@@ -111,11 +111,11 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
     for (secs, p) in [(0, 0.1), (30, 0.1), (61, 0.11)] {
         let ts = (now + chrono::TimeDelta::seconds(secs)).to_rfc3339();
         let body = json!({"ts": ts, "values": {"pressureMpa": p}}).to_string();
-        s.mqtt_publish("JCHY/JC-PUMP-02/telemetry", body.as_bytes()).await;
+        s.mqtt_publish("JCWY/JC-PUMP-02/telemetry", body.as_bytes()).await;
     }
     let low = "SELECT count(*) FROM alarms WHERE kind = 'threshold' AND state = 'open'";
     assert_eq!(s.wait_for(low, 1).await, 1, "below 0.15 MPa for 60 s");
-    s.mqtt_publish("JCHY/JC-PUMP-02/telemetry", br#"{"values":{"pressureMpa":0.42}}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-02/telemetry", br#"{"values":{"pressureMpa":0.42}}"#).await;
     assert_eq!(s.wait_for(low, 0).await, 0);
 
     // a person resolves the trapped alarm; the device may raise a new one afterwards
@@ -128,7 +128,7 @@ async fn faults_raise_alarms_for_the_on_duty_staff_and_escalate_to_the_manager()
         )
         .await;
     assert_eq!(r["resolveAlarm"]["alarm"]["state"], "RESOLVED");
-    s.mqtt_publish("JCHY/JC-ELV-11/event", br#"{"code":"TRAPPED"}"#).await;
+    s.mqtt_publish("JCWY/JC-ELV-11/event", br#"{"code":"TRAPPED"}"#).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE kind = 'fault' AND state = 'open'", 1).await, 1);
 }
 
@@ -150,7 +150,7 @@ async fn offline_after_missed_heartbeats_reminders_and_no_false_alarm_after_a_re
     )
     .await;
     until_state_changes_flow(&s, &manager, &mut socket, "JC-FIRE-01", false).await;
-    s.mqtt_publish("JCHY/JC-PUMP-01/telemetry", br#"{"values":{"pressureMpa":0.4}}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/telemetry", br#"{"values":{"pressureMpa":0.4}}"#).await;
     assert_eq!(ws::next_json(&mut socket).await.unwrap()["payload"]["data"]["deviceStateChanged"]["status"], "NORMAL");
 
     // an api restart after a gap: devices silent while nobody ingested are not offline
@@ -179,7 +179,7 @@ async fn offline_after_missed_heartbeats_reminders_and_no_false_alarm_after_a_re
     assert_eq!(s.wait_for(reminders, 1).await, 1, "tech1 reminded");
 
     // back on the next message
-    s.mqtt_publish("JCHY/JC-PUMP-01/status", br#"{"status":"online"}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/status", br#"{"status":"online"}"#).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE kind = 'offline' AND state = 'resolved'", 1).await, 1);
     let manager2 = s.sign_in("manager").await;
     assert_eq!(s.ok(Some(&manager2), q, json!({"d": pump})).await["deviceLiveState"]["status"], "NORMAL");
@@ -233,9 +233,9 @@ async fn rules_are_validated_and_scoped_and_meters_report_usage() {
     for i in 0..8 {
         let ts = (start + chrono::TimeDelta::minutes(10 * i)).to_rfc3339();
         let body = json!({"ts": ts, "values": {"reading": 100.0 + i as f64 * 0.5}}).to_string();
-        s.mqtt_publish("JCHY/JC-WM-0001/telemetry", body.as_bytes()).await;
+        s.mqtt_publish("JCWY/JC-WM-0001/telemetry", body.as_bytes()).await;
     }
-    s.mqtt_publish("JCHY/JC-WM-0001/telemetry", br#"{"values":{"reading":130.0}}"#).await;
+    s.mqtt_publish("JCWY/JC-WM-0001/telemetry", br#"{"values":{"reading":130.0}}"#).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE kind = 'jump'", 1).await, 1);
     let day = now.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
     let start_day = start.with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
@@ -273,7 +273,7 @@ async fn rules_are_validated_and_scoped_and_meters_report_usage() {
     // elevator running state and component health from telemetry
     let (_, elevator) = project_and_device(&s, &manager, "JC-ELV-12").await;
     s.mqtt_publish(
-        "JCHY/JC-ELV-12/telemetry",
+        "JCWY/JC-ELV-12/telemetry",
         br#"{"values":{"mode":1,"floor":7,"door":0,"motorTempC":80,"ropeWearPct":30}}"#,
     )
     .await;
@@ -299,8 +299,8 @@ async fn acknowledging_once_per_client_mutation_id_and_never_twice() {
     let tech1 = s.sign_in("tech1").await;
     let (_, pump1) = project_and_device(&s, &manager, "JC-PUMP-01").await;
     let (_, pump2) = project_and_device(&s, &manager, "JC-PUMP-02").await;
-    s.mqtt_publish("JCHY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT"}"#).await;
-    s.mqtt_publish("JCHY/JC-PUMP-02/event", br#"{"code":"E-OVERHEAT"}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT"}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-02/event", br#"{"code":"E-OVERHEAT"}"#).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE state = 'open'", 2).await, 2);
     let first_alarm = newest(&s.ok(Some(&manager), ALARMS, json!({"d": pump1})).await)["id"].clone();
     let second_alarm = newest(&s.ok(Some(&manager), ALARMS, json!({"d": pump2})).await)["id"].clone();

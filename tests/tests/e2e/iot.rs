@@ -28,7 +28,7 @@ pub(crate) async fn until_state_changes_flow(
     end_offline: bool,
 ) {
     let body = |online: bool| if online { &br#"{"status":"online"}"#[..] } else { &br#"{"status":"offline"}"#[..] };
-    let topic = format!("JCHY/{probe}/status");
+    let topic = format!("JCWY/{probe}/status");
     let mut flowing = false;
     'probe: for _ in 0..20 {
         for online in [false, true] {
@@ -74,9 +74,9 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
     until_state_changes_flow(&s, &manager, &mut socket, "JC-FIRE-01", true).await;
 
     // junk first: a malformed payload and an unknown device must not stop what follows
-    s.mqtt_publish("JCHY/JC-PUMP-01/telemetry", b"{not json").await;
-    s.mqtt_publish("JCHY/NO-SUCH-DEVICE/telemetry", br#"{"values":{"x":1}}"#).await;
-    s.mqtt_publish("JCHY/JC-PUMP-01/telemetry", br#"{"values":{"pressureMpa":0.42,"running":1}}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/telemetry", b"{not json").await;
+    s.mqtt_publish("JCWY/NO-SUCH-DEVICE/telemetry", br#"{"values":{"x":1}}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/telemetry", br#"{"values":{"pressureMpa":0.42,"running":1}}"#).await;
     let msg = ws::next_json(&mut socket).await.expect("a state change");
     assert_eq!(msg["payload"]["data"]["deviceStateChanged"], json!({"deviceId": device, "status": "NORMAL"}), "{msg}");
     let q = "query($d: ID!) { deviceLiveState(deviceId: $d) { status values lastEvent } }";
@@ -84,13 +84,13 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
     assert_eq!(live["deviceLiveState"]["values"], json!({"pressureMpa": 0.42, "running": 1.0}));
     assert_eq!(s.scalar("SELECT count(*) FROM telemetry").await, 1, "history: one row per message");
 
-    s.mqtt_publish("JCHY/JC-PUMP-01/event", r#"{"code":"E21","message":"电机过热"}"#.as_bytes()).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/event", r#"{"code":"E21","message":"电机过热"}"#.as_bytes()).await;
     let msg = ws::next_json(&mut socket).await.expect("fault");
     assert_eq!(msg["payload"]["data"]["deviceStateChanged"]["status"], "FAULT");
     let live = s.ok(Some(&manager), q, json!({"d": device})).await;
     assert_eq!(live["deviceLiveState"]["lastEvent"]["code"], "E21");
 
-    s.mqtt_publish("JCHY/JC-PUMP-01/status", br#"{"status":"offline"}"#).await;
+    s.mqtt_publish("JCWY/JC-PUMP-01/status", br#"{"status":"offline"}"#).await;
     let msg = ws::next_json(&mut socket).await.expect("offline");
     assert_eq!(msg["payload"]["data"]["deviceStateChanged"]["status"], "OFFLINE");
 
@@ -105,7 +105,7 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
         .unwrap()["count"]
         .clone();
     assert_eq!(offline, 20);
-    s.mqtt_publish("JCHY/JC-ELV-11/telemetry", br#"{"values":{"floor":3}}"#).await;
+    s.mqtt_publish("JCWY/JC-ELV-11/telemetry", br#"{"values":{"floor":3}}"#).await;
     let _ = ws::next_json(&mut socket).await;
     let dash = s
         .ok(
@@ -141,12 +141,12 @@ async fn telemetry_fault_and_offline_flow_through_to_live_state_and_subscribers(
 }
 
 /// A device on the broker: answers every command on its topic with `ok`.
-async fn fake_device(root: &str, project: &str, device: &str, ok: bool) -> tokio::task::JoinHandle<()> {
+async fn fake_device(root: &str, company: &str, device: &str, ok: bool) -> tokio::task::JoinHandle<()> {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let mut opts = MqttOptions::new(format!("dev-{}", uuid::Uuid::now_v7().simple()), "127.0.0.1", 1883);
     opts.set_keep_alive(std::time::Duration::from_secs(5));
     let (client, mut events) = AsyncClient::new(opts, 10);
-    let topic = format!("{root}/{project}/{device}/command");
+    let topic = format!("{root}/{company}/{device}/command");
     client.subscribe(&topic, QoS::AtLeastOnce).await.unwrap();
     // wait for the SUBACK so no command is missed
     loop {
@@ -175,7 +175,7 @@ async fn remote_commands_are_acknowledged_refused_or_time_out() {
     let lift = id_of(s.ok(Some(&manager), "{ deviceByCode(code: \"JC-ELV-11\") { id } }", json!({})).await);
     let send = "mutation($d: ID!, $k: DeviceCommandKind!, $m: String) { sendDeviceCommand(input: {deviceId: $d, kind: $k, clientMutationId: $m}) { clientMutationId command { id status } } }";
 
-    let _device = fake_device(&root, "TFGJ", "TF-DOOR-01", true).await;
+    let _device = fake_device(&root, "JCWY", "TF-DOOR-01", true).await;
     let sent = s.ok(Some(&manager), send, json!({"d": door, "k": "OPEN_DOOR", "m": "open-1"})).await;
     let c = sent["sendDeviceCommand"]["command"].clone();
     assert_eq!(c["status"], "SENT");

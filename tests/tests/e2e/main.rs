@@ -4,6 +4,7 @@
 mod alarms;
 mod announce;
 mod auth;
+mod broker;
 mod enums;
 mod equipment;
 mod iot;
@@ -12,5 +13,8 @@ mod notify;
 mod operations;
 mod org;
 mod rbac;
+mod replicas;
+mod scope;
+mod security;
 mod server;
 mod sms;

@@ -225,11 +225,11 @@ const SCAN: &str = "mutation($i: ScanCheckpointInput!) { scanCheckpoint(input: $
     clientMutationId scan { id checkpointId distanceM } } }";
 
 fn scan_input(code: &Value, lat: f64, lng: f64) -> Value {
-    json!({"i": {"code": code, "lat": lat, "lng": lng}})
+    json!({"i": {"code": code, "lat": lat, "lng": lng, "accuracyM": 8.0}})
 }
 
 fn scan_retry(code: &Value, lat: f64, lng: f64, cmid: &str) -> Value {
-    json!({"i": {"code": code, "lat": lat, "lng": lng, "clientMutationId": cmid}})
+    json!({"i": {"code": code, "lat": lat, "lng": lng, "accuracyM": 8.0, "clientMutationId": cmid}})
 }
 
 #[tokio::test]
@@ -345,6 +345,9 @@ async fn a_scan_resent_on_a_weak_signal_is_recorded_once_and_a_closed_task_names
     assert_eq!((code(&r), field(&r)), ("CONFLICT", "code"), "{r}");
 
     // concurrent: the same scan sent twice at once is recorded once, both answers show it
+    // (a minute later: the guard walked over)
+    s.advance(60);
+    let guard = s.sign_in("guard1").await;
     let vars = scan_retry(&points[1]["code"], 30.5738, 104.0672, "scan-lobby-1");
     let (a, b) = tokio::join!(s.gql(Some(&guard), SCAN, vars.clone()), s.gql(Some(&guard), SCAN, vars.clone()));
     assert!(a.get("errors").is_none(), "{a}");
@@ -390,4 +393,61 @@ async fn a_scan_resent_on_a_weak_signal_is_recorded_once_and_a_closed_task_names
     assert_eq!(scans.len(), 2);
     assert!(scans.iter().all(|x| x["userId"] == guard_id));
     assert_eq!(scans[1]["id"], lobby);
+}
+
+#[tokio::test]
+async fn guards_cannot_read_checkpoint_codes_nor_scan_at_impossible_speed_or_with_a_vague_fix() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let project = s.ok(Some(&manager), "{ deviceByCode(code: \"JC-PUMP-02\") { projectId } }", json!({})).await["deviceByCode"]["projectId"].clone();
+    let time = s.clock_now().with_timezone(&SH).format("%H:%M").to_string();
+    let route = s
+        .ok(
+            Some(&manager),
+            CREATE_ROUTE,
+            json!({"i": {"projectId": project, "name": "快速巡逻", "times": [time], "windowMinutes": 60, "checkpoints": [
+                {"name": "东门", "lat": 30.5728, "lng": 104.0668, "radiusM": 50},
+                {"name": "北门", "lat": 30.5818, "lng": 104.0668, "radiusM": 50},
+                {"name": "无坐标点"}]}}),
+        )
+        .await;
+    let points = route["createPatrolRoute"]["route"]["checkpoints"].as_array().unwrap().clone();
+    assert!(points[0]["code"].is_string(), "managers see the codes to print them");
+    wuye_api::maintenance::patrols::service::patrol_schedule(&s.state).await.unwrap();
+
+    // a guard sees where to walk, not the codes nor the coordinates
+    let guard = s.sign_in("guard1").await;
+    let q = "query($p: ID!) { patrolRoutes(projectId: $p, first: 50) { edges { node { name checkpoints { name code lat lng } } } } }";
+    let routes = s.ok(Some(&guard), q, json!({"p": project})).await;
+    let mine = routes["patrolRoutes"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"]["name"] == "快速巡逻")
+        .unwrap()["node"]
+        .clone();
+    for c in mine["checkpoints"].as_array().unwrap() {
+        assert!(c["name"].is_string());
+        assert_eq!((&c["code"], &c["lat"], &c["lng"]), (&Value::Null, &Value::Null, &Value::Null), "{c}");
+    }
+
+    // a position the phone itself calls vague is no proof of presence
+    let mut vague = scan_input(&points[0]["code"], 30.5728, 104.0668);
+    vague["i"]["accuracyM"] = json!(300.0);
+    let r = s.gql(Some(&guard), SCAN, vague).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "accuracyM"), "{r}");
+    s.ok(Some(&guard), SCAN, scan_input(&points[0]["code"], 30.5728, 104.0668)).await;
+    // the north gate is a kilometre away: thirty seconds later is too soon
+    s.advance(30);
+    let guard = s.sign_in("guard1").await;
+    let r = s.gql(Some(&guard), SCAN, scan_input(&points[1]["code"], 30.5818, 104.0668)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "code"), "{r}");
+    assert!(r["errors"][0]["extensions"]["details"]["waitSecs"].as_i64().unwrap() > 100, "{r}");
+    // after a plausible walk it counts
+    s.advance(300);
+    let guard = s.sign_in("guard1").await;
+    s.ok(Some(&guard), SCAN, scan_input(&points[1]["code"], 30.5818, 104.0668)).await;
+    // a point without coordinates still needs the minimum gap
+    let r = s.gql(Some(&guard), SCAN, scan_input(&points[2]["code"], 30.5818, 104.0668)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "code"), "{r}");
 }

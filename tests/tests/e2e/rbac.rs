@@ -148,7 +148,7 @@ async fn other_company_sees_nothing() {
     let admin = s.sign_in("admin").await;
     let (estate, _) = project_ids(&s, &admin).await;
     let house = first_house(&s, &admin, &estate).await;
-    wuye_api::onboarding::bootstrap(&s.state, "另一家物业", "admin2").await.unwrap();
+    wuye_api::onboarding::bootstrap(&s.state, "另一家物业", None, "admin2").await.unwrap();
     // set a known password through the API: the bootstrap password is random
     let pw: String =
         sqlx::query_scalar("SELECT password_hash FROM users WHERE username = 'admin'").fetch_one(&s.db).await.unwrap();

@@ -173,6 +173,9 @@ pub async fn alarms(
     if let Some(p) = f.project_id {
         actor.require_project(Perm::AlarmRead, p)?;
     }
+    if let Some(d) = f.device_id {
+        crate::equipment::service::device_within(state, actor, Perm::AlarmRead, d).await?;
+    }
     let projects = projects.as_sql();
     Ok(repo::alarms(&state.db, actor.company_id, projects.as_deref(), f, after, limit as i64).await?)
 }
@@ -288,6 +291,9 @@ pub async fn repair_requests(
     let projects = actor.projects(Perm::RepairRead)?;
     if let Some(p) = project_id {
         actor.require_project(Perm::RepairRead, p)?;
+    }
+    if let Some(d) = device_id {
+        crate::equipment::service::device_within(state, actor, Perm::RepairRead, d).await?;
     }
     let projects = projects.as_sql();
     Ok(repo::repair_requests(

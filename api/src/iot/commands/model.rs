@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::equipment::model::DeviceCategory;
+use crate::equipment::model::{DeviceCategory, TopicPath};
 use crate::iot::telemetry::model::Rejected;
 use crate::rbac::model::Perm;
 
@@ -84,11 +84,14 @@ pub struct Ack {
 }
 
 /// `{root}/{project}/{device}/command/ack` → (project code, device code).
-pub fn parse_ack_topic<'a>(root: &str, topic: &'a str) -> Result<(&'a str, &'a str), Rejected> {
+/// `{root}/{company}/{device}/command/ack`
+pub fn parse_ack_topic(root: &str, topic: &str) -> Result<TopicPath, Rejected> {
     let rest = topic.strip_prefix(root).and_then(|r| r.strip_prefix('/')).ok_or(Rejected::Topic)?;
     let parts: Vec<&str> = rest.split('/').collect();
     match parts.as_slice() {
-        [project, device, "command", "ack"] if !project.is_empty() && !device.is_empty() => Ok((*project, *device)),
+        [company, device, "command", "ack"] if !company.is_empty() && !device.is_empty() => {
+            Ok(TopicPath { company: (*company).to_owned(), device: (*device).to_owned() })
+        }
         _ => Err(Rejected::Topic),
     }
 }
@@ -103,8 +106,10 @@ mod tests {
 
     #[test]
     fn acks() {
-        assert_eq!(parse_ack_topic("wuye", "wuye/TFGJ/TF-DOOR-01/command/ack"), Ok(("TFGJ", "TF-DOOR-01")));
-        assert!(parse_ack_topic("wuye", "wuye/TFGJ/TF-DOOR-01/command").is_err());
+        let p = parse_ack_topic("wuye", "wuye/JCWY/TF-DOOR-01/command/ack").unwrap();
+        assert_eq!(p.username(), "JCWY/TF-DOOR-01");
+        assert!(parse_ack_topic("wuye", "wuye/JCWY/TF-DOOR-01/command").is_err());
+        assert!(parse_ack_topic("wuye", "wuye/TF-DOOR-01/command/ack").is_err());
         assert!(parse_ack(br#"{"id":"0190a0a0-0000-7000-8000-000000000000","ok":true}"#).is_ok());
         assert!(parse_ack(b"{}").is_err());
         assert!(CommandKind::Reset.fits(DeviceCategory::Camera));

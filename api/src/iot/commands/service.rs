@@ -43,6 +43,7 @@ pub async fn send_command(
         ));
     }
     let project = crate::org::company::service::project(state, actor, perm, device.project_id).await?;
+    let path = crate::equipment::service::topic_path(state, actor, device_id).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
@@ -74,7 +75,7 @@ pub async fn send_command(
     )
     .await?;
     tx.commit(&id).await?;
-    let topic = format!("{}/{}/{}/command", state.config.mqtt_topic_root, project.code, device.code);
+    let topic = path.topic(&state.config.mqtt_topic_root, "command");
     let body = serde_json::json!({ "id": id, "kind": kind, "params": params }).to_string();
     if let Err(e) = state.mqtt.publish(topic, rumqttc::QoS::AtLeastOnce, false, body).await {
         tracing::warn!(error = %e, "command not handed to the broker");
@@ -93,12 +94,11 @@ pub async fn command(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Com
     Ok(c)
 }
 
-/// A device's answer on `{root}/{project}/{device}/command/ack` (from ingest).
+/// A device's answer on `{root}/{company}/{project}/{device}/command/ack` (from ingest).
 pub async fn command_ack(state: &AppState, topic: &str, payload: &[u8]) -> Result<(), IngestError> {
-    let (project, device) = parse_ack_topic(&state.config.mqtt_topic_root, topic)?;
+    let path = parse_ack_topic(&state.config.mqtt_topic_root, topic)?;
     let ack = parse_ack(payload)?;
-    let (device_id, _, _) =
-        crate::equipment::service::for_topic(state, project, device).await?.ok_or(Rejected::UnknownDevice)?;
+    let (device_id, _, _) = crate::equipment::service::for_topic(state, &path).await?.ok_or(Rejected::UnknownDevice)?;
     let message: String = ack.message.chars().take(200).collect();
     let status = if ack.ok { CommandStatus::Succeeded } else { CommandStatus::Failed };
     repo::finish_command(&state.db, ack.id, device_id, status, &message, state.clock.now())

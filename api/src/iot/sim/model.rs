@@ -2,21 +2,35 @@
 
 use std::time::Duration;
 
-use crate::equipment::model::DeviceCategory;
+use crate::equipment::model::{DeviceCategory, TopicPath};
 
 /// A device of the ledger as the simulator sees it: where it publishes and what.
 #[derive(Debug, Clone)]
 pub struct SimDevice {
-    pub project: String,
+    /// the company's code: the first level of the device's topics
+    pub company: String,
     pub code: String,
     pub category: DeviceCategory,
+}
+
+impl SimDevice {
+    pub fn path(&self) -> TopicPath {
+        TopicPath { company: self.company.clone(), device: self.code.clone() }
+    }
 }
 
 /// A simulation run.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
-    /// the broker, `mqtt://host:port`
+    /// the broker, `mqtt://[user:password@]host:port` or `mqtts://…`
     pub mqtt_url: String,
+    /// `mqtts://`: the CA that signed the broker's certificate
+    pub ca_file: Option<std::path::PathBuf>,
+    /// each device's own broker account (username → password, as
+    /// `provisionDeviceCredentials` gave them): when set, every device connects on its own
+    /// with its account (and `connections` is ignored); else devices share `connections`
+    /// connections with the URL's account
+    pub credentials: std::collections::HashMap<String, String>,
     /// the topic root devices publish under
     pub root: String,
     pub devices: Vec<SimDevice>,

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
 
 use super::model::{SimDevice, SimOptions, SimReport};
 use super::repo;
@@ -90,48 +90,85 @@ fn fault(category: DeviceCategory, rng: &mut Rng) -> serde_json::Value {
     serde_json::json!({ "code": code, "message": message })
 }
 
-fn host_port(url: &str) -> (String, u16) {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    match rest.rsplit_once(':') {
-        Some((h, p)) => (h.to_owned(), p.trim_end_matches('/').parse().unwrap_or(1883)),
-        None => (rest.to_owned(), 1883),
-    }
+/// One publishing connection and the devices it speaks for.
+struct Share<'a> {
+    id: String,
+    account: Option<(String, String)>,
+    devices: Vec<&'a SimDevice>,
+    quota: u64,
+    offline: usize,
 }
 
 /// Publishes until `count` messages are out; returns once the broker acknowledged them all.
-pub async fn simulate(opts: SimOptions) -> Result<SimReport, rumqttc::ClientError> {
-    let conns = opts.connections.max(1);
+pub async fn simulate(opts: SimOptions) -> Result<SimReport, SimError> {
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..conns {
-        let opts = opts.clone();
-        tasks.push(tokio::spawn(async move { publish_share(&opts, c, conns).await }));
+    let me = std::process::id();
+    let shares: Vec<Share<'_>> = if opts.credentials.is_empty() {
+        let conns = opts.connections.max(1);
+        (0..conns)
+            .map(|c| Share {
+                id: format!("wuye-sim-{me}-{c}"),
+                account: None,
+                devices: opts.devices.iter().skip(c).step_by(conns).collect(),
+                quota: opts.count / conns as u64 + u64::from((c as u64) < opts.count % conns as u64),
+                offline: opts.offline.div_ceil(conns),
+            })
+            .collect()
+    } else {
+        let n = opts.devices.len().max(1);
+        opts.devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let user = d.path().username();
+                let account = opts.credentials.get(&user).map(|p| (user.clone(), p.clone()));
+                Share {
+                    id: format!("wuye-sim-{me}-{}", d.code),
+                    account,
+                    devices: vec![d],
+                    quota: opts.count / n as u64 + u64::from((i as u64) < opts.count % n as u64),
+                    offline: usize::from(i < opts.offline),
+                }
+            })
+            .collect()
+    };
+    if let Some(s) = shares.iter().find(|s| s.account.is_none() && !opts.credentials.is_empty()) {
+        return Err(SimError::NoCredentials(s.devices.first().map(|d| d.path().username()).unwrap_or_default()));
     }
+    let results = futures_util::future::join_all(shares.into_iter().map(|s| publish_share(&opts, s))).await;
     let mut sent = 0;
     let mut faults = 0;
-    for t in tasks {
-        match t.await {
-            Ok(Ok((s, f))) => {
-                sent += s;
-                faults += f;
-            }
-            Ok(Err(e)) => return Err(e),
-            Err(_) => {}
-        }
+    for r in results {
+        let (s, f) = r?;
+        sent += s;
+        faults += f;
     }
     Ok(SimReport { sent, faults, elapsed: started.elapsed() })
 }
 
-async fn publish_share(opts: &SimOptions, c: usize, conns: usize) -> Result<(u64, u64), rumqttc::ClientError> {
-    let (host, port) = host_port(&opts.mqtt_url);
-    let id = format!("wuye-sim-{}-{c}", std::process::id());
-    let mut mo = MqttOptions::new(id, host, port);
+/// Why a simulation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Broker(#[from] crate::iot::broker::model::BrokerConfigError),
+    #[error(transparent)]
+    Client(#[from] rumqttc::ClientError),
+    #[error("no broker credentials for device {0}")]
+    NoCredentials(String),
+}
+
+async fn publish_share(opts: &SimOptions, share: Share<'_>) -> Result<(u64, u64), SimError> {
+    let mut mo =
+        crate::iot::broker::service::device_options(&opts.mqtt_url, share.id.clone(), opts.ca_file.as_deref())?;
+    if let Some((u, p)) = &share.account {
+        mo.set_credentials(u.clone(), p.clone());
+    }
     mo.set_keep_alive(Duration::from_secs(30));
     mo.set_inflight(500);
     let (client, mut events) = AsyncClient::new(mo, 1024);
-    let mine: Vec<&SimDevice> = opts.devices.iter().skip(c).step_by(conns).collect();
-    let quota = opts.count / conns as u64 + u64::from((c as u64) < opts.count % conns as u64);
-    let (acks_tx, mut acks_rx) = tokio::sync::watch::channel(0u64);
+    let mine = &share.devices;
+    let quota = share.quota;
+    let (acks_tx, acks_rx) = tokio::sync::watch::channel(0u64);
     let poller = tokio::spawn(async move {
         let mut acked = 0u64;
         loop {
@@ -148,9 +185,9 @@ async fn publish_share(opts: &SimOptions, c: usize, conns: usize) -> Result<(u64
             }
         }
     });
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (c as u64 + 1));
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (share.id.len() as u64 + mine.len() as u64));
     let mut readings: Vec<f64> = mine.iter().map(|_| rng.range(100.0, 5000.0)).collect();
-    let offline = opts.offline.div_ceil(conns).min(mine.len());
+    let offline = share.offline.min(mine.len());
     let live = mine.len() - offline;
     let mut sent = 0u64;
     let mut faults = 0u64;
@@ -158,10 +195,11 @@ async fn publish_share(opts: &SimOptions, c: usize, conns: usize) -> Result<(u64
         if sent >= quota {
             break;
         }
-        let topic = format!("{}/{}/{}/status", opts.root, d.project, d.code);
+        let topic = d.path().topic(&opts.root, "status");
         client.publish(topic, QoS::AtLeastOnce, false, r#"{"status":"offline"}"#).await?;
         sent += 1;
     }
+    let conns = if opts.credentials.is_empty() { opts.connections.max(1) } else { opts.devices.len().max(1) };
     let per_conn_rate = if opts.rate > 0.0 { opts.rate / conns as f64 } else { 0.0 };
     let start = Instant::now();
     let mut i = 0usize;
@@ -174,8 +212,7 @@ async fn publish_share(opts: &SimOptions, c: usize, conns: usize) -> Result<(u64
         } else {
             ("telemetry", telemetry(d.category, &mut rng, &mut readings[k]))
         };
-        let topic = format!("{}/{}/{}/{kind}", opts.root, d.project, d.code);
-        client.publish(topic, QoS::AtLeastOnce, false, body.to_string()).await?;
+        client.publish(d.path().topic(&opts.root, kind), QoS::AtLeastOnce, false, body.to_string()).await?;
         sent += 1;
         i += 1;
         if per_conn_rate > 0.0 {
@@ -187,6 +224,7 @@ async fn publish_share(opts: &SimOptions, c: usize, conns: usize) -> Result<(u64
         }
     }
     // every message acknowledged by the broker before we say we are done
+    let mut acks_rx = acks_rx;
     while *acks_rx.borrow() < sent {
         if tokio::time::timeout(Duration::from_secs(30), acks_rx.changed()).await.is_err() {
             break;

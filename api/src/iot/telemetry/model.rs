@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::equipment::model::DeviceCategory;
+use crate::equipment::model::{DeviceCategory, TopicPath};
 use crate::iot::alarms::model::RuleKind;
 use crate::kit::error::AppError;
 
@@ -24,17 +24,16 @@ pub enum Kind {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topic {
-    pub project: String,
-    pub device: String,
+    pub path: TopicPath,
     pub kind: Kind,
 }
 
-/// `{root}/{projectCode}/{deviceCode}/{telemetry|status|event}`
+/// `{root}/{companyCode}/{deviceCode}/{telemetry|status|event}`
 pub fn parse_topic(root: &str, topic: &str) -> Option<Topic> {
     let rest = topic.strip_prefix(root)?.strip_prefix('/')?;
     let mut parts = rest.split('/');
-    let (project, device, kind) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || project.is_empty() || device.is_empty() {
+    let (company, device, kind) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || company.is_empty() || device.is_empty() {
         return None;
     }
     let kind = match kind {
@@ -43,15 +42,18 @@ pub fn parse_topic(root: &str, topic: &str) -> Option<Topic> {
         "event" => Kind::Event,
         _ => return None,
     };
-    Some(Topic { project: project.to_owned(), device: device.to_owned(), kind })
+    let path = TopicPath { company: company.to_owned(), device: device.to_owned() };
+    Some(Topic { path, kind })
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Rejected {
-    #[error("topic is not {{root}}/{{project}}/{{device}}/{{telemetry|status|event}}")]
+    #[error("topic is not {{root}}/{{company}}/{{device}}/{{telemetry|status|event}}")]
     Topic,
     #[error("no such device")]
     UnknownDevice,
+    #[error("payload larger than the limit")]
+    TooLarge,
     #[error("malformed payload: {0}")]
     Malformed(&'static str),
 }
@@ -61,6 +63,7 @@ impl Rejected {
         match self {
             Rejected::Topic => "bad_topic",
             Rejected::UnknownDevice => "unknown_device",
+            Rejected::TooLarge => "too_large",
             Rejected::Malformed(_) => "malformed",
         }
     }
@@ -255,11 +258,15 @@ mod tests {
 
     #[test]
     fn topics() {
-        let t = parse_topic("wuye", "wuye/JCHY/JC-PUMP-01/telemetry").unwrap();
-        assert_eq!((t.project.as_str(), t.device.as_str(), t.kind), ("JCHY", "JC-PUMP-01", Kind::Telemetry));
-        assert!(parse_topic("wuye", "wuye/JCHY/JC-PUMP-01/telemetry/x").is_none());
-        assert!(parse_topic("wuye", "other/JCHY/X/status").is_none());
-        assert!(parse_topic("wuye", "wuye/JCHY/X/command").is_none());
+        let t = parse_topic("wuye", "wuye/JCWY/JC-PUMP-01/telemetry").unwrap();
+        assert_eq!((t.path.company.as_str(), t.path.device.as_str(), t.kind), ("JCWY", "JC-PUMP-01", Kind::Telemetry));
+        assert_eq!(t.path.topic("wuye", "command"), "wuye/JCWY/JC-PUMP-01/command");
+        assert_eq!(t.path.username(), "JCWY/JC-PUMP-01");
+        assert!(parse_topic("wuye", "wuye/JCWY/JC-PUMP-01/telemetry/x").is_none());
+        assert!(parse_topic("wuye", "wuye/JC-PUMP-01/telemetry").is_none());
+        assert!(parse_topic("wuye", "wuye//X/status").is_none());
+        assert!(parse_topic("wuye", "other/JCWY/X/status").is_none());
+        assert!(parse_topic("wuye", "wuye/JCWY/X/command").is_none());
     }
 
     #[test]

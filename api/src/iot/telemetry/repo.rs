@@ -8,7 +8,7 @@ use sqlx::PgExecutor;
 use uuid::Uuid;
 
 use super::model::DeviceRef;
-use crate::equipment::model::DeviceCategory;
+use crate::equipment::model::{DeviceCategory, TopicPath};
 
 /// Appends a batch of messages in one statement.
 pub async fn append(
@@ -28,19 +28,21 @@ pub async fn append(
     Ok(())
 }
 
-/// (project code, device) for each (project code, device code) pair that exists.
+/// The devices at the given topic paths (those that exist).
 pub async fn devices_by_topic(
     db: impl PgExecutor<'_>,
-    projects: &[String],
-    devices: &[String],
-) -> sqlx::Result<Vec<(String, DeviceRef)>> {
+    paths: &[TopicPath],
+) -> sqlx::Result<Vec<(TopicPath, DeviceRef)>> {
+    let companies: Vec<&str> = paths.iter().map(|p| p.company.as_str()).collect();
+    let devices: Vec<&str> = paths.iter().map(|p| p.device.as_str()).collect();
     let rows = sqlx::query!(
-        r#"SELECT p.code AS project_code, d.id, d.company_id, d.project_id, d.category AS "category: DeviceCategory", d.code
-           FROM unnest($1::text[], $2::text[]) AS t(p, d)
-           JOIN projects p ON p.code = t.p
-           JOIN devices d ON d.project_id = p.id AND d.code = t.d"#,
-        projects,
-        devices
+        r#"SELECT c.code AS company_code, d.id, d.company_id, d.project_id,
+                  d.category AS "category: DeviceCategory", d.code
+           FROM unnest($1::text[], $2::text[]) AS t(c, d)
+           JOIN companies c ON c.code = t.c
+           JOIN devices d ON d.company_id = c.id AND d.code = t.d"#,
+        &companies as &[&str],
+        &devices as &[&str]
     )
     .fetch_all(db)
     .await?;
@@ -48,7 +50,7 @@ pub async fn devices_by_topic(
         .into_iter()
         .map(|r| {
             (
-                r.project_code,
+                TopicPath { company: r.company_code, device: r.code.clone() },
                 DeviceRef {
                     id: r.id,
                     company_id: r.company_id,

@@ -14,7 +14,7 @@ use super::model::{
     self, Dashboard, DeviceRef, EVENT_DEVICE_STATE, IngestError, Kind, LiveState, LiveStatus, Rejected,
 };
 use super::repo;
-use crate::equipment::model::{DeviceCategory, DeviceStatus, EVENT_LEDGER_CHANGED};
+use crate::equipment::model::{DeviceCategory, DeviceStatus, EVENT_LEDGER_CHANGED, TopicPath};
 use crate::equipment::service::DeviceQuery;
 use crate::iot::alarms::model::AlarmRule;
 use crate::iot::alarms::rules::{self, Action, Observation};
@@ -32,7 +32,7 @@ type DeviceEntry = (Option<DeviceRef>, Instant);
 /// the jobs. A state part (`state.part::<IotCache>()`).
 #[derive(Default)]
 pub struct IotCache {
-    by_topic: RwLock<HashMap<(String, String), DeviceEntry>>,
+    by_topic: RwLock<HashMap<TopicPath, DeviceEntry>>,
     rules: RwLock<Option<(Arc<Vec<AlarmRule>>, Instant)>>,
 }
 
@@ -66,11 +66,7 @@ impl IotCache {
         Ok(rules)
     }
 
-    async fn resolve(
-        &self,
-        state: &AppState,
-        keys: &[(String, String)],
-    ) -> AppResult<HashMap<(String, String), DeviceRef>> {
+    async fn resolve(&self, state: &AppState, keys: &[TopicPath]) -> AppResult<HashMap<TopicPath, DeviceRef>> {
         let mut found = HashMap::new();
         let mut missing = Vec::new();
         if let Ok(m) = self.by_topic.read() {
@@ -88,21 +84,15 @@ impl IotCache {
         if missing.is_empty() {
             return Ok(found);
         }
-        let projects: Vec<String> = missing.iter().map(|k| k.0.clone()).collect();
-        let devices: Vec<String> = missing.iter().map(|k| k.1.clone()).collect();
-        let rows = repo::devices_by_topic(&state.db, &projects, &devices).await?;
-        let mut hits: HashMap<(String, String), Vec<DeviceRef>> = HashMap::new();
-        for (project_code, d) in rows {
-            hits.entry((project_code, d.code.clone())).or_default().push(d);
-        }
+        let mut hits: HashMap<TopicPath, DeviceRef> =
+            repo::devices_by_topic(&state.db, &missing).await?.into_iter().collect();
         let now = Instant::now();
         if let Ok(mut m) = self.by_topic.write() {
             if m.len() > 200_000 {
                 m.clear();
             }
             for k in missing {
-                // a code two companies share in a same-coded project is ambiguous: unknown
-                let d = hits.remove(&k).filter(|v| v.len() == 1).and_then(|mut v| v.pop());
+                let d = hits.remove(&k);
                 if let Some(d) = &d {
                     found.insert(k.clone(), d.clone());
                 }
@@ -230,14 +220,29 @@ pub struct Outcome {
     pub rejected: Vec<(usize, Rejected)>,
 }
 
+/// One message from a device as the broker handed it over: a reading without its own `ts`
+/// is dated `received_at`, not the time its batch was stored.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceMessage<'a> {
+    pub topic: &'a str,
+    pub payload: &'a [u8],
+    pub received_at: DateTime<Utc>,
+}
+
 /// Stores a batch; on error nothing is acknowledged and the caller retries the whole batch
 /// (history may then hold a message twice; live state and alarms are idempotent).
-pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult<Outcome> {
+pub async fn ingest_batch(state: &AppState, msgs: &[DeviceMessage<'_>]) -> AppResult<Outcome> {
     let root = &state.config.mqtt_topic_root;
+    let max_payload = state.config.iot.max_payload_bytes;
     let mut out = Outcome::default();
-    let mut parsed: Vec<(usize, (String, String), Parsed)> = Vec::with_capacity(msgs.len());
+    let mut parsed: Vec<(usize, TopicPath, Parsed)> = Vec::with_capacity(msgs.len());
     let mut acks = Vec::new();
-    for (i, (topic, payload)) in msgs.iter().enumerate() {
+    for (i, m) in msgs.iter().enumerate() {
+        let (topic, payload) = (m.topic, m.payload);
+        if payload.len() > max_payload {
+            out.rejected.push((i, Rejected::TooLarge));
+            continue;
+        }
         if topic.ends_with("/command/ack") {
             acks.push(i);
             continue;
@@ -249,7 +254,7 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
                 Kind::Status => Parsed::Status(model::parse_status(payload)?),
                 Kind::Event => Parsed::Event(model::parse_event(payload)?),
             };
-            Ok::<_, Rejected>(((t.project, t.device), p))
+            Ok::<_, Rejected>((t.path, p))
         })();
         match r {
             Ok((k, p)) => parsed.push((i, k, p)),
@@ -257,7 +262,7 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
         }
     }
     for i in acks {
-        match crate::iot::commands::service::command_ack(state, msgs[i].0, msgs[i].1).await {
+        match crate::iot::commands::service::command_ack(state, msgs[i].topic, msgs[i].payload).await {
             Ok(()) => out.stored += 1,
             Err(IngestError::Rejected(r)) => out.rejected.push((i, r)),
             Err(IngestError::Storage(e)) => return Err(e),
@@ -267,7 +272,7 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
         return Ok(out);
     }
     let cache = state.part::<IotCache>()?;
-    let keys: Vec<(String, String)> = parsed.iter().map(|p| p.1.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let keys: Vec<TopicPath> = parsed.iter().map(|p| p.1.clone()).collect::<HashSet<_>>().into_iter().collect();
     let devices = cache.resolve(state, &keys).await?;
     let mut order: Vec<Uuid> = Vec::new();
     let mut refs: HashMap<Uuid, &DeviceRef> = HashMap::new();
@@ -278,7 +283,7 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
                 if refs.insert(d.id, d).is_none() {
                     order.push(d.id);
                 }
-                known.push((d.id, p));
+                known.push((d.id, p, msgs[i].received_at));
             }
             None => out.rejected.push((i, Rejected::UnknownDevice)),
         }
@@ -303,7 +308,7 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
     let mut rows_ts = Vec::with_capacity(known.len());
     let mut rows_data = Vec::with_capacity(known.len());
     let mut actions: Vec<(Uuid, Action)> = Vec::new();
-    for (device, p) in known {
+    for (device, p, received) in known {
         let Some((_, live)) = lives.get_mut(&device) else { continue };
         let rules = rules_of.get(&device).map(Vec::as_slice).unwrap_or(&[]);
         let mut back_online = |live: &mut LiveState, at| {
@@ -313,7 +318,7 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
         };
         match p {
             Parsed::Telemetry(t) => {
-                let ts = reading_time(now, t.ts);
+                let ts = reading_time(received, t.ts);
                 back_online(live, ts);
                 let obj: serde_json::Map<String, serde_json::Value> =
                     t.values.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect();
@@ -322,12 +327,12 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
                 rows_data.push(serde_json::Value::Object(obj));
                 observe_into(&mut actions, device, live, rules, &Observation::Values(&t.values), ts);
             }
-            Parsed::Status(true) => back_online(live, now),
+            Parsed::Status(true) => back_online(live, received),
             Parsed::Status(false) => {
-                live.offline_since.get_or_insert(now);
+                live.offline_since.get_or_insert(received);
             }
             Parsed::Event(ev) => {
-                let at = reading_time(now, ev.ts);
+                let at = reading_time(received, ev.ts);
                 back_online(live, at);
                 live.last_event = Some(serde_json::json!({
                     "code": ev.code, "message": ev.message, "cleared": ev.cleared, "at": at
@@ -342,7 +347,8 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
                 );
             }
         }
-        live.last_seen = Some(now);
+        // messages of one device arrive in order, but a redelivered one may be older
+        live.last_seen = Some(live.last_seen.map_or(received, |s| s.max(received)));
         live.derive_status();
         out.stored += 1;
     }
@@ -356,9 +362,9 @@ pub async fn ingest_batch(state: &AppState, msgs: &[(&str, &[u8])]) -> AppResult
     }
     let mut pipe = redis::pipe();
     let seen = seen_key(state);
-    let ms = now.timestamp_millis();
     for id in &order {
         if let Some((_, live)) = lives.get(id) {
+            let ms = live.last_seen.unwrap_or(now).timestamp_millis();
             pipe.set(state_key(state, *id), serde_json::to_string(live).unwrap_or_default()).ignore();
             pipe.zadd(&seen, id.to_string(), ms).ignore();
         }

@@ -68,25 +68,28 @@ pub struct PatrolCheckpoint {
     pub seq: i32,
     /// where it is, e.g. 东门
     pub name: String,
-    /// the QR label's content, to print on the label
-    pub code: String,
-    /// latitude of the point (null: any position is accepted)
+    /// the QR label's content, to print on the label; null unless the caller manages the
+    /// project's routes (`patrol:write`): a guard who could read it could scan from anywhere
+    pub code: Option<String>,
+    /// latitude of the point (null: any position is accepted, or the caller does not
+    /// manage the routes)
     pub lat: Option<f64>,
-    /// longitude of the point
+    /// longitude of the point (as `lat`)
     pub lng: Option<f64>,
     /// metres from the point a scan is accepted
     pub radius_m: i32,
 }
 
-impl From<model::Checkpoint> for PatrolCheckpoint {
-    fn from(c: model::Checkpoint) -> Self {
+impl PatrolCheckpoint {
+    /// A checkpoint as the caller may see it: its code and position only for managers.
+    fn shown(c: model::Checkpoint, manager: bool) -> Self {
         PatrolCheckpoint {
             id: to_id(c.id),
             seq: c.seq,
             name: c.name,
-            code: c.code,
-            lat: c.lat,
-            lng: c.lng,
+            code: manager.then_some(c.code),
+            lat: c.lat.filter(|_| manager),
+            lng: c.lng.filter(|_| manager),
             radius_m: c.radius_m,
         }
     }
@@ -110,6 +113,8 @@ pub struct PatrolRoute {
     pub active: bool,
     #[graphql(skip)]
     route_id: Uuid,
+    #[graphql(skip)]
+    project: Uuid,
 }
 
 impl From<model::Route> for PatrolRoute {
@@ -122,6 +127,7 @@ impl From<model::Route> for PatrolRoute {
             window_minutes: r.window_minutes,
             active: r.active,
             route_id: r.id,
+            project: r.project_id,
         }
     }
 }
@@ -130,8 +136,9 @@ impl From<model::Route> for PatrolRoute {
 impl PatrolRoute {
     /// the checkpoints, in walking order
     async fn checkpoints(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PatrolCheckpoint>> {
+        let manager = ctx.actor()?.require_project(Perm::PatrolWrite, self.project).is_ok();
         let rows = load_one::<CheckpointsLoader>(ctx, self.route_id).await?;
-        Ok(rows.unwrap_or_default().into_iter().map(PatrolCheckpoint::from).collect())
+        Ok(rows.unwrap_or_default().into_iter().map(|c| PatrolCheckpoint::shown(c, manager)).collect())
     }
 }
 
@@ -154,6 +161,8 @@ pub struct PatrolScan {
     pub lng: f64,
     /// metres from the checkpoint (null when the point has no position)
     pub distance_m: Option<f64>,
+    /// how precise the phone said its position was, metres
+    pub accuracy_m: Option<f64>,
 }
 
 impl From<model::Scan> for PatrolScan {
@@ -167,6 +176,7 @@ impl From<model::Scan> for PatrolScan {
             lat: s.lat,
             lng: s.lng,
             distance_m: s.distance_m,
+            accuracy_m: s.accuracy_m,
         }
     }
 }
@@ -318,6 +328,9 @@ pub struct ScanCheckpointInput {
     pub lat: f64,
     /// longitude where the guard stands
     pub lng: f64,
+    /// how precise the phone says that position is, metres (its reported horizontal
+    /// accuracy); at most `patrol.max_accuracy_m` (50 m) is accepted
+    pub accuracy_m: f64,
     /// makes a retry apply once: a resent scan answers with the scan it made
     pub client_mutation_id: Option<String>,
 }
@@ -360,7 +373,8 @@ impl PatrolMutation {
     ) -> async_graphql::Result<ScanCheckpointPayload> {
         let actor = ctx.actor()?;
         let retry = ctx.retry(input.client_mutation_id.as_deref())?;
-        let id = service::scan_checkpoint(ctx.state(), &actor, &retry, &input.code, input.lat, input.lng).await?;
+        let at = service::GpsFix { lat: input.lat, lng: input.lng, accuracy_m: input.accuracy_m };
+        let id = service::scan_checkpoint(ctx.state(), &actor, &retry, &input.code, at).await?;
         Ok(ScanCheckpointPayload::new(input.client_mutation_id, id))
     }
 }

@@ -72,6 +72,8 @@ pub struct Scan {
     pub lng: f64,
     /// metres from the checkpoint (null when the point has no position)
     pub distance_m: Option<f64>,
+    /// how precise the phone said the position was, metres (null before it was asked)
+    pub accuracy_m: Option<f64>,
 }
 
 // ---- inputs ------------------------------------------------------------------------------

@@ -274,7 +274,7 @@ pub async fn close_patrol_task(
 pub async fn scans(db: impl PgExecutor<'_>, task_ids: &[Uuid]) -> sqlx::Result<Vec<Scan>> {
     sqlx::query_as!(
         Scan,
-        "SELECT id, task_id, checkpoint_id, user_id, scanned_at, lat, lng, distance_m FROM patrol_scans
+        "SELECT id, task_id, checkpoint_id, user_id, scanned_at, lat, lng, distance_m, accuracy_m FROM patrol_scans
          WHERE task_id = ANY($1) ORDER BY scanned_at, id",
         task_ids
     )
@@ -285,7 +285,8 @@ pub async fn scans(db: impl PgExecutor<'_>, task_ids: &[Uuid]) -> sqlx::Result<V
 /// A scan of the company, with its patrol's project.
 pub async fn get_scan(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<(Scan, Uuid)>> {
     let row = sqlx::query!(
-        "SELECT s.id, s.task_id, s.checkpoint_id, s.user_id, s.scanned_at, s.lat, s.lng, s.distance_m, t.project_id
+        "SELECT s.id, s.task_id, s.checkpoint_id, s.user_id, s.scanned_at, s.lat, s.lng, s.distance_m, s.accuracy_m,
+                t.project_id
          FROM patrol_scans s JOIN patrol_tasks t ON t.id = s.task_id
          WHERE t.company_id = $1 AND s.id = $2",
         company_id,
@@ -304,6 +305,7 @@ pub async fn get_scan(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sq
                 lat: r.lat,
                 lng: r.lng,
                 distance_m: r.distance_m,
+                accuracy_m: r.accuracy_m,
             },
             r.project_id,
         )
@@ -313,8 +315,8 @@ pub async fn get_scan(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sq
 /// Inserts a scan; false when the point was already scanned in this patrol.
 pub async fn insert_scan(db: impl PgExecutor<'_>, s: &Scan) -> sqlx::Result<bool> {
     Ok(sqlx::query!(
-        "INSERT INTO patrol_scans (id, task_id, checkpoint_id, user_id, scanned_at, lat, lng, distance_m)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        "INSERT INTO patrol_scans (id, task_id, checkpoint_id, user_id, scanned_at, lat, lng, distance_m, accuracy_m)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
         s.id,
         s.task_id,
         s.checkpoint_id,
@@ -322,7 +324,8 @@ pub async fn insert_scan(db: impl PgExecutor<'_>, s: &Scan) -> sqlx::Result<bool
         s.scanned_at,
         s.lat,
         s.lng,
-        s.distance_m
+        s.distance_m,
+        s.accuracy_m
     )
     .execute(db)
     .await?

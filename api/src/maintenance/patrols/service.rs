@@ -186,11 +186,21 @@ pub async fn scan_checkpoint(
     actor: &Actor,
     retry: &Retry,
     code: &str,
-    lat: f64,
-    lng: f64,
+    at: GpsFix,
 ) -> AppResult<Uuid> {
+    let GpsFix { lat, lng, accuracy_m } = at;
     if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lng) {
         return Err(invalid("lat", "坐标无效", "Invalid coordinates"));
+    }
+    let max_accuracy = state.config.patrol.max_accuracy_m;
+    if !(accuracy_m.is_finite() && accuracy_m > 0.0 && accuracy_m <= max_accuracy) {
+        return Err(AppError::validation(
+            "accuracyM",
+            Msg::owned(
+                format!("定位精度不足（需在{max_accuracy}米以内），请到开阔处重新定位"),
+                format!("The position is not precise enough (within {max_accuracy} m needed); try again in the open"),
+            ),
+        ));
     }
     // everything below changes with the first call (the scan exists, the patrol may be
     // completed): a retry gets its outcome before reading any of it
@@ -235,6 +245,29 @@ pub async fn scan_checkpoint(
     if distance.is_some_and(|d| d > point.radius_m as f64) {
         return Err(invalid("lat", "不在巡检点范围内", "Not at the checkpoint"));
     }
+    // from the last scan to this one at a walk: no faster than people move, and never a
+    // burst of scans read off a photo of the labels
+    if let Some(prev) = done.iter().max_by_key(|s| s.scanned_at) {
+        let prev_point = points.iter().find(|p| p.id == prev.checkpoint_id);
+        let between_points = match (prev_point.and_then(|p| p.lat.zip(p.lng)), point.lat.zip(point.lng)) {
+            (Some((a, o)), Some((b, p))) => distance_m(a, o, b, p),
+            _ => 0.0,
+        };
+        let walked = distance_m(prev.lat, prev.lng, lat, lng).max(between_points);
+        let rules = &state.config.patrol;
+        let needed = (walked / rules.max_speed_mps).max(rules.min_scan_gap_secs as f64);
+        let took = (now - prev.scanned_at).num_milliseconds() as f64 / 1000.0;
+        if took < needed {
+            return Err(AppError::Validation {
+                field: "code".into(),
+                msg: Msg::new(
+                    "两次打卡间隔过短，请步行到下一个巡检点",
+                    "Too soon after the last scan: walk to the checkpoint",
+                ),
+                details: Some(serde_json::json!({ "waitSecs": (needed - took).ceil() as i64 })),
+            });
+        }
+    }
     let s = Scan {
         id: Uuid::now_v7(),
         task_id: task.id,
@@ -244,6 +277,7 @@ pub async fn scan_checkpoint(
         lat,
         lng,
         distance_m: distance,
+        accuracy_m: Some(accuracy_m),
     };
     if !repo::insert_scan(&mut *tx, &s).await? {
         return Err(already_scanned());
@@ -253,6 +287,14 @@ pub async fn scan_checkpoint(
     }
     tx.commit(&s.id).await?;
     Ok(s.id)
+}
+
+/// Where a phone says it is, and how precisely (metres, as the platform reports it).
+#[derive(Debug, Clone, Copy)]
+pub struct GpsFix {
+    pub lat: f64,
+    pub lng: f64,
+    pub accuracy_m: f64,
 }
 
 // ---- the scheduler's job ---------------------------------------------------------------

@@ -182,10 +182,11 @@ pub async fn tasks(
     limit: usize,
 ) -> AppResult<Vec<Task>> {
     let projects = actor.projects(Perm::MaintenanceRead)?.as_sql();
-    if let (Some(p), Some(ps)) = (f.project_id, &projects)
-        && !ps.contains(&p)
-    {
-        return Err(AppError::forbidden());
+    if let Some(p) = f.project_id {
+        actor.require_project(Perm::MaintenanceRead, p)?;
+    }
+    if let Some(d) = f.device_id {
+        crate::equipment::service::device_within(state, actor, Perm::MaintenanceRead, d).await?;
     }
     let q = TaskQuery {
         company_id: actor.company_id,

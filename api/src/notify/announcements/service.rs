@@ -37,8 +37,8 @@ pub async fn publish(state: &AppState, actor: &Actor, retry: &Retry, input: Publ
     // retry never holds a second connection
     let project =
         crate::org::company::service::project(state, actor, Perm::AnnouncementWrite, input.project_id).await?;
-    let building_id = match (input.audience, input.building_id) {
-        (Audience::Building, Some(b)) => {
+    let building_id = match input.building_id {
+        Some(b) => {
             let b = crate::org::estate::service::building(state, actor, b).await?;
             if b.project_id != project.id {
                 return Err(AppError::validation(
@@ -46,9 +46,15 @@ pub async fn publish(state: &AppState, actor: &Actor, retry: &Retry, input: Publ
                     Msg::new("楼栋不属于该项目", "The building is not in this project"),
                 ));
             }
+            if input.audience != Audience::Building {
+                return Err(AppError::validation(
+                    "buildingId",
+                    Msg::new("仅在按楼栋发布时选择楼栋", "A building goes only with the BUILDING audience"),
+                ));
+            }
             Some(b.id)
         }
-        _ => None,
+        None => None,
     };
     let recipients = match input.audience {
         Audience::Staff => crate::rbac::service::staff_of_project(state, actor.company_id, project.id).await?,

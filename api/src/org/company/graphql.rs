@@ -42,6 +42,9 @@ pub struct Company {
     pub id: ID,
     /// the registered name
     pub name: String,
+    /// short code unique on the server, set when the company is created: device topics and
+    /// broker usernames start with it (`wuye/JCWY/JC-ELV-11/telemetry`)
+    pub code: String,
     /// the office address
     pub address: String,
     /// the office phone: a landline (028-12345678) or a mobile number
@@ -57,6 +60,7 @@ impl From<model::Company> for Company {
         Company {
             id: to_id(c.id),
             name: c.name,
+            code: c.code,
             address: c.address,
             phone: c.phone,
             credit_code: c.credit_code,

@@ -9,6 +9,8 @@ use uuid::Uuid;
 pub struct Company {
     pub id: Uuid,
     pub name: String,
+    /// short code unique on the server (device topics and broker usernames start with it)
+    pub code: String,
     pub address: String,
     /// landline or mobile, as the company writes it
     pub phone: String,

@@ -9,18 +9,25 @@ pub async fn insert_company(
     db: &mut PgConnection,
     id: Uuid,
     name: &str,
+    code: &str,
     credit_code: Option<&str>,
 ) -> sqlx::Result<()> {
-    sqlx::query!("INSERT INTO companies (id, name, credit_code) VALUES ($1, $2, $3)", id, name, credit_code)
-        .execute(db)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO companies (id, name, code, credit_code) VALUES ($1, $2, $3, $4)",
+        id,
+        name,
+        code,
+        credit_code
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 
 pub async fn company_by_name(db: impl PgExecutor<'_>, name: &str) -> sqlx::Result<Option<Company>> {
     sqlx::query_as!(
         Company,
-        "SELECT id, name, address, phone, credit_code, logo_key, created_at FROM companies WHERE name = $1 ORDER BY id LIMIT 1",
+        "SELECT id, name, code, address, phone, credit_code, logo_key, created_at FROM companies WHERE name = $1 ORDER BY id LIMIT 1",
         name
     )
     .fetch_optional(db)
@@ -30,7 +37,7 @@ pub async fn company_by_name(db: impl PgExecutor<'_>, name: &str) -> sqlx::Resul
 pub async fn get_company(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Company>> {
     sqlx::query_as!(
         Company,
-        "SELECT id, name, address, phone, credit_code, logo_key, created_at FROM companies WHERE id = $1",
+        "SELECT id, name, code, address, phone, credit_code, logo_key, created_at FROM companies WHERE id = $1",
         id
     )
     .fetch_optional(db)

@@ -16,18 +16,50 @@ use crate::rbac::model::{Actor, Perm, Scope};
 
 // ---- company -------------------------------------------------------------------------
 
+/// A company's short code: an upper-case letter then 1-11 upper-case letters or digits. It
+/// names the company in device topics and broker usernames, so it is unique on the server
+/// and never changes.
+pub fn company_code(field: &'static str, input: &str) -> AppResult<String> {
+    let c = input.trim().to_ascii_uppercase();
+    let ok = (2..=12).contains(&c.len())
+        && c.starts_with(|ch: char| ch.is_ascii_uppercase())
+        && c.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit());
+    if !ok {
+        return Err(AppError::validation(
+            field,
+            Msg::new(
+                "企业代码为 2-12 位大写字母或数字，以字母开头",
+                "A company code is 2-12 upper-case letters or digits, starting with a letter",
+            ),
+        ));
+    }
+    Ok(c)
+}
+
+/// A fresh company code when the operator gives none: `C` and seven random characters.
+fn generated_code() -> String {
+    let t = crate::kit::crypto::random_token().to_ascii_uppercase();
+    let tail: String = t.chars().filter(|c| c.is_ascii_alphanumeric()).take(7).collect();
+    format!("C{tail}")
+}
+
 /// A new company, written in the caller's transaction (onboarding: companies are created
 /// by the operator, never through the API).
 pub async fn insert_company(
     state: &AppState,
     tx: &mut sqlx::PgConnection,
     name: &str,
+    code: Option<&str>,
     credit_code: Option<&str>,
 ) -> AppResult<Uuid> {
     let name = types::text("company", name, 100)?;
-    let code = credit_code.map(|c| CreditCode::parse("creditCode", c)).transpose()?;
+    let short = match code {
+        Some(c) => company_code("code", c)?,
+        None => generated_code(),
+    };
+    let credit = credit_code.map(|c| CreditCode::parse("creditCode", c)).transpose()?;
     let id = Uuid::now_v7();
-    repo::insert_company(tx, id, &name, code.map(CreditCode::into_inner).as_deref()).await?;
+    repo::insert_company(tx, id, &name, &short, credit.map(CreditCode::into_inner).as_deref()).await?;
     audit::record(
         tx,
         state.clock.now(),
@@ -35,7 +67,7 @@ pub async fn insert_company(
         "company.create",
         "company",
         Some(id),
-        serde_json::json!({ "name": name }),
+        serde_json::json!({ "name": name, "code": short }),
     )
     .await?;
     Ok(id)

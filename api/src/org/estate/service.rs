@@ -356,6 +356,13 @@ pub async fn houses(
     if let Some(p) = q.project_id {
         actor.require_project(Perm::EstateRead, p)?;
     }
+    // a building or unit filter names one of the company's, within the caller's scope
+    if let Some(b) = q.building_id {
+        actor.require_project(Perm::EstateRead, building(state, actor, b).await?.project_id)?;
+    }
+    if let Some(u) = q.unit_id {
+        actor.require_project(Perm::EstateRead, unit(state, actor, u).await?.project_id)?;
+    }
     let f = HouseFilter {
         projects: filter.as_sql(),
         project_id: q.project_id,

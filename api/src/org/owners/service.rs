@@ -116,9 +116,16 @@ pub async fn owners(
     }
     // searching by ID number goes through the blind index: the number is never stored in clear
     let idx = match id_card_number.map(str::trim).filter(|s| !s.is_empty()) {
-        Some(n) => Some(state.keys.blind_index(IdCardNumber::parse("idCardNumber", n)?.as_str())),
+        Some(n) => {
+            let n = IdCardNumber::parse("idCardNumber", n)?;
+            crate::rbac::service::pii_lookup(state, actor, "idCard", n.as_str()).await?;
+            Some(state.keys.blind_index(n.as_str()))
+        }
         None => None,
     };
+    if crate::rbac::service::phone_like(search) {
+        crate::rbac::service::pii_lookup(state, actor, "phone", search.unwrap_or_default()).await?;
+    }
     let search = types::like_term(search);
     let only = filter.as_sql();
     let f =

@@ -1,0 +1,177 @@
+//! Two api replicas as real processes on the broker as shipped; one is killed with SIGKILL
+//! and never comes back. Its share of the device messages must reach the survivor.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::json;
+use wuye_tests::broker::ShippedBroker;
+use wuye_tests::*;
+
+/// The `wuye` binary next to this test (cargo builds it for the workspace's tests).
+fn wuye_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|d| d.parent()).map(|d| d.join("wuye")).unwrap();
+    assert!(bin.exists(), "{} missing: cargo build -p wuye-api (deploy/test.sh builds the workspace)", bin.display());
+    bin
+}
+
+fn spawn_replica(s: &TestServer, broker: &ShippedBroker, dir: &std::path::Path) -> Child {
+    let c = &s.state.config;
+    Command::new(wuye_bin())
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("WUYE_DATABASE_URL", &c.database_url)
+        .env("WUYE_DATABASE_MAX_CONNECTIONS", "6")
+        .env("WUYE_REDIS_URL", &c.redis_url)
+        .env("WUYE_REDIS_PREFIX", &c.redis_prefix)
+        .env("WUYE_MQTT_URL", broker.server_url())
+        .env("WUYE_MQTT_TOPIC_ROOT", &c.mqtt_topic_root)
+        .env("WUYE_MQTT_CLIENT_PREFIX", &c.mqtt_client_prefix)
+        .env("WUYE_MQTT_CLEAN_SESSION", "false")
+        .env("WUYE_HTTP_ADDR", "127.0.0.1:0")
+        .env("WUYE_STORAGE_DIR", dir)
+        .env("WUYE_IOT__INGEST_SLOTS", "4")
+        .env("WUYE_IOT__JOBS", "false")
+        .env("WUYE_NOTIFY__DISPATCHER", "false")
+        .env("WUYE_AUTH__ARGON2_MEMORY_KIB", "4096")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("wuye serve")
+}
+
+/// Slot leases held, and by how many replicas.
+async fn slots_held(s: &TestServer) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(DISTINCT pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = (x'57590002'::bigint)::oid
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&s.db)
+    .await
+    .unwrap()
+}
+
+async fn stored_seqs(s: &TestServer) -> i64 {
+    sqlx::query_scalar("SELECT count(DISTINCT data->>'seq') FROM telemetry WHERE data ? 'seq'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_for_good_strands_no_device_message() {
+    let broker = ShippedBroker::start().await;
+    let url = broker.server_url();
+    // this process provisions the device accounts and ingests nothing itself
+    let s = TestServer::seeded_with(|c| {
+        c.mqtt_url = url;
+        c.mqtt_dynsec = true;
+        c.mqtt_ingest = false;
+    })
+    .await;
+    let admin = s.sign_in("admin").await;
+    let root = s.state.config.mqtt_topic_root.clone();
+    let codes: Vec<String> =
+        sqlx::query_scalar("SELECT code FROM devices ORDER BY code LIMIT 10").fetch_all(&s.db).await.unwrap();
+    let mut accounts: HashMap<String, String> = HashMap::new();
+    let provision = "mutation($d: ID!) { provisionDeviceCredentials(input: {deviceId: $d}) { password } }";
+    for code in &codes {
+        let id = s.ok(Some(&admin), "query($c: String!) { deviceByCode(code: $c) { id } }", json!({"c": code})).await
+            ["deviceByCode"]["id"]
+            .clone();
+        let pw = s.ok(Some(&admin), provision, json!({"d": id})).await["provisionDeviceCredentials"]["password"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        accounts.insert(code.clone(), pw);
+    }
+
+    let dir = std::env::temp_dir().join(format!("wuye-replicas-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut a = spawn_replica(&s, &broker, &dir);
+    let mut b = spawn_replica(&s, &broker, &dir);
+    // both replicas up, the four slots split between them
+    let split = s
+        .wait_until(|| async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            slots_held(&s).await == (4, 2)
+        })
+        .await;
+    assert!(split, "slots held: {:?}", slots_held(&s).await);
+    // and subscribed: every slot's session exists on the broker before devices publish
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // ten devices, 1,000 QoS 1 messages each, every message numbered
+    let total = 10_000usize;
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut publishers = Vec::new();
+    for (k, code) in codes.iter().enumerate() {
+        let mut o = MqttOptions::new(format!("dev-{code}-{}", uuid::Uuid::now_v7().simple()), "127.0.0.1", broker.port);
+        o.set_credentials(format!("JCWY/{code}"), accounts[code].clone());
+        o.set_inflight(100);
+        o.set_keep_alive(Duration::from_secs(30));
+        let (client, mut events) = AsyncClient::new(o, 200);
+        let topic = format!("{root}/JCWY/{code}/telemetry");
+        let acked = acked.clone();
+        publishers.push(tokio::spawn(async move {
+            let per = 1_000;
+            let sender = {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    for i in 0..per {
+                        let seq = k * per + i;
+                        let body = format!(r#"{{"values":{{"seq":{seq}}}}}"#);
+                        client.publish(topic.clone(), QoS::AtLeastOnce, false, body).await.unwrap();
+                    }
+                })
+            };
+            let mut mine = 0;
+            while mine < per {
+                match events.poll().await {
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        mine += 1;
+                        acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => panic!("device connection: {e}"),
+                }
+            }
+            let _ = sender.await;
+            let _ = client.disconnect().await;
+        }));
+    }
+    // a fifth of the way in, one replica dies and never returns
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < total / 5 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    a.kill().unwrap();
+    let _ = a.wait();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    assert_eq!(acked.load(std::sync::atomic::Ordering::Relaxed), total, "the broker took every message");
+
+    // the survivor takes the dead replica's slots and stores everything within a minute
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut stored = 0;
+    while Instant::now() < deadline {
+        stored = stored_seqs(&s).await;
+        if stored as usize == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let held = slots_held(&s).await;
+    let _ = b.kill();
+    let _ = b.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(stored as usize, total, "messages stored; slots now held {held:?}");
+    assert_eq!(held, (4, 1), "the survivor holds every slot");
+}
