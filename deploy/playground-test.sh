@@ -52,7 +52,7 @@ fi
 psql -h 127.0.0.1 -U postgres -d postgres -qc "CREATE DATABASE \"$db\""
 export WUYE_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
 export WUYE_ENV=development WUYE_REDIS_PREFIX="pg$tag:" WUYE_STORAGE_DIR="$work/files"
-export WUYE_MQTT_CLIENT_ID="wuye-pg-$tag" WUYE_MQTT_TOPIC_ROOT="pg$tag"
+export WUYE_MQTT_CLIENT_PREFIX="wuye-pg-$tag" WUYE_MQTT_TOPIC_ROOT="pg$tag"
 export WUYE_HTTP_ADDR="$host_ip:$port" WUYE_ALLOW_NON_LOOPBACK=true
 target/debug/wuye migrate >/dev/null
 target/debug/wuye seed-demo >/dev/null

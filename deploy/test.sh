@@ -28,3 +28,6 @@ cargo test --workspace --locked
 
 say "the playground in headless Chromium, network cut off"
 bash deploy/playground-test.sh
+
+say "GraphQL fuzzing (Schemathesis, 3 minutes; deploy/fuzz.sh 1800 for a long run)"
+WUYE_BIN=target/debug/wuye bash deploy/fuzz.sh "${WUYE_FUZZ_SECS:-180}"

@@ -40,6 +40,21 @@ pub async fn credentials_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Resul
     .await
 }
 
+/// The account behind a refresh, its row share-locked: a password change or sign-out of
+/// the same user waits for the refresh to commit (and its new token is then revoked), or
+/// the refresh waits for them and sees the sessions ended.
+pub async fn credentials_for_refresh(db: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Credentials>> {
+    sqlx::query_as!(
+        Credentials,
+        r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
+                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after
+           FROM users u JOIN companies c ON c.id = u.company_id WHERE u.id = $1 FOR SHARE OF u"#,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn set_password(db: &mut PgConnection, id: Uuid, hash: &str, must_change: bool) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = now() WHERE id = $1",

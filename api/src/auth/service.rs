@@ -120,7 +120,7 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<TokenPair> {
     if row.expires_at <= now {
         return Err(invalid_token());
     }
-    let user = repo::credentials_by_id(&mut *tx, row.user_id).await?.ok_or_else(invalid_token)?;
+    let user = repo::credentials_for_refresh(&mut tx, row.user_id).await?.ok_or_else(invalid_token)?;
     if user.status != AccountStatus::Active || user.sessions_valid_after.is_some_and(|t| row.created_at < t) {
         return Err(invalid_token());
     }
@@ -149,8 +149,10 @@ pub async fn sign_out(state: &AppState, token: &str) -> AppResult<Option<Uuid>> 
 /// Ends every session of a user: refresh tokens revoked, access tokens void. Returns the
 /// instant tokens are valid after.
 async fn end_all_sessions(state: &AppState, tx: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<DateTime<Utc>> {
+    // the user row first (locked): a refresh under way commits before, and is revoked here
+    let at = rbac::end_sessions(state, tx, user_id, true).await?;
     repo::revoke_user(tx, user_id, state.clock.now()).await?;
-    rbac::end_sessions(state, tx, user_id, true).await
+    Ok(at)
 }
 
 // ---- password sign-in --------------------------------------------------------------

@@ -27,6 +27,10 @@ fn find_const(v: &ConstValue, path: &mut Vec<String>) -> bool {
         ConstValue::String(s) => s.chars().any(bad_char),
         ConstValue::List(items) => items.iter().any(|i| find_const(i, path)),
         ConstValue::Object(map) => map.iter().any(|(k, v)| {
+            // a key with a control character is reported as its object
+            if k.chars().any(bad_char) {
+                return true;
+            }
             path.push(k.to_string());
             if find_const(v, path) {
                 return true;
@@ -43,6 +47,10 @@ fn find_value(v: &Value, path: &mut Vec<String>) -> bool {
         Value::String(s) => s.chars().any(bad_char),
         Value::List(items) => items.iter().any(|i| find_value(i, path)),
         Value::Object(map) => map.iter().any(|(k, v)| {
+            // a key with a control character is reported as its object
+            if k.chars().any(bad_char) {
+                return true;
+            }
             path.push(k.to_string());
             if find_value(v, path) {
                 return true;
@@ -110,12 +118,25 @@ pub fn check(r: &Request) -> Result<(), AppError> {
             return Err(refused(join(root, &path)));
         }
     }
-    let suspicious = r.query.contains("\\u") || r.query.chars().any(bad_char);
+    // an escape (`\u0000`, `\b`, `\f`…) or a raw control character: read the literals
+    let suspicious = r.query.contains('\\') || r.query.chars().any(bad_char);
     if !suspicious {
         return Ok(());
     }
     // unparseable text is the executor's to report
     let Ok(doc) = async_graphql::parser::parse_query(&r.query) else { return Ok(()) };
+    for (_, op) in doc.operations.iter() {
+        for var in &op.node.variable_definitions {
+            let mut path = Vec::new();
+            if let Some(default) = &var.node.default_value
+                && find_const(&default.node, &mut path)
+            {
+                let name = var.node.name.node.as_str();
+                let root = argument_of(&doc, name).unwrap_or_else(|| name.to_owned());
+                return Err(refused(join(root, &path)));
+            }
+        }
+    }
     for f in all_fields(&doc) {
         for (name, value) in &f.arguments {
             let mut path = Vec::new();
@@ -157,6 +178,14 @@ mod tests {
             Some("tags".into())
         );
         assert_eq!(field_of(Request::new(r#"{ deviceByCode(code: "\u4e2d") { id } }"#)), None);
+        // short escapes and default values of variables are read too
+        assert_eq!(field_of(Request::new(r#"{ deviceByCode(code: "a\bb") { id } }"#)), Some("code".into()));
+        assert_eq!(field_of(Request::new(r#"{ deviceByCode(code: "a\fb") { id } }"#)), Some("code".into()));
+        assert_eq!(field_of(Request::new(r#"{ deviceByCode(code: "a\nb") { id } }"#)), None);
+        let with_default = r#"query($c: String = "\u0000") { deviceByCode(code: $c) { id } }"#;
+        assert_eq!(field_of(Request::new(with_default)), Some("code".into()));
+        let key = Request::new(q).variables(vars(serde_json::json!({"s": {"a\u{0}": 1}})));
+        assert_eq!(field_of(key), Some("search".into()));
         assert_eq!(field_of(Request::new("{ me { id } }")), None);
     }
 }

@@ -541,3 +541,36 @@ impl Config {
         self.env == RunEnv::Development
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_configuration_reads() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/wuye.example.toml");
+        let cfg: Config = Figment::new().merge(Toml::file_exact(path)).extract().unwrap();
+        assert!(cfg.mqtt_dynsec);
+        assert_eq!(cfg.iot.ingest_slots, 4);
+        assert_eq!(cfg.limits.pii_lookups_per_minute, 30);
+        assert_eq!(cfg.patrol.min_scan_gap_secs, 10);
+    }
+
+    #[test]
+    fn production_needs_a_broker_account() {
+        let mut c = Config {
+            env: RunEnv::Production,
+            jwt_secret: SecretString::from("x".repeat(40)),
+            data_key: SecretString::from("another-key"),
+            ..Config::default()
+        };
+        c.sms.provider = "aliyun".into();
+        c.push.jpush_app_key = Some("k".into());
+        assert!(c.check().is_err(), "no broker password");
+        c.mqtt_password_file = Some(PathBuf::from("/run/secrets/mqtt"));
+        assert!(c.check().is_ok());
+        c.mqtt_password_file = None;
+        c.mqtt_url = "mqtt://wuye-api:pw@broker:1883".into();
+        assert!(c.check().is_ok());
+    }
+}

@@ -66,7 +66,7 @@ pub async fn list_staff(
     company_id: Uuid,
     projects: Option<&[Uuid]>,
     only_user: Option<Uuid>,
-    search: Option<&str>,
+    search: &super::service::PersonSearch,
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<Account>> {
@@ -82,15 +82,18 @@ pub async fn list_staff(
                                AND ($2::uuid[] IS NULL OR ur.project_ids && $2)))
              AND ($3::uuid IS NULL OR id = $3)
              AND ($4::text IS NULL OR name ILIKE '%' || $4 || '%' ESCAPE '\' OR username ILIKE '%' || $4 || '%' ESCAPE '\'
-                  OR phone LIKE '%' || $4 || '%' ESCAPE '\')
+                  OR ($7 AND phone LIKE '%' || $4 || '%' ESCAPE '\'))
+             AND ($8::text IS NULL OR phone = $8)
              AND ($5::uuid IS NULL OR id > $5)
            ORDER BY id LIMIT $6"#,
         company_id,
         projects,
         only_user,
-        search,
+        search.like.as_deref(),
         after,
-        limit
+        limit,
+        search.phone_partial,
+        search.phone_exact.as_deref()
     )
     .fetch_all(db)
     .await
@@ -374,15 +377,20 @@ pub async fn lock_tokens_valid_after(db: &mut PgConnection, id: Uuid) -> sqlx::R
         .flatten())
 }
 
-/// Ends access tokens issued before `at` (and with `sessions`, refresh tokens too).
-pub async fn end_sessions(db: &mut PgConnection, id: Uuid, at: DateTime<Utc>, sessions: bool) -> sqlx::Result<()> {
+/// Ends access tokens issued before `tokens` and, with `sessions`, refresh tokens created
+/// before `sessions_at`.
+pub async fn end_sessions(
+    db: &mut PgConnection,
+    id: Uuid,
+    tokens: DateTime<Utc>,
+    sessions_at: Option<DateTime<Utc>>,
+) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE users SET tokens_valid_after = $2,
-                sessions_valid_after = CASE WHEN $3 THEN $2 ELSE sessions_valid_after END
+        "UPDATE users SET tokens_valid_after = $2, sessions_valid_after = COALESCE($3, sessions_valid_after)
          WHERE id = $1",
         id,
-        at,
-        sessions
+        tokens,
+        sessions_at
     )
     .execute(db)
     .await?;

@@ -614,9 +614,8 @@ async fn staff_in_scope(
             _ => (None, Some(actor.user_id)),
         },
     };
-    let search = types::like_term(search);
-    Ok(repo::list_staff(&state.db, actor.company_id, projects.as_deref(), only, search.as_deref(), after, limit as i64)
-        .await?)
+    let search = person_search(state, actor, search).await?;
+    Ok(repo::list_staff(&state.db, actor.company_id, projects.as_deref(), only, &search, after, limit as i64).await?)
 }
 
 pub async fn users(
@@ -626,10 +625,7 @@ pub async fn users(
     after: Option<Uuid>,
     limit: usize,
 ) -> AppResult<Vec<Account>> {
-    if phone_like(search) {
-        actor.require(Perm::UserRead)?;
-        pii_lookup(state, actor, "phone", search.unwrap_or_default()).await?;
-    }
+    actor.require(Perm::UserRead)?;
     staff_in_scope(state, actor, Perm::UserRead, None, search, after, limit).await
 }
 
@@ -725,6 +721,9 @@ pub async fn create_staff_user(state: &AppState, actor: &Actor, retry: &Retry, i
     if let Some(p) = &phone
         && repo::account_by_phone(&mut *tx, actor.company_id, p.as_str()).await?.is_some()
     {
+        // "this phone has an account" confirms a number: counted like a lookup by phone
+        drop(tx);
+        pii_lookup(state, actor, "phone", p.as_str()).await?;
         return Err(AppError::conflict(
             "phone",
             Msg::new(
@@ -827,9 +826,11 @@ pub async fn end_sessions(
     user_id: Uuid,
     sessions: bool,
 ) -> AppResult<chrono::DateTime<chrono::Utc>> {
+    let now = state.clock.now();
     let before = repo::lock_tokens_valid_after(tx, user_id).await?;
-    let at = revocation_instant(state.clock.now(), before);
-    repo::end_sessions(tx, user_id, at, sessions).await?;
+    let at = revocation_instant(now, before);
+    // refresh tokens compare their creation instant: never a cut-off before now
+    repo::end_sessions(tx, user_id, at, sessions.then_some(at.max(now))).await?;
     Ok(at)
 }
 
@@ -954,9 +955,32 @@ pub async fn project_managers(state: &AppState, company_id: Uuid, project_id: Uu
 
 // ---- lookups by personal data ------------------------------------------------------------
 
-/// Whether a search term could confirm a phone number (four digits or more).
-pub fn phone_like(term: Option<&str>) -> bool {
-    term.is_some_and(|t| t.chars().filter(char::is_ascii_digit).count() >= 4)
+/// A search-box term as it may be matched against people for this caller. With `pii:read`
+/// any part of a phone number matches. Without it, only a whole phone number does — a
+/// lookup that could confirm a masked value, so limited and audited — and a term with
+/// digits that is no phone number matches names only: a partial number never confirms
+/// digits hidden by the mask.
+#[derive(Debug, Default)]
+pub struct PersonSearch {
+    /// a `like_term` for names (and, when `phone_partial`, phones)
+    pub like: Option<String>,
+    pub phone_partial: bool,
+    /// a whole, normalised phone number
+    pub phone_exact: Option<String>,
+}
+
+pub async fn person_search(state: &AppState, actor: &Actor, term: Option<&str>) -> AppResult<PersonSearch> {
+    let Some(t) = term.map(str::trim).filter(|t| !t.is_empty()) else { return Ok(PersonSearch::default()) };
+    if actor.unmask_pii() {
+        return Ok(PersonSearch { like: types::like_term(Some(t)), phone_partial: true, phone_exact: None });
+    }
+    if t.chars().any(|c| c.is_ascii_digit())
+        && let Ok(p) = Phone::parse("search", t)
+    {
+        pii_lookup(state, actor, "phone", p.as_str()).await?;
+        return Ok(PersonSearch { like: None, phone_partial: false, phone_exact: Some(p.as_str().to_owned()) });
+    }
+    Ok(PersonSearch { like: types::like_term(Some(t)), phone_partial: false, phone_exact: None })
 }
 
 /// A lookup that could confirm a masked phone or ID-card number one guess at a time, by a
@@ -1008,14 +1032,5 @@ mod tests {
         assert_eq!(first_valid_second(Some(second)), 102);
         // a revocation long after: the next second, as usual
         assert_eq!(first_valid_second(Some(revocation_instant(t(500, 0), Some(second)))), 501);
-    }
-
-    #[test]
-    fn phone_like_terms() {
-        assert!(phone_like(Some("1380000")));
-        assert!(phone_like(Some("138-0")));
-        assert!(!phone_like(Some("王芳")));
-        assert!(!phone_like(Some("1栋")));
-        assert!(!phone_like(None));
     }
 }

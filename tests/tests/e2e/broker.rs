@@ -18,9 +18,19 @@ async fn device_id(s: &TestServer, token: &str, code: &str) -> String {
     s.ok(Some(token), q, json!({"c": code})).await["deviceByCode"]["id"].as_str().unwrap().to_owned()
 }
 
-/// Connects like a device (MQTT 3.1.1); `Err` when the broker refuses the connection.
+/// Connects like a device (MQTT 3.1.1), with its username as client id; `Err` when the
+/// broker refuses the connection.
 async fn connect(port: u16, account: Option<(&str, &str)>) -> Result<(AsyncClient, rumqttc::EventLoop), String> {
-    let mut o = MqttOptions::new(format!("dev-{}", uuid::Uuid::now_v7().simple()), "127.0.0.1", port);
+    let id = account.map(|(u, _)| u.to_owned()).unwrap_or_else(|| format!("dev-{}", uuid::Uuid::now_v7().simple()));
+    connect_as(port, &id, account).await
+}
+
+async fn connect_as(
+    port: u16,
+    client_id: &str,
+    account: Option<(&str, &str)>,
+) -> Result<(AsyncClient, rumqttc::EventLoop), String> {
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
     o.set_keep_alive(Duration::from_secs(5));
     if let Some((u, p)) = account {
         o.set_credentials(u, p);
@@ -41,7 +51,7 @@ async fn connect(port: u16, account: Option<(&str, &str)>) -> Result<(AsyncClien
 async fn publish_v5(port: u16, user: &str, password: &str, topic: &str, body: &str) -> Result<(), String> {
     use rumqttc::v5::mqttbytes::v5::{Packet as P5, PubAckReason};
     use rumqttc::v5::{AsyncClient as C5, Event as E5, MqttOptions as O5};
-    let mut o = O5::new(format!("dev5-{}", uuid::Uuid::now_v7().simple()), "127.0.0.1", port);
+    let mut o = O5::new(user, "127.0.0.1", port);
     o.set_credentials(user, password);
     let (client, mut events) = C5::new(o, 10);
     client.publish(topic, rumqttc::v5::mqttbytes::QoS::AtLeastOnce, false, body.as_bytes().to_vec()).await.unwrap();
@@ -103,6 +113,12 @@ async fn devices_have_their_own_accounts_and_only_their_own_topics() {
         .as_str()
         .unwrap()
         .to_owned();
+
+    // a device account is bound to its own client id: it cannot take over the session of an
+    // ingest slot (and with it every company's messages) nor another device's
+    let slot = format!("{}-ingest-0", s.state.config.mqtt_client_prefix);
+    assert!(connect_as(broker.port, &slot, Some(("JCWY/JC-ELV-11", &lift_pw))).await.is_err());
+    assert!(connect_as(broker.port, "JCWY/JC-PUMP-01", Some(("JCWY/JC-ELV-11", &lift_pw))).await.is_err());
 
     // the lift publishes its own telemetry: stored
     let own = format!("{root}/JCWY/JC-ELV-11/telemetry");

@@ -113,7 +113,7 @@ async fn a_replica_killed_for_good_strands_no_device_message() {
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut publishers = Vec::new();
     for (k, code) in codes.iter().enumerate() {
-        let mut o = MqttOptions::new(format!("dev-{code}-{}", uuid::Uuid::now_v7().simple()), "127.0.0.1", broker.port);
+        let mut o = MqttOptions::new(format!("JCWY/{code}"), "127.0.0.1", broker.port);
         o.set_credentials(format!("JCWY/{code}"), accounts[code].clone());
         o.set_inflight(100);
         o.set_keep_alive(Duration::from_secs(30));

@@ -131,17 +131,20 @@ pub async fn provision(
         .iter()
         .map(|t| json!({ "acltype": "publishClientSend", "topic": t, "priority": 0, "allow": true }))
         .collect();
-    acls.extend(
-        acl.subscribe
-            .iter()
-            .map(|t| json!({ "acltype": "subscribeLiteral", "topic": t, "priority": 0, "allow": true })),
-    );
+    acls.extend(acl.subscribe.iter().flat_map(|t| {
+        [
+            json!({ "acltype": "subscribeLiteral", "topic": t, "priority": 0, "allow": true }),
+            json!({ "acltype": "publishClientReceive", "topic": t, "priority": 0, "allow": true }),
+        ]
+    }));
     let commands = vec![
         json!({ "command": "deleteClient", "username": username }),
         json!({ "command": "deleteRole", "rolename": role }),
         json!({ "command": "createRole", "rolename": role, "acls": acls }),
+        // the account connects only with its username as client id: it can never resume a
+        // session of the server's (an ingest slot) or of another device
         json!({
-            "command": "createClient", "username": username, "password": password,
+            "command": "createClient", "username": username, "password": password, "clientid": username,
             "textname": "wuye device", "roles": [{ "rolename": role, "priority": 0 }]
         }),
     ];
@@ -175,6 +178,7 @@ pub async fn ensure_server_role(
     let commands = vec![
         json!({ "command": "setDefaultACLAccess", "acls": [
             { "acltype": "publishClientSend", "allow": false },
+            { "acltype": "publishClientReceive", "allow": false },
             { "acltype": "subscribe", "allow": false },
         ]}),
         json!({ "command": "createRole", "rolename": SERVER_ROLE }),

@@ -105,7 +105,8 @@ impl DeviceAcl {
     }
 }
 
-/// A device's broker account as provisioned: the password is shown once.
+/// A device's broker account as provisioned: the password is shown once; the device
+/// connects with the username as its MQTT client id too.
 #[derive(Debug, Clone)]
 pub struct DeviceCredentials {
     pub username: String,

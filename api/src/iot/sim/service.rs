@@ -123,7 +123,8 @@ pub async fn simulate(opts: SimOptions) -> Result<SimReport, SimError> {
                 let user = d.path().username();
                 let account = opts.credentials.get(&user).map(|p| (user.clone(), p.clone()));
                 Share {
-                    id: format!("wuye-sim-{me}-{}", d.code),
+                    // a device account connects with its username as client id
+                    id: user,
                     account,
                     devices: vec![d],
                     quota: opts.count / n as u64 + u64::from((i as u64) < opts.count % n as u64),

@@ -36,6 +36,9 @@ use crate::kit::state::AppState;
 const NS_MEMBER: i32 = 0x5759_0001;
 const NS_SLOT: i32 = 0x5759_0002;
 
+/// How long a lease query may take before the lease counts as lost.
+const LEASE_QUERY: Duration = Duration::from_secs(2);
+
 /// The replica's command connection: a client id of its own (two replicas never knock
 /// each other off the broker) and a clean session; it publishes commands and talks to the
 /// broker's dynamic-security plugin.
@@ -175,11 +178,17 @@ async fn lease_slots(state: AppState, workers: Vec<mpsc::Sender<Inbound>>, mut s
             lock = join(&state).await;
         }
         let Some(conn) = lock.as_mut() else { continue };
-        let members = match count_members(conn).await {
-            Ok(m) => m,
-            Err(e) => {
+        // a lease query that hangs (a half-open connection, a failover) counts as lost: the
+        // database may already have released our locks to another replica
+        let members = match tokio::time::timeout(LEASE_QUERY, count_members(conn)).await {
+            Ok(Ok(m)) => m,
+            failed => {
                 // the locks died with the session: stop consuming before anyone else starts
-                tracing::warn!(error = %e, "ingest lease connection lost; giving up the slots");
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "timed out".to_owned(),
+                };
+                tracing::warn!(%error, "ingest lease connection lost; giving up the slots");
                 for (_, s) in std::mem::take(&mut held) {
                     s.stop().await;
                 }
@@ -195,6 +204,7 @@ async fn lease_slots(state: AppState, workers: Vec<mpsc::Sender<Inbound>>, mut s
                 sqlx::query("SELECT pg_advisory_unlock($1, $2)").bind(NS_SLOT).bind(n as i32).execute(&mut *conn).await;
             tracing::info!(slot = n, "ingest slot handed over");
         }
+        let mut lost = false;
         for n in 0..slots {
             if held.len() >= share {
                 break;
@@ -202,12 +212,24 @@ async fn lease_slots(state: AppState, workers: Vec<mpsc::Sender<Inbound>>, mut s
             if held.contains_key(&n) {
                 continue;
             }
-            let got: Result<bool, _> = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-                .bind(NS_SLOT)
-                .bind(n as i32)
-                .fetch_one(&mut *conn)
-                .await;
-            if let Ok(true) = got {
+            let got = tokio::time::timeout(
+                LEASE_QUERY,
+                sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1, $2)")
+                    .bind(NS_SLOT)
+                    .bind(n as i32)
+                    .fetch_one(&mut *conn),
+            )
+            .await;
+            let got = match got {
+                Ok(Ok(g)) => g,
+                _ => {
+                    // the answer is unknown: a lock we might hold but not use would strand
+                    // the slot, so the connection (and with it every lock) goes
+                    lost = true;
+                    break;
+                }
+            };
+            if got {
                 match start_slot(&state, n, workers.clone()) {
                     Ok(s) => {
                         tracing::info!(slot = n, "ingest slot taken");
@@ -222,6 +244,15 @@ async fn lease_slots(state: AppState, workers: Vec<mpsc::Sender<Inbound>>, mut s
                             .await;
                     }
                 }
+            }
+        }
+        if lost {
+            tracing::warn!("ingest lease query failed; giving up the slots");
+            for (_, s) in std::mem::take(&mut held) {
+                s.stop().await;
+            }
+            if let Some(c) = lock.take() {
+                let _ = tokio::time::timeout(LEASE_QUERY, c.close()).await;
             }
         }
     }

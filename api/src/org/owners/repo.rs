@@ -62,8 +62,11 @@ pub struct OwnerFilter<'a> {
     /// `None`: any project of the company
     pub projects: Option<&'a [Uuid]>,
     pub project_id: Option<Uuid>,
-    /// a `like_term`: `%` and `_` are escaped
+    /// a `like_term` (`%` and `_` escaped) for names, and for phones when `phone_partial`
     pub search: Option<&'a str>,
+    pub phone_partial: bool,
+    /// a whole phone number
+    pub phone_exact: Option<&'a str>,
     pub id_card_idx: Option<&'a [u8]>,
 }
 
@@ -85,7 +88,9 @@ pub async fn list_owners(
                    SELECT 1 FROM house_residents r WHERE r.owner_id = o.id
                    AND ($2::uuid[] IS NULL OR r.project_id = ANY($2))
                    AND ($3::uuid IS NULL OR r.project_id = $3)))
-             AND ($4::text IS NULL OR o.name LIKE '%' || $4 || '%' ESCAPE '\' OR o.phone LIKE '%' || $4 || '%' ESCAPE '\')
+             AND ($4::text IS NULL OR o.name LIKE '%' || $4 || '%' ESCAPE '\'
+                  OR ($8 AND o.phone LIKE '%' || $4 || '%' ESCAPE '\'))
+             AND ($9::text IS NULL OR o.phone = $9)
              AND ($5::bytea IS NULL OR o.id_card_idx = $5)
              AND ($6::uuid IS NULL OR o.id > $6)
            ORDER BY o.id LIMIT $7"#,
@@ -95,7 +100,9 @@ pub async fn list_owners(
         f.search,
         f.id_card_idx,
         after,
-        limit
+        limit,
+        f.phone_partial,
+        f.phone_exact
     )
     .fetch_all(db)
     .await

@@ -123,13 +123,16 @@ pub async fn owners(
         }
         None => None,
     };
-    if crate::rbac::service::phone_like(search) {
-        crate::rbac::service::pii_lookup(state, actor, "phone", search.unwrap_or_default()).await?;
-    }
-    let search = types::like_term(search);
+    let search = crate::rbac::service::person_search(state, actor, search).await?;
     let only = filter.as_sql();
-    let f =
-        OwnerFilter { projects: only.as_deref(), project_id, search: search.as_deref(), id_card_idx: idx.as_deref() };
+    let f = OwnerFilter {
+        projects: only.as_deref(),
+        project_id,
+        search: search.like.as_deref(),
+        phone_partial: search.phone_partial,
+        phone_exact: search.phone_exact.as_deref(),
+        id_card_idx: idx.as_deref(),
+    };
     Ok(repo::list_owners(&state.db, actor.company_id, &f, after, limit as i64).await?)
 }
 
@@ -255,6 +258,9 @@ pub async fn register_owner(state: &AppState, actor: &Actor, retry: &Retry, inpu
         links.push((*house_id, project, *relation));
     }
     if repo::owner_id_by_phone(&mut *tx, actor.company_id, checked.phone.as_str()).await?.is_some() {
+        // "already registered" confirms a number: counted like a lookup by phone
+        drop(tx);
+        crate::rbac::service::pii_lookup(state, actor, "phone", checked.phone.as_str()).await?;
         return Err(phone_registered());
     }
     let (id, existing_account) = insert_owner(state, &mut tx, actor.company_id, &checked).await?;
