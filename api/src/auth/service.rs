@@ -4,7 +4,7 @@
 //! lower-cased username), never on the string typed.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use jsonwebtoken::{Algorithm, Header, Validation};
+use jsonwebtoken::{Algorithm, Header};
 use rand::Rng;
 use redis::AsyncCommands;
 use uuid::Uuid;
@@ -39,14 +39,9 @@ fn invalid_token() -> AppError {
 }
 
 pub fn verify_access_token(state: &AppState, token: &str) -> AppResult<Claims> {
-    let a = &state.config.auth;
-    let mut v = Validation::new(Algorithm::HS256);
     // expiry is checked against our clock below, so tests can move time
-    v.validate_exp = false;
-    v.set_required_spec_claims(&["iss", "aud", "sub"]);
-    v.set_issuer(&[&a.jwt_issuer]);
-    v.set_audience(&[&a.jwt_audience]);
-    let data = jsonwebtoken::decode::<Claims>(token, &state.keys.jwt_decoding, &v).map_err(|_| invalid_token())?;
+    let data = jsonwebtoken::decode::<Claims>(token, &state.keys.jwt_decoding, &state.keys.jwt_validation)
+        .map_err(|_| invalid_token())?;
     if data.claims.exp <= state.clock.now().timestamp() {
         return Err(AppError::Unauthenticated {
             reason: "TOKEN_EXPIRED",

@@ -128,7 +128,7 @@ pub async fn post(
     }
     let budget = ExpensiveBudget::new(limits.max_expensive_per_request);
     let prepare = |r: async_graphql::Request| {
-        let mut r = with_loaders(r.data(caller.clone()).data(meta.clone()).data(budget.clone()), &state);
+        let mut r = with_loaders(r.data(caller.clone()).data(meta.clone()).data(budget.clone()));
         if !introspection {
             r = r.disable_introspection();
         }

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest};
 use async_graphql::{
-    Context, Data, MergedObject, MergedSubscription, Request, Schema, ServerError, ServerResult, SimpleObject,
+    Context, MergedObject, MergedSubscription, Request, Schema, ServerError, ServerResult, SimpleObject,
 };
 
 use super::localize::LocalizeSubscriptions;
@@ -130,21 +129,9 @@ pub fn is_introspection(query: &str) -> bool {
     }
 }
 
-/// The DataLoaders of one request: batched relation lookups (they keep no cache, so
-/// nothing outlives the request — also over a long-lived WebSocket connection).
-pub fn with_loaders(mut r: Request, state: &AppState) -> Request {
-    loaders_into(&mut r.data, state);
-    r
-}
-
-/// Every domain's DataLoaders, into request (or WebSocket connection) data.
-pub fn loaders_into(data: &mut Data, state: &AppState) {
-    data.insert(DataLoader::new(crate::rbac::graphql::GrantsLoader(state.clone()), tokio::spawn));
-    data.insert(DataLoader::new(crate::org::owners::graphql::ResidentsLoader(state.clone()), tokio::spawn));
-    data.insert(DataLoader::new(crate::org::estate::graphql::UnitsLoader(state.clone()), tokio::spawn));
-    data.insert(DataLoader::new(crate::org::company::graphql::TeamLoader(state.clone()), tokio::spawn));
-    data.insert(DataLoader::new(crate::maintenance::patrols::graphql::CheckpointsLoader(state.clone()), tokio::spawn));
-    data.insert(DataLoader::new(crate::maintenance::patrols::graphql::ScansLoader(state.clone()), tokio::spawn));
+/// The DataLoaders of one request, made on first use (`kit::gql::Loaders`).
+pub fn with_loaders(r: Request) -> Request {
+    r.data(crate::kit::gql::Loaders::default())
 }
 
 /// Whether the caller of a WebSocket connection may introspect the schema.

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use super::auth::{authenticate, client_ip};
 use super::graphql::locale_of;
-use super::schema::{Introspection, loaders_into};
+use super::schema::Introspection;
 use super::{RequestId, Shared};
 use crate::kit::gql::{ExpensiveBudget, RequestMeta};
 use crate::kit::state::AppState;
@@ -140,7 +140,7 @@ pub async fn upgrade(
                     data.insert(ExpensiveBudget::new(state.config.limits.max_expensive_per_request));
                     data.insert(Introspection(introspection));
                     data.insert(init_session.clone());
-                    loaders_into(&mut data, &state);
+                    data.insert(crate::kit::gql::Loaders::default());
                     Ok(data)
                 })
                 .on_ping(move |_data: Option<&Data>, payload: Option<serde_json::Value>| {
@@ -260,25 +260,32 @@ pub async fn follow_sessions(state: AppState, mut shutdown: tokio::sync::watch::
     }
 }
 
-/// A connection checks its session this often even without an event (a missed event, or a
-/// token past its expiry by the server's clock).
+/// A connection checks its token's expiry this often (against the server's clock), and
+/// its account through the actor cache every `ACCOUNT_EVERY` checks — the safety net for a
+/// missed event; events themselves wake it at once.
 const RECHECK: Duration = Duration::from_secs(2);
+const ACCOUNT_EVERY: u32 = 15;
 
 /// Resolves when the connection must end: the account's sessions ended (an event from any
-/// replica wakes it at once), its token expired, or — checked every two seconds from the
-/// actor cache, which catches what a missed event would hide — its token is no longer
-/// accepted.
+/// replica wakes it at once), its token expired, or its token is no longer accepted.
 async fn watch_session(state: AppState, session: WsSession, wake: Arc<Notify>) -> (u16, &'static str) {
+    // connections opened together do not all wake together
+    let jitter = Duration::from_millis(rand::random::<u64>() % RECHECK.as_millis() as u64);
+    tokio::time::sleep(jitter).await;
+    let mut ticks: u32 = 0;
     loop {
-        tokio::select! {
-            _ = wake.notified() => {}
-            _ = tokio::time::sleep(RECHECK) => {}
-        }
+        let woken = tokio::select! {
+            _ = wake.notified() => true,
+            _ = tokio::time::sleep(RECHECK) => false,
+        };
+        ticks = ticks.wrapping_add(1);
         if let Some(s) = session.get() {
             if s.expires_at <= state.clock.now().timestamp() {
                 return (4401, "token expired");
             }
-            if crate::rbac::service::load_actor(&state, s.user_id, s.company_id, s.issued_at).await.is_err() {
+            if (woken || ticks.is_multiple_of(ACCOUNT_EVERY))
+                && crate::rbac::service::load_actor(&state, s.user_id, s.company_id, s.issued_at).await.is_err()
+            {
                 return (4401, "session ended");
             }
         }

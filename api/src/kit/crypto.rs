@@ -34,6 +34,9 @@ pub enum CryptoError {
 pub struct Keys {
     pub jwt_encoding: EncodingKey,
     pub jwt_decoding: DecodingKey,
+    /// how access tokens are checked (HS256, `iss`, `aud` and `sub` required; expiry is
+    /// checked against the server's clock by the caller), built once
+    pub jwt_validation: jsonwebtoken::Validation,
     aes: Aes256Gcm,
     index_key: [u8; 32],
     code_key: [u8; 32],
@@ -60,9 +63,15 @@ impl Keys {
         let argon2_params = Params::new(a.argon2_memory_kib, a.argon2_iterations, a.argon2_parallelism, None)
             .map_err(KeyError::Argon2)?;
         let secret = cfg.jwt_secret.expose_secret().as_bytes();
+        let mut jwt_validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        jwt_validation.validate_exp = false;
+        jwt_validation.set_required_spec_claims(&["iss", "aud", "sub"]);
+        jwt_validation.set_issuer(&[&a.jwt_issuer]);
+        jwt_validation.set_audience(&[&a.jwt_audience]);
         let mut keys = Keys {
             jwt_encoding: EncodingKey::from_secret(secret),
             jwt_decoding: DecodingKey::from_secret(secret),
+            jwt_validation,
             aes,
             index_key: derive(&master, "wuye/pii-blind-index"),
             code_key: derive(&master, "wuye/one-time-codes"),

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge, EmptyFields};
 use async_graphql::{Context, ID, OutputType, Value};
@@ -154,13 +155,41 @@ pub fn loader_error(e: String) -> AppError {
     AppError::internal(std::io::Error::other(e))
 }
 
-/// Loads one key through the request's DataLoader of `L` (the transport puts one of each
-/// loader into every request).
+/// The DataLoaders of one request (or WebSocket connection), each made on first use: a
+/// request that loads no relation pays for none, and an idle subscriber holds one empty
+/// map. They keep no cache, so nothing outlives the request.
+#[derive(Default)]
+pub struct Loaders(std::sync::Mutex<HashMap<std::any::TypeId, Arc<dyn std::any::Any + Send + Sync>>>);
+
+type Loader<L> = async_graphql::dataloader::DataLoader<L>;
+
+impl Loaders {
+    fn get<L>(&self, state: &AppState) -> Arc<Loader<L>>
+    where
+        L: async_graphql::dataloader::Loader<Uuid, Error = String> + From<AppState>,
+    {
+        let mut map = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let any = map
+            .entry(std::any::TypeId::of::<L>())
+            .or_insert_with(|| Arc::new(Loader::new(L::from(state.clone()), tokio::spawn)))
+            .clone();
+        drop(map);
+        match any.downcast::<Loader<L>>() {
+            Ok(l) => l,
+            // unreachable: the map is keyed by the loader's type
+            Err(_) => Arc::new(Loader::new(L::from(state.clone()), tokio::spawn)),
+        }
+    }
+}
+
+/// Loads one key through the request's DataLoader of `L` (the transport puts a `Loaders`
+/// into every request and WebSocket connection).
 pub async fn load_one<L>(ctx: &Context<'_>, key: Uuid) -> AppResult<Option<L::Value>>
 where
-    L: async_graphql::dataloader::Loader<Uuid, Error = String>,
+    L: async_graphql::dataloader::Loader<Uuid, Error = String> + From<AppState>,
 {
-    ctx.data_unchecked::<async_graphql::dataloader::DataLoader<L>>().load_one(key).await.map_err(loader_error)
+    let loaders = ctx.data::<Loaders>().map_err(|e| AppError::internal(std::io::Error::other(e.message)))?;
+    loaders.get::<L>(ctx.state()).load_one(key).await.map_err(loader_error)
 }
 
 // ---- retry keys ---------------------------------------------------------------------------

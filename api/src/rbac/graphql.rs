@@ -187,6 +187,12 @@ impl User {
 /// Grants per account, batched per request.
 pub struct GrantsLoader(pub AppState);
 
+impl From<AppState> for GrantsLoader {
+    fn from(s: AppState) -> Self {
+        GrantsLoader(s)
+    }
+}
+
 impl Loader<Uuid> for GrantsLoader {
     type Value = Vec<model::RoleGrant>;
     type Error = String;

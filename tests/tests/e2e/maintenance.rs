@@ -297,9 +297,16 @@ async fn patrols_are_scanned_in_order_on_the_spot_and_missed_points_reported() {
     let from = (s.clock_now() - chrono::TimeDelta::hours(2)).to_rfc3339();
     let to = (s.clock_now() + chrono::TimeDelta::hours(1)).to_rfc3339();
     let list = s
-        .ok(Some(&manager), "query($p: ID!, $f: DateTime!, $t: DateTime!) { patrolTasks(projectId: $p, from: $f, to: $t, first: 100) { edges { node { state missed scans { checkpointId } } } } }", json!({"p": project, "f": from, "t": to}))
+        .ok(Some(&manager), "query($p: ID!, $f: DateTime!, $t: DateTime!) { patrolTasks(projectId: $p, from: $f, to: $t, first: 100) { edges { node { routeId state missed scans { checkpointId } } } } }", json!({"p": project, "f": from, "t": to}))
         .await;
-    let t = list["patrolTasks"]["edges"].as_array().unwrap().iter().find(|e| e["node"]["state"] == "MISSED").unwrap()["node"].clone();
+    let route_id = route["createPatrolRoute"]["route"]["id"].clone();
+    let t = list["patrolTasks"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["state"] == "MISSED" && e["node"]["routeId"] == route_id)
+        .unwrap()["node"]
+        .clone();
     assert_eq!(t["missed"], json!(["2栋大堂", "水泵房"]));
     assert_eq!(t["scans"].as_array().unwrap().len(), 1);
 }

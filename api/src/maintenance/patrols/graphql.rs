@@ -34,6 +34,12 @@ pub enum PatrolTaskState {
 /// Checkpoints per route, batched per request.
 pub struct CheckpointsLoader(pub AppState);
 
+impl From<AppState> for CheckpointsLoader {
+    fn from(s: AppState) -> Self {
+        CheckpointsLoader(s)
+    }
+}
+
 impl Loader<Uuid> for CheckpointsLoader {
     type Value = Vec<model::Checkpoint>;
     type Error = String;
@@ -46,6 +52,12 @@ impl Loader<Uuid> for CheckpointsLoader {
 
 /// Scans per patrol, batched per request.
 pub struct ScansLoader(pub AppState);
+
+impl From<AppState> for ScansLoader {
+    fn from(s: AppState) -> Self {
+        ScansLoader(s)
+    }
+}
 
 impl Loader<Uuid> for ScansLoader {
     type Value = Vec<model::Scan>;

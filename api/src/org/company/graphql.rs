@@ -153,6 +153,12 @@ impl Project {
 /// Customer-service teams per project, batched per request.
 pub struct TeamLoader(pub AppState);
 
+impl From<AppState> for TeamLoader {
+    fn from(s: AppState) -> Self {
+        TeamLoader(s)
+    }
+}
+
 impl Loader<Uuid> for TeamLoader {
     type Value = Vec<Uuid>;
     type Error = String;

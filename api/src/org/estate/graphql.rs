@@ -219,6 +219,12 @@ impl From<model::ParkingSpace> for ParkingSpace {
 /// Units per building, batched per request.
 pub struct UnitsLoader(pub AppState);
 
+impl From<AppState> for UnitsLoader {
+    fn from(s: AppState) -> Self {
+        UnitsLoader(s)
+    }
+}
+
 impl Loader<Uuid> for UnitsLoader {
     type Value = Vec<model::Unit>;
     type Error = String;

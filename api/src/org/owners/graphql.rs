@@ -90,6 +90,12 @@ impl From<model::Resident> for Resident {
 /// what the caller sees).
 pub struct ResidentsLoader(pub AppState);
 
+impl From<AppState> for ResidentsLoader {
+    fn from(s: AppState) -> Self {
+        ResidentsLoader(s)
+    }
+}
+
 impl Loader<Uuid> for ResidentsLoader {
     type Value = Vec<model::Resident>;
     type Error = String;
