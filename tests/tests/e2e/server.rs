@@ -129,10 +129,14 @@ async fn the_standard_introspection_query_is_answered_for_staff_only_in_producti
         .and_then(|q| q["fields"].as_array().cloned())
         .unwrap_or_default();
     assert!(houses.iter().any(|f| f["name"] == "houses" && f["description"].is_string()));
-    // introspection cannot carry data past the depth limit: data fields do not resolve there
+    // introspection cannot carry data past the depth limit: a query that mixes the two is a
+    // data query, answered under the data limit, and refused when its data nests too deep
     let r =
         prod.gql(Some(&admin), "{ __schema { queryType { name } } serviceConfig { maxQueryDepth } }", json!({})).await;
-    assert!(r["data"]["serviceConfig"].is_null(), "{r}");
+    assert!(r["data"]["serviceConfig"]["maxQueryDepth"].is_number(), "{r}");
+    let mixed =
+        format!("{{ __schema {{ queryType {{ name }} }} {}__typename{} }}", "me { user { ".repeat(8), " } }".repeat(8));
+    assert_eq!(code(&prod.gql(Some(&admin), &mixed, json!({})).await), "VALIDATION");
     // and a data query as deep as the introspection query is still refused
     let deep = format!("{{ {}__typename{} }}", "me { user { ".repeat(8), " } }".repeat(8));
     assert_eq!(code(&prod.gql(Some(&admin), &deep, json!({})).await), "VALIDATION");
