@@ -15,6 +15,7 @@ pub mod notify;
 pub mod onboarding;
 pub mod org;
 pub mod rbac;
+pub mod workorders;
 
 pub use app::App;
 pub use kit::config::Config;

@@ -153,7 +153,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
                 return Err(CliError::Refused("seed-demo runs only with WUYE_ENV=development"));
             }
             let app = App::build_default(config).await?;
-            let logins = wuye_api::onboarding::seed::seed_demo(&app.state).await?;
+            let logins = wuye_api::onboarding::seed::seed_demo(&app.state, true).await?;
             println!("{logins}");
         }
         Cmd::Bootstrap { company, code, admin_username } => {

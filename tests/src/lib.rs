@@ -97,7 +97,7 @@ impl TestServer {
 
     pub async fn seeded_with(f: impl FnOnce(&mut Config)) -> TestServer {
         let s = Self::start_with(f).await;
-        wuye_api::onboarding::seed::seed_demo(&s.state).await.unwrap();
+        wuye_api::onboarding::seed::seed_demo(&s.state, false).await.unwrap();
         s
     }
 

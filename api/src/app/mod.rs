@@ -172,7 +172,8 @@ impl App {
             .with(Senders { sms, push })
             .with(crate::iot::telemetry::service::IotCache::default())
             .with(crate::iot::broker::dynsec::Dynsec::default())
-            .with(crate::http::ws::Watchers::default());
+            .with(crate::http::ws::Watchers::default())
+            .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk));
         let state = AppState::new(db, redis, Arc::new(config), Arc::new(keys), storage, clock, events, mqtt, parts);
         let schemas = http::schema::build(state.clone());
         Ok(App { state, schemas, redis_client, mqtt_events: Some(mqtt_events) })

@@ -62,9 +62,24 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let (escalated, reminded) = crate::iot::alarms::service::follow_up(state).await?;
     let (tasks, overdue) = crate::maintenance::plans::service::schedule(state).await?;
     let (patrols, missed) = crate::maintenance::patrols::service::patrol_schedule(state).await?;
+    let (cancelled, confirmed) = crate::workorders::service::follow_up(state).await?;
     let forgotten = crate::kit::idempotency::expire(state).await?;
-    if offline + escalated + reminded + tasks + overdue + patrols + missed + forgotten as usize > 0 {
-        tracing::debug!(offline, escalated, reminded, tasks, overdue, patrols, missed, forgotten, "scheduler round");
+    if offline + escalated + reminded + tasks + overdue + patrols + missed + cancelled + confirmed + forgotten as usize
+        > 0
+    {
+        tracing::debug!(
+            offline,
+            escalated,
+            reminded,
+            tasks,
+            overdue,
+            patrols,
+            missed,
+            cancelled,
+            confirmed,
+            forgotten,
+            "scheduler round"
+        );
     }
     Ok(())
 }

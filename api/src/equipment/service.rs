@@ -483,6 +483,11 @@ pub async fn set_broker_account(
     Ok(())
 }
 
+/// A device of the company, for work the system does (no caller to check).
+pub async fn device_of_company(state: &AppState, company_id: Uuid, id: Uuid) -> AppResult<Option<Device>> {
+    Ok(repo::get(&state.db, company_id, id).await?)
+}
+
 /// A device of the caller's company that `perm` reaches (a filter argument of another
 /// domain's list: an id of another company is NOT_FOUND, one outside the scope FORBIDDEN).
 pub async fn device_within(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -> AppResult<Device> {

@@ -33,6 +33,7 @@ pub struct Query(
     crate::iot::history::graphql::HistoryQuery,
     crate::maintenance::plans::graphql::MaintenanceQuery,
     crate::maintenance::patrols::graphql::PatrolQuery,
+    crate::workorders::graphql::WorkOrderQuery,
     ServiceQuery,
 );
 
@@ -53,6 +54,7 @@ pub struct Mutation(
     crate::iot::alarms::graphql::AlarmMutation,
     crate::maintenance::plans::graphql::MaintenanceMutation,
     crate::maintenance::patrols::graphql::PatrolMutation,
+    crate::workorders::graphql::WorkOrderMutation,
 );
 
 /// Live events over graphql-transport-ws (`/graphql/ws`, the access token in `connection_init`).
@@ -62,6 +64,7 @@ pub struct Subscription(
     crate::notify::graphql::NotifySubscription,
     crate::iot::telemetry::graphql::TelemetrySubscription,
     crate::iot::alarms::graphql::AlarmSubscription,
+    crate::workorders::graphql::WorkOrderSubscription,
 );
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;

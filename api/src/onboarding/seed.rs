@@ -233,17 +233,25 @@ async fn seed_maintenance(s: &AppState, admin: &crate::rbac::model::Actor, estat
     Ok(())
 }
 
-pub async fn seed_demo(state: &AppState) -> AppResult<String> {
+/// The demo company; `activity` adds what a working estate has going on (work orders in
+/// the pool), which the development server shows and most tests do without.
+pub async fn seed_demo(state: &AppState, activity: bool) -> AppResult<String> {
     if company::company_exists(state, DEMO_COMPANY).await? {
         return Ok(format!("demo data already present\n{}", logins()));
     }
-    seed_company(state, DEMO).await?;
+    seed_company_with(state, DEMO, activity).await?;
     Ok(logins())
 }
 
-/// A company with the whole demo estate: staff, projects, houses, owners, parking, devices,
-/// maintenance plans and patrol routes. Returns the company's id.
+/// A company with the whole demo estate (no activity). Returns the company's id.
 pub async fn seed_company(state: &AppState, demo: DemoCompany<'_>) -> AppResult<Uuid> {
+    seed_company_with(state, demo, false).await
+}
+
+/// A company with the whole demo estate: staff, projects, houses, owners, parking, devices,
+/// maintenance plans and patrol routes; with `activity`, work orders too. Returns the
+/// company's id.
+pub async fn seed_company_with(state: &AppState, demo: DemoCompany<'_>, activity: bool) -> AppResult<Uuid> {
     let credit = credit_code(demo.credit_prefix);
     let new = super::NewCompany { name: demo.name, code: Some(demo.code), credit_code: Some(&credit) };
     let admin_name = format!("{}admin", demo.username_prefix);
@@ -430,6 +438,56 @@ pub async fn seed_company(state: &AppState, demo: DemoCompany<'_>) -> AppResult<
     }
     seed_devices(s, &admin, estate_id, tower_id, &houses).await?;
     seed_maintenance(s, &admin, estate_id, id_of("tech1")?).await?;
+    if activity {
+        seed_work_orders(s, company, estate_id, id_of("cs1")?).await?;
+    }
     estate::analyze(s).await?;
     Ok(company)
+}
+
+/// Two orders in the estate's pool: the first owner's leaking tap, and a public-area job
+/// customer service opened.
+async fn seed_work_orders(s: &AppState, company: Uuid, estate_id: Uuid, cs: Uuid) -> AppResult<()> {
+    use crate::workorders::model::Category;
+    use crate::workorders::service::{self as wo, CreateInput, ReportInput};
+    let none = Retry::none();
+    let phone = crate::kit::types::Phone::parse("phone", &demo_owner_phone(1))?;
+    let mut conn = s.db.acquire().await?;
+    let owner = owners::owner_id_by_phone(&mut conn, company, &phone).await?;
+    drop(conn);
+    let owner_user = match owner {
+        Some(o) => owners::user_of_owner(s, company, o).await?,
+        None => None,
+    };
+    if let Some(u) = owner_user {
+        let owner = rbac::load_actor(s, u, company, i64::MAX).await?;
+        if let Some(house) = estate::my_houses(s, &owner).await?.first() {
+            let report = ReportInput {
+                house_id: house.id,
+                category: Category::Plumbing,
+                description: "厨房水龙头一直滴水".into(),
+                photos: Vec::new(),
+                preferred_from: None,
+                preferred_to: None,
+            };
+            wo::report(s, &owner, &none, report).await?;
+        }
+    }
+    let cs = rbac::load_actor(s, cs, company, i64::MAX).await?;
+    let job = CreateInput {
+        project_id: estate_id,
+        category: Category::PublicFacility,
+        priority: None,
+        title: "2栋大堂感应灯不亮".into(),
+        description: "夜间大堂照明不足".into(),
+        location: Some("2栋1单元大堂".into()),
+        house_id: None,
+        owner_id: None,
+        device_id: None,
+        photos: Vec::new(),
+        preferred_from: None,
+        preferred_to: None,
+    };
+    wo::create(s, &cs, &none, job).await?;
+    Ok(())
 }

@@ -65,6 +65,11 @@ permissions! {
     PatrolRead => "patrol:read", "查看巡检", "View patrols";
     PatrolWrite => "patrol:write", "管理巡检路线", "Manage patrol routes";
     PatrolDo => "patrol:do", "执行巡检打卡", "Walk patrols and scan checkpoints";
+    WorkorderRead => "workorder:read", "查看工单", "View work orders";
+    WorkorderCreate => "workorder:create", "创建工单（代报修、公区）", "Create work orders (for owners, public areas)";
+    WorkorderDispatch => "workorder:dispatch", "派单与调度工单", "Dispatch work orders";
+    WorkorderDo => "workorder:do", "接单与处理工单", "Take and carry out work orders";
+    WorkorderVisit => "workorder:visit", "工单确认与回访", "Confirm work orders and make return visits";
     SelfHouse => "self:house", "我的房屋", "My houses";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
@@ -343,6 +348,11 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             MaintenanceDo,
             PatrolRead,
             PatrolWrite,
+            WorkorderRead,
+            WorkorderCreate,
+            WorkorderDispatch,
+            WorkorderDo,
+            WorkorderVisit,
             SchemaRead,
         ],
     },
@@ -363,12 +373,25 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             MaintenanceRead,
             MaintenanceDo,
             PatrolRead,
+            WorkorderRead,
+            WorkorderDo,
         ],
     },
     BuiltinRole {
         code: "customer_service",
         name: "客服人员",
-        perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, OwnerWrite, AnnouncementWrite],
+        perms: &[
+            CompanyRead,
+            ProjectRead,
+            EstateRead,
+            OwnerRead,
+            OwnerWrite,
+            AnnouncementWrite,
+            WorkorderRead,
+            WorkorderCreate,
+            WorkorderDispatch,
+            WorkorderVisit,
+        ],
     },
     BuiltinRole { code: "finance", name: "财务人员", perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead] },
     BuiltinRole {
@@ -406,6 +429,8 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "alarms", title: Msg::new("设备告警", "Alarms"), perm: AlarmRead },
     MenuItem { code: "maintenance", title: Msg::new("维保计划", "Maintenance"), perm: MaintenanceRead },
     MenuItem { code: "patrols", title: Msg::new("巡检", "Patrols"), perm: PatrolRead },
+    MenuItem { code: "workorders", title: Msg::new("工单", "Work orders"), perm: WorkorderRead },
+    MenuItem { code: "my-repairs", title: Msg::new("我的报修", "My repairs"), perm: SelfHouse },
 ];
 
 #[cfg(test)]

@@ -479,3 +479,15 @@ pub async fn project_managers(db: impl PgExecutor<'_>, company_id: Uuid, project
     .fetch_all(db)
     .await
 }
+
+pub async fn set_skills(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid, skills: &[String]) -> sqlx::Result<u64> {
+    Ok(sqlx::query!("UPDATE users SET skills = $3 WHERE company_id = $1 AND id = $2", company_id, id, skills)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+pub async fn skills_of(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Vec<String>)>> {
+    let rows = sqlx::query!("SELECT id, skills FROM users WHERE id = ANY($1)", ids).fetch_all(db).await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.skills)).collect())
+}

@@ -684,6 +684,41 @@ fn reaches(actor: &Actor, mine: &Scope, theirs: &Scope, their_own: &HashSet<Uuid
     }
 }
 
+/// 技能 the work categories a staff account can handle (the work-order module validates the
+/// codes); within `user:write` like any change to the account.
+pub async fn set_skills(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    id: Uuid,
+    skills: &[String],
+) -> AppResult<Uuid> {
+    actor.require(Perm::UserWrite)?;
+    writable_user(state, actor, id).await?;
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::set_skills(&mut *tx, actor.company_id, id, skills).await?;
+    audit::record(
+        &mut tx,
+        state.clock.now(),
+        actor,
+        "user.skills",
+        "user",
+        Some(id),
+        serde_json::json!({ "skills": skills }),
+    )
+    .await?;
+    tx.commit(&id).await?;
+    Ok(id)
+}
+
+/// The skills of staff accounts.
+pub async fn skills_of(state: &AppState, ids: &[Uuid]) -> AppResult<Vec<(Uuid, Vec<String>)>> {
+    Ok(repo::skills_of(&state.db, ids).await?)
+}
+
 pub struct NewStaff<'a> {
     pub username: &'a str,
     pub name: &'a str,

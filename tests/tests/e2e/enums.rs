@@ -55,6 +55,7 @@ async fn db_enums_match_checks() {
     use wuye_api::org::estate::model as estate;
     use wuye_api::org::owners::model as owners;
     use wuye_api::rbac::model as rbac;
+    use wuye_api::workorders::model as wo;
     let mut expected = columns![
         "users"."status" => rbac::AccountStatus,
         "user_roles"."scope" => rbac::GrantScope,
@@ -92,6 +93,12 @@ async fn db_enums_match_checks() {
         "maintenance_plans"."anchor" => plans::PlanAnchor,
         "maintenance_tasks"."state" => plans::TaskState,
         "patrol_tasks"."state" => patrols::PatrolState,
+        "work_orders"."source" => wo::Source,
+        "work_orders"."category" => wo::Category,
+        "work_orders"."priority" => wo::Priority,
+        "work_orders"."state" => wo::State,
+        "work_order_events"."action" => wo::Action,
+        "work_order_settings"."dispatch" => wo::Dispatch,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

@@ -18,3 +18,4 @@ mod scope;
 mod security;
 mod server;
 mod sms;
+mod workorders;

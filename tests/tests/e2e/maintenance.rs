@@ -173,6 +173,21 @@ async fn a_monthly_plan_creates_tasks_ahead_across_month_and_year_ends_and_faile
         rr["repairRequests"]["edges"],
         json!([{"node": {"source": "MAINTENANCE", "reason": "水泵月度巡检保养：机械密封 不合格（渗水）"}}])
     );
+    // the failed item opened a work order on the device, in the pool of its project
+    let wo = s
+        .ok(
+            Some(&manager),
+            "query($d: ID!) { workOrders(deviceId: $d) { edges { node { source state category reporterId } } } }",
+            json!({"d": device}),
+        )
+        .await;
+    let orders = wo["workOrders"]["edges"].as_array().unwrap();
+    assert_eq!(orders.len(), 1, "{wo}");
+    assert_eq!(
+        (orders[0]["node"]["source"].as_str(), orders[0]["node"]["state"].as_str()),
+        (Some("MAINTENANCE"), Some("SUBMITTED"))
+    );
+    assert_eq!(orders[0]["node"]["category"], "PLUMBING");
     let archive = s
         .ok(
             Some(&tech),

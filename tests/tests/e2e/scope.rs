@@ -25,6 +25,9 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         ("alarm", "id") => "alarm",
         ("alarmRule", "id") => "alarm_rule",
         ("maintenanceTask", "id") => "maintenance_task",
+        ("workOrder", "id") => "work_order",
+        (_, "workOrderId") => "work_order",
+        (_, "assigneeId") => "user",
         ("markNotificationsRead", "ids") => "notification",
         ("completeMaintenanceTask", "taskId") => "maintenance_task",
         (_, "projectId" | "projectIds") => "project",
@@ -92,6 +95,7 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
             "SELECT t.id FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id WHERE p.company_id = $1 ORDER BY t.id LIMIT 1",
         ),
         ("announcement", "SELECT id FROM announcements WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("work_order", "SELECT id FROM work_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -316,7 +320,7 @@ fn operation(
 #[tokio::test]
 async fn every_id_argument_is_resolved_within_the_caller_s_company() {
     let s = TestServer::seeded().await;
-    let b_company = wuye_api::onboarding::seed::seed_company(&s.state, SECOND).await.unwrap();
+    let b_company = wuye_api::onboarding::seed::seed_company_with(&s.state, SECOND, true).await.unwrap();
     let a_company: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM companies WHERE code = 'JCWY'").fetch_one(&s.db).await.unwrap();
     let a_admin = s.sign_in("admin").await;

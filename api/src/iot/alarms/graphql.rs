@@ -235,6 +235,8 @@ pub struct RepairRequest {
     pub created_by: Option<ID>,
     /// when it was recorded
     pub created_at: DateTime<Utc>,
+    /// the work order it opened or joined
+    pub work_order_id: Option<ID>,
 }
 
 impl From<model::RepairRequest> for RepairRequest {
@@ -249,6 +251,7 @@ impl From<model::RepairRequest> for RepairRequest {
             status: r.status.into(),
             created_by: r.created_by.map(to_id),
             created_at: r.created_at,
+            work_order_id: r.work_order_id.map(to_id),
         }
     }
 }

@@ -229,6 +229,8 @@ pub struct RepairRequest {
     pub status: RepairStatus,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
+    /// the work order it opened or joined
+    pub work_order_id: Option<Uuid>,
 }
 
 /// A repair request to record (from an alarm here, or from maintenance and patrols).

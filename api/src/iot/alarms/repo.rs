@@ -133,18 +133,24 @@ pub async fn insert_alarm(db: &mut PgConnection, a: &NewAlarm<'_>) -> sqlx::Resu
 }
 
 /// The condition cleared: the device's unresolved alarm of the rule resolves itself.
-pub async fn auto_resolve(db: impl PgExecutor<'_>, device: Uuid, rule: Uuid, at: DateTime<Utc>) -> sqlx::Result<u64> {
+/// Resolves the device's unresolved alarm of the rule by itself; returns its id and company.
+pub async fn auto_resolve(
+    db: impl PgExecutor<'_>,
+    device: Uuid,
+    rule: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Option<(Uuid, Uuid)>> {
     Ok(sqlx::query!(
         "UPDATE alarms SET state = $4, resolved_at = $3, resolution = 'auto'
-         WHERE device_id = $1 AND rule_id = $2 AND state <> 'resolved'",
+         WHERE device_id = $1 AND rule_id = $2 AND state <> 'resolved' RETURNING id, company_id",
         device,
         rule,
         at,
         AlarmState::Resolved.as_str()
     )
-    .execute(db)
+    .fetch_optional(db)
     .await?
-    .rows_affected())
+    .map(|r| (r.id, r.company_id)))
 }
 
 pub async fn get_alarm(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<Alarm>> {
@@ -292,13 +298,13 @@ pub async fn mark_reminded(
 
 // ---- repair requests -----------------------------------------------------------------
 
-/// Records a repair request; the same source and reason twice is one request.
-pub async fn insert_repair(db: impl PgExecutor<'_>, r: &NewRepairRequest<'_>) -> sqlx::Result<()> {
-    sqlx::query!(
+/// Records a repair request; the same source and reason twice is one request (`None`).
+pub async fn insert_repair(db: impl PgExecutor<'_>, r: &NewRepairRequest<'_>) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
         "INSERT INTO repair_requests (id, company_id, project_id, device_id, reason, source, source_id, status,
                                       created_by, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (source, source_id, reason) WHERE source_id IS NOT NULL DO NOTHING",
+         ON CONFLICT (source, source_id, reason) WHERE source_id IS NOT NULL DO NOTHING RETURNING id",
         Uuid::now_v7(),
         r.company_id,
         r.project_id,
@@ -310,9 +316,54 @@ pub async fn insert_repair(db: impl PgExecutor<'_>, r: &NewRepairRequest<'_>) ->
         r.created_by,
         r.at
     )
+    .fetch_optional(db)
+    .await
+}
+
+/// The work order a repair request opened or joined.
+pub async fn link_repair(db: impl PgExecutor<'_>, id: Uuid, work_order: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query!("UPDATE repair_requests SET work_order_id = $2 WHERE id = $1", id, work_order)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+/// The requests a work order carries.
+pub async fn repairs_of_order(db: impl PgExecutor<'_>, work_order: Uuid) -> sqlx::Result<Vec<RepairRequest>> {
+    sqlx::query_as!(
+        RepairRequest,
+        r#"SELECT id, project_id, device_id, reason, source AS "source: RepairSource", source_id,
+                  status AS "status: RepairStatus", created_by, created_at, work_order_id
+           FROM repair_requests WHERE work_order_id = $1 ORDER BY created_at, id"#,
+        work_order
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The requests an alarm raised.
+pub async fn repairs_of_alarm(db: impl PgExecutor<'_>, alarm: Uuid) -> sqlx::Result<Vec<RepairRequest>> {
+    sqlx::query_as!(
+        RepairRequest,
+        r#"SELECT id, project_id, device_id, reason, source AS "source: RepairSource", source_id,
+                  status AS "status: RepairStatus", created_by, created_at, work_order_id
+           FROM repair_requests WHERE source = 'alarm' AND source_id = $1"#,
+        alarm
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Follows the work order's progress on its requests.
+pub async fn set_repairs_status(db: impl PgExecutor<'_>, work_order: Uuid, status: RepairStatus) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE repair_requests SET status = $2 WHERE work_order_id = $1 AND status <> $2",
+        work_order,
+        status.as_str()
+    )
     .execute(db)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected())
 }
 
 /// Newest first, after the cursor (created_at, id); `projects` `None`: all of the company.
@@ -328,7 +379,7 @@ pub async fn repair_requests(
     sqlx::query_as!(
         RepairRequest,
         r#"SELECT id, project_id, device_id, reason, source AS "source: RepairSource", source_id,
-                  status AS "status: RepairStatus", created_by, created_at
+                  status AS "status: RepairStatus", created_by, created_at, work_order_id
            FROM repair_requests
            WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2)) AND ($3::uuid IS NULL OR project_id = $3)
              AND ($4::uuid IS NULL OR device_id = $4)

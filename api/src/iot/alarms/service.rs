@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::model::{
     Alarm, AlarmFilter, AlarmRaised, AlarmRule, AlarmState, EVENT_ALARM, NewAlarm, NewRepairRequest, RepairRequest,
-    RepairSource, RuleInput, RuleKind, Severity, default_rules,
+    RepairSource, RepairStatus, RuleInput, RuleKind, Severity, default_rules,
 };
 use super::repo;
 use super::rules::Action;
@@ -65,7 +65,7 @@ pub async fn apply(
 ) -> AppResult<()> {
     match action {
         Action::Resolve { rule } => {
-            repo::auto_resolve(&state.db, d.id, *rule, now).await?;
+            auto_resolve(state, d.id, *rule, now).await?;
         }
         Action::Raise { value, detail, .. } => {
             let title = format!("【{}】{} {}", rule.severity.label(), d.code, rule.name);
@@ -76,8 +76,10 @@ pub async fn apply(
                 return Ok(());
             }
             let reason = if detail.is_empty() { title.clone() } else { format!("{title}：{detail}") };
-            record_repair_request(
+            let later = record_repair_request(
+                state,
                 &mut tx,
+                Some(RuleHint { rule_id: rule.id, severity: rule.severity, alarm_id: id }),
                 &NewRepairRequest {
                     company_id: d.company_id,
                     project_id: d.project_id,
@@ -98,6 +100,7 @@ pub async fn apply(
                 escalate(state, &mut tx, &alarm, now).await?;
             }
             tx.commit().await?;
+            publish_all(state, later).await;
             let payload = serde_json::to_value(AlarmRaised::from(&alarm)).map_err(AppError::internal)?;
             state.events.publish(&Event { user_id: None, kind: EVENT_ALARM.into(), payload }).await?;
         }
@@ -105,9 +108,14 @@ pub async fn apply(
     Ok(())
 }
 
-/// The condition cleared before anyone resolved it (or the device spoke meanwhile).
+/// The condition cleared before anyone resolved it (or the device spoke meanwhile): the
+/// alarm resolves itself, and the work-order desk hears of it in the same transaction.
 pub async fn auto_resolve(state: &AppState, device: Uuid, rule: Uuid, at: DateTime<Utc>) -> AppResult<()> {
-    repo::auto_resolve(&state.db, device, rule, at).await?;
+    let mut tx = state.db.begin().await?;
+    if let Some((alarm, company)) = repo::auto_resolve(&mut *tx, device, rule, at).await? {
+        desk(state)?.alarm_cleared(state, &mut tx, company, alarm, at).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -272,10 +280,138 @@ pub async fn check_project(state: &AppState, actor: &Actor, project: Uuid) -> Ap
 
 // ---- repair requests ---------------------------------------------------------------------
 
-/// Records a repair request in the caller's transaction; the same source and reason twice
-/// is one request.
-pub async fn record_repair_request(tx: &mut sqlx::PgConnection, r: &NewRepairRequest<'_>) -> AppResult<()> {
-    repo::insert_repair(tx, r).await?;
+/// What a repair request came from when an alarm raised it.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleHint {
+    pub rule_id: Uuid,
+    pub severity: Severity,
+    pub alarm_id: Uuid,
+}
+
+/// A repair request just recorded, as the work-order desk sees it.
+#[derive(Debug, Clone)]
+pub struct RepairOpened {
+    pub request_id: Uuid,
+    pub company_id: Uuid,
+    pub project_id: Uuid,
+    pub device_id: Uuid,
+    pub reason: String,
+    pub source: RepairSource,
+    pub source_id: Option<Uuid>,
+    pub rule: Option<RuleHint>,
+    pub created_by: Option<Uuid>,
+    pub at: DateTime<Utc>,
+}
+
+/// 工单台: the work-order module above iot, which turns repair requests into work orders.
+/// iot and maintenance record requests; the desk opens or joins an order in the same
+/// transaction. Registered at startup as a state part (`Arc<dyn RepairDesk>`).
+#[async_trait::async_trait]
+pub trait RepairDesk: Send + Sync {
+    /// A request was recorded: open a work order for it or join an unfinished one. Returns
+    /// the events the caller publishes once its transaction has committed.
+    async fn opened(
+        &self,
+        state: &AppState,
+        tx: &mut sqlx::PgConnection,
+        request: &RepairOpened,
+    ) -> AppResult<Vec<Event>>;
+    /// An alarm resolved itself before anyone resolved it.
+    async fn alarm_cleared(
+        &self,
+        state: &AppState,
+        tx: &mut sqlx::PgConnection,
+        company_id: Uuid,
+        alarm_id: Uuid,
+        at: DateTime<Utc>,
+    ) -> AppResult<()>;
+}
+
+fn desk(state: &AppState) -> AppResult<&std::sync::Arc<dyn RepairDesk>> {
+    state.part::<std::sync::Arc<dyn RepairDesk>>()
+}
+
+/// Records a repair request in the caller's transaction and hands it to the work-order
+/// desk; the same source and reason twice is one request. Returns the events to publish
+/// once the caller's transaction has committed.
+pub async fn record_repair_request(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    rule: Option<RuleHint>,
+    r: &NewRepairRequest<'_>,
+) -> AppResult<Vec<Event>> {
+    let Some(id) = repo::insert_repair(&mut *tx, r).await? else { return Ok(Vec::new()) };
+    let opened = RepairOpened {
+        request_id: id,
+        company_id: r.company_id,
+        project_id: r.project_id,
+        device_id: r.device_id,
+        reason: r.reason.to_owned(),
+        source: r.source,
+        source_id: r.source_id,
+        rule,
+        created_by: r.created_by,
+        at: r.at,
+    };
+    desk(state)?.opened(state, tx, &opened).await
+}
+
+/// The work order a request opened or joined (the desk calls it).
+pub async fn link_repair(tx: &mut sqlx::PgConnection, request: Uuid, work_order: Uuid) -> AppResult<()> {
+    repo::link_repair(tx, request, work_order).await?;
+    Ok(())
+}
+
+/// The requests an alarm raised.
+pub async fn repairs_of_alarm(tx: &mut sqlx::PgConnection, alarm: Uuid) -> AppResult<Vec<RepairRequest>> {
+    Ok(repo::repairs_of_alarm(tx, alarm).await?)
+}
+
+/// Publishes events a transaction prepared, after its commit.
+pub async fn publish_all(state: &AppState, events: Vec<Event>) {
+    for e in events {
+        if let Err(e) = state.events.publish(&e).await {
+            tracing::warn!(error = %e, "event not published");
+        }
+    }
+}
+
+/// The requests a work order carries.
+pub async fn repairs_of_order(tx: &mut sqlx::PgConnection, work_order: Uuid) -> AppResult<Vec<RepairRequest>> {
+    Ok(repo::repairs_of_order(tx, work_order).await?)
+}
+
+/// The work order's progress, on its requests.
+pub async fn set_repairs_status(tx: &mut sqlx::PgConnection, work_order: Uuid, status: RepairStatus) -> AppResult<()> {
+    repo::set_repairs_status(tx, work_order, status).await?;
+    Ok(())
+}
+
+/// Resolves the alarms a completed work order answered, in its transaction; returns the
+/// (device, rule) of each alarm resolved now, for `forget_resolved` after the commit.
+pub async fn resolve_by_work_order(
+    tx: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    alarms: &[Uuid],
+    by: Uuid,
+    resolution: &str,
+    at: DateTime<Utc>,
+) -> AppResult<Vec<(Uuid, Uuid)>> {
+    let mut done = Vec::new();
+    for id in alarms {
+        let Some(a) = repo::get_alarm(&mut *tx, company_id, *id).await? else { continue };
+        if a.state != AlarmState::Resolved && repo::resolve(&mut *tx, a.id, by, resolution, at).await? == 1 {
+            done.push((a.device_id, a.rule_id));
+        }
+    }
+    Ok(done)
+}
+
+/// The live state forgets alarms resolved by a work order (after its commit).
+pub async fn forget_resolved(state: &AppState, resolved: &[(Uuid, Uuid)], at: DateTime<Utc>) -> AppResult<()> {
+    for (device, rule) in resolved {
+        crate::iot::telemetry::service::forget_alarm(state, *device, *rule, at).await?;
+    }
     Ok(())
 }
 

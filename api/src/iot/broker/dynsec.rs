@@ -47,12 +47,25 @@ struct Responses {
 
 /// Callers waiting for the plugin's answers (a state part; the command connection hands
 /// every message of the response topic to `on_response`).
-#[derive(Default)]
 pub struct Dynsec {
     waiting: Mutex<HashMap<String, oneshot::Sender<Vec<Response>>>>,
+    /// true while the command connection is subscribed to the response topic
+    ready: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Dynsec {
+    fn default() -> Self {
+        Dynsec { waiting: Mutex::default(), ready: tokio::sync::watch::Sender::new(false) }
+    }
 }
 
 impl Dynsec {
+    /// The command connection's subscription to the response topic came up (or went down):
+    /// commands sent before it would have their answers lost.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.send_replace(ready);
+    }
+
     /// A message on the response topic: the answers to one of our command documents (or
     /// another replica's, which nobody here waits for).
     pub fn on_response(&self, payload: &[u8]) {
@@ -66,6 +79,11 @@ impl Dynsec {
 
     /// Sends the commands as one document and waits (5 s at most) for the answers.
     pub async fn run(&self, client: &AsyncClient, mut commands: Vec<Value>) -> Result<Vec<Response>, DynsecError> {
+        // a server that has just started (or reconnected) waits for its subscription first
+        let mut ready = self.ready.subscribe();
+        if tokio::time::timeout(Duration::from_secs(10), ready.wait_for(|r| *r)).await.is_err() {
+            return Err(DynsecError::Timeout);
+        }
         let corr = uuid::Uuid::now_v7().simple().to_string();
         for c in &mut commands {
             c["correlationData"] = json!(corr);

@@ -101,6 +101,12 @@ async fn command_connection(state: AppState, mut events: EventLoop, mut shutdown
                 let s = state.clone();
                 tokio::spawn(async move { crate::iot::broker::service::prepare_broker(&s).await });
             }
+            Ok(Event::Incoming(Packet::SubAck(_))) => {
+                // the only subscription of this connection is the dynsec response topic
+                if let Ok(d) = state.part::<Dynsec>() {
+                    d.set_ready(true);
+                }
+            }
             Ok(Event::Incoming(Packet::Publish(p))) if p.topic == RESPONSE_TOPIC => {
                 if let Ok(d) = state.part::<Dynsec>() {
                     d.on_response(&p.payload);
@@ -108,6 +114,9 @@ async fn command_connection(state: AppState, mut events: EventLoop, mut shutdown
             }
             Ok(_) => {}
             Err(e) => {
+                if let Ok(d) = state.part::<Dynsec>() {
+                    d.set_ready(false);
+                }
                 tracing::warn!(error = %e, "MQTT command connection lost; reconnecting");
                 tokio::select! {
                     _ = shutdown.changed() => return,

@@ -308,14 +308,17 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
     }
     repo::insert_record(&mut *tx, &record).await?;
     let failed: Vec<&ChecklistResult> = record.results.iter().filter(|r| r.result == CheckResult::Fail).collect();
+    let mut later = Vec::new();
     for r in &failed {
         let reason = if r.note.is_empty() {
             format!("{}：{} 不合格", task.plan_name, r.item)
         } else {
             format!("{}：{} 不合格（{}）", task.plan_name, r.item, r.note)
         };
-        crate::iot::alarms::service::record_repair_request(
+        let prepared = crate::iot::alarms::service::record_repair_request(
+            state,
             &mut tx,
+            None,
             &NewRepairRequest {
                 company_id: actor.company_id,
                 project_id: task.project_id,
@@ -328,6 +331,7 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
             },
         )
         .await?;
+        later.extend(prepared);
     }
     audit::record(
         &mut tx,
@@ -340,6 +344,7 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
     )
     .await?;
     tx.commit(&record.id).await?;
+    crate::iot::alarms::service::publish_all(state, later).await;
     Ok(record.id)
 }
 

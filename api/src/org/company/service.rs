@@ -199,6 +199,11 @@ pub async fn project(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -> A
     Ok(p)
 }
 
+/// A project of the company, for work the system does (no caller to check).
+pub async fn project_of_company(state: &AppState, company_id: Uuid, id: Uuid) -> AppResult<Project> {
+    repo::get_project(&state.db, company_id, id).await?.ok_or(AppError::not_found("project"))
+}
+
 /// (project, staff account) pairs of the customer-service teams of projects the caller has
 /// already been shown.
 pub async fn service_staff(state: &AppState, project_ids: &[Uuid]) -> AppResult<Vec<(Uuid, Uuid)>> {

@@ -185,6 +185,17 @@ pub async fn lives_in(db: impl PgExecutor<'_>, owner_id: Uuid, house_id: Uuid) -
     .await
 }
 
+/// How the person is linked to the house, if at all.
+pub async fn relation_to(db: impl PgExecutor<'_>, owner_id: Uuid, house_id: Uuid) -> sqlx::Result<Option<Relation>> {
+    sqlx::query_scalar!(
+        r#"SELECT relation AS "relation: Relation" FROM house_residents WHERE owner_id = $1 AND house_id = $2"#,
+        owner_id,
+        house_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// Active app accounts of people living in a project (optionally one building).
 pub async fn resident_users(
     db: impl PgExecutor<'_>,

@@ -61,6 +61,16 @@ pub async fn lives_in(state: &AppState, owner_id: Uuid, house_id: Uuid) -> AppRe
     Ok(repo::lives_in(&state.db, owner_id, house_id).await?)
 }
 
+/// The app account of an owner record, if it has one.
+pub async fn user_of_owner(state: &AppState, company_id: Uuid, owner_id: Uuid) -> AppResult<Option<Uuid>> {
+    Ok(repo::get_owner(&state.db, company_id, owner_id).await?.and_then(|o| o.user_id))
+}
+
+/// How the person is linked to the house (owner, member, tenant), if at all.
+pub async fn relation_to(state: &AppState, owner_id: Uuid, house_id: Uuid) -> AppResult<Option<Relation>> {
+    Ok(repo::relation_to(&state.db, owner_id, house_id).await?)
+}
+
 async fn owner_in_scope(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -> AppResult<Owner> {
     let filter = actor.projects(perm)?;
     let o = repo::get_owner(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("owner"))?;

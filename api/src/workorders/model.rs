@@ -1,0 +1,314 @@
+//! 工单 the domain's types: work orders, their transitions and log, and a project's
+//! dispatch settings.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::equipment::model::DeviceCategory;
+
+crate::text_enum! {
+    /// 工单来源 where a work order came from
+    pub enum Source {
+        /// 业主报修 an owner reported it in the app
+        Owner = "owner",
+        /// 客服代报 customer service on an owner's behalf
+        Service = "service",
+        /// 设备告警 a device alarm
+        Alarm = "alarm",
+        /// 保养不合格 a failed maintenance checklist item
+        Maintenance = "maintenance",
+        /// 公区 staff for a public area
+        Staff = "staff",
+    }
+}
+
+crate::text_enum! {
+    /// 工单类别 what kind of repair
+    pub enum Category {
+        /// 水暖
+        Plumbing = "plumbing",
+        /// 电路
+        Electrical = "electrical",
+        /// 电梯
+        Elevator = "elevator",
+        /// 门禁
+        DoorAccess = "door_access",
+        /// 消防
+        FireSafety = "fire_safety",
+        /// 空调暖通
+        Hvac = "hvac",
+        /// 土建门窗
+        Civil = "civil",
+        /// 公共设施
+        PublicFacility = "public_facility",
+        /// 其他
+        Other = "other",
+    }
+}
+
+impl Category {
+    /// The category of work a device's repair is.
+    pub fn of_device(c: DeviceCategory) -> Category {
+        match c {
+            DeviceCategory::Elevator => Category::Elevator,
+            DeviceCategory::AccessDoor => Category::DoorAccess,
+            DeviceCategory::FireEquipment => Category::FireSafety,
+            DeviceCategory::WaterMeter | DeviceCategory::WaterPump | DeviceCategory::GasMeter => Category::Plumbing,
+            DeviceCategory::ElectricityMeter => Category::Electrical,
+            DeviceCategory::Camera | DeviceCategory::Other => Category::PublicFacility,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Plumbing => "水暖",
+            Category::Electrical => "电路",
+            Category::Elevator => "电梯",
+            Category::DoorAccess => "门禁",
+            Category::FireSafety => "消防",
+            Category::Hvac => "空调暖通",
+            Category::Civil => "土建门窗",
+            Category::PublicFacility => "公共设施",
+            Category::Other => "其他",
+        }
+    }
+}
+
+crate::text_enum! {
+    /// 优先级 how urgent
+    pub enum Priority {
+        /// 低
+        Low = "low",
+        /// 普通
+        Normal = "normal",
+        /// 高
+        High = "high",
+        /// 紧急 (a trapped passenger)
+        Urgent = "urgent",
+    }
+}
+
+crate::text_enum! {
+    /// 工单状态 where a work order stands
+    pub enum State {
+        /// 待派单 in the pool
+        Submitted = "submitted",
+        /// 已派单 a dispatcher chose the technician
+        Assigned = "assigned",
+        /// 已接单 the technician took it (a grab lands here)
+        Accepted = "accepted",
+        /// 处理中 the technician arrived
+        InProgress = "in_progress",
+        /// 暂停 waiting for parts: the SLA clock stops
+        Paused = "paused",
+        /// 已完成 waiting for the confirmer
+        Completed = "completed",
+        /// 已确认 rated; waiting for the return visit
+        Confirmed = "confirmed",
+        /// 已关闭
+        Closed = "closed",
+        /// 已取消
+        Cancelled = "cancelled",
+    }
+}
+
+impl State {
+    /// Not yet completed nor cancelled: alarms of its device and rule join it.
+    pub fn unfinished(self) -> bool {
+        matches!(self, State::Submitted | State::Assigned | State::Accepted | State::InProgress | State::Paused)
+    }
+
+    /// Nobody has taken it on yet: an owner may still cancel it, a cleared alarm cancels it.
+    pub fn before_acceptance(self) -> bool {
+        matches!(self, State::Submitted | State::Assigned)
+    }
+
+    pub const UNFINISHED: &'static [State] =
+        &[State::Submitted, State::Assigned, State::Accepted, State::InProgress, State::Paused];
+}
+
+crate::text_enum! {
+    /// 派单方式 how a project hands out work orders
+    pub enum Dispatch {
+        /// 人工派单 a dispatcher assigns every order
+        Manual = "manual",
+        /// 抢单 technicians grab orders from the pool (dispatchers may still assign)
+        Grab = "grab",
+        /// 轮派 in turn among the on-duty technicians
+        RoundRobin = "round_robin",
+        /// 自动派单 the least-loaded on-duty technician with the skill
+        Auto = "auto",
+    }
+}
+
+crate::text_enum! {
+    /// 工单操作 one transition in a work order's log
+    pub enum Action {
+        Submit = "submit",
+        Assign = "assign",
+        Grab = "grab",
+        Accept = "accept",
+        /// 退单 back to the pool
+        Return = "return",
+        /// 转单 to another technician
+        Transfer = "transfer",
+        Start = "start",
+        Pause = "pause",
+        Resume = "resume",
+        Complete = "complete",
+        Confirm = "confirm",
+        /// the confirmer rejected the result: the order reopens
+        Reject = "reject",
+        /// 回访 the return visit closes the order
+        Visit = "visit",
+        Close = "close",
+        Cancel = "cancel",
+        Priority = "priority",
+        /// another alarm or failed item joined the order
+        Join = "join",
+    }
+}
+
+/// A part used in a repair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartUsed {
+    pub name: String,
+    pub quantity: i32,
+}
+
+/// 工单 one repair job, from the report to the return visit.
+#[derive(Debug, Clone)]
+pub struct WorkOrder {
+    pub id: Uuid,
+    pub no: i64,
+    pub company_id: Uuid,
+    pub project_id: Uuid,
+    pub source: Source,
+    pub category: Category,
+    pub priority: Priority,
+    pub state: State,
+    pub paused_from: Option<State>,
+    pub title: String,
+    pub description: String,
+    pub location: String,
+    pub house_id: Option<Uuid>,
+    pub device_id: Option<Uuid>,
+    pub rule_id: Option<Uuid>,
+    /// the first alarm, or the maintenance record whose failed items it carries
+    pub origin_id: Option<Uuid>,
+    pub owner_id: Option<Uuid>,
+    pub reporter_id: Option<Uuid>,
+    pub photos: Vec<String>,
+    pub preferred_from: Option<DateTime<Utc>>,
+    pub preferred_to: Option<DateTime<Utc>>,
+    pub assignee_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub paused_secs: i32,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub result: String,
+    pub result_photos: Vec<String>,
+    pub parts: sqlx::types::Json<Vec<PartUsed>>,
+    pub labour_minutes: Option<i32>,
+    pub charge: Option<Decimal>,
+    pub cash_receipt_no: Option<String>,
+    pub rating: Option<i16>,
+    pub rating_comment: String,
+    pub visit_note: String,
+    pub cancel_reason: String,
+    pub alarm_cleared_at: Option<DateTime<Utc>>,
+}
+
+impl WorkOrder {
+    /// The number people read out: GD and eight digits.
+    pub fn number(&self) -> String {
+        format!("GD{:08}", self.no)
+    }
+}
+
+/// One line of a work order's log.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: Uuid,
+    pub work_order_id: Uuid,
+    pub action: Action,
+    pub from_state: Option<State>,
+    pub to_state: State,
+    pub actor_id: Option<Uuid>,
+    pub note: String,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub at: DateTime<Utc>,
+}
+
+/// 派单设置 a project's rules for its work orders.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub project_id: Uuid,
+    pub dispatch: Dispatch,
+    /// a completed order is confirmed by itself after this many days
+    pub auto_confirm_days: i32,
+    /// who in a house may report repairs: owner, member, tenant
+    pub reporter_relations: Vec<String>,
+    /// categories whose orders close only after a return visit
+    pub visit_categories: Vec<String>,
+    /// an order whose alarms all cleared by themselves is cancelled after this long
+    /// (a flapping device keeps one order)
+    pub alarm_clear_grace_secs: i32,
+    pub last_assignee_id: Option<Uuid>,
+}
+
+impl Settings {
+    pub fn defaults(project_id: Uuid) -> Settings {
+        Settings {
+            project_id,
+            dispatch: Dispatch::Grab,
+            auto_confirm_days: 3,
+            reporter_relations: vec!["owner".into(), "member".into(), "tenant".into()],
+            visit_categories: Vec::new(),
+            alarm_clear_grace_secs: 300,
+            last_assignee_id: None,
+        }
+    }
+
+    pub fn needs_visit(&self, c: Category) -> bool {
+        self.visit_categories.iter().any(|v| v == c.as_str())
+    }
+}
+
+/// Which orders a list shows.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub project_id: Option<Uuid>,
+    pub states: Vec<State>,
+    pub category: Option<Category>,
+    /// assigned to the caller
+    pub mine: bool,
+    /// in the pool (SUBMITTED, nobody assigned)
+    pub pool: bool,
+    pub device_id: Option<Uuid>,
+}
+
+/// The subscription event: an order changed.
+pub const EVENT_CHANGED: &str = "workorder.changed";
+
+/// What a change event carries (subscribers read the order again through the service).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Changed {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub state: State,
+    pub action: Action,
+    /// the users the change concerns: reporter, owner's account, assignee
+    pub users: Vec<Uuid>,
+}

@@ -1,0 +1,372 @@
+//! SQL for work orders, their log and the projects' dispatch settings. A transition locks
+//! the order's row (`lock`), changes it in Rust and writes it back (`save`), so concurrent
+//! transitions of one order queue on the row and each sees the state the last one left.
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::model::{Action, Category, Dispatch, Event, Filter, PartUsed, Priority, Settings, Source, State, WorkOrder};
+
+pub async fn insert(db: impl PgExecutor<'_>, w: &WorkOrder) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "INSERT INTO work_orders (id, company_id, project_id, source, category, priority, state, title, description,
+             location, house_id, device_id, rule_id, owner_id, reporter_id, photos, preferred_from, preferred_to,
+             assignee_id, created_at, updated_at, assigned_at, origin_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22)
+         RETURNING no",
+        w.id,
+        w.company_id,
+        w.project_id,
+        w.source.as_str(),
+        w.category.as_str(),
+        w.priority.as_str(),
+        w.state.as_str(),
+        w.title,
+        w.description,
+        w.location,
+        w.house_id,
+        w.device_id,
+        w.rule_id,
+        w.owner_id,
+        w.reporter_id,
+        &w.photos,
+        w.preferred_from,
+        w.preferred_to,
+        w.assignee_id,
+        w.created_at,
+        w.assigned_at,
+        w.origin_id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Writes back what a transition may change.
+pub async fn save(db: impl PgExecutor<'_>, w: &WorkOrder) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE work_orders SET priority = $2, state = $3, paused_from = $4, assignee_id = $5, updated_at = $6,
+             assigned_at = $7, accepted_at = $8, started_at = $9, paused_at = $10, paused_secs = $11,
+             completed_at = $12, confirmed_at = $13, closed_at = $14, cancelled_at = $15, result = $16,
+             result_photos = $17, parts = $18, labour_minutes = $19, charge = $20, cash_receipt_no = $21,
+             rating = $22, rating_comment = $23, visit_note = $24, cancel_reason = $25, alarm_cleared_at = $26
+         WHERE id = $1",
+        w.id,
+        w.priority.as_str(),
+        w.state.as_str(),
+        w.paused_from.map(|s| s.as_str()),
+        w.assignee_id,
+        w.updated_at,
+        w.assigned_at,
+        w.accepted_at,
+        w.started_at,
+        w.paused_at,
+        w.paused_secs,
+        w.completed_at,
+        w.confirmed_at,
+        w.closed_at,
+        w.cancelled_at,
+        w.result,
+        &w.result_photos,
+        Json(&w.parts.0) as _,
+        w.labour_minutes,
+        w.charge,
+        w.cash_receipt_no,
+        w.rating,
+        w.rating_comment,
+        w.visit_note,
+        w.cancel_reason,
+        w.alarm_cleared_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<WorkOrder>> {
+    sqlx::query_as!(
+        WorkOrder,
+        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
+                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
+                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
+                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
+                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
+                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+           FROM work_orders WHERE company_id = $1 AND id = $2"#,
+        company_id,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The order, its row locked until the transaction ends.
+pub async fn lock(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<WorkOrder>> {
+    sqlx::query_as!(
+        WorkOrder,
+        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
+                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
+                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
+                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
+                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
+                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+           FROM work_orders WHERE company_id = $1 AND id = $2 FOR UPDATE"#,
+        company_id,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The unfinished order of a device and alarm rule, locked.
+pub async fn lock_open_for_rule(db: &mut PgConnection, device: Uuid, rule: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM work_orders
+         WHERE device_id = $1 AND rule_id = $2 AND state IN ('submitted', 'assigned', 'accepted', 'in_progress', 'paused')
+         FOR UPDATE",
+        device,
+        rule
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// The unfinished maintenance order a record's failed items share, locked.
+pub async fn lock_open_for_record(db: &mut PgConnection, device: Uuid, record: Uuid) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM work_orders
+         WHERE device_id = $1 AND source = 'maintenance' AND origin_id = $2
+           AND state IN ('submitted', 'assigned', 'accepted', 'in_progress', 'paused')
+         FOR UPDATE",
+        device,
+        record
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Who sees which orders in a list.
+pub struct Visible {
+    pub company_id: Uuid,
+    /// the projects the caller's permission reaches (`None`: all of the company)
+    pub projects: Option<Vec<Uuid>>,
+    /// an owner's view: only orders about the owner or reported by the user
+    pub owner: Option<(Option<Uuid>, Uuid)>,
+}
+
+/// Newest first, after the cursor (created_at, id).
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    v: &Visible,
+    f: &Filter,
+    assignee: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<WorkOrder>> {
+    let states: Vec<&str> = f.states.iter().map(|s| s.as_str()).collect();
+    sqlx::query_as!(
+        WorkOrder,
+        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
+                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
+                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
+                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
+                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
+                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+           FROM work_orders
+           WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2))
+             AND ($3::uuid IS NULL OR project_id = $3)
+             AND (cardinality($4::text[]) = 0 OR state = ANY($4))
+             AND ($5::text IS NULL OR category = $5)
+             AND ($6::uuid IS NULL OR assignee_id = $6)
+             AND (NOT $7 OR (state = 'submitted' AND assignee_id IS NULL))
+             AND ($8::uuid IS NULL OR device_id = $8)
+             AND (NOT $9 OR owner_id = $10 OR reporter_id = $11)
+             AND ($12::timestamptz IS NULL OR (created_at, id) < ($12, $13::uuid))
+           ORDER BY created_at DESC, id DESC LIMIT $14"#,
+        v.company_id,
+        v.projects.as_deref(),
+        f.project_id,
+        &states as &[&str],
+        f.category.map(|c| c.as_str()),
+        assignee,
+        f.pool,
+        f.device_id,
+        v.owner.is_some(),
+        v.owner.and_then(|o| o.0),
+        v.owner.map(|o| o.1),
+        after.map(|k| k.0),
+        after.map(|k| k.1),
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// How many orders of a list are in each state.
+pub async fn counts(
+    db: impl PgExecutor<'_>,
+    v: &Visible,
+    f: &Filter,
+    assignee: Option<Uuid>,
+) -> sqlx::Result<Vec<(State, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT state AS "state: State", count(*) AS "n!"
+           FROM work_orders
+           WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2))
+             AND ($3::uuid IS NULL OR project_id = $3)
+             AND ($4::text IS NULL OR category = $4)
+             AND ($5::uuid IS NULL OR assignee_id = $5)
+             AND (NOT $6 OR (state = 'submitted' AND assignee_id IS NULL))
+             AND ($7::uuid IS NULL OR device_id = $7)
+             AND (NOT $8 OR owner_id = $9 OR reporter_id = $10)
+           GROUP BY state"#,
+        v.company_id,
+        v.projects.as_deref(),
+        f.project_id,
+        f.category.map(|c| c.as_str()),
+        assignee,
+        f.pool,
+        f.device_id,
+        v.owner.is_some(),
+        v.owner.and_then(|o| o.0),
+        v.owner.map(|o| o.1),
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.state, r.n)).collect())
+}
+
+// ---- the log -------------------------------------------------------------------------------
+
+pub async fn insert_event(db: impl PgExecutor<'_>, e: &Event) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO work_order_events (id, work_order_id, action, from_state, to_state, actor_id, note, lat, lng, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        e.id,
+        e.work_order_id,
+        e.action.as_str(),
+        e.from_state.map(|s| s.as_str()),
+        e.to_state.as_str(),
+        e.actor_id,
+        e.note,
+        e.lat,
+        e.lng,
+        e.at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn events_of(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as!(
+        Event,
+        r#"SELECT id, work_order_id, action AS "action: Action", from_state AS "from_state: State",
+                  to_state AS "to_state: State", actor_id, note, lat, lng, at
+           FROM work_order_events WHERE work_order_id = ANY($1) ORDER BY at, id"#,
+        ids
+    )
+    .fetch_all(db)
+    .await
+}
+
+// ---- settings and dispatch ----------------------------------------------------------------
+
+pub async fn settings(db: impl PgExecutor<'_>, project_id: Uuid) -> sqlx::Result<Option<Settings>> {
+    sqlx::query_as!(
+        Settings,
+        r#"SELECT project_id, dispatch AS "dispatch: Dispatch", auto_confirm_days, reporter_relations,
+                  visit_categories, alarm_clear_grace_secs, last_assignee_id
+           FROM work_order_settings WHERE project_id = $1"#,
+        project_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn upsert_settings(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    s: &Settings,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO work_order_settings (project_id, company_id, dispatch, auto_confirm_days, reporter_relations,
+             visit_categories, alarm_clear_grace_secs, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (project_id) DO UPDATE SET dispatch = $3, auto_confirm_days = $4, reporter_relations = $5,
+             visit_categories = $6, alarm_clear_grace_secs = $7, updated_at = $8",
+        s.project_id,
+        company_id,
+        s.dispatch.as_str(),
+        s.auto_confirm_days,
+        &s.reporter_relations,
+        &s.visit_categories,
+        s.alarm_clear_grace_secs,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Round-robin remembers whose turn it was (the settings row exists when round-robin is set).
+pub async fn set_last_assignee(db: impl PgExecutor<'_>, project_id: Uuid, user: Uuid) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE work_order_settings SET last_assignee_id = $2 WHERE project_id = $1", project_id, user)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Unfinished orders per technician, for the least-loaded choice.
+pub async fn loads(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<(Uuid, i64)>> {
+    let rows = sqlx::query!(
+        r#"SELECT assignee_id AS "user!", count(*) AS "n!" FROM work_orders
+           WHERE assignee_id = ANY($1) AND state IN ('assigned', 'accepted', 'in_progress', 'paused')
+           GROUP BY assignee_id"#,
+        users
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.user, r.n)).collect())
+}
+
+// ---- the scheduler's work ------------------------------------------------------------------
+
+/// Orders whose alarms all cleared by themselves longer ago than the project's grace and
+/// that nobody has taken on.
+pub async fn cleared_before_acceptance(
+    db: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<(Uuid, Uuid, Uuid)>> {
+    let rows = sqlx::query!(
+        "SELECT w.id, w.company_id, w.project_id FROM work_orders w
+         LEFT JOIN work_order_settings s ON s.project_id = w.project_id
+         WHERE w.alarm_cleared_at IS NOT NULL AND w.state IN ('submitted', 'assigned')
+           AND w.alarm_cleared_at + make_interval(secs => coalesce(s.alarm_clear_grace_secs, 300)) <= $1
+         LIMIT 500",
+        now
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.company_id, r.project_id)).collect())
+}
+
+/// Completed orders the confirmer left alone longer than the project's limit.
+pub async fn unconfirmed(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<Vec<(Uuid, Uuid, Uuid)>> {
+    let rows = sqlx::query!(
+        "SELECT w.id, w.company_id, w.project_id FROM work_orders w
+         LEFT JOIN work_order_settings s ON s.project_id = w.project_id
+         WHERE w.state = 'completed'
+           AND w.completed_at + make_interval(days => coalesce(s.auto_confirm_days, 3)) <= $1
+         LIMIT 500",
+        now
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.company_id, r.project_id)).collect())
+}

@@ -1,0 +1,506 @@
+//! Work orders end to end: an owner's repair through every state, who may see and move an
+//! order, fifty technicians grabbing one order at once, retries, dispatch modes, return
+//! visits and auto-confirmation on the test clock, and device alarms that open, join and
+//! cancel orders over the real Mosquitto.
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+use wuye_api::kit::idempotency::Retry;
+use wuye_api::rbac::model::GrantScope;
+use wuye_api::rbac::service as rbac;
+use wuye_tests::{TestServer, code, field, ws};
+
+const ORDER: &str = "id number state source category priority assigneeId ownerId houseId deviceId result parts { name quantity } charge rating cancelReason log { action fromState toState note }";
+
+fn q_order() -> String {
+    format!("query($id: ID!) {{ workOrder(id: $id) {{ {ORDER} }} }}")
+}
+
+fn report_q() -> String {
+    format!(
+        "mutation($i: ReportRepairInput!) {{ reportRepair(input: $i) {{ clientMutationId workOrder {{ {ORDER} }} }} }}"
+    )
+}
+
+/// Runs a transition mutation `name` with `input`; returns the whole response.
+async fn step(s: &TestServer, token: &str, name: &str, input_type: &str, input: Value) -> Value {
+    let q =
+        format!("mutation($i: {input_type}!) {{ {name}(input: $i) {{ clientMutationId workOrder {{ {ORDER} }} }} }}");
+    s.gql(Some(token), &q, json!({ "i": input })).await
+}
+
+/// Like `step`, but it must succeed; returns the order.
+async fn ok_step(s: &TestServer, token: &str, name: &str, input_type: &str, input: Value) -> Value {
+    let r = step(s, token, name, input_type, input).await;
+    assert!(r.get("errors").is_none(), "{name}: {r}");
+    r["data"][name]["workOrder"].clone()
+}
+
+async fn my_house(s: &TestServer, token: &str) -> String {
+    let d = s.ok(Some(token), "{ myHouses { id } }", json!({})).await;
+    d["myHouses"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn project_id(s: &TestServer, token: &str, code: &str) -> String {
+    let d = s
+        .ok(Some(token), "query($c: String) { projects(search: $c) { edges { node { id } } } }", json!({"c": code}))
+        .await;
+    d["projects"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned()
+}
+
+/// In the estate 锦城花园 (geofence 30.5728, 104.0668, 300 m).
+fn here() -> Value {
+    json!({"lat": 30.5729, "lng": 104.0669, "accuracyM": 8.0})
+}
+
+fn actions(order: &Value) -> Vec<String> {
+    order["log"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn an_owner_repair_goes_from_report_to_rating_and_nobody_else_may_touch_it() {
+    let s = TestServer::seeded().await;
+    let owner = s.sign_in("13800000006").await;
+    let house = my_house(&s, &owner).await;
+    let input = json!({"houseId": house, "category": "HVAC", "description": "空调漏水",
+        "photos": ["uploads/2026/11/leak.jpg"], "clientMutationId": "report-1"});
+    let r = s.ok(Some(&owner), &report_q(), json!({"i": input})).await;
+    let order = r["reportRepair"]["workOrder"].clone();
+    let id = order["id"].as_str().unwrap().to_owned();
+    assert_eq!((order["state"].as_str(), order["source"].as_str()), (Some("SUBMITTED"), Some("OWNER")));
+    assert!(order["number"].as_str().unwrap().starts_with("GD"));
+    // the phone resends: one order
+    let again = s.ok(Some(&owner), &report_q(), json!({"i": input})).await;
+    assert_eq!(again["reportRepair"]["workOrder"]["id"], id.as_str());
+    assert_eq!(s.scalar("SELECT count(*) FROM work_orders WHERE description = '空调漏水'").await, 1);
+    // tech1 serves the estate: the new order was pushed to them
+    let pushed = "SELECT count(*) FROM notifications n JOIN users u ON u.id = n.user_id
+                  WHERE n.category = 'work_order' AND u.username = 'tech1' AND n.body LIKE '%空调暖通报修%'";
+    assert_eq!(s.scalar(pushed).await, 1);
+
+    // another owner of the same building, a technician of the other project and a second
+    // company's technician see nothing and can do nothing
+    let neighbour = s.sign_in("13800000002").await;
+    assert_eq!(code(&s.gql(Some(&neighbour), &q_order(), json!({"id": id})).await), "NOT_FOUND");
+    let cancel_in = json!({"workOrderId": id, "reason": "不修了"});
+    assert_eq!(
+        code(&step(&s, &neighbour, "cancelWorkOrder", "CancelWorkOrderInput", cancel_in.clone()).await),
+        "NOT_FOUND"
+    );
+    let mine = s.ok(Some(&neighbour), "{ workOrders { edges { node { id } } } }", json!({})).await;
+    assert_eq!(mine["workOrders"]["edges"], json!([]));
+    let tech2 = s.sign_in("tech2").await;
+    assert_eq!(code(&s.gql(Some(&tech2), &q_order(), json!({"id": id})).await), "NOT_FOUND");
+    let grab = json!({"workOrderId": id, "clientMutationId": "grab-1"});
+    assert_eq!(code(&step(&s, &tech2, "grabWorkOrder", "WorkOrderInput", grab.clone()).await), "NOT_FOUND");
+    wuye_api::onboarding::seed::seed_company(&s.state, wuye_api::onboarding::seed::SECOND).await.unwrap();
+    let other = s.sign_in("b-tech1").await;
+    assert_eq!(code(&step(&s, &other, "grabWorkOrder", "WorkOrderInput", grab.clone()).await), "NOT_FOUND");
+    // an owner may not grab
+    assert_eq!(code(&step(&s, &owner, "grabWorkOrder", "WorkOrderInput", grab.clone()).await), "FORBIDDEN");
+
+    // tech1 finds it in the pool and grabs it; the retry applies once
+    let tech1 = s.sign_in("tech1").await;
+    let pool = s.ok(Some(&tech1), "{ workOrders(pool: true) { edges { node { id } } } }", json!({})).await;
+    assert_eq!(pool["workOrders"]["edges"][0]["node"]["id"], id.as_str());
+    let w = ok_step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", grab.clone()).await;
+    assert_eq!(w["state"], "ACCEPTED");
+    let w = ok_step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", grab.clone()).await;
+    assert_eq!(actions(&w), ["SUBMIT", "GRAB"], "the retry changed nothing");
+    // the owner cannot cancel what has been taken on
+    let r = step(&s, &owner, "cancelWorkOrder", "CancelWorkOrderInput", cancel_in.clone()).await;
+    assert_eq!(code(&r), "CONFLICT");
+    assert_eq!(r["errors"][0]["extensions"]["details"]["currentState"], "ACCEPTED");
+
+    // arriving: the position must be given and inside the estate's geofence
+    let start = |p: Value| json!({"workOrderId": id, "position": p});
+    let r = step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "position"));
+    let far = json!({"lat": 30.60, "lng": 104.10, "accuracyM": 5.0});
+    let r = step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", start(far)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "position"), "{r}");
+    assert!(r["errors"][0]["message"].as_str().unwrap().contains("距离"), "{r}");
+    let w = ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", start(here())).await;
+    assert_eq!(w["state"], "IN_PROGRESS");
+    // waiting for parts, then on
+    let w =
+        ok_step(&s, &tech1, "pauseWorkOrder", "WorkOrderReasonInput", json!({"workOrderId": id, "reason": "等配件"}))
+            .await;
+    assert_eq!(w["state"], "PAUSED");
+    let r = step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", json!({"workOrderId": id, "result": "x"}))
+        .await;
+    assert_eq!(r["errors"][0]["extensions"]["details"]["currentState"], "PAUSED", "{r}");
+    let w = ok_step(&s, &tech1, "resumeWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    assert_eq!(w["state"], "IN_PROGRESS");
+
+    // bad completions are refused whole, naming the field
+    for (bad, f) in [
+        (json!({"workOrderId": id, "result": ""}), "result"),
+        (json!({"workOrderId": id, "result": "ok", "charge": "-1"}), "charge"),
+        (json!({"workOrderId": id, "result": "ok", "charge": "1.234"}), "charge"),
+        (json!({"workOrderId": id, "result": "ok", "parts": [{"name": "阀", "quantity": 0}]}), "parts.quantity"),
+        (json!({"workOrderId": id, "result": "ok", "photos": ["../../etc/passwd"]}), "photos"),
+    ] {
+        let r = step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", bad).await;
+        assert_eq!((code(&r), field(&r)), ("VALIDATION", f), "{r}");
+    }
+    let done = json!({"workOrderId": id, "result": "更换角阀", "parts": [{"name": "角阀", "quantity": 1}],
+        "labourMinutes": 40, "charge": "50.5", "cashReceiptNo": "R-0001"});
+    let w = ok_step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", done.clone()).await;
+    assert_eq!(w["state"], "COMPLETED");
+    assert_eq!(w["charge"], "50.50");
+    // the owner rejects: back to the technician
+    let w =
+        ok_step(&s, &owner, "rejectWorkOrder", "WorkOrderReasonInput", json!({"workOrderId": id, "reason": "还在漏"}))
+            .await;
+    assert_eq!(w["state"], "ACCEPTED");
+    ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", start(here())).await;
+    ok_step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", done).await;
+    // only the owner side (or customer service) confirms; a rating is 1 to 5
+    let confirm = |rating: i32| json!({"workOrderId": id, "rating": rating, "comment": "师傅很专业"});
+    assert_eq!(code(&step(&s, &tech1, "confirmWorkOrder", "ConfirmWorkOrderInput", confirm(5)).await), "FORBIDDEN");
+    let r = step(&s, &owner, "confirmWorkOrder", "ConfirmWorkOrderInput", confirm(6)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "rating"));
+    let w = ok_step(&s, &owner, "confirmWorkOrder", "ConfirmWorkOrderInput", confirm(5)).await;
+    assert_eq!(
+        (w["state"].as_str(), w["rating"].as_i64()),
+        (Some("CLOSED"), Some(5)),
+        "no return visit for air conditioning"
+    );
+    assert_eq!(
+        actions(&w),
+        ["SUBMIT", "GRAB", "START", "PAUSE", "RESUME", "COMPLETE", "REJECT", "START", "COMPLETE", "CONFIRM"]
+    );
+    // the owner heard of each step that concerns them
+    let told = "SELECT count(*) FROM notifications n JOIN owners o ON o.user_id = n.user_id
+                WHERE n.category = 'work_order' AND o.phone = '13800000006'";
+    assert!(s.scalar(told).await >= 4, "grab, arrival, pause, completion");
+    // counts per state for the technician
+    let c = s.ok(Some(&tech1), "{ workOrderCounts(mine: true) { state count } }", json!({})).await;
+    let closed = c["workOrderCounts"].as_array().unwrap().iter().find(|x| x["state"] == "CLOSED").unwrap().clone();
+    assert_eq!(closed["count"], 1);
+}
+
+/// `n` technicians of the estate, signed in.
+async fn technicians(s: &TestServer, n: usize) -> Vec<String> {
+    let admin_id: Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE username = 'admin'").fetch_one(&s.state.db).await.unwrap();
+    let company: Uuid = sqlx::query_scalar("SELECT company_id FROM users WHERE id = $1")
+        .bind(admin_id)
+        .fetch_one(&s.state.db)
+        .await
+        .unwrap();
+    let estate: Uuid = sqlx::query_scalar("SELECT id FROM projects WHERE code = 'JCHY' AND company_id = $1")
+        .bind(company)
+        .fetch_one(&s.state.db)
+        .await
+        .unwrap();
+    let admin = rbac::load_actor(&s.state, admin_id, company, i64::MAX).await.unwrap();
+    let roles = rbac::roles(&s.state, &admin, None, 100).await.unwrap();
+    let tech_role = roles.iter().find(|r| r.code == "technician").unwrap().id;
+    let mut tokens = Vec::new();
+    for i in 0..n {
+        let username = format!("grab{i:02}");
+        let new = rbac::NewStaff {
+            username: &username,
+            name: "抢单师傅",
+            phone: None,
+            initial_password: wuye_tests::PASSWORD,
+            must_change_password: false,
+        };
+        let u = rbac::create_staff_user(&s.state, &admin, &Retry::none(), new).await.unwrap();
+        let g =
+            rbac::GrantInput { user_id: u, role_id: tech_role, scope: GrantScope::Projects, project_ids: vec![estate] };
+        rbac::assign_role(&s.state, &admin, &Retry::none(), g).await.unwrap();
+        tokens.push(s.sign_in(&username).await);
+    }
+    tokens
+}
+
+#[tokio::test]
+async fn fifty_technicians_grab_one_order_at_once_and_exactly_one_wins() {
+    let s = TestServer::seeded().await;
+    let owner = s.sign_in("13800000003").await;
+    let house = my_house(&s, &owner).await;
+    let input = json!({"houseId": house, "category": "ELECTRICAL", "description": "插座没电"});
+    let id = s.ok(Some(&owner), &report_q(), json!({"i": input})).await["reportRepair"]["workOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tokens = technicians(&s, 50).await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(tokens.len()));
+    let mut tasks = Vec::new();
+    for t in tokens {
+        let (url, http, id, barrier) = (s.url.clone(), s.http.clone(), id.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            let q = "mutation($i: WorkOrderInput!) { grabWorkOrder(input: $i) { workOrder { state assigneeId } } }";
+            let body = json!({"query": q, "variables": {"i": {"workOrderId": id}}});
+            barrier.wait().await;
+            let r: Value = http
+                .post(format!("{url}/graphql"))
+                .bearer_auth(t)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r
+        }));
+    }
+    let mut won = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        if r.get("errors").is_none() {
+            won += 1;
+            assert_eq!(r["data"]["grabWorkOrder"]["workOrder"]["state"], "ACCEPTED");
+        } else {
+            assert_eq!(code(&r), "CONFLICT", "{r}");
+            assert_eq!(r["errors"][0]["extensions"]["details"]["currentState"], "ACCEPTED", "{r}");
+            conflicts += 1;
+        }
+    }
+    assert_eq!((won, conflicts), (1, 49));
+    assert_eq!(s.scalar("SELECT count(*) FROM work_order_events WHERE action = 'grab'").await, 1);
+}
+
+#[tokio::test]
+async fn dispatch_modes_return_visits_and_auto_confirmation() {
+    let s = TestServer::seeded_with(|c| c.iot.jobs = true).await;
+    let manager = s.sign_in("manager").await;
+    let cs = s.sign_in("cs1").await;
+    let tech1 = s.sign_in("tech1").await;
+    let estate = project_id(&s, &manager, "JCHY").await;
+    let settings = "mutation($i: SetWorkOrderSettingsInput!) { setWorkOrderSettings(input: $i) { settings { dispatch autoConfirmDays visitCategories reporterRelations } } }";
+
+    // manual: nobody grabs; customer service assigns, and only to someone who may do the work
+    let r = s
+        .ok(
+            Some(&cs),
+            settings,
+            json!({"i": {"projectId": estate, "dispatch": "MANUAL", "visitCategories": ["CIVIL"]}}),
+        )
+        .await;
+    assert_eq!(r["setWorkOrderSettings"]["settings"]["dispatch"], "MANUAL");
+    assert_eq!(
+        code(&s.gql(Some(&tech1), settings, json!({"i": {"projectId": estate, "dispatch": "GRAB"}})).await),
+        "FORBIDDEN"
+    );
+    let owner = s.sign_in("13800000004").await;
+    let house = my_house(&s, &owner).await;
+    let input = json!({"houseId": house, "category": "CIVIL", "description": "窗户关不严"});
+    let id = s.ok(Some(&owner), &report_q(), json!({"i": input})).await["reportRepair"]["workOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    assert_eq!(
+        (code(&r), r["errors"][0]["extensions"]["reason"].as_str()),
+        ("FORBIDDEN", Some("GRAB_DISABLED")),
+        "{r}"
+    );
+    let guard_id: String = s
+        .ok(Some(&manager), "{ users(search: \"赵保安\") { edges { node { id } } } }", json!({}))
+        .await["users"]["edges"][0]["node"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tech1_id =
+        s.ok(Some(&tech1), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].as_str().unwrap().to_owned();
+    let assign = |to: &str| json!({"workOrderId": id, "assigneeId": to});
+    let r = step(&s, &cs, "assignWorkOrder", "AssignWorkOrderInput", assign(&guard_id)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "assigneeId"), "a guard does no repairs: {r}");
+    assert_eq!(
+        code(&step(&s, &tech1, "assignWorkOrder", "AssignWorkOrderInput", assign(&tech1_id)).await),
+        "FORBIDDEN"
+    );
+    let w = ok_step(&s, &cs, "assignWorkOrder", "AssignWorkOrderInput", assign(&tech1_id)).await;
+    assert_eq!((w["state"].as_str(), w["assigneeId"].as_str()), (Some("ASSIGNED"), Some(tech1_id.as_str())));
+    // 退单 needs a reason and puts it back in the pool
+    let r = step(&s, &tech1, "returnWorkOrder", "WorkOrderReasonInput", json!({"workOrderId": id, "reason": ""})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "reason"));
+    let w =
+        ok_step(&s, &tech1, "returnWorkOrder", "WorkOrderReasonInput", json!({"workOrderId": id, "reason": "不在岗"}))
+            .await;
+    assert_eq!((w["state"].as_str(), w["assigneeId"].as_str()), (Some("SUBMITTED"), None));
+    ok_step(&s, &cs, "assignWorkOrder", "AssignWorkOrderInput", assign(&tech1_id)).await;
+    let w = ok_step(&s, &tech1, "acceptWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    assert_eq!(w["state"], "ACCEPTED");
+    ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id, "position": here()})).await;
+    ok_step(
+        &s,
+        &tech1,
+        "completeWorkOrder",
+        "CompleteWorkOrderInput",
+        json!({"workOrderId": id, "result": "调整合页"}),
+    )
+    .await;
+    // civil orders need a return visit: confirmed, then closed by customer service
+    let w =
+        ok_step(&s, &owner, "confirmWorkOrder", "ConfirmWorkOrderInput", json!({"workOrderId": id, "rating": 4})).await;
+    assert_eq!(w["state"], "CONFIRMED");
+    let visit = json!({"workOrderId": id, "note": "业主满意"});
+    assert_eq!(code(&step(&s, &tech1, "visitWorkOrder", "VisitWorkOrderInput", visit.clone()).await), "FORBIDDEN");
+    let w = ok_step(&s, &cs, "visitWorkOrder", "VisitWorkOrderInput", visit.clone()).await;
+    assert_eq!(w["state"], "CLOSED");
+    let r = step(&s, &cs, "visitWorkOrder", "VisitWorkOrderInput", visit).await;
+    assert_eq!(r["errors"][0]["extensions"]["details"]["currentState"], "CLOSED");
+
+    // automatic: the one on-duty technician gets the next order at once
+    s.ok(Some(&cs), settings, json!({"i": {"projectId": estate, "dispatch": "AUTO"}})).await;
+    let input = json!({"houseId": house, "category": "PLUMBING", "description": "马桶堵塞"});
+    let w = s.ok(Some(&owner), &report_q(), json!({"i": input})).await["reportRepair"]["workOrder"].clone();
+    assert_eq!((w["state"].as_str(), w["assigneeId"].as_str()), (Some("ASSIGNED"), Some(tech1_id.as_str())), "{w}");
+    let id2 = w["id"].as_str().unwrap().to_owned();
+    // the owner may cancel before acceptance; staff must say why
+    let r = step(&s, &cs, "cancelWorkOrder", "CancelWorkOrderInput", json!({"workOrderId": id2})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "reason"));
+    let w = ok_step(&s, &owner, "cancelWorkOrder", "CancelWorkOrderInput", json!({"workOrderId": id2})).await;
+    assert_eq!(w["state"], "CANCELLED");
+
+    // a completed order the owner leaves alone is confirmed after the project's days
+    let input = json!({"houseId": house, "category": "PLUMBING", "description": "热水器不热"});
+    let id3 = s.ok(Some(&owner), &report_q(), json!({"i": input})).await["reportRepair"]["workOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok_step(&s, &tech1, "acceptWorkOrder", "WorkOrderInput", json!({"workOrderId": id3})).await;
+    ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id3, "position": here()})).await;
+    ok_step(
+        &s,
+        &tech1,
+        "completeWorkOrder",
+        "CompleteWorkOrderInput",
+        json!({"workOrderId": id3, "result": "更换温控器"}),
+    )
+    .await;
+    s.advance(3 * 86_400 + 60);
+    let closed =
+        "SELECT count(*) FROM work_orders WHERE state = 'closed' AND rating IS NULL AND confirmed_at IS NOT NULL";
+    assert_eq!(s.wait_for(closed, 1).await, 1, "auto-confirmed after 3 days");
+}
+
+#[tokio::test]
+async fn alarms_open_one_order_per_device_and_rule_clear_it_or_are_resolved_by_it() {
+    let s = TestServer::seeded_with(|c| c.iot.jobs = true).await;
+    let tech1 = s.sign_in("tech1").await;
+    let manager = s.sign_in("manager").await;
+    let orders = "SELECT count(*) FROM work_orders WHERE source = 'alarm'";
+
+    // a pump fault opens one order; clearing and raising again (a flapping device) joins it
+    s.mqtt_publish("JCWY/JC-PUMP-01/event", r#"{"code":"E-OVERHEAT","message":"电机过热"}"#.as_bytes()).await;
+    assert_eq!(s.wait_for(orders, 1).await, 1);
+    for _ in 0..3 {
+        s.mqtt_publish("JCWY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT","cleared":true}"#).await;
+        assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE state <> 'resolved'", 0).await, 0);
+        s.mqtt_publish("JCWY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT"}"#).await;
+        assert_eq!(s.wait_for("SELECT count(*) FROM alarms WHERE state = 'open'", 1).await, 1);
+    }
+    assert_eq!(s.scalar("SELECT count(*) FROM alarms").await, 4);
+    assert_eq!(s.scalar(orders).await, 1, "a flapping device keeps one order");
+    assert_eq!(s.scalar("SELECT count(*) FROM repair_requests WHERE work_order_id IS NULL").await, 0);
+    let list = s
+        .ok(
+            Some(&tech1),
+            "{ workOrders(pool: true) { edges { node { id source priority category state } } } }",
+            json!({}),
+        )
+        .await;
+    let w = list["workOrders"]["edges"][0]["node"].clone();
+    assert_eq!(
+        w,
+        json!({"id": w["id"], "source": "ALARM", "priority": "HIGH", "category": "PLUMBING", "state": "SUBMITTED"})
+    );
+    let id = w["id"].as_str().unwrap().to_owned();
+
+    // taken on, worked and completed: the open alarm is resolved in the same transaction
+    ok_step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id, "position": here()})).await;
+    ok_step(
+        &s,
+        &tech1,
+        "completeWorkOrder",
+        "CompleteWorkOrderInput",
+        json!({"workOrderId": id, "result": "更换轴承"}),
+    )
+    .await;
+    assert_eq!(s.scalar("SELECT count(*) FROM alarms WHERE state <> 'resolved'").await, 0);
+    assert_eq!(s.scalar("SELECT count(*) FROM alarms WHERE resolution LIKE '工单%更换轴承'").await, 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM repair_requests WHERE status <> 'closed'").await, 0);
+    // without an owner, customer service or the manager confirms
+    let w = ok_step(&s, &manager, "confirmWorkOrder", "ConfirmWorkOrderInput", json!({"workOrderId": id, "rating": 5}))
+        .await;
+    assert_eq!(w["state"], "CLOSED");
+
+    // a trapped passenger is urgent; the alarm clears before anyone takes the order on:
+    // after the project's grace the order is cancelled with the reason
+    s.mqtt_publish("JCWY/JC-ELV-11/event", r#"{"code":"TRAPPED","message":"轿厢困人"}"#.as_bytes()).await;
+    assert_eq!(s.wait_for(orders, 2).await, 2);
+    let urgent =
+        "SELECT count(*) FROM work_orders WHERE priority = 'urgent' AND category = 'elevator' AND state = 'submitted'";
+    assert_eq!(s.scalar(urgent).await, 1);
+    s.mqtt_publish("JCWY/JC-ELV-11/event", br#"{"code":"TRAPPED","cleared":true}"#).await;
+    let cleared = "SELECT count(*) FROM work_orders WHERE alarm_cleared_at IS NOT NULL AND state = 'submitted'";
+    assert_eq!(s.wait_for(cleared, 1).await, 1);
+    s.advance(301);
+    let cancelled = "SELECT count(*) FROM work_orders WHERE state = 'cancelled' AND cancel_reason = '告警已消除'";
+    assert_eq!(s.wait_for(cancelled, 1).await, 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM repair_requests WHERE status <> 'closed'").await, 0);
+    // the device's orders, for its archive
+    let dev = s.ok(Some(&manager), "query { deviceByCode(code: \"JC-ELV-11\") { id } }", json!({})).await;
+    let r = s
+        .ok(
+            Some(&manager),
+            "query($d: ID!) { workOrders(deviceId: $d) { edges { node { state cancelReason log { action } } } } }",
+            json!({"d": dev["deviceByCode"]["id"]}),
+        )
+        .await;
+    assert_eq!(r["workOrders"]["edges"][0]["node"]["state"], "CANCELLED");
+}
+
+#[tokio::test]
+async fn owners_follow_their_repairs_live_and_staff_only_their_projects() {
+    let s = TestServer::seeded().await;
+    let owner = s.sign_in("13800000005").await;
+    let tech1 = s.sign_in("tech1").await;
+    let tech2 = s.sign_in("tech2").await;
+    let manager = s.sign_in("manager").await;
+    let estate = project_id(&s, &manager, "JCHY").await;
+    let mut mine = ws::connect(&s.ws_url(), json!({"accessToken": owner})).await.unwrap();
+    ws::subscribe(&mut mine, "w", "subscription { workOrderChanged { id state assigneeId } }").await;
+    let mut staff = ws::connect(&s.ws_url(), json!({"accessToken": tech1})).await.unwrap();
+    ws::subscribe(
+        &mut staff,
+        "p",
+        &format!("subscription {{ workOrderChanged(projectId: \"{estate}\") {{ id state }} }}"),
+    )
+    .await;
+    // tech2 serves the tower only
+    let mut other = ws::connect(&s.ws_url(), json!({"accessToken": tech2})).await.unwrap();
+    ws::subscribe(
+        &mut other,
+        "x",
+        &format!("subscription {{ workOrderChanged(projectId: \"{estate}\") {{ id state }} }}"),
+    )
+    .await;
+    let refused = ws::next_json(&mut other).await.unwrap();
+    assert!(refused["type"] == "error" || refused["payload"]["errors"].is_array(), "{refused}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let house = my_house(&s, &owner).await;
+    let input = json!({"houseId": house, "category": "HVAC", "description": "空调不制冷"});
+    let id = s.ok(Some(&owner), &report_q(), json!({"i": input})).await["reportRepair"]["workOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let seen = crate::iot::next_of(&mut staff, "p").await.expect("the project's staff see the new order");
+    assert_eq!(seen["payload"]["data"]["workOrderChanged"]["id"], id.as_str());
+    let first = crate::iot::next_of(&mut mine, "w").await.expect("the owner sees their report");
+    assert_eq!(first["payload"]["data"]["workOrderChanged"]["state"], "SUBMITTED");
+    ok_step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    let msg = crate::iot::next_of(&mut mine, "w").await.expect("the owner sees the grab");
+    assert_eq!(msg["payload"]["data"]["workOrderChanged"]["state"], "ACCEPTED");
+    assert!(msg["payload"]["data"]["workOrderChanged"]["assigneeId"].is_string());
+}
