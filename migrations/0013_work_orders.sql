@@ -76,9 +76,12 @@ CREATE TABLE work_orders (
 CREATE INDEX work_orders_project_idx ON work_orders (project_id, created_at DESC, id DESC);
 CREATE INDEX work_orders_project_state_idx ON work_orders (project_id, state, created_at DESC, id DESC);
 CREATE INDEX work_orders_assignee_idx ON work_orders (assignee_id, created_at DESC, id DESC);
+-- a technician's load, for least-loaded dispatch
+CREATE INDEX work_orders_assignee_open_idx ON work_orders (assignee_id)
+    WHERE state IN ('assigned', 'accepted', 'in_progress', 'paused');
 CREATE INDEX work_orders_owner_idx ON work_orders (owner_id, created_at DESC);
 CREATE INDEX work_orders_reporter_idx ON work_orders (reporter_id, created_at DESC);
-CREATE INDEX work_orders_company_id_idx ON work_orders (company_id);
+CREATE INDEX work_orders_company_idx ON work_orders (company_id, created_at DESC, id DESC);
 CREATE INDEX work_orders_house_id_idx ON work_orders (house_id);
 CREATE INDEX work_orders_rule_id_idx ON work_orders (rule_id);
 CREATE INDEX work_orders_device_idx ON work_orders (device_id, created_at DESC);
@@ -112,3 +115,5 @@ UPDATE repair_requests SET work_order_id = NULL WHERE work_order_id IS NOT NULL;
 ALTER TABLE repair_requests
     ADD CONSTRAINT repair_requests_work_order_id_fkey FOREIGN KEY (work_order_id) REFERENCES work_orders(id);
 CREATE INDEX repair_requests_work_order_id_idx ON repair_requests (work_order_id);
+-- requests recorded before work orders existed: the scheduler opens orders for them
+CREATE INDEX repair_requests_unlinked_idx ON repair_requests (created_at) WHERE work_order_id IS NULL AND status <> 'closed';

@@ -488,6 +488,11 @@ pub async fn device_of_company(state: &AppState, company_id: Uuid, id: Uuid) -> 
     Ok(repo::get(&state.db, company_id, id).await?)
 }
 
+/// `device_of_company` on the caller's connection.
+pub async fn device_in(db: &mut sqlx::PgConnection, company_id: Uuid, id: Uuid) -> AppResult<Option<Device>> {
+    Ok(repo::get(db, company_id, id).await?)
+}
+
 /// A device of the caller's company that `perm` reaches (a filter argument of another
 /// domain's list: an id of another company is NOT_FOUND, one outside the scope FORBIDDEN).
 pub async fn device_within(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -> AppResult<Device> {

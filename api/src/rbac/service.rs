@@ -719,6 +719,22 @@ pub async fn skills_of(state: &AppState, ids: &[Uuid]) -> AppResult<Vec<(Uuid, V
     Ok(repo::skills_of(&state.db, ids).await?)
 }
 
+/// `skills_of` on the caller's connection.
+pub async fn skills_of_in(db: &mut sqlx::PgConnection, ids: &[Uuid]) -> AppResult<Vec<(Uuid, Vec<String>)>> {
+    Ok(repo::skills_of(db, ids).await?)
+}
+
+/// `duty_holders` on the caller's connection (inside a transaction that must not wait for
+/// a second pooled connection).
+pub async fn duty_holders_in(
+    db: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    project_id: Uuid,
+    perm: Perm,
+) -> AppResult<Vec<Uuid>> {
+    Ok(repo::duty_holders(db, company_id, project_id, perm.code()).await?)
+}
+
 pub struct NewStaff<'a> {
     pub username: &'a str,
     pub name: &'a str,

@@ -1,6 +1,9 @@
 //! 工单 over GraphQL: the technician's orders and pool, the owner's repairs, dispatch,
 //! every transition as a retry-safe mutation, and a live subscription.
 
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
@@ -9,8 +12,9 @@ use uuid::Uuid;
 
 use super::model::{self, EVENT_CHANGED, Filter};
 use super::service::{self, Completion, CreateInput, Move, Position, ReportInput, SettingsInput};
-use crate::kit::gql::{Conn, StateExt, parse_id, parse_opt_id, to_id};
+use crate::kit::gql::{Conn, StateExt, group_by, load_one, parse_id, parse_opt_id, to_id};
 use crate::kit::pagination::Page;
+use crate::kit::state::AppState;
 use crate::org::owners::graphql::Relation;
 use crate::rbac::graphql::ActorExt;
 use crate::rbac::model::Perm;
@@ -293,7 +297,27 @@ impl WorkOrder {
     /// 工单日志 every transition, oldest first
     async fn log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WorkOrderEvent>> {
         let id = parse_id("id", &self.id)?;
-        Ok(service::events_of(ctx.state(), &[id]).await?.into_iter().map(WorkOrderEvent::from).collect())
+        let events = load_one::<LogLoader>(ctx, id).await?.unwrap_or_default();
+        Ok(events.into_iter().map(WorkOrderEvent::from).collect())
+    }
+}
+
+/// The logs of the orders of one response, in one query.
+pub struct LogLoader(AppState);
+
+impl From<AppState> for LogLoader {
+    fn from(s: AppState) -> Self {
+        LogLoader(s)
+    }
+}
+
+impl Loader<Uuid> for LogLoader {
+    type Value = Vec<model::Event>;
+    type Error = String;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = service::events_of(&self.0, keys).await.map_err(|e| e.to_string())?;
+        Ok(group_by(rows, |e| e.work_order_id))
     }
 }
 

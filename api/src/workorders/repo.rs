@@ -121,6 +121,25 @@ pub async fn lock(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> sqlx::Re
     .await
 }
 
+/// The order locked, unless another transaction holds it (then `None`).
+pub async fn lock_skip_locked(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<WorkOrder>> {
+    sqlx::query_as!(
+        WorkOrder,
+        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
+                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
+                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
+                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
+                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
+                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+           FROM work_orders WHERE company_id = $1 AND id = $2 FOR UPDATE SKIP LOCKED"#,
+        company_id,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
 /// The unfinished order of a device and alarm rule, locked.
 pub async fn lock_open_for_rule(db: &mut PgConnection, device: Uuid, rule: Uuid) -> sqlx::Result<Option<Uuid>> {
     sqlx::query_scalar!(
@@ -184,7 +203,7 @@ pub async fn list(
              AND ($6::uuid IS NULL OR assignee_id = $6)
              AND (NOT $7 OR (state = 'submitted' AND assignee_id IS NULL))
              AND ($8::uuid IS NULL OR device_id = $8)
-             AND (NOT $9 OR owner_id = $10 OR reporter_id = $11)
+             AND (NOT $9 OR owner_id = $10 OR (source = 'owner' AND reporter_id = $11))
              AND ($12::timestamptz IS NULL OR (created_at, id) < ($12, $13::uuid))
            ORDER BY created_at DESC, id DESC LIMIT $14"#,
         v.company_id,
@@ -198,6 +217,46 @@ pub async fn list(
         v.owner.is_some(),
         v.owner.and_then(|o| o.0),
         v.owner.map(|o| o.1),
+        after.map(|k| k.0),
+        after.map(|k| k.1),
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// One technician's orders, newest first: a plain `assignee_id = $1` so every plan walks
+/// the assignee index (the technician's most frequent query).
+pub async fn list_assigned(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    assignee: Uuid,
+    f: &Filter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<WorkOrder>> {
+    let states: Vec<&str> = f.states.iter().map(|s| s.as_str()).collect();
+    sqlx::query_as!(
+        WorkOrder,
+        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
+                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
+                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
+                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
+                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
+                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+           FROM work_orders
+           WHERE assignee_id = $1 AND company_id = $2
+             AND (cardinality($3::text[]) = 0 OR state = ANY($3))
+             AND ($4::text IS NULL OR category = $4)
+             AND ($5::uuid IS NULL OR project_id = $5)
+             AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7::uuid))
+           ORDER BY created_at DESC, id DESC LIMIT $8"#,
+        assignee,
+        company_id,
+        &states as &[&str],
+        f.category.map(|c| c.as_str()),
+        f.project_id,
         after.map(|k| k.0),
         after.map(|k| k.1),
         limit
@@ -222,7 +281,7 @@ pub async fn counts(
              AND ($5::uuid IS NULL OR assignee_id = $5)
              AND (NOT $6 OR (state = 'submitted' AND assignee_id IS NULL))
              AND ($7::uuid IS NULL OR device_id = $7)
-             AND (NOT $8 OR owner_id = $9 OR reporter_id = $10)
+             AND (NOT $8 OR owner_id = $9 OR (source = 'owner' AND reporter_id = $10))
            GROUP BY state"#,
         v.company_id,
         v.projects.as_deref(),
@@ -312,6 +371,17 @@ pub async fn upsert_settings(
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Whose turn it was, the settings row locked until the transaction ends.
+pub async fn lock_last_assignee(db: &mut PgConnection, project_id: Uuid) -> sqlx::Result<Option<Uuid>> {
+    Ok(sqlx::query_scalar!(
+        "SELECT last_assignee_id FROM work_order_settings WHERE project_id = $1 FOR UPDATE",
+        project_id
+    )
+    .fetch_optional(db)
+    .await?
+    .flatten())
 }
 
 /// Round-robin remembers whose turn it was (the settings row exists when round-robin is set).

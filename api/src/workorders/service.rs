@@ -45,7 +45,7 @@ fn reaches(actor: &Actor, perms: &[Perm], project: Uuid) -> bool {
 /// The owner side of an order: the owner it is about, or the person who reported it.
 fn is_owner_side(actor: &Actor, w: &WorkOrder) -> bool {
     (w.owner_id.is_some() && w.owner_id == actor.owner_id)
-        || (w.reporter_id == Some(actor.user_id) && !actor.is_staff())
+        || (w.source == Source::Owner && w.reporter_id == Some(actor.user_id))
 }
 
 const READERS: &[Perm] =
@@ -119,6 +119,12 @@ pub async fn list(
 ) -> AppResult<Vec<WorkOrder>> {
     check_device(state, actor, f).await?;
     let (v, assignee) = visibility(actor, f)?;
+    if let Some(me) = assignee
+        && f.device_id.is_none()
+        && !f.pool
+    {
+        return Ok(repo::list_assigned(&state.db, actor.company_id, me, f, after, limit as i64).await?);
+    }
     Ok(repo::list(&state.db, &v, f, assignee, after, limit as i64).await?)
 }
 
@@ -167,11 +173,11 @@ pub async fn set_settings(state: &AppState, actor: &Actor, retry: &Retry, i: Set
             "alarmClearGraceSecs within 0 to 86400",
         ));
     }
+    let mut s = settings(state, i.project_id).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
-    let mut s = settings(state, i.project_id).await?;
     if let Some(d) = i.dispatch {
         s.dispatch = d;
     }
@@ -442,13 +448,24 @@ pub struct Staffing {
 }
 
 async fn staffing(state: &AppState, company_id: Uuid, project_id: Uuid, category: Category) -> AppResult<Staffing> {
-    let settings = settings(state, project_id).await?;
-    let all = crate::rbac::service::duty_holders(state, company_id, project_id, Perm::WorkorderDo).await?;
-    let skills = crate::rbac::service::skills_of(state, &all).await?;
+    let mut conn = state.db.acquire().await?;
+    staffing_in(&mut conn, company_id, project_id, category).await
+}
+
+/// `staffing` on the caller's connection (the repair desk runs inside an alarm's transaction).
+async fn staffing_in(
+    db: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    project_id: Uuid,
+    category: Category,
+) -> AppResult<Staffing> {
+    let settings = repo::settings(&mut *db, project_id).await?.unwrap_or_else(|| Settings::defaults(project_id));
+    let all = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::WorkorderDo).await?;
+    let skills = crate::rbac::service::skills_of_in(db, &all).await?;
     let skilled: Vec<Uuid> =
         skills.iter().filter(|(_, s)| s.iter().any(|c| c == category.as_str())).map(|(u, _)| *u).collect();
     let pool = if skilled.is_empty() { all } else { skilled };
-    let duty = crate::rbac::service::duty_holders(state, company_id, project_id, Perm::AlarmDuty).await?;
+    let duty = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::AlarmDuty).await?;
     let on_duty: Vec<Uuid> = pool.iter().copied().filter(|u| duty.contains(u)).collect();
     let on_duty = if on_duty.is_empty() { pool.clone() } else { on_duty };
     Ok(Staffing { settings, pool, on_duty })
@@ -497,9 +514,10 @@ async fn pick(tx: &mut sqlx::PgConnection, w: &WorkOrder, st: &Staffing) -> AppR
     }
     let chosen = match st.settings.dispatch {
         Dispatch::RoundRobin => {
-            let next = st
-                .settings
-                .last_assignee_id
+            // whose turn it was, read under the settings row's lock: two orders at once go
+            // to two people
+            let last = repo::lock_last_assignee(&mut *tx, w.project_id).await?;
+            let next = last
                 .and_then(|last| candidates.iter().position(|c| *c == last))
                 .map_or(0, |i| (i + 1) % candidates.len());
             let u = candidates[next];
@@ -791,12 +809,23 @@ fn assignee_only(actor: &Actor, w: &WorkOrder) -> AppResult<()> {
 /// The confirmer: the owner side for orders about an owner; else customer service or a
 /// manager of the project (`workorder:visit`).
 fn confirmer(actor: &Actor, w: &WorkOrder) -> AppResult<()> {
+    if w.assignee_id == Some(actor.user_id) {
+        return Err(own_work());
+    }
     let ok = if w.owner_id.is_some() || w.source == Source::Owner {
-        is_owner_side(actor, w) || reaches(actor, &[Perm::WorkorderVisit], w.project_id)
+        actor.has(Perm::SelfHouse) && is_owner_side(actor, w)
     } else {
         reaches(actor, &[Perm::WorkorderVisit], w.project_id)
     };
     if ok { Ok(()) } else { Err(AppError::forbidden()) }
+}
+
+/// Nobody confirms, rejects or visits their own work.
+fn own_work() -> AppError {
+    AppError::Forbidden {
+        reason: "OWN_WORK",
+        msg: Msg::new("不能确认或回访自己处理的工单", "You cannot confirm or visit your own work"),
+    }
 }
 
 /// Applies one transition; returns the order's id.
@@ -820,7 +849,10 @@ pub async fn transition(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid
     let action = m.action();
     let resolved = apply(state, &mut tx, actor, &known, &mut w, m).await?;
     tx.commit(&w.id).await?;
-    crate::iot::alarms::service::forget_resolved(state, &resolved, state.clock.now()).await?;
+    // committed: what follows may fail without undoing it
+    if let Err(e) = crate::iot::alarms::service::forget_resolved(state, &resolved, state.clock.now()).await {
+        e.log_if_internal();
+    }
     changed(state, &w, action).await;
     Ok(w.id)
 }
@@ -946,6 +978,7 @@ async fn apply(
             w.assignee_id = me;
             w.assigned_at = Some(now);
             w.accepted_at = Some(now);
+            w.alarm_cleared_at = None;
             tell(state, tx, w, &k.owner_side, "工单已接单", format!("{} 已由{}接单", w.number(), actor.name)).await?;
         }
         Move::Accept => {
@@ -955,6 +988,7 @@ async fn apply(
             }
             w.state = State::Accepted;
             w.accepted_at = Some(now);
+            w.alarm_cleared_at = None;
             tell(state, tx, w, &k.owner_side, "工单已接单", format!("{} 已由{}接单", w.number(), actor.name)).await?;
         }
         Move::Return { reason: r } => {
@@ -991,10 +1025,7 @@ async fn apply(
             note = reason("reason", &r)?;
             let before = w.assignee_id;
             w.state = State::Assigned;
-            w.paused_from = None;
-            if let Some(p) = w.paused_at.take() {
-                w.paused_secs += (now - p).num_seconds().clamp(0, i32::MAX as i64) as i32;
-            }
+            unpause(w, now);
             w.assignee_id = Some(to);
             w.assigned_at = Some(now);
             w.accepted_at = None;
@@ -1059,10 +1090,8 @@ async fn apply(
             if w.state != State::Paused {
                 return Err(wrong_state(w, "工单未暂停", "The order is not paused"));
             }
-            w.state = w.paused_from.take().unwrap_or(State::InProgress);
-            if let Some(p) = w.paused_at.take() {
-                w.paused_secs += (now - p).num_seconds().clamp(0, i32::MAX as i64) as i32;
-            }
+            w.state = w.paused_from.unwrap_or(State::InProgress);
+            unpause(w, now);
         }
         Move::Complete(c) => {
             assignee_only(actor, w)?;
@@ -1104,15 +1133,36 @@ async fn apply(
             if w.state != State::Completed {
                 return Err(wrong_state(w, "只能驳回已完成的工单", "Only a completed order can be rejected"));
             }
+            if let (Some(d), Some(rule)) = (w.device_id, w.rule_id)
+                && repo::lock_open_for_rule(tx, d, rule).await?.is_some()
+            {
+                return Err(AppError::conflict(
+                    "workOrderId",
+                    Msg::new(
+                        "该设备的同类告警已有新的工单，请在新工单中处理",
+                        "The device's alarm has a newer open order: handle it there",
+                    ),
+                ));
+            }
             note = reason("reason", &r)?;
             w.state = State::Accepted;
             w.completed_at = None;
             w.started_at = None;
+            w.result = String::new();
+            w.result_photos = Vec::new();
+            w.parts = sqlx::types::Json(Vec::new());
+            w.labour_minutes = None;
+            w.charge = None;
+            w.cash_receipt_no = None;
+            crate::iot::alarms::service::set_repairs_status(tx, w.id, RepairStatus::InProgress).await?;
             tell(state, tx, w, &[w.assignee_id], "工单被驳回", format!("{} 需返工：{note}", w.number())).await?;
         }
         Move::Visit { note: n } => {
             if !reaches(actor, &[Perm::WorkorderVisit], w.project_id) {
                 return Err(AppError::forbidden());
+            }
+            if w.assignee_id == Some(actor.user_id) {
+                return Err(own_work());
             }
             if w.state != State::Confirmed {
                 return Err(wrong_state(w, "只能回访已确认的工单", "Only a confirmed order gets a return visit"));
@@ -1141,6 +1191,9 @@ async fn apply(
                 return Err(invalid("reason", "请填写取消原因", "Say why the order is cancelled"));
             }
             cancel(tx, w, &note, now).await?;
+            // its alarms end with it (a fault still there raises a new alarm and order)
+            let resolution = format!("工单{}已取消{}", w.number(), paren(&note));
+            resolved = resolve_alarms_of(tx, w, actor.user_id, &resolution, now).await?;
             let mut to = vec![w.assignee_id];
             if dispatcher {
                 to.extend(k.owner_side.iter().copied());
@@ -1162,6 +1215,15 @@ async fn apply(
     Ok(resolved)
 }
 
+/// Ends a pause: its time is added to the order's paused seconds.
+fn unpause(w: &mut WorkOrder, now: DateTime<Utc>) {
+    if let Some(p) = w.paused_at.take() {
+        let secs = (now - p).num_seconds().clamp(0, i32::MAX as i64) as i32;
+        w.paused_secs = w.paused_secs.saturating_add(secs);
+    }
+    w.paused_from = None;
+}
+
 fn paren(s: &str) -> String {
     if s.is_empty() { String::new() } else { format!("（{s}）") }
 }
@@ -1181,7 +1243,7 @@ async fn cancel(tx: &mut sqlx::PgConnection, w: &mut WorkOrder, reason: &str, no
     w.state = State::Cancelled;
     w.cancelled_at = Some(now);
     w.cancel_reason = reason.to_owned();
-    w.paused_from = None;
+    unpause(w, now);
     crate::iot::alarms::service::set_repairs_status(tx, w.id, RepairStatus::Closed).await?;
     Ok(())
 }
@@ -1189,12 +1251,23 @@ async fn cancel(tx: &mut sqlx::PgConnection, w: &mut WorkOrder, reason: &str, no
 /// Completion closes the order's repair requests and resolves its alarms, in the same
 /// transaction; returns the (device, rule) of each alarm resolved.
 async fn finish_repairs(tx: &mut Tx, w: &WorkOrder, by: Uuid, now: DateTime<Utc>) -> AppResult<Vec<(Uuid, Uuid)>> {
+    crate::iot::alarms::service::set_repairs_status(tx, w.id, RepairStatus::Closed).await?;
+    let resolution = format!("工单{}已完成：{}", w.number(), w.result);
+    resolve_alarms_of(tx, w, by, &resolution, now).await
+}
+
+/// Resolves the order's alarms still unresolved; returns their (device, rule).
+async fn resolve_alarms_of(
+    tx: &mut sqlx::PgConnection,
+    w: &WorkOrder,
+    by: Uuid,
+    resolution: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Vec<(Uuid, Uuid)>> {
     let requests = crate::iot::alarms::service::repairs_of_order(tx, w.id).await?;
     let alarms: Vec<Uuid> =
         requests.iter().filter(|r| r.source == RepairSource::Alarm).filter_map(|r| r.source_id).collect();
-    crate::iot::alarms::service::set_repairs_status(tx, w.id, RepairStatus::Closed).await?;
-    let resolution = format!("工单{}已完成：{}", w.number(), w.result);
-    crate::iot::alarms::service::resolve_by_work_order(tx, w.company_id, &alarms, by, &resolution, now).await
+    crate::iot::alarms::service::resolve_by_work_order(tx, w.company_id, &alarms, by, resolution, now).await
 }
 
 // ---- the desk: repair requests become orders ------------------------------------------
@@ -1228,7 +1301,7 @@ impl RepairDesk for Desk {
             log(tx, &w, Action::Join, Some(w.state), None, &r.reason, None, r.at).await?;
             return Ok(change_event(state, &w, Action::Join).await.into_iter().collect());
         }
-        let device = crate::equipment::service::device_of_company(state, r.company_id, r.device_id).await?;
+        let device = crate::equipment::service::device_in(tx, r.company_id, r.device_id).await?;
         let category = device.map_or(Category::Other, |d| Category::of_device(d.category));
         let source = if r.source == RepairSource::Alarm { Source::Alarm } else { Source::Maintenance };
         let mut w = blank(Uuid::now_v7(), r.company_id, r.project_id, source, category, r.at);
@@ -1244,7 +1317,7 @@ impl RepairDesk for Desk {
             _ if category == Category::Elevator => Priority::High,
             _ => Priority::Normal,
         };
-        let st = staffing(state, r.company_id, r.project_id, category).await?;
+        let st = staffing_in(tx, r.company_id, r.project_id, category).await?;
         let w = open(state, tx, w, &st, None).await?;
         crate::iot::alarms::service::link_repair(tx, r.request_id, w.id).await?;
         Ok(change_event(state, &w, Action::Submit).await.into_iter().collect())
@@ -1262,7 +1335,9 @@ impl RepairDesk for Desk {
         // joins meanwhile (a flapping device keeps one order)
         for r in crate::iot::alarms::service::repairs_of_alarm(tx, alarm_id).await? {
             let Some(id) = r.work_order_id else { continue };
-            if let Some(mut w) = repo::lock(tx, company_id, id).await?
+            // an order locked right now is being moved (its completion resolves this very
+            // alarm): skipping it keeps the lock order of the two paths from crossing
+            if let Some(mut w) = repo::lock_skip_locked(tx, company_id, id).await?
                 && w.state.before_acceptance()
                 && w.alarm_cleared_at.is_none()
             {
@@ -1277,10 +1352,16 @@ impl RepairDesk for Desk {
 // ---- the scheduler's jobs --------------------------------------------------------------
 
 /// Cancels orders whose alarms cleared by themselves before anyone took them on (after the
-/// project's grace), and confirms orders their confirmer left alone. Returns (cancelled,
-/// confirmed).
+/// project's grace), and confirms orders their confirmer left alone; opens orders for
+/// repair requests recorded before work orders existed. Returns (cancelled, confirmed).
 pub async fn follow_up(state: &AppState) -> AppResult<(usize, usize)> {
     let now = state.clock.now();
+    for r in crate::iot::alarms::service::unlinked_repairs(state, 100).await? {
+        let mut tx = Tx::plain(state).await?;
+        let later = Desk.opened(state, &mut tx, &r).await?;
+        tx.commit(&()).await?;
+        crate::iot::alarms::service::publish_all(state, later).await;
+    }
     let mut cancelled = 0;
     for (id, company, project) in repo::cleared_before_acceptance(&state.db, now).await? {
         let grace = settings(state, project).await?.alarm_clear_grace_secs;

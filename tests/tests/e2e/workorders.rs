@@ -337,6 +337,9 @@ async fn dispatch_modes_return_visits_and_auto_confirmation() {
         json!({"workOrderId": id, "result": "调整合页"}),
     )
     .await;
+    // the owner confirms an owner's order, not customer service in their place
+    let r = step(&s, &cs, "confirmWorkOrder", "ConfirmWorkOrderInput", json!({"workOrderId": id, "rating": 5})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
     // civil orders need a return visit: confirmed, then closed by customer service
     let w =
         ok_step(&s, &owner, "confirmWorkOrder", "ConfirmWorkOrderInput", json!({"workOrderId": id, "rating": 4})).await;
@@ -434,10 +437,43 @@ async fn alarms_open_one_order_per_device_and_rule_clear_it_or_are_resolved_by_i
         .await;
     assert_eq!(w["state"], "CLOSED");
 
+    // the same fault again opens a new order; a manager who does the work cannot confirm it,
+    // and cancelling it ends its alarm too
+    s.mqtt_publish("JCWY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT"}"#).await;
+    assert_eq!(s.wait_for(orders, 2).await, 2);
+    let list = s.ok(Some(&manager), "{ workOrders(pool: true) { edges { node { id } } } }", json!({})).await;
+    let id2 = list["workOrders"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    ok_step(&s, &manager, "grabWorkOrder", "WorkOrderInput", json!({"workOrderId": id2})).await;
+    ok_step(&s, &manager, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id2, "position": here()}))
+        .await;
+    ok_step(&s, &manager, "completeWorkOrder", "CompleteWorkOrderInput", json!({"workOrderId": id2, "result": "复位"}))
+        .await;
+    let r =
+        step(&s, &manager, "confirmWorkOrder", "ConfirmWorkOrderInput", json!({"workOrderId": id2, "rating": 5})).await;
+    assert_eq!((code(&r), r["errors"][0]["extensions"]["reason"].as_str()), ("FORBIDDEN", Some("OWN_WORK")), "{r}");
+    s.mqtt_publish("JCWY/JC-PUMP-01/event", br#"{"code":"E-OVERHEAT"}"#).await;
+    assert_eq!(s.wait_for(orders, 3).await, 3);
+    let list = s.ok(Some(&manager), "{ workOrders(pool: true) { edges { node { id } } } }", json!({})).await;
+    let id3 = list["workOrders"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    let cancel = json!({"workOrderId": id3, "reason": "误报，现场正常"});
+    let w = ok_step(&s, &manager, "cancelWorkOrder", "CancelWorkOrderInput", cancel).await;
+    assert_eq!(w["state"], "CANCELLED");
+    assert_eq!(s.scalar("SELECT count(*) FROM alarms WHERE state <> 'resolved'").await, 0, "cancelled with its alarm");
+
+    // a repair request recorded before work orders existed gets its order from the scheduler
+    let legacy =
+        "INSERT INTO repair_requests (id, company_id, project_id, device_id, reason, source, status, created_at)
+                  SELECT gen_random_uuid(), company_id, project_id, id, '旧报修：水泵异响', 'manual', 'open', now()
+                  FROM devices WHERE code = 'JC-PUMP-02'";
+    sqlx::query(legacy).execute(&s.state.db).await.unwrap();
+    let opened = "SELECT count(*) FROM work_orders w JOIN repair_requests r ON r.work_order_id = w.id
+                  WHERE r.reason = '旧报修：水泵异响' AND w.state = 'submitted'";
+    assert_eq!(s.wait_for(opened, 1).await, 1);
+
     // a trapped passenger is urgent; the alarm clears before anyone takes the order on:
     // after the project's grace the order is cancelled with the reason
     s.mqtt_publish("JCWY/JC-ELV-11/event", r#"{"code":"TRAPPED","message":"轿厢困人"}"#.as_bytes()).await;
-    assert_eq!(s.wait_for(orders, 2).await, 2);
+    assert_eq!(s.wait_for(orders, 4).await, 4);
     let urgent =
         "SELECT count(*) FROM work_orders WHERE priority = 'urgent' AND category = 'elevator' AND state = 'submitted'";
     assert_eq!(s.scalar(urgent).await, 1);
@@ -447,7 +483,8 @@ async fn alarms_open_one_order_per_device_and_rule_clear_it_or_are_resolved_by_i
     s.advance(301);
     let cancelled = "SELECT count(*) FROM work_orders WHERE state = 'cancelled' AND cancel_reason = '告警已消除'";
     assert_eq!(s.wait_for(cancelled, 1).await, 1);
-    assert_eq!(s.scalar("SELECT count(*) FROM repair_requests WHERE status <> 'closed'").await, 0);
+    let open = "SELECT count(*) FROM repair_requests WHERE status <> 'closed' AND reason <> '旧报修：水泵异响'";
+    assert_eq!(s.scalar(open).await, 0);
     // the device's orders, for its archive
     let dev = s.ok(Some(&manager), "query { deviceByCode(code: \"JC-ELV-11\") { id } }", json!({})).await;
     let r = s

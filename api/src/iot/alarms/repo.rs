@@ -354,6 +354,60 @@ pub async fn repairs_of_alarm(db: impl PgExecutor<'_>, alarm: Uuid) -> sqlx::Res
     .await
 }
 
+/// A repair request no work order carries yet (recorded before work orders existed), with
+/// its alarm's rule, severity and whether that alarm is resolved.
+pub struct Unlinked {
+    pub request: RepairRequest,
+    pub company_id: Uuid,
+    pub rule_id: Option<Uuid>,
+    pub severity: Option<Severity>,
+    pub alarm_resolved: bool,
+}
+
+pub async fn unlinked_repairs(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Unlinked>> {
+    let rows = sqlx::query!(
+        r#"SELECT r.id, r.company_id, r.project_id, r.device_id, r.reason, r.source AS "source: RepairSource",
+                  r.source_id, r.status AS "status: RepairStatus", r.created_by, r.created_at,
+                  a.rule_id AS "rule_id?", a.severity AS "severity?: Severity",
+                  coalesce(a.state = 'resolved', false) AS "alarm_resolved!"
+           FROM repair_requests r
+           LEFT JOIN alarms a ON r.source = 'alarm' AND a.id = r.source_id
+           WHERE r.work_order_id IS NULL AND r.status <> 'closed'
+           ORDER BY r.created_at, r.id LIMIT $1"#,
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Unlinked {
+            request: RepairRequest {
+                id: r.id,
+                project_id: r.project_id,
+                device_id: r.device_id,
+                reason: r.reason,
+                source: r.source,
+                source_id: r.source_id,
+                status: r.status,
+                created_by: r.created_by,
+                created_at: r.created_at,
+                work_order_id: None,
+            },
+            company_id: r.company_id,
+            rule_id: r.rule_id,
+            severity: r.severity,
+            alarm_resolved: r.alarm_resolved,
+        })
+        .collect())
+}
+
+pub async fn close_repair(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query!("UPDATE repair_requests SET status = 'closed' WHERE id = $1", id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
 /// Follows the work order's progress on its requests.
 pub async fn set_repairs_status(db: impl PgExecutor<'_>, work_order: Uuid, status: RepairStatus) -> sqlx::Result<u64> {
     Ok(sqlx::query!(

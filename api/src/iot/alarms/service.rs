@@ -362,6 +362,37 @@ pub async fn link_repair(tx: &mut sqlx::PgConnection, request: Uuid, work_order:
     Ok(())
 }
 
+/// Repair requests recorded before work orders existed, as the desk sees them: those whose
+/// alarm has resolved meanwhile are closed here (nothing is left to repair), the others
+/// returned for the desk to open orders for.
+pub async fn unlinked_repairs(state: &AppState, limit: usize) -> AppResult<Vec<RepairOpened>> {
+    let mut out = Vec::new();
+    for u in repo::unlinked_repairs(&state.db, limit as i64).await? {
+        if u.alarm_resolved {
+            repo::close_repair(&state.db, u.request.id).await?;
+            continue;
+        }
+        let r = u.request;
+        let rule = match (u.rule_id, u.severity, r.source_id) {
+            (Some(rule_id), Some(severity), Some(alarm_id)) => Some(RuleHint { rule_id, severity, alarm_id }),
+            _ => None,
+        };
+        out.push(RepairOpened {
+            request_id: r.id,
+            company_id: u.company_id,
+            project_id: r.project_id,
+            device_id: r.device_id,
+            reason: r.reason,
+            source: r.source,
+            source_id: r.source_id,
+            rule,
+            created_by: r.created_by,
+            at: r.created_at,
+        });
+    }
+    Ok(out)
+}
+
 /// The requests an alarm raised.
 pub async fn repairs_of_alarm(tx: &mut sqlx::PgConnection, alarm: Uuid) -> AppResult<Vec<RepairRequest>> {
     Ok(repo::repairs_of_alarm(tx, alarm).await?)
