@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&str] = &[
     "kit",
     "rbac",
+    "files",
     "org",
     "notify",
     "auth",

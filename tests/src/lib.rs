@@ -310,6 +310,34 @@ impl TestServer {
         self.clock.now()
     }
 
+    /// Uploads a small JPEG as a private file (`uploadFile`); returns (key, signed url).
+    pub async fn upload_photo(&self, token: &str, purpose: &str) -> (String, String) {
+        let ops = json!({
+            "query": "mutation($f: Upload!, $p: FilePurpose!) { uploadFile(input: {file: $f, purpose: $p}) { key url } }",
+            "variables": {"f": null, "p": purpose}
+        });
+        let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        bytes.extend_from_slice(format!("photo {}", Uuid::now_v7()).as_bytes());
+        let form = reqwest::multipart::Form::new()
+            .text("operations", ops.to_string())
+            .text("map", r#"{"0": ["variables.f"]}"#)
+            .part("0", reqwest::multipart::Part::bytes(bytes).file_name("photo.jpg"));
+        let r: Value = self
+            .http
+            .post(format!("{}/graphql", self.url))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let d = &r["data"]["uploadFile"];
+        assert!(d["key"].is_string(), "upload failed: {r}");
+        (d["key"].as_str().unwrap().to_owned(), d["url"].as_str().unwrap().to_owned())
+    }
+
     pub fn ws_url(&self) -> String {
         format!("ws://{}/graphql/ws", self.addr)
     }

@@ -43,6 +43,7 @@ pub struct Query(
 pub struct Mutation(
     crate::auth::graphql::AuthMutation,
     crate::rbac::graphql::RbacMutation,
+    crate::files::graphql::FileMutation,
     crate::org::company::graphql::CompanyMutation,
     crate::org::estate::graphql::EstateMutation,
     crate::org::owners::graphql::OwnersMutation,

@@ -40,6 +40,7 @@ pub struct Keys {
     aes: Aes256Gcm,
     index_key: [u8; 32],
     code_key: [u8; 32],
+    file_key: [u8; 32],
     argon2_params: Params,
     /// verified against when an account does not exist, so timing does not tell
     dummy_hash: String,
@@ -75,6 +76,7 @@ impl Keys {
             aes,
             index_key: derive(&master, "wuye/pii-blind-index"),
             code_key: derive(&master, "wuye/one-time-codes"),
+            file_key: derive(&master, "wuye/private-file-urls"),
             argon2_params,
             dummy_hash: String::new(),
         };
@@ -128,6 +130,19 @@ impl Keys {
     /// HMAC-SHA256 of a normalised value: equal inputs give equal indexes, the value stays hidden.
     pub fn blind_index(&self, value: &str) -> Vec<u8> {
         mac(&self.index_key, value.as_bytes())
+    }
+
+    /// The signature of a private file's URL: the key and the second it expires.
+    pub fn file_signature(&self, key: &str, expires: i64) -> String {
+        URL_SAFE_NO_PAD.encode(mac(&self.file_key, format!("{key}\n{expires}").as_bytes()))
+    }
+
+    /// Whether `sig` signs the key and expiry (compared in constant time).
+    pub fn verify_file_signature(&self, key: &str, expires: i64, sig: &str) -> bool {
+        let Ok(given) = URL_SAFE_NO_PAD.decode(sig) else { return false };
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.file_key).unwrap_or_else(|_| unreachable!());
+        m.update(format!("{key}\n{expires}").as_bytes());
+        m.verify_slice(&given).is_ok()
     }
 
     /// Hash of a one-time code bound to what it was issued for.

@@ -294,6 +294,16 @@ impl From<model::WorkOrder> for WorkOrder {
 
 #[ComplexObject]
 impl WorkOrder {
+    /// the reporter's photos, as URLs that work for five minutes
+    async fn photo_urls(&self, ctx: &Context<'_>) -> Vec<String> {
+        self.photos.iter().map(|k| crate::files::service::signed_url(ctx.state(), k)).collect()
+    }
+
+    /// the technician's photos, as URLs that work for five minutes
+    async fn result_photo_urls(&self, ctx: &Context<'_>) -> Vec<String> {
+        self.result_photos.iter().map(|k| crate::files::service::signed_url(ctx.state(), k)).collect()
+    }
+
     /// 工单日志 every transition, oldest first
     async fn log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WorkOrderEvent>> {
         let id = parse_id("id", &self.id)?;
@@ -524,7 +534,7 @@ pub struct ReportRepairInput {
     pub category: WorkOrderCategory,
     /// what is wrong, 1 to 500 characters
     pub description: String,
-    /// storage keys of uploaded photos (up to 9)
+    /// keys of photos the caller uploaded with `uploadFile` (up to 9)
     #[graphql(default)]
     pub photos: Vec<String>,
     /// when a visit suits, from
@@ -558,7 +568,7 @@ pub struct CreateWorkOrderInput {
     pub owner_id: Option<ID>,
     /// the device of the project
     pub device_id: Option<ID>,
-    /// storage keys of uploaded photos (up to 9)
+    /// keys of photos the caller uploaded with `uploadFile` (up to 9)
     #[graphql(default)]
     pub photos: Vec<String>,
     /// when a visit suits, from
@@ -653,7 +663,7 @@ pub struct CompleteWorkOrderInput {
     pub work_order_id: ID,
     /// what was done, 1 to 1000 characters
     pub result: String,
-    /// storage keys of uploaded photos (up to 9)
+    /// keys of photos the caller uploaded with `uploadFile` (up to 9)
     #[graphql(default)]
     pub photos: Vec<String>,
     /// parts used (up to 50)

@@ -327,6 +327,7 @@ pub async fn report(state: &AppState, actor: &Actor, retry: &Retry, i: ReportInp
     let description = types::text("description", &i.description, 500)?;
     let photos = photos("photos", &i.photos)?;
     window(i.preferred_from, i.preferred_to)?;
+    crate::files::service::require_own(state, actor, "photos", &photos).await?;
     let Some(relation) = crate::org::owners::service::relation_to(state, owner_id, i.house_id).await? else {
         return Err(AppError::not_found("house"));
     };
@@ -385,6 +386,7 @@ pub async fn create(state: &AppState, actor: &Actor, retry: &Retry, i: CreateInp
     let location = types::optional_text("location", i.location.as_deref(), 100)?;
     let photos = photos("photos", &i.photos)?;
     window(i.preferred_from, i.preferred_to)?;
+    crate::files::service::require_own(state, actor, "photos", &photos).await?;
     if let Some(h) = i.house_id
         && crate::org::estate::service::house_project(state, actor, h).await? != i.project_id
     {
@@ -840,6 +842,14 @@ pub async fn transition(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid
     if !can_read(actor, &pre) {
         return Err(AppError::not_found("workOrder"));
     }
+    // a grab of an order already taken is answered at once (a retry with its
+    // `clientMutationId` still gets its recorded outcome below): when a pool is released,
+    // most grabs lose, and a loser should cost one read, not a transaction
+    if matches!(m, Move::Grab) && retry.key().is_none() && (pre.state != State::Submitted || pre.assignee_id.is_some())
+    {
+        actor.require_project(Perm::WorkorderDo, pre.project_id)?;
+        return Err(wrong_state(&pre, "工单已被接走", "The order has already been taken"));
+    }
     let known = Known::load(state, actor, &pre, &m).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
@@ -908,7 +918,8 @@ impl Known {
                     .map(Some)
                     .collect();
             }
-            Move::Complete(_) => {
+            Move::Complete(c) => {
+                crate::files::service::require_own(state, actor, "photos", &c.photos).await?;
                 k.visitors =
                     crate::rbac::service::duty_holders(state, w.company_id, w.project_id, Perm::WorkorderVisit)
                         .await?

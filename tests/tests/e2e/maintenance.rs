@@ -132,9 +132,10 @@ async fn a_monthly_plan_creates_tasks_ahead_across_month_and_year_ends_and_faile
     let r = s.gql(Some(&tech), COMPLETE, json!({"i": partial})).await;
     assert_eq!((code(&r), r["errors"][0]["extensions"]["field"].as_str()), ("VALIDATION", Some("results")));
     let guard = s.sign_in("guard1").await;
+    let (seal, _) = s.upload_photo(&tech, "MAINTENANCE").await;
     let mut full = json!({"taskId": tasks[0]["id"], "results": [
         {"item": "轴承温度", "result": "PASS"}, {"item": "机械密封", "result": "FAIL", "note": "渗水"}, {"item": "压力表", "result": "PASS"}],
-        "parts": [{"name": "机械密封件", "quantity": 1}], "notes": "已报修", "photos": ["uploads/2026/11/seal.jpg"],
+        "parts": [{"name": "机械密封件", "quantity": 1}], "notes": "已报修", "photos": [seal],
         "clientMutationId": "complete-pump-1"});
     assert_eq!(code(&s.gql(Some(&guard), COMPLETE, json!({"i": full})).await), "FORBIDDEN");
     let rec = s.ok(Some(&tech), COMPLETE, json!({"i": full})).await;
@@ -195,10 +196,7 @@ async fn a_monthly_plan_creates_tasks_ahead_across_month_and_year_ends_and_faile
             json!({"d": device}),
         )
         .await;
-    assert_eq!(
-        archive["maintenanceRecords"]["edges"],
-        json!([{"node": {"notes": "已报修", "photos": ["uploads/2026/11/seal.jpg"]}}])
-    );
+    assert_eq!(archive["maintenanceRecords"]["edges"], json!([{"node": {"notes": "已报修", "photos": [seal]}}]));
 
     // across the year's end, February clamped to its last day, March back on the 31st
     for (n, due) in [d(2027, 1, 31), d(2027, 2, 28), d(2027, 3, 31)].into_iter().enumerate() {

@@ -62,8 +62,9 @@ async fn an_owner_repair_goes_from_report_to_rating_and_nobody_else_may_touch_it
     let s = TestServer::seeded().await;
     let owner = s.sign_in("13800000006").await;
     let house = my_house(&s, &owner).await;
+    let (photo, _) = s.upload_photo(&owner, "WORK_ORDER").await;
     let input = json!({"houseId": house, "category": "HVAC", "description": "空调漏水",
-        "photos": ["uploads/2026/11/leak.jpg"], "clientMutationId": "report-1"});
+        "photos": [photo], "clientMutationId": "report-1"});
     let r = s.ok(Some(&owner), &report_q(), json!({"i": input})).await;
     let order = r["reportRepair"]["workOrder"].clone();
     let id = order["id"].as_str().unwrap().to_owned();
@@ -89,6 +90,26 @@ async fn an_owner_repair_goes_from_report_to_rating_and_nobody_else_may_touch_it
     );
     let mine = s.ok(Some(&neighbour), "{ workOrders { edges { node { id } } } }", json!({})).await;
     assert_eq!(mine["workOrders"]["edges"], json!([]));
+    // the photo is the owner's: nobody else may attach it, and it is served only through a
+    // signed URL that expires; the public file route never serves it
+    let n_house = my_house(&s, &neighbour).await;
+    let theirs = json!({"houseId": n_house, "category": "HVAC", "description": "借用照片", "photos": [photo]});
+    let r = s.gql(Some(&neighbour), &report_q(), json!({"i": theirs})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "photos"), "{r}");
+    let urls = s.ok(Some(&owner), "query($id: ID!) { workOrder(id: $id) { photoUrls } }", json!({"id": id})).await;
+    let url = format!("{}{}", s.url, urls["workOrder"]["photoUrls"][0].as_str().unwrap());
+    let got = s.http.get(&url).send().await.unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.headers()["content-type"], "image/jpeg");
+    assert!(got.bytes().await.unwrap().starts_with(&[0xFF, 0xD8, 0xFF]));
+    let forged = format!("{}x", url.trim_end_matches(|c: char| c != '='));
+    assert_eq!(s.http.get(&forged).send().await.unwrap().status().as_u16(), 404);
+    let public = format!("{}/files/{photo}", s.url);
+    assert_eq!(s.http.get(&public).send().await.unwrap().status().as_u16(), 404);
+    s.advance(301);
+    assert_eq!(s.http.get(&url).send().await.unwrap().status().as_u16(), 410, "signed URLs expire");
+    let owner = s.sign_in("13800000006").await;
+
     let tech2 = s.sign_in("tech2").await;
     assert_eq!(code(&s.gql(Some(&tech2), &q_order(), json!({"id": id})).await), "NOT_FOUND");
     let grab = json!({"workOrderId": id, "clientMutationId": "grab-1"});

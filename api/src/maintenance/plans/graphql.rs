@@ -205,6 +205,7 @@ impl From<PartUsed> for ReplacedPart {
 
 /// 保养记录 one entry of a device's maintenance archive.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct MaintenanceRecord {
     /// the record's id
     pub id: ID,
@@ -226,7 +227,7 @@ pub struct MaintenanceRecord {
     pub parts: Vec<ReplacedPart>,
     /// the technician's notes (empty when none)
     pub notes: String,
-    /// storage keys of uploaded photos
+    /// storage keys of the photos (files the technician uploaded)
     pub photos: Vec<String>,
 }
 
@@ -245,6 +246,14 @@ impl From<model::Record> for MaintenanceRecord {
             notes: r.notes,
             photos: r.photos,
         }
+    }
+}
+
+#[ComplexObject]
+impl MaintenanceRecord {
+    /// the photos, as URLs that work for five minutes
+    async fn photo_urls(&self, ctx: &Context<'_>) -> Vec<String> {
+        self.photos.iter().map(|k| crate::files::service::signed_url(ctx.state(), k)).collect()
     }
 }
 
@@ -420,7 +429,7 @@ pub struct CompleteMaintenanceTaskInput {
     pub parts: Vec<ReplacedPartInput>,
     /// up to 1000 characters
     pub notes: Option<String>,
-    /// storage keys of uploaded photos (up to 9)
+    /// keys of photos the caller uploaded with `uploadFile` (up to 9)
     #[graphql(default)]
     pub photos: Vec<String>,
     /// makes a retry apply once

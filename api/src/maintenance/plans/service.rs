@@ -264,6 +264,7 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
         return Err(invalid("photos", "照片最多9张，且须为已上传文件", "Up to 9 photos, each an uploaded file"));
     }
     let notes = types::optional_text("notes", i.notes.as_deref(), 1000)?;
+    crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
 
     // the task's state changes with the first call: a retry gets its outcome before reading it
     let mut tx = match retry.begin(state).await? {

@@ -1,0 +1,30 @@
+//! 私有文件 the domain's types.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+crate::text_enum! {
+    /// 用途 what a private file is for
+    pub enum Purpose {
+        /// 工单照片 a repair report or its result
+        WorkOrder = "work_order",
+        /// 投诉建议照片 owner feedback
+        Feedback = "feedback",
+        /// 保养照片 a maintenance record
+        Maintenance = "maintenance",
+    }
+}
+
+/// One uploaded file.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub uploaded_by: Uuid,
+    pub purpose: Purpose,
+    /// the storage key, e.g. `private/<company>/work_order/<uuid>.jpg`
+    pub key: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub created_at: DateTime<Utc>,
+}

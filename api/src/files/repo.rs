@@ -1,0 +1,47 @@
+//! SQL for private files.
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::model::{Purpose, StoredFile};
+
+pub async fn insert(db: impl PgExecutor<'_>, f: &StoredFile) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO files (id, company_id, uploaded_by, purpose, key, content_type, size_bytes, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        f.id,
+        f.company_id,
+        f.uploaded_by,
+        f.purpose.as_str(),
+        f.key,
+        f.content_type,
+        f.size_bytes,
+        f.created_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// How many of `keys` the user uploaded in the company.
+pub async fn count_own(db: impl PgExecutor<'_>, company_id: Uuid, user: Uuid, keys: &[String]) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM files WHERE company_id = $1 AND uploaded_by = $2 AND key = ANY($3)"#,
+        company_id,
+        user,
+        keys
+    )
+    .fetch_one(db)
+    .await
+}
+
+pub async fn get_by_key(db: impl PgExecutor<'_>, key: &str) -> sqlx::Result<Option<StoredFile>> {
+    sqlx::query_as!(
+        StoredFile,
+        r#"SELECT id, company_id, uploaded_by, purpose AS "purpose: Purpose", key, content_type, size_bytes, created_at
+           FROM files WHERE key = $1"#,
+        key
+    )
+    .fetch_optional(db)
+    .await
+}
