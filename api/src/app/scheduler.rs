@@ -63,10 +63,10 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let (tasks, overdue) = crate::maintenance::plans::service::schedule(state).await?;
     let (patrols, missed) = crate::maintenance::patrols::service::patrol_schedule(state).await?;
     let (cancelled, confirmed) = crate::workorders::service::follow_up(state).await?;
+    let sla_steps = crate::workorders::service::escalate(state).await?;
     let forgotten = crate::kit::idempotency::expire(state).await?;
-    if offline + escalated + reminded + tasks + overdue + patrols + missed + cancelled + confirmed + forgotten as usize
-        > 0
-    {
+    let total = offline + escalated + reminded + tasks + overdue + patrols + missed + cancelled + confirmed + sla_steps;
+    if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
             escalated,
@@ -77,6 +77,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             missed,
             cancelled,
             confirmed,
+            sla_steps,
             forgotten,
             "scheduler round"
         );

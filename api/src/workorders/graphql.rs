@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::model::{self, EVENT_CHANGED, Filter};
-use super::service::{self, Completion, CreateInput, Move, Position, ReportInput, SettingsInput};
+use super::service::{self, Completion, CreateInput, Move, Position, ReportInput, SettingsInput, SlaInput};
 use crate::kit::gql::{Conn, StateExt, group_by, load_one, parse_id, parse_opt_id, to_id};
 use crate::kit::pagination::Page;
 use crate::kit::state::AppState;
@@ -299,6 +299,27 @@ impl WorkOrder {
         self.photos.iter().map(|k| crate::files::service::signed_url(ctx.state(), k)).collect()
     }
 
+    /// 时限 the order's deadlines and escalation
+    async fn sla(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<WorkOrderSlaState>> {
+        let id = parse_id("id", &self.id)?;
+        let Some(d) = load_one::<SlaLoader>(ctx, id).await? else { return Ok(None) };
+        let now = ctx.state().clock.now();
+        let paused = self.paused_secs as i64;
+        let completion_due = d.complete_due_at.map(|c| c + chrono::TimeDelta::seconds(paused));
+        let response_late = self.accepted_at.is_none()
+            && matches!(self.state, WorkOrderState::Submitted | WorkOrderState::Assigned)
+            && d.response_due_at.is_some_and(|r| r <= now);
+        let completion_late = matches!(self.state, WorkOrderState::Accepted | WorkOrderState::InProgress)
+            && completion_due.is_some_and(|c| c <= now);
+        Ok(Some(WorkOrderSlaState {
+            response_due_at: d.response_due_at,
+            completion_due_at: completion_due,
+            breached: response_late || completion_late || d.response_level > 0 || d.completion_level > 0,
+            response_level: i32::from(d.response_level),
+            completion_level: i32::from(d.completion_level),
+        }))
+    }
+
     /// the technician's photos, as URLs that work for five minutes
     async fn result_photo_urls(&self, ctx: &Context<'_>) -> Vec<String> {
         self.result_photos.iter().map(|k| crate::files::service::signed_url(ctx.state(), k)).collect()
@@ -309,6 +330,40 @@ impl WorkOrder {
         let id = parse_id("id", &self.id)?;
         let events = load_one::<LogLoader>(ctx, id).await?.unwrap_or_default();
         Ok(events.into_iter().map(WorkOrderEvent::from).collect())
+    }
+}
+
+/// An order's deadlines and how far its escalation went.
+#[derive(SimpleObject)]
+pub struct WorkOrderSlaState {
+    /// taken on by then (accepted or grabbed)
+    pub response_due_at: Option<DateTime<Utc>>,
+    /// done by then (moves later by the time spent paused)
+    pub completion_due_at: Option<DateTime<Utc>>,
+    /// a deadline has passed (now, or at some point of the order's life)
+    pub breached: bool,
+    /// the response ladder: 0 on time, 1 technicians pushed, 2 managers pushed, 3 managers texted
+    pub response_level: i32,
+    /// the completion ladder, likewise
+    pub completion_level: i32,
+}
+
+/// The deadlines of the orders of one response, in one query.
+pub struct SlaLoader(AppState);
+
+impl From<AppState> for SlaLoader {
+    fn from(s: AppState) -> Self {
+        SlaLoader(s)
+    }
+}
+
+impl Loader<Uuid> for SlaLoader {
+    type Value = model::Deadlines;
+    type Error = String;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = service::deadlines_of(&self.0, keys).await.map_err(|e| e.to_string())?;
+        Ok(rows.into_iter().map(|d| (d.id, d)).collect())
     }
 }
 
@@ -744,6 +799,32 @@ pub struct SetWorkOrderSettingsInput {
     pub client_mutation_id: Option<String>,
 }
 
+/// 时限 a project's limits for a category and priority.
+#[derive(InputObject)]
+pub struct SetWorkOrderSlaInput {
+    /// the project
+    pub project_id: ID,
+    /// the category (null: every category without limits of its own)
+    pub category: Option<WorkOrderCategory>,
+    /// the priority
+    pub priority: WorkOrderPriority,
+    /// minutes (1-10080) to take an order on
+    pub response_minutes: i32,
+    /// minutes (1-129600, not fewer than responseMinutes) to complete it, paused time not counted
+    pub completion_minutes: i32,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// The project whose limits changed.
+#[derive(SimpleObject)]
+pub struct SetWorkOrderSlaPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// the project
+    pub project_id: ID,
+}
+
 /// A staff member's skills.
 #[derive(InputObject)]
 pub struct SetStaffSkillsInput {
@@ -993,6 +1074,28 @@ impl WorkOrderMutation {
         };
         let id = service::set_settings(ctx.state(), &actor, &retry, i).await?;
         Ok(WorkOrderSettingsPayload::new(input.client_mutation_id, id))
+    }
+
+    /// 时限 a project's response and completion limits for a category and priority
+    /// (`workorder:dispatch`): orders reported from then on follow them. Without limits, a
+    /// priority's defaults apply: urgent 15 min / 4 h, high 30 min / 24 h, normal 2 h / 3 d,
+    /// low 8 h / 7 d.
+    #[graphql(guard = "Perm::WorkorderDispatch")]
+    async fn set_work_order_sla(
+        &self,
+        ctx: &Context<'_>,
+        input: SetWorkOrderSlaInput,
+    ) -> async_graphql::Result<SetWorkOrderSlaPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let i = SlaInput {
+            project_id: parse_id("projectId", &input.project_id)?,
+            category: input.category.map(Into::into),
+            priority: input.priority.into(),
+            sla: model::Sla { response_minutes: input.response_minutes, completion_minutes: input.completion_minutes },
+        };
+        let id = service::set_sla(ctx.state(), &actor, &retry, i).await?;
+        Ok(SetWorkOrderSlaPayload { client_mutation_id: input.client_mutation_id, project_id: to_id(id) })
     }
 
     /// A staff member's skills (`user:write`).

@@ -312,3 +312,54 @@ pub struct Changed {
     /// the users the change concerns: reporter, owner's account, assignee
     pub users: Vec<Uuid>,
 }
+
+/// 时限 how long an order has to be taken on (response) and done (completion).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sla {
+    pub response_minutes: i32,
+    pub completion_minutes: i32,
+}
+
+impl Sla {
+    /// What a project starts with, by priority.
+    pub fn default_for(p: Priority) -> Sla {
+        let (response_minutes, completion_minutes) = match p {
+            Priority::Urgent => (15, 240),
+            Priority::High => (30, 1_440),
+            Priority::Normal => (120, 4_320),
+            Priority::Low => (480, 10_080),
+        };
+        Sla { response_minutes, completion_minutes }
+    }
+}
+
+/// An order's deadlines and how far up the escalation ladder it has gone.
+#[derive(Debug, Clone)]
+pub struct Deadlines {
+    pub id: Uuid,
+    pub response_due_at: Option<DateTime<Utc>>,
+    /// before the time spent paused is added
+    pub complete_due_at: Option<DateTime<Utc>>,
+    pub response_level: i16,
+    pub completion_level: i16,
+}
+
+/// An unfinished order past a deadline, for the escalation job.
+#[derive(Debug, Clone)]
+pub struct Overdue {
+    pub id: Uuid,
+    pub no: i64,
+    pub company_id: Uuid,
+    pub project_id: Uuid,
+    pub title: String,
+    pub priority: Priority,
+    pub assignee_id: Option<Uuid>,
+    pub category: Category,
+    pub accepted: bool,
+    pub created_at: DateTime<Utc>,
+    pub response_due_at: Option<DateTime<Utc>>,
+    pub complete_due_at: Option<DateTime<Utc>>,
+    pub paused_secs: i32,
+    pub response_level: i16,
+    pub completion_level: i16,
+}

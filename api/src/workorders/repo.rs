@@ -7,7 +7,10 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{Action, Category, Dispatch, Event, Filter, PartUsed, Priority, Settings, Source, State, WorkOrder};
+use super::model::{
+    Action, Category, Deadlines, Dispatch, Event, Filter, Overdue, PartUsed, Priority, Settings, Sla, Source, State,
+    WorkOrder,
+};
 
 pub async fn insert(db: impl PgExecutor<'_>, w: &WorkOrder) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
@@ -439,4 +442,124 @@ pub async fn unconfirmed(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::R
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(|r| (r.id, r.company_id, r.project_id)).collect())
+}
+
+// ---- time limits ---------------------------------------------------------------------------
+
+/// The project's limits for a category and priority (a category's own row first, then the
+/// project's row for any category).
+pub async fn sla_for(
+    db: impl PgExecutor<'_>,
+    project_id: Uuid,
+    category: Category,
+    priority: Priority,
+) -> sqlx::Result<Option<Sla>> {
+    sqlx::query_as!(
+        Sla,
+        "SELECT response_minutes, completion_minutes FROM work_order_sla
+         WHERE project_id = $1 AND priority = $3 AND (category = $2 OR category IS NULL)
+         ORDER BY category NULLS LAST LIMIT 1",
+        project_id,
+        category.as_str(),
+        priority.as_str()
+    )
+    .fetch_optional(db)
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn upsert_sla(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    project_id: Uuid,
+    category: Option<Category>,
+    priority: Priority,
+    sla: Sla,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO work_order_sla (id, company_id, project_id, category, priority, response_minutes,
+             completion_minutes, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT ON CONSTRAINT work_order_sla_key
+         DO UPDATE SET response_minutes = $6, completion_minutes = $7, updated_at = $8",
+        Uuid::now_v7(),
+        company_id,
+        project_id,
+        category.map(|c| c.as_str()),
+        priority.as_str(),
+        sla.response_minutes,
+        sla.completion_minutes,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// New deadlines (a new order, or a new priority): the ladder starts again.
+pub async fn set_deadlines(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    response_due: DateTime<Utc>,
+    complete_due: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE work_orders SET response_due_at = $2, complete_due_at = $3, response_level = 0, completion_level = 0
+         WHERE id = $1",
+        id,
+        response_due,
+        complete_due
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn deadlines_of(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<Deadlines>> {
+    sqlx::query_as!(
+        Deadlines,
+        "SELECT id, response_due_at, complete_due_at, response_level, completion_level FROM work_orders
+         WHERE id = ANY($1)",
+        ids
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Unfinished orders past a deadline whose ladder has a step left: not taken on in time,
+/// or not done in time (paused time added; a paused order's clock stands still).
+pub async fn overdue(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Result<Vec<Overdue>> {
+    sqlx::query_as!(
+        Overdue,
+        r#"SELECT id, no, company_id, project_id, title, priority AS "priority: Priority", assignee_id,
+                  category AS "category: Category", accepted_at IS NOT NULL AS "accepted!", created_at,
+                  response_due_at, complete_due_at, paused_secs, response_level, completion_level
+           FROM work_orders
+           WHERE (accepted_at IS NULL AND state IN ('submitted', 'assigned') AND response_due_at <= $1
+                  AND response_level < 3)
+              OR (state IN ('accepted', 'in_progress') AND complete_due_at + make_interval(secs => paused_secs) <= $1
+                  AND completion_level < 3)
+           LIMIT 500"#,
+        now
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Moves an order up a ladder (`completion`: the completion ladder, else the response
+/// one); 0 when another round already did.
+pub async fn raise_level(db: impl PgExecutor<'_>, id: Uuid, completion: bool, level: i16) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE work_orders
+         SET response_level = CASE WHEN $2 THEN response_level ELSE $3 END,
+             completion_level = CASE WHEN $2 THEN $3 ELSE completion_level END
+         WHERE id = $1 AND (CASE WHEN $2 THEN completion_level ELSE response_level END) < $3",
+        id,
+        completion,
+        level
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
 }

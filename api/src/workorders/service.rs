@@ -12,8 +12,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::model::{
-    Action, Category, Changed, Dispatch, EVENT_CHANGED, Event, Filter, PartUsed, Priority, Settings, Source, State,
-    WorkOrder,
+    Action, Category, Changed, Deadlines, Dispatch, EVENT_CHANGED, Event, Filter, PartUsed, Priority, Settings, Sla,
+    Source, State, WorkOrder,
 };
 use super::repo::{self, Visible};
 use crate::iot::alarms::model::{RepairSource, RepairStatus, Severity};
@@ -491,6 +491,7 @@ async fn open(
         w.assigned_at = Some(now);
     }
     w.no = repo::insert(&mut *tx, &w).await?;
+    set_deadlines(tx, &w).await?;
     log(tx, &w, Action::Submit, None, by, "", None, now).await?;
     if w.state == State::Assigned {
         log(tx, &w, Action::Assign, Some(State::Submitted), None, "自动派单", None, now).await?;
@@ -1218,6 +1219,7 @@ async fn apply(
             }
             note = format!("{} → {}", w.priority.as_str(), priority.as_str());
             w.priority = priority;
+            set_deadlines(tx, w).await?;
         }
     }
     w.updated_at = now;
@@ -1360,6 +1362,149 @@ impl RepairDesk for Desk {
     }
 }
 
+// ---- time limits (SLA) and the escalation ladder -----------------------------------------
+
+/// The order's deadlines from its project's limits for its category and priority, counted
+/// from its report; the ladder starts again.
+async fn set_deadlines(tx: &mut sqlx::PgConnection, w: &WorkOrder) -> AppResult<()> {
+    let sla =
+        repo::sla_for(&mut *tx, w.project_id, w.category, w.priority).await?.unwrap_or(Sla::default_for(w.priority));
+    let response = w.created_at + TimeDelta::minutes(sla.response_minutes as i64);
+    let complete = w.created_at + TimeDelta::minutes(sla.completion_minutes as i64);
+    repo::set_deadlines(&mut *tx, w.id, response, complete).await?;
+    Ok(())
+}
+
+/// The deadlines of orders the caller has already been shown.
+pub async fn deadlines_of(state: &AppState, ids: &[Uuid]) -> AppResult<Vec<Deadlines>> {
+    Ok(repo::deadlines_of(&state.db, ids).await?)
+}
+
+pub struct SlaInput {
+    pub project_id: Uuid,
+    /// `None`: every category without a row of its own
+    pub category: Option<Category>,
+    pub priority: Priority,
+    pub sla: Sla,
+}
+
+/// A project's limits for a category (or any) and a priority (`workorder:dispatch`); orders
+/// reported from now on follow them.
+pub async fn set_sla(state: &AppState, actor: &Actor, retry: &Retry, i: SlaInput) -> AppResult<Uuid> {
+    actor.require_project(Perm::WorkorderDispatch, i.project_id)?;
+    if !(1..=10_080).contains(&i.sla.response_minutes) {
+        return Err(invalid("responseMinutes", "响应时限应在1到10080分钟之间", "responseMinutes within 1 to 10080"));
+    }
+    if !(1..=129_600).contains(&i.sla.completion_minutes) || i.sla.completion_minutes < i.sla.response_minutes {
+        return Err(invalid(
+            "completionMinutes",
+            "完成时限应在1到129600分钟之间，且不短于响应时限",
+            "completionMinutes within 1 to 129600 and not shorter than responseMinutes",
+        ));
+    }
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let now = state.clock.now();
+    repo::upsert_sla(&mut *tx, actor.company_id, i.project_id, i.category, i.priority, i.sla, now).await?;
+    crate::kit::audit::record(
+        &mut tx,
+        now,
+        actor,
+        "workorder.sla",
+        "project",
+        Some(i.project_id),
+        serde_json::json!({ "category": i.category, "priority": i.priority,
+            "responseMinutes": i.sla.response_minutes, "completionMinutes": i.sla.completion_minutes }),
+    )
+    .await?;
+    tx.commit(&i.project_id).await?;
+    Ok(i.project_id)
+}
+
+/// How far up its ladder an order should be `overdue_secs` past a deadline of a
+/// `window_secs` window: 1 at the deadline, 2 after half the window more (at least 10
+/// minutes), 3 after as much again.
+pub fn ladder_level(overdue_secs: i64, window_secs: i64) -> i16 {
+    if overdue_secs < 0 {
+        return 0;
+    }
+    let step = (window_secs / 2).max(600);
+    1 + i16::from(overdue_secs >= step) + i16::from(overdue_secs >= 2 * step)
+}
+
+/// The escalation ladder (scheduler, idempotent): an order not taken on, or not done, in
+/// time is pushed to its technician (the pool when nobody has it), then to the project's
+/// managers, then texted to them. Each step once: the level is raised in the transaction
+/// that queues the notices. Returns how many steps were taken.
+pub async fn escalate(state: &AppState) -> AppResult<usize> {
+    let now = state.clock.now();
+    let mut steps = 0;
+    for o in repo::overdue(&state.db, now).await? {
+        let (completion, due, from, current) = if !o.accepted {
+            (false, o.response_due_at, o.created_at, o.response_level)
+        } else {
+            let due = o.complete_due_at.map(|d| d + TimeDelta::seconds(o.paused_secs as i64));
+            (true, due, o.created_at, o.completion_level)
+        };
+        let Some(due) = due else { continue };
+        let window = (due - from).num_seconds() - if completion { o.paused_secs as i64 } else { 0 };
+        let wanted = ladder_level((now - due).num_seconds(), window).min(3);
+        if wanted <= current {
+            continue;
+        }
+        let technicians: Vec<Option<Uuid>> = match o.assignee_id {
+            Some(u) => vec![Some(u)],
+            None => staffing(state, o.company_id, o.project_id, o.category).await?.pool.into_iter().map(Some).collect(),
+        };
+        let managers: Vec<Option<Uuid>> = crate::rbac::service::project_managers(state, o.company_id, o.project_id)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect();
+        // the first step is the technicians' own: managers who could take orders too hear at
+        // the second
+        let technicians: Vec<Option<Uuid>> = technicians.into_iter().filter(|t| !managers.contains(t)).collect();
+        let mut tx = Tx::plain(state).await?;
+        if repo::raise_level(&mut *tx, o.id, completion, wanted).await? == 0 {
+            continue;
+        }
+        let what = if completion { "超时未完成" } else { "超时未接单" };
+        let number = format!("GD{:08}", o.no);
+        for level in (current + 1)..=wanted {
+            let (to, channels) = match level {
+                1 => (&technicians, None),
+                2 => (&managers, None),
+                _ => (&managers, Some(vec![crate::notify::model::Channel::Sms, crate::notify::model::Channel::InApp])),
+            };
+            let mut to: Vec<Uuid> = to.iter().flatten().copied().collect();
+            to.sort();
+            to.dedup();
+            if to.is_empty() {
+                continue;
+            }
+            let n = NewNotification {
+                category: NoteCategory::WorkOrder,
+                priority: if level >= 2 || o.priority == Priority::Urgent {
+                    NotePriority::Critical
+                } else {
+                    NotePriority::High
+                },
+                title: format!("工单{what} {number}"),
+                body: format!("{}：{}（已逾时{}分钟）", number, o.title, (now - due).num_minutes().max(0)),
+                data: serde_json::json!({ "route": "workOrder", "workOrderId": o.id, "projectId": o.project_id,
+                    "escalation": level, "sla": if completion { "completion" } else { "response" } }),
+                channels,
+            };
+            crate::notify::service::enqueue(state, &mut tx, o.company_id, &to, &n).await?;
+            steps += 1;
+        }
+        tx.commit(&()).await?;
+    }
+    Ok(steps)
+}
+
 // ---- the scheduler's jobs --------------------------------------------------------------
 
 /// Cancels orders whose alarms cleared by themselves before anyone took them on (after the
@@ -1410,4 +1555,24 @@ pub async fn follow_up(state: &AppState) -> AppResult<(usize, usize)> {
         confirmed += 1;
     }
     Ok((cancelled, confirmed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ladder_level;
+
+    #[test]
+    fn the_ladder_climbs_once_per_step() {
+        let window = 3_600; // an hour: steps of 30 minutes
+        assert_eq!(ladder_level(-1, window), 0);
+        assert_eq!(ladder_level(0, window), 1);
+        assert_eq!(ladder_level(1_799, window), 1);
+        assert_eq!(ladder_level(1_800, window), 2);
+        assert_eq!(ladder_level(3_600, window), 3);
+        assert_eq!(ladder_level(99_999, window), 3);
+        // short windows still leave ten minutes between steps
+        assert_eq!(ladder_level(599, 600), 1);
+        assert_eq!(ladder_level(600, 600), 2);
+        assert_eq!(ladder_level(1_200, 600), 3);
+    }
 }

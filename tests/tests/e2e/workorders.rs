@@ -562,3 +562,96 @@ async fn owners_follow_their_repairs_live_and_staff_only_their_projects() {
     assert_eq!(msg["payload"]["data"]["workOrderChanged"]["state"], "ACCEPTED");
     assert!(msg["payload"]["data"]["workOrderChanged"]["assigneeId"].is_string());
 }
+
+/// Notifications of `username` whose title says `what`, over `sms` or not.
+fn escalations(username: &str, what: &str, sms: bool) -> String {
+    format!(
+        "SELECT count(*) FROM notifications n JOIN users u ON u.id = n.user_id
+         WHERE n.category = 'work_order' AND u.username = '{username}' AND n.title LIKE '%{what}%'
+           AND ('sms' = ANY(n.channels)) = {sms}"
+    )
+}
+
+async fn count(s: &TestServer, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&s.state.db).await.unwrap()
+}
+
+async fn wait_count(s: &TestServer, sql: &str, want: i64) -> i64 {
+    let mut got = -1;
+    for _ in 0..200 {
+        got = count(s, sql).await;
+        if got == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    got
+}
+
+#[tokio::test]
+async fn the_sla_ladder_pushes_the_technicians_then_the_manager_then_texts_and_pauses_stop_the_clock() {
+    let s = TestServer::seeded_with(|c| c.iot.jobs = true).await;
+    let manager = s.sign_in("manager").await;
+    let cs = s.sign_in("cs1").await;
+    let tech1 = s.sign_in("tech1").await;
+    let estate = project_id(&s, &manager, "JCHY").await;
+    let sla = "mutation($i: SetWorkOrderSlaInput!) { setWorkOrderSla(input: $i) { projectId } }";
+    let limits = |r: i32, c: i32| json!({"i": {"projectId": estate, "category": "PLUMBING", "priority": "NORMAL", "responseMinutes": r, "completionMinutes": c}});
+    let r = s.gql(Some(&cs), sla, limits(30, 10)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "completionMinutes"));
+    assert_eq!(code(&s.gql(Some(&tech1), sla, limits(10, 240)).await), "FORBIDDEN");
+    s.ok(Some(&cs), sla, limits(10, 240)).await;
+
+    let owner = s.sign_in("13800000007").await;
+    let house = my_house(&s, &owner).await;
+    let input = json!({"houseId": house, "category": "PLUMBING", "description": "卫生间地漏返水"});
+    let id = s.ok(Some(&owner), &report_q(), json!({"i": input})).await["reportRepair"]["workOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let q = "query($id: ID!) { workOrder(id: $id) { createdAt sla { responseDueAt completionDueAt breached responseLevel completionLevel } } }";
+    let w = s.ok(Some(&manager), q, json!({"id": id})).await["workOrder"].clone();
+    let created = chrono::DateTime::parse_from_rfc3339(w["createdAt"].as_str().unwrap()).unwrap();
+    let due = chrono::DateTime::parse_from_rfc3339(w["sla"]["responseDueAt"].as_str().unwrap()).unwrap();
+    assert_eq!((due - created).num_minutes(), 10, "the project's limit for plumbing");
+    assert_eq!(w["sla"]["breached"], false);
+
+    // not taken on in time: technicians, then the manager, then the manager's phone
+    let techs = escalations("tech1", "超时未接单", false);
+    let pushed = escalations("manager", "超时未接单", false);
+    let texted = escalations("manager", "超时未接单", true);
+    s.advance(601);
+    assert_eq!(wait_count(&s, &techs, 1).await, 1);
+    assert_eq!(count(&s, &pushed).await, 0);
+    s.advance(600);
+    assert_eq!(wait_count(&s, &pushed, 1).await, 1);
+    assert_eq!(count(&s, &texted).await, 0);
+    s.advance(600);
+    assert_eq!(wait_count(&s, &texted, 1).await, 1);
+    // each step once, however many rounds run
+    s.advance(3_600);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!((count(&s, &techs).await, count(&s, &pushed).await, count(&s, &texted).await), (1, 1, 1));
+    let manager = s.sign_in("manager").await;
+    let w = s.ok(Some(&manager), q, json!({"id": id})).await["workOrder"].clone();
+    assert_eq!((w["sla"]["breached"].as_bool(), w["sla"]["responseLevel"].as_i64()), (Some(true), Some(3)));
+
+    // taken on 1.5 h after the report; paused for three hours the clock stands still
+    let tech1 = s.sign_in("tech1").await;
+    ok_step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id, "position": here()})).await;
+    ok_step(&s, &tech1, "pauseWorkOrder", "WorkOrderReasonInput", json!({"workOrderId": id, "reason": "等地漏配件"}))
+        .await;
+    s.advance(3 * 3_600);
+    let late = escalations("tech1", "超时未完成", false);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(count(&s, &late).await, 0, "paused: no completion deadline runs");
+    let tech1 = s.sign_in("tech1").await;
+    ok_step(&s, &tech1, "resumeWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    // 4.5 h after the report, 3 h of it paused: due at 7 h
+    s.advance(2 * 3_600);
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert_eq!(count(&s, &late).await, 0, "still within 4 h of working time");
+    s.advance(3_600);
+    assert_eq!(wait_count(&s, &late, 1).await, 1, "past 4 h of working time: the technician is told");
+}
