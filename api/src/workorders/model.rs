@@ -363,3 +363,32 @@ pub struct Overdue {
     pub response_level: i16,
     pub completion_level: i16,
 }
+
+/// 工单报表 figures over the orders reported in a date range.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub total: i64,
+    pub by_state: Vec<(State, i64)>,
+    pub by_category: Vec<(Category, i64)>,
+    /// report → taken on, over the orders taken on
+    pub avg_response_minutes: Option<f64>,
+    /// report → completed, paused time left out, over the orders completed
+    pub avg_completion_minutes: Option<f64>,
+    /// orders that missed a deadline, over all
+    pub breached: i64,
+    pub rated: i64,
+    pub avg_rating: Option<f64>,
+    pub technicians: Vec<TechnicianFigures>,
+}
+
+/// One technician's figures in a report.
+#[derive(Debug, Clone)]
+pub struct TechnicianFigures {
+    pub user_id: Uuid,
+    pub name: String,
+    pub assigned: i64,
+    pub completed: i64,
+    pub avg_completion_minutes: Option<f64>,
+    pub avg_rating: Option<f64>,
+    pub breached: i64,
+}

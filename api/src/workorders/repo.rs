@@ -8,8 +8,8 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::model::{
-    Action, Category, Deadlines, Dispatch, Event, Filter, Overdue, PartUsed, Priority, Settings, Sla, Source, State,
-    WorkOrder,
+    Action, Category, Deadlines, Dispatch, Event, Filter, Overdue, PartUsed, Priority, Report, Settings, Sla, Source,
+    State, TechnicianFigures, WorkOrder,
 };
 
 pub async fn insert(db: impl PgExecutor<'_>, w: &WorkOrder) -> sqlx::Result<i64> {
@@ -562,4 +562,152 @@ pub async fn raise_level(db: impl PgExecutor<'_>, id: Uuid, completion: bool, le
     .execute(db)
     .await?
     .rows_affected())
+}
+
+// ---- charges (the billing module's input) ---------------------------------------------------
+
+/// The charge of a completed chargeable order: pending, or paid with a cash receipt. A
+/// completion after a rejection replaces it.
+#[allow(clippy::too_many_arguments)]
+pub async fn upsert_charge(
+    db: impl PgExecutor<'_>,
+    w: &WorkOrder,
+    amount: rust_decimal::Decimal,
+    description: &str,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let status = if w.cash_receipt_no.is_some() { "paid" } else { "pending" };
+    sqlx::query!(
+        "INSERT INTO charges (id, company_id, project_id, house_id, owner_id, source, source_id, description, amount,
+             status, cash_receipt_no, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'work_order', $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT ON CONSTRAINT charges_source_key
+         DO UPDATE SET amount = $8, description = $7, status = $9, cash_receipt_no = $10, created_by = $11, created_at = $12
+         WHERE charges.status <> 'billed'",
+        Uuid::now_v7(),
+        w.company_id,
+        w.project_id,
+        w.house_id,
+        w.owner_id,
+        w.id,
+        description,
+        amount,
+        status,
+        w.cash_receipt_no,
+        by,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A rejected result takes its charge back unless billing already took it.
+pub async fn drop_charge(db: impl PgExecutor<'_>, work_order: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "DELETE FROM charges WHERE source = 'work_order' AND source_id = $1 AND status <> 'billed'",
+        work_order
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
+// ---- reports -------------------------------------------------------------------------------
+
+/// Figures over the orders of the company (`projects`: `None` all, else those; `project`:
+/// one) reported in [from, to).
+pub async fn report(
+    db: &mut PgConnection,
+    company_id: Uuid,
+    projects: Option<&[Uuid]>,
+    project: Option<Uuid>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> sqlx::Result<Report> {
+    let states = sqlx::query!(
+        r#"SELECT state AS "state: State", count(*) AS "n!" FROM work_orders
+           WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2)) AND ($3::uuid IS NULL OR project_id = $3)
+             AND created_at >= $4 AND created_at < $5
+           GROUP BY state"#,
+        company_id,
+        projects,
+        project,
+        from,
+        to
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let categories = sqlx::query!(
+        r#"SELECT category AS "category: Category", count(*) AS "n!" FROM work_orders
+           WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2)) AND ($3::uuid IS NULL OR project_id = $3)
+             AND created_at >= $4 AND created_at < $5
+           GROUP BY category ORDER BY 2 DESC, 1"#,
+        company_id,
+        projects,
+        project,
+        from,
+        to
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    let a = sqlx::query!(
+        r#"SELECT count(*) AS "total!",
+                  avg(extract(epoch FROM accepted_at - created_at) / 60)::float8 AS response,
+                  avg(extract(epoch FROM completed_at - created_at) / 60 - paused_secs / 60.0)::float8 AS completion,
+                  count(*) FILTER (WHERE response_level > 0 OR completion_level > 0) AS "breached!",
+                  count(rating) AS "rated!", avg(rating)::float8 AS rating
+           FROM work_orders
+           WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2)) AND ($3::uuid IS NULL OR project_id = $3)
+             AND created_at >= $4 AND created_at < $5"#,
+        company_id,
+        projects,
+        project,
+        from,
+        to
+    )
+    .fetch_one(&mut *db)
+    .await?;
+    let techs = sqlx::query!(
+        r#"SELECT w.assignee_id AS "user_id!", u.name, count(*) AS "assigned!",
+                  count(w.completed_at) AS "completed!",
+                  avg(extract(epoch FROM w.completed_at - w.created_at) / 60 - w.paused_secs / 60.0)::float8 AS completion,
+                  avg(w.rating)::float8 AS rating,
+                  count(*) FILTER (WHERE w.response_level > 0 OR w.completion_level > 0) AS "breached!"
+           FROM work_orders w JOIN users u ON u.id = w.assignee_id
+           WHERE w.company_id = $1 AND ($2::uuid[] IS NULL OR w.project_id = ANY($2)) AND ($3::uuid IS NULL OR w.project_id = $3)
+             AND w.created_at >= $4 AND w.created_at < $5
+           GROUP BY w.assignee_id, u.name ORDER BY 4 DESC, 3 DESC, 1
+           LIMIT 200"#,
+        company_id,
+        projects,
+        project,
+        from,
+        to
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    Ok(Report {
+        total: a.total,
+        by_state: states.into_iter().map(|r| (r.state, r.n)).collect(),
+        by_category: categories.into_iter().map(|r| (r.category, r.n)).collect(),
+        avg_response_minutes: a.response,
+        avg_completion_minutes: a.completion,
+        breached: a.breached,
+        rated: a.rated,
+        avg_rating: a.rating,
+        technicians: techs
+            .into_iter()
+            .map(|t| TechnicianFigures {
+                user_id: t.user_id,
+                name: t.name,
+                assigned: t.assigned,
+                completed: t.completed,
+                avg_completion_minutes: t.completion,
+                avg_rating: t.rating,
+                breached: t.breached,
+            })
+            .collect(),
+    })
 }

@@ -1124,6 +1124,11 @@ async fn apply(
             w.charge = c.charge.map(|ch| Money::round(ch).yuan());
             w.cash_receipt_no = c.cash_receipt_no.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
             resolved = finish_repairs(tx, w, actor.user_id, now).await?;
+            // 有偿维修: the charge waits for billing (or is paid in cash already)
+            if let Some(amount) = w.charge.filter(|c| !c.is_zero()) {
+                let what = format!("有偿维修 {} {}", w.number(), w.title);
+                repo::upsert_charge(&mut **tx, w, amount, &what, actor.user_id, now).await?;
+            }
             let mut to = k.owner_side.clone();
             if w.owner_id.is_none() && w.source != Source::Owner {
                 to.extend(k.visitors.iter().copied());
@@ -1166,6 +1171,7 @@ async fn apply(
             w.labour_minutes = None;
             w.charge = None;
             w.cash_receipt_no = None;
+            repo::drop_charge(&mut **tx, w.id).await?;
             crate::iot::alarms::service::set_repairs_status(tx, w.id, RepairStatus::InProgress).await?;
             tell(state, tx, w, &[w.assignee_id], "工单被驳回", format!("{} 需返工：{note}", w.number())).await?;
         }
@@ -1360,6 +1366,39 @@ impl RepairDesk for Desk {
         }
         Ok(())
     }
+}
+
+// ---- reports ---------------------------------------------------------------------------------
+
+/// 工单报表 over the orders reported from `from` to `to` (Shanghai calendar days, both
+/// included, at most 366 days): one project, or every project `workorder:read` reaches.
+pub async fn figures(
+    state: &AppState,
+    actor: &Actor,
+    project: Option<Uuid>,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> AppResult<super::model::Report> {
+    let filter = actor.projects(Perm::WorkorderRead)?;
+    if let Some(p) = project {
+        actor.require_project(Perm::WorkorderRead, p)?;
+    }
+    if to < from {
+        return Err(invalid("to", "结束日期不能早于开始日期", "to is not before from"));
+    }
+    if (to - from).num_days() > 366 {
+        return Err(invalid("to", "统计区间最长366天", "At most 366 days"));
+    }
+    let start = |d: chrono::NaiveDate| -> AppResult<DateTime<Utc>> {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(crate::kit::clock::BUSINESS_TZ).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| invalid("from", "日期无效", "Invalid date"))
+    };
+    let (begin, end) = (start(from)?, start(to + chrono::Days::new(1))?);
+    let projects = filter.as_sql();
+    let mut conn = state.db.acquire().await?;
+    Ok(repo::report(&mut conn, actor.company_id, projects.as_deref(), project, begin, end).await?)
 }
 
 // ---- time limits (SLA) and the escalation ladder -----------------------------------------

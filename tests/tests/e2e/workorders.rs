@@ -170,13 +170,24 @@ async fn an_owner_repair_goes_from_report_to_rating_and_nobody_else_may_touch_it
     let w = ok_step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", done.clone()).await;
     assert_eq!(w["state"], "COMPLETED");
     assert_eq!(w["charge"], "50.50");
+    let paid = "SELECT count(*) FROM charges WHERE status = 'paid' AND amount = 50.50 AND cash_receipt_no = 'R-0001'
+                AND house_id IS NOT NULL AND owner_id IS NOT NULL";
+    assert_eq!(s.scalar(paid).await, 1, "the chargeable repair is on the house, paid in cash");
     // the owner rejects: back to the technician
     let w =
         ok_step(&s, &owner, "rejectWorkOrder", "WorkOrderReasonInput", json!({"workOrderId": id, "reason": "还在漏"}))
             .await;
     assert_eq!(w["state"], "ACCEPTED");
+    assert_eq!(s.scalar("SELECT count(*) FROM charges").await, 0, "a rejected result takes its charge back");
     ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", start(here())).await;
+    let mut done = done;
+    done["cashReceiptNo"] = Value::Null;
     ok_step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", done).await;
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM charges WHERE status = 'pending' AND amount = 50.50").await,
+        1,
+        "for billing"
+    );
     // only the owner side (or customer service) confirms; a rating is 1 to 5
     let confirm = |rating: i32| json!({"workOrderId": id, "rating": rating, "comment": "师傅很专业"});
     assert_eq!(code(&step(&s, &tech1, "confirmWorkOrder", "ConfirmWorkOrderInput", confirm(5)).await), "FORBIDDEN");
@@ -404,6 +415,27 @@ async fn dispatch_modes_return_visits_and_auto_confirmation() {
     let closed =
         "SELECT count(*) FROM work_orders WHERE state = 'closed' AND rating IS NULL AND confirmed_at IS NOT NULL";
     assert_eq!(s.wait_for(closed, 1).await, 1, "auto-confirmed after 3 days");
+
+    // the report over those days: three orders, one cancelled, one rated 4 by its owner
+    let manager = s.sign_in("manager").await;
+    let owner = s.sign_in("13800000004").await;
+    let today = s.clock_now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let q = "query($p: ID, $f: NaiveDate!, $t: NaiveDate!) { workOrderReport(projectId: $p, from: $f, to: $t) {
+        total byState { state count } byCategory { category count } avgResponseMinutes avgCompletionMinutes
+        slaBreachRate rated avgRating technicians { name assigned completed avgRating } } }";
+    let vars = json!({"p": estate, "f": (today - chrono::Days::new(7)).to_string(), "t": today.to_string()});
+    let r = s.ok(Some(&manager), q, vars.clone()).await["workOrderReport"].clone();
+    assert_eq!(r["total"], 3, "{r}");
+    assert_eq!((r["rated"].as_i64(), r["avgRating"].as_f64()), (Some(1), Some(4.0)));
+    assert!(r["byState"].as_array().unwrap().contains(&json!({"state": "CANCELLED", "count": 1})), "{r}");
+    assert_eq!(r["technicians"][0]["name"], "李师傅");
+    assert_eq!(r["technicians"][0]["completed"], 2);
+    assert!(r["avgResponseMinutes"].is_number() && r["avgCompletionMinutes"].is_number());
+    // owners get no report; ranges are bounded
+    assert_eq!(code(&s.gql(Some(&owner), q, vars.clone()).await), "FORBIDDEN");
+    let backwards = json!({"p": estate, "f": today.to_string(), "t": (today - chrono::Days::new(1)).to_string()});
+    let r = s.gql(Some(&manager), q, backwards).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "to"));
 }
 
 #[tokio::test]
