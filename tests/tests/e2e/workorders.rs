@@ -687,3 +687,31 @@ async fn the_sla_ladder_pushes_the_technicians_then_the_manager_then_texts_and_p
     s.advance(3_600);
     assert_eq!(wait_count(&s, &late, 1).await, 1, "past 4 h of working time: the technician is told");
 }
+
+#[tokio::test]
+async fn owners_reach_their_property_office_and_see_staff_only_when_published() {
+    let s = TestServer::seeded().await;
+    let owner = s.sign_in("13800000008").await;
+    let manager = s.sign_in("manager").await;
+    let tech1 = s.sign_in("tech1").await;
+    let estate = project_id(&s, &manager, "JCHY").await;
+    let q = "{ myPropertyCompany { name offices { projectName servicePhone contacts { role name phone } } } }";
+    let r = s.ok(Some(&owner), q, json!({})).await["myPropertyCompany"].clone();
+    assert_eq!(r["name"], "成都锦城物业服务有限公司");
+    assert_eq!(r["offices"].as_array().unwrap().len(), 1, "only the estate the owner lives in: {r}");
+    assert_eq!(r["offices"][0]["projectName"], "锦城花园");
+    assert_eq!(r["offices"][0]["contacts"], json!([]), "nothing published yet");
+    let set = "mutation($i: SetPropertyOfficeInput!) { setPropertyOffice(input: $i) { projectId } }";
+    let card = |phone: &str| json!({"i": {"projectId": estate, "servicePhone": phone, "publishContacts": true}});
+    assert_eq!(code(&s.gql(Some(&tech1), set, card("028-88886666")).await), "FORBIDDEN");
+    let r = s.gql(Some(&manager), set, card("028-8888<script>")).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "servicePhone"));
+    s.ok(Some(&manager), set, card("028-88886666")).await;
+    let r = s.ok(Some(&owner), q, json!({})).await["myPropertyCompany"]["offices"][0].clone();
+    assert_eq!(r["servicePhone"], "028-88886666");
+    let contacts = r["contacts"].as_array().unwrap();
+    assert!(contacts.contains(&json!({"role": "MANAGER", "name": "王经理", "phone": "13900000001"})), "{r}");
+    assert!(contacts.contains(&json!({"role": "CUSTOMER_SERVICE", "name": "刘客服", "phone": "13900000004"})), "{r}");
+    // staff without a house have no office card to read
+    assert_eq!(code(&s.gql(Some(&tech1), q, json!({})).await), "FORBIDDEN");
+}

@@ -198,11 +198,103 @@ crate::object_payload!(
 
 // ---- queries --------------------------------------------------------------------------
 
+/// A published contact of a property office.
+#[derive(SimpleObject)]
+pub struct OfficeContact {
+    /// MANAGER or CUSTOMER_SERVICE
+    pub role: String,
+    /// their name
+    pub name: String,
+    /// their phone, if they have one
+    pub phone: Option<String>,
+}
+
+/// 物业服务中心 the office serving one of the caller's estates.
+#[derive(SimpleObject)]
+pub struct PropertyOffice {
+    /// the estate
+    pub project_id: ID,
+    /// the estate's name
+    pub project_name: String,
+    /// the estate's address
+    pub project_address: String,
+    /// the estate's service phone (empty when not set)
+    pub service_phone: String,
+    /// the manager and customer-service team, when the company publishes them
+    pub contacts: Vec<OfficeContact>,
+}
+
+/// The property company as its owners see it.
+#[derive(SimpleObject)]
+pub struct MyPropertyCompany {
+    /// the company's name
+    pub name: String,
+    /// its address
+    pub address: String,
+    /// its phone
+    pub phone: String,
+    /// the offices of the caller's estates
+    pub offices: Vec<PropertyOffice>,
+}
+
+/// A project's office card.
+#[derive(InputObject)]
+pub struct SetPropertyOfficeInput {
+    /// the project
+    pub project_id: ID,
+    /// the estate's service phone (up to 20 digits, spaces, +, - or brackets; empty: none)
+    pub service_phone: String,
+    /// whether owners see the project's manager and customer-service team with their phones
+    pub publish_contacts: bool,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// The project whose office card changed.
+#[derive(SimpleObject)]
+pub struct SetPropertyOfficePayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// the project
+    pub project_id: ID,
+}
+
 #[derive(Default)]
 pub struct CompanyQuery;
 
 #[Object]
 impl CompanyQuery {
+    /// 物业服务中心 (owner app, `self:house`): the company and the office of each estate
+    /// the caller lives in.
+    #[graphql(guard = "Perm::SelfHouse")]
+    async fn my_property_company(&self, ctx: &Context<'_>) -> async_graphql::Result<MyPropertyCompany> {
+        let actor = ctx.actor()?;
+        let (c, offices) = service::my_offices(ctx.state(), &actor).await?;
+        Ok(MyPropertyCompany {
+            name: c.name,
+            address: c.address,
+            phone: c.phone,
+            offices: offices
+                .into_iter()
+                .map(|o| PropertyOffice {
+                    project_id: to_id(o.project_id),
+                    project_name: o.project_name,
+                    project_address: o.project_address,
+                    service_phone: o.service_phone,
+                    contacts: o
+                        .contacts
+                        .into_iter()
+                        .map(|c| OfficeContact {
+                            role: if c.role == "manager" { "MANAGER".into() } else { "CUSTOMER_SERVICE".into() },
+                            name: c.name,
+                            phone: c.phone,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
+
     /// The caller's company (`company:read`).
     #[graphql(guard = "Perm::CompanyRead")]
     async fn company(&self, ctx: &Context<'_>) -> async_graphql::Result<Company> {
@@ -335,6 +427,22 @@ pub struct CompanyMutation;
 
 #[Object]
 impl CompanyMutation {
+    /// 物业服务中心 a project's office card as owners see it (`project:write` over it).
+    #[graphql(guard = "Perm::ProjectWrite")]
+    async fn set_property_office(
+        &self,
+        ctx: &Context<'_>,
+        input: SetPropertyOfficeInput,
+    ) -> async_graphql::Result<SetPropertyOfficePayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let project = parse_id("projectId", &input.project_id)?;
+        let id =
+            service::set_office(ctx.state(), &actor, &retry, project, &input.service_phone, input.publish_contacts)
+                .await?;
+        Ok(SetPropertyOfficePayload { client_mutation_id: input.client_mutation_id, project_id: to_id(id) })
+    }
+
     /// Changes the company profile (company-wide `company:write`).
     #[graphql(guard = "Perm::CompanyWrite")]
     async fn update_company(

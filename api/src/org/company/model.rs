@@ -55,3 +55,24 @@ pub struct Project {
     pub geofence_radius_m: Option<i32>,
     pub created_at: DateTime<Utc>,
 }
+
+/// 物业服务中心 what an owner sees of the office serving one of their estates.
+#[derive(Debug, Clone)]
+pub struct Office {
+    pub project_id: Uuid,
+    pub project_name: String,
+    pub project_address: String,
+    /// the estate's service phone (empty when not set)
+    pub service_phone: String,
+    /// the manager and customer-service team, when the company publishes them
+    pub contacts: Vec<Contact>,
+}
+
+/// A published contact of a property office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    /// `manager` or `service`
+    pub role: String,
+    pub name: String,
+    pub phone: Option<String>,
+}

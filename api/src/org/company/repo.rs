@@ -168,3 +168,63 @@ pub async fn service_staff(db: impl PgExecutor<'_>, project_ids: &[Uuid]) -> sql
     .await?;
     Ok(rows.into_iter().map(|r| (r.project_id, r.user_id)).collect())
 }
+
+/// The office cards of projects of the company: (id, name, address, service phone, publish).
+pub async fn office_rows(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, String, String, String, bool)>> {
+    let rows = sqlx::query!(
+        "SELECT id, name, address, service_phone, publish_contacts FROM projects
+         WHERE company_id = $1 AND id = ANY($2) ORDER BY name",
+        company_id,
+        ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.name, r.address, r.service_phone, r.publish_contacts)).collect())
+}
+
+/// The manager and the customer-service team of projects, active accounts only:
+/// (project, role, name, phone).
+pub async fn office_contacts(
+    db: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, String, String, Option<String>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT p.id AS "project!", 'manager' AS "role!", u.name AS "name!", u.phone
+           FROM projects p JOIN users u ON u.id = p.manager_id
+           WHERE p.id = ANY($1) AND u.status = 'active'
+           UNION ALL
+           SELECT s.project_id, 'service', u.name, u.phone
+           FROM project_service_staff s JOIN users u ON u.id = s.user_id
+           WHERE s.project_id = ANY($1) AND u.status = 'active'
+           ORDER BY 1, 2, 3"#,
+        ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.project, r.role, r.name, r.phone)).collect())
+}
+
+pub async fn set_office(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    id: Uuid,
+    service_phone: &str,
+    publish: bool,
+    at: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE projects SET service_phone = $3, publish_contacts = $4, updated_at = $5 WHERE company_id = $1 AND id = $2",
+        company_id,
+        id,
+        service_phone,
+        publish,
+        at
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}

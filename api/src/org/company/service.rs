@@ -4,7 +4,7 @@
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::model::{Company, Project, ProjectKind};
+use super::model::{Company, Contact, Office, Project, ProjectKind};
 use super::repo;
 use crate::kit::audit;
 use crate::kit::error::{AppError, AppResult, Msg};
@@ -425,4 +425,80 @@ pub async fn update_project(
     let people = old_manager.into_iter().chain(p.manager_id).chain(old_team).chain(changes.team.unwrap_or_default());
     forget_people(state, people);
     Ok(p.id)
+}
+
+// ---- the property office owners see --------------------------------------------------------
+
+/// 物业服务中心 the company and, for each estate the caller lives in, its office card
+/// (`self:house`).
+pub async fn my_offices(state: &AppState, actor: &Actor) -> AppResult<(Company, Vec<Office>)> {
+    actor.require(Perm::SelfHouse)?;
+    let company = repo::get_company(&state.db, actor.company_id).await?.ok_or(AppError::not_found("company"))?;
+    let Some(owner) = actor.owner_id else { return Ok((company, Vec::new())) };
+    let mut projects: Vec<Uuid> =
+        crate::org::owners::service::homes_of_owner(state, owner).await?.into_iter().map(|(p, _)| p).collect();
+    projects.sort();
+    projects.dedup();
+    let rows = repo::office_rows(&state.db, actor.company_id, &projects).await?;
+    let published: Vec<Uuid> = rows.iter().filter(|r| r.4).map(|r| r.0).collect();
+    let contacts = if published.is_empty() { Vec::new() } else { repo::office_contacts(&state.db, &published).await? };
+    let offices = rows
+        .into_iter()
+        .map(|(id, name, address, phone, _)| Office {
+            project_id: id,
+            project_name: name,
+            project_address: address,
+            service_phone: phone,
+            contacts: contacts
+                .iter()
+                .filter(|c| c.0 == id)
+                .map(|c| Contact { role: c.1.clone(), name: c.2.clone(), phone: c.3.clone() })
+                .collect(),
+        })
+        .collect();
+    Ok((company, offices))
+}
+
+/// A project's office card: its service phone, and whether owners see its manager and
+/// customer-service team (`project:write` over it).
+pub async fn set_office(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    project: Uuid,
+    service_phone: &str,
+    publish_contacts: bool,
+) -> AppResult<Uuid> {
+    actor.require_project(Perm::ProjectWrite, project)?;
+    let phone = service_phone.trim();
+    let ok = phone.len() <= 20 && phone.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | ' ' | '(' | ')'));
+    if !ok {
+        return Err(AppError::validation(
+            "servicePhone",
+            Msg::new(
+                "服务电话最多20位，只含数字、空格、+、-和括号",
+                "A service phone has up to 20 digits, spaces, +, - or brackets",
+            ),
+        ));
+    }
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let now = state.clock.now();
+    if repo::set_office(&mut *tx, actor.company_id, project, phone, publish_contacts, now).await? == 0 {
+        return Err(AppError::not_found("project"));
+    }
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "project.office",
+        "project",
+        Some(project),
+        serde_json::json!({ "servicePhone": phone, "publishContacts": publish_contacts }),
+    )
+    .await?;
+    tx.commit(&project).await?;
+    Ok(project)
 }
