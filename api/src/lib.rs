@@ -7,6 +7,7 @@
 pub mod app;
 pub mod auth;
 pub mod equipment;
+pub mod feedback;
 pub mod files;
 pub mod http;
 pub mod iot;

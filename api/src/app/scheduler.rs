@@ -63,7 +63,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let (tasks, overdue) = crate::maintenance::plans::service::schedule(state).await?;
     let (patrols, missed) = crate::maintenance::patrols::service::patrol_schedule(state).await?;
     let (cancelled, confirmed) = crate::workorders::service::follow_up(state).await?;
-    let sla_steps = crate::workorders::service::escalate(state).await?;
+    let sla_steps =
+        crate::workorders::service::escalate(state).await? + crate::feedback::service::escalate(state).await?;
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline + escalated + reminded + tasks + overdue + patrols + missed + cancelled + confirmed + sla_steps;
     if total + forgotten as usize > 0 {

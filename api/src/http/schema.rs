@@ -34,6 +34,7 @@ pub struct Query(
     crate::maintenance::plans::graphql::MaintenanceQuery,
     crate::maintenance::patrols::graphql::PatrolQuery,
     crate::workorders::graphql::WorkOrderQuery,
+    crate::feedback::graphql::FeedbackQuery,
     ServiceQuery,
 );
 
@@ -56,6 +57,7 @@ pub struct Mutation(
     crate::maintenance::plans::graphql::MaintenanceMutation,
     crate::maintenance::patrols::graphql::PatrolMutation,
     crate::workorders::graphql::WorkOrderMutation,
+    crate::feedback::graphql::FeedbackMutation,
 );
 
 /// Live events over graphql-transport-ws (`/graphql/ws`, the access token in `connection_init`).

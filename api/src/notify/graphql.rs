@@ -25,6 +25,8 @@ pub enum NotificationCategory {
     Alarm,
     /// 工单 work orders and maintenance tasks
     WorkOrder,
+    /// 投诉建议 replies to owner feedback
+    Feedback,
     /// 账单 bills and payments
     Bill,
     /// 考勤 clocking in and out

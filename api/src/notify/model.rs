@@ -14,6 +14,8 @@ crate::text_enum! {
         Alarm = "alarm",
         /// work orders and maintenance tasks
         WorkOrder = "work_order",
+        /// replies to owner feedback
+        Feedback = "feedback",
         /// bills and payments
         Bill = "bill",
         /// clocking in and out

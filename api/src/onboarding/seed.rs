@@ -471,6 +471,14 @@ async fn seed_work_orders(s: &AppState, company: Uuid, estate_id: Uuid, cs: Uuid
                 preferred_to: None,
             };
             wo::report(s, &owner, &none, report).await?;
+            let note = crate::feedback::service::SubmitInput {
+                project_id: None,
+                house_id: None,
+                kind: crate::feedback::model::Kind::Suggestion,
+                content: "建议小区增加电动车充电桩".into(),
+                photos: Vec::new(),
+            };
+            crate::feedback::service::submit(s, &owner, &none, note).await?;
         }
     }
     let cs = rbac::load_actor(s, cs, company, i64::MAX).await?;

@@ -70,6 +70,8 @@ permissions! {
     WorkorderDispatch => "workorder:dispatch", "派单与调度工单", "Dispatch work orders";
     WorkorderDo => "workorder:do", "接单与处理工单", "Take and carry out work orders";
     WorkorderVisit => "workorder:visit", "工单确认与回访", "Confirm work orders and make return visits";
+    FeedbackRead => "feedback:read", "查看业主投诉建议", "View owner feedback";
+    FeedbackHandle => "feedback:handle", "回复与处理业主投诉建议", "Answer and handle owner feedback";
     SelfHouse => "self:house", "我的房屋", "My houses";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
@@ -353,6 +355,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             WorkorderDispatch,
             WorkorderDo,
             WorkorderVisit,
+            FeedbackRead,
+            FeedbackHandle,
             SchemaRead,
         ],
     },
@@ -391,6 +395,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             WorkorderCreate,
             WorkorderDispatch,
             WorkorderVisit,
+            FeedbackRead,
+            FeedbackHandle,
         ],
     },
     BuiltinRole { code: "finance", name: "财务人员", perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead] },
@@ -431,6 +437,8 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "patrols", title: Msg::new("巡检", "Patrols"), perm: PatrolRead },
     MenuItem { code: "workorders", title: Msg::new("工单", "Work orders"), perm: WorkorderRead },
     MenuItem { code: "my-repairs", title: Msg::new("我的报修", "My repairs"), perm: SelfHouse },
+    MenuItem { code: "feedback", title: Msg::new("投诉建议", "Feedback"), perm: FeedbackRead },
+    MenuItem { code: "my-feedback", title: Msg::new("投诉建议", "My feedback"), perm: SelfHouse },
 ];
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ async fn db_enums_match_checks() {
     let (_name, url) = fresh_database().await;
     let db = PgPool::connect(&url).await.unwrap();
     use wuye_api::equipment::model as equipment;
+    use wuye_api::feedback::model as fb;
     use wuye_api::files::model as files;
     use wuye_api::iot::alarms::model as alarms;
     use wuye_api::iot::commands::model as commands;
@@ -101,6 +102,8 @@ async fn db_enums_match_checks() {
         "work_order_events"."action" => wo::Action,
         "work_order_settings"."dispatch" => wo::Dispatch,
         "files"."purpose" => files::Purpose,
+        "feedback"."kind" => fb::Kind,
+        "feedback"."state" => fb::State,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

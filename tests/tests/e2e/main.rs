@@ -7,6 +7,7 @@ mod auth;
 mod broker;
 mod enums;
 mod equipment;
+mod feedback;
 mod iot;
 mod maintenance;
 mod notify;

@@ -27,6 +27,8 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         ("maintenanceTask", "id") => "maintenance_task",
         ("workOrder", "id") => "work_order",
         (_, "workOrderId") => "work_order",
+        ("feedback", "id") => "feedback",
+        (_, "feedbackId") => "feedback",
         (_, "assigneeId") => "user",
         ("markNotificationsRead", "ids") => "notification",
         ("completeMaintenanceTask", "taskId") => "maintenance_task",
@@ -96,6 +98,7 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ),
         ("announcement", "SELECT id FROM announcements WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("work_order", "SELECT id FROM work_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("feedback", "SELECT id FROM feedback WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -339,6 +342,10 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         let publish = "mutation($p: ID!) { publishAnnouncement(input: {projectId: $p, audience: OWNERS, title: \"停水通知\", body: \"明日停水\"}) { clientMutationId } }";
         s.ok(Some(token), publish, json!({"p": lift["projectId"]})).await;
     }
+    // owner feedback in the first company
+    let a_owner = s.sign_in("13800000001").await;
+    let fb = "mutation { submitFeedback(input: {kind: SUGGESTION, content: \"增加充电桩\"}) { clientMutationId } }";
+    s.ok(Some(&a_owner), fb, json!({})).await;
     // the maintenance plans' tasks exist
     wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
     let foreign = ids_of(&s, a_company).await;
