@@ -131,6 +131,8 @@ pub async fn submit(state: &AppState, actor: &Actor, retry: &Retry, i: SubmitInp
     };
     let content = types::text("content", &i.content, 1000)?;
     crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
+    let mut photos = i.photos.clone();
+    photos.dedup();
     let homes = crate::org::owners::service::homes_of_owner(state, owner).await?;
     let project = match (i.house_id, i.project_id) {
         (Some(h), _) => {
@@ -161,7 +163,7 @@ pub async fn submit(state: &AppState, actor: &Actor, retry: &Retry, i: SubmitInp
         house_id: i.house_id,
         kind: i.kind,
         content: content.clone(),
-        photos: i.photos,
+        photos,
         state: State::Open,
         work_order_id: None,
         respond_due_at: now + TimeDelta::minutes(i.kind.respond_within_minutes()),
@@ -260,11 +262,19 @@ pub async fn convert(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid, c
         preferred_from: None,
         preferred_to: None,
     };
-    let order = crate::workorders::service::create(state, actor, retry, input).await?;
+    // the feedback's row is held while the order is made: a second conversion at the same
+    // moment waits, then finds the link
     let mut tx = Tx::plain(state).await?;
     let Some(mut f) = repo::lock(&mut tx, actor.company_id, id).await? else {
         return Err(AppError::not_found("feedback"));
     };
+    if f.work_order_id.is_some() {
+        if retry.key().is_some() {
+            return Ok(f.id);
+        }
+        return Err(AppError::conflict("feedbackId", Msg::new("已转为工单", "Already turned into a work order")));
+    }
+    let order = crate::workorders::service::create(state, actor, retry, input).await?;
     if f.work_order_id.is_none() {
         let now = state.clock.now();
         f.work_order_id = Some(order);

@@ -75,6 +75,9 @@ pub async fn upload(
 /// Every key is a file the caller uploaded in their company (`field` names the input in
 /// the VALIDATION error): an unguessable key alone gives nobody access to anyone's photo.
 pub async fn require_own(state: &AppState, actor: &Actor, field: &'static str, keys: &[String]) -> AppResult<()> {
+    if keys.len() > 9 {
+        return Err(AppError::validation(field, Msg::new("照片最多9张", "Up to 9 photos")));
+    }
     let mut distinct: Vec<String> = keys.to_vec();
     distinct.sort();
     distinct.dedup();

@@ -497,7 +497,8 @@ pub async fn upsert_sla(
     Ok(())
 }
 
-/// New deadlines (a new order, or a new priority): the ladder starts again.
+/// New deadlines (a new order, or a new priority); steps of the ladder already taken are
+/// not taken again.
 pub async fn set_deadlines(
     db: impl PgExecutor<'_>,
     id: Uuid,
@@ -505,8 +506,7 @@ pub async fn set_deadlines(
     complete_due: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE work_orders SET response_due_at = $2, complete_due_at = $3, response_level = 0, completion_level = 0
-         WHERE id = $1",
+        "UPDATE work_orders SET response_due_at = $2, complete_due_at = $3 WHERE id = $1",
         id,
         response_due,
         complete_due
@@ -536,10 +536,12 @@ pub async fn overdue(db: impl PgExecutor<'_>, now: DateTime<Utc>) -> sqlx::Resul
                   category AS "category: Category", accepted_at IS NOT NULL AS "accepted!", created_at,
                   response_due_at, complete_due_at, paused_secs, response_level, completion_level
            FROM work_orders
-           WHERE (accepted_at IS NULL AND state IN ('submitted', 'assigned') AND response_due_at <= $1
-                  AND response_level < 3)
-              OR (state IN ('accepted', 'in_progress') AND complete_due_at + make_interval(secs => paused_secs) <= $1
-                  AND completion_level < 3)
+           WHERE (accepted_at IS NULL AND state IN ('submitted', 'assigned') AND response_level < 3
+                  AND response_due_at + response_level * greatest((response_due_at - created_at) / 2, interval '10 minutes') <= $1)
+              OR (state IN ('accepted', 'in_progress') AND completion_level < 3
+                  AND complete_due_at + make_interval(secs => paused_secs)
+                      + completion_level * greatest((complete_due_at - created_at) / 2, interval '10 minutes') <= $1)
+           ORDER BY least(response_due_at, complete_due_at)
            LIMIT 500"#,
         now
     )
@@ -584,7 +586,7 @@ pub async fn upsert_charge(
          VALUES ($1, $2, $3, $4, $5, 'work_order', $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT ON CONSTRAINT charges_source_key
          DO UPDATE SET amount = $8, description = $7, status = $9, cash_receipt_no = $10, created_by = $11, created_at = $12
-         WHERE charges.status <> 'billed'",
+         WHERE charges.status = 'pending'",
         Uuid::now_v7(),
         w.company_id,
         w.project_id,
@@ -603,10 +605,11 @@ pub async fn upsert_charge(
     Ok(())
 }
 
-/// A rejected result takes its charge back unless billing already took it.
+/// A rejected result takes back its charge while it is still pending (a charge paid in
+/// cash or already billed stays: the money moved, and only a refund undoes it).
 pub async fn drop_charge(db: impl PgExecutor<'_>, work_order: Uuid) -> sqlx::Result<u64> {
     Ok(sqlx::query!(
-        "DELETE FROM charges WHERE source = 'work_order' AND source_id = $1 AND status <> 'billed'",
+        "DELETE FROM charges WHERE source = 'work_order' AND source_id = $1 AND status = 'pending'",
         work_order
     )
     .execute(db)
@@ -656,7 +659,8 @@ pub async fn report(
         r#"SELECT count(*) AS "total!",
                   avg(extract(epoch FROM accepted_at - created_at) / 60)::float8 AS response,
                   avg(extract(epoch FROM completed_at - created_at) / 60 - paused_secs / 60.0)::float8 AS completion,
-                  count(*) FILTER (WHERE response_level > 0 OR completion_level > 0) AS "breached!",
+                  count(*) FILTER (WHERE response_level > 0 OR completion_level > 0 OR accepted_at > response_due_at
+                      OR completed_at > complete_due_at + make_interval(secs => paused_secs)) AS "breached!",
                   count(rating) AS "rated!", avg(rating)::float8 AS rating
            FROM work_orders
            WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2)) AND ($3::uuid IS NULL OR project_id = $3)
@@ -710,4 +714,13 @@ pub async fn report(
             })
             .collect(),
     })
+}
+
+/// An order back in the pool or handed to someone else gets a fresh response deadline and
+/// its response ladder starts again from there.
+pub async fn rearm_response(db: impl PgExecutor<'_>, id: Uuid, due: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE work_orders SET response_due_at = $2, response_level = 0 WHERE id = $1", id, due)
+        .execute(db)
+        .await?;
+    Ok(())
 }

@@ -1013,6 +1013,7 @@ async fn apply(
             w.assignee_id = None;
             w.assigned_at = None;
             w.accepted_at = None;
+            rearm_response(tx, w, now).await?;
             tell(
                 state,
                 tx,
@@ -1041,6 +1042,7 @@ async fn apply(
             w.assignee_id = Some(to);
             w.assigned_at = Some(now);
             w.accepted_at = None;
+            rearm_response(tx, w, now).await?;
             tell(state, tx, w, &[Some(to)], "转派工单", format!("{} {}（{note}）", w.number(), w.title)).await?;
             if before != me {
                 tell(state, tx, w, &[before], "工单已转派", format!("{} 已转派他人", w.number())).await?;
@@ -1383,10 +1385,16 @@ pub async fn figures(
     if let Some(p) = project {
         actor.require_project(Perm::WorkorderRead, p)?;
     }
+    use chrono::Datelike;
+    for (field, d) in [("from", from), ("to", to)] {
+        if !(2000..=2100).contains(&d.year()) {
+            return Err(invalid(field, "日期应在2000年至2100年之间", "A date between the years 2000 and 2100"));
+        }
+    }
     if to < from {
         return Err(invalid("to", "结束日期不能早于开始日期", "to is not before from"));
     }
-    if (to - from).num_days() > 366 {
+    if (to - from).num_days() >= 366 {
         return Err(invalid("to", "统计区间最长366天", "At most 366 days"));
     }
     let start = |d: chrono::NaiveDate| -> AppResult<DateTime<Utc>> {
@@ -1395,7 +1403,8 @@ pub async fn figures(
             .map(|t| t.with_timezone(&Utc))
             .ok_or_else(|| invalid("from", "日期无效", "Invalid date"))
     };
-    let (begin, end) = (start(from)?, start(to + chrono::Days::new(1))?);
+    let next = to.checked_add_days(chrono::Days::new(1)).ok_or_else(|| invalid("to", "日期无效", "Invalid date"))?;
+    let (begin, end) = (start(from)?, start(next)?);
     let projects = filter.as_sql();
     let mut conn = state.db.acquire().await?;
     Ok(repo::report(&mut conn, actor.company_id, projects.as_deref(), project, begin, end).await?)
@@ -1411,6 +1420,14 @@ async fn set_deadlines(tx: &mut sqlx::PgConnection, w: &WorkOrder) -> AppResult<
     let response = w.created_at + TimeDelta::minutes(sla.response_minutes as i64);
     let complete = w.created_at + TimeDelta::minutes(sla.completion_minutes as i64);
     repo::set_deadlines(&mut *tx, w.id, response, complete).await?;
+    Ok(())
+}
+
+/// A fresh response deadline from now (an order returned to the pool or transferred).
+async fn rearm_response(tx: &mut sqlx::PgConnection, w: &WorkOrder, now: DateTime<Utc>) -> AppResult<()> {
+    let sla =
+        repo::sla_for(&mut *tx, w.project_id, w.category, w.priority).await?.unwrap_or(Sla::default_for(w.priority));
+    repo::rearm_response(&mut *tx, w.id, now + TimeDelta::minutes(sla.response_minutes as i64)).await?;
     Ok(())
 }
 

@@ -178,16 +178,17 @@ async fn an_owner_repair_goes_from_report_to_rating_and_nobody_else_may_touch_it
         ok_step(&s, &owner, "rejectWorkOrder", "WorkOrderReasonInput", json!({"workOrderId": id, "reason": "还在漏"}))
             .await;
     assert_eq!(w["state"], "ACCEPTED");
-    assert_eq!(s.scalar("SELECT count(*) FROM charges").await, 0, "a rejected result takes its charge back");
+    assert_eq!(s.scalar("SELECT count(*) FROM charges WHERE status = 'paid'").await, 1, "cash paid stays paid");
     ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", start(here())).await;
     let mut done = done;
     done["cashReceiptNo"] = Value::Null;
     ok_step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", done).await;
     assert_eq!(
-        s.scalar("SELECT count(*) FROM charges WHERE status = 'pending' AND amount = 50.50").await,
+        s.scalar("SELECT count(*) FROM charges WHERE status = 'paid' AND amount = 50.50").await,
         1,
-        "for billing"
+        "the owner paid once and is not billed again"
     );
+    assert_eq!(s.scalar("SELECT count(*) FROM charges").await, 1);
     // only the owner side (or customer service) confirms; a rating is 1 to 5
     let confirm = |rating: i32| json!({"workOrderId": id, "rating": rating, "comment": "师傅很专业"});
     assert_eq!(code(&step(&s, &tech1, "confirmWorkOrder", "ConfirmWorkOrderInput", confirm(5)).await), "FORBIDDEN");
