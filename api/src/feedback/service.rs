@@ -18,10 +18,6 @@ fn invalid(field: &'static str, zh: &'static str, en: &'static str) -> AppError 
     AppError::validation(field, Msg::new(zh, en))
 }
 
-fn reaches(actor: &Actor, perm: Perm, project: Uuid) -> bool {
-    actor.company_projects.contains(&project) && actor.projects(perm).is_ok_and(|f| f.allows(project))
-}
-
 fn is_owner(actor: &Actor, f: &Feedback) -> bool {
     actor.has(Perm::SelfHouse) && actor.owner_id == Some(f.owner_id)
 }
@@ -33,7 +29,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Feedbac
         return Err(crate::rbac::model::password_change_required());
     }
     let f = repo::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("feedback"))?;
-    let staff = reaches(actor, Perm::FeedbackRead, f.project_id) || reaches(actor, Perm::FeedbackHandle, f.project_id);
+    let staff = actor.reaches(&[Perm::FeedbackRead, Perm::FeedbackHandle], f.project_id);
     if !staff && !is_owner(actor, &f) {
         return Err(AppError::not_found("feedback"));
     }
@@ -130,9 +126,7 @@ pub async fn submit(state: &AppState, actor: &Actor, retry: &Retry, i: SubmitInp
         });
     };
     let content = types::text("content", &i.content, 1000)?;
-    crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
-    let mut photos = i.photos.clone();
-    photos.dedup();
+    let photos = crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
     let homes = crate::org::owners::service::homes_of_owner(state, owner).await?;
     let project = match (i.house_id, i.project_id) {
         (Some(h), _) => {
@@ -198,7 +192,7 @@ fn closed(f: &Feedback) -> AppError {
 pub async fn post(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid, body: &str) -> AppResult<Uuid> {
     let body = types::text("body", body, 1000)?;
     let pre = get(state, actor, id).await?;
-    let handler = reaches(actor, Perm::FeedbackHandle, pre.project_id);
+    let handler = actor.reaches(&[Perm::FeedbackHandle], pre.project_id);
     if !handler && !is_owner(actor, &pre) {
         return Err(AppError::forbidden());
     }
@@ -235,7 +229,7 @@ pub async fn post(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid, body
 /// estate's public area) and linked (`feedback:handle` and `workorder:create`).
 pub async fn convert(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid, category: Category) -> AppResult<Uuid> {
     let pre = get(state, actor, id).await?;
-    if !reaches(actor, Perm::FeedbackHandle, pre.project_id) {
+    if !actor.reaches(&[Perm::FeedbackHandle], pre.project_id) {
         return Err(AppError::forbidden());
     }
     if pre.state == State::Closed {
@@ -300,7 +294,7 @@ pub async fn convert(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid, c
 /// Closes feedback (its handler or its owner).
 pub async fn close(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid) -> AppResult<Uuid> {
     let pre = get(state, actor, id).await?;
-    if !reaches(actor, Perm::FeedbackHandle, pre.project_id) && !is_owner(actor, &pre) {
+    if !actor.reaches(&[Perm::FeedbackHandle], pre.project_id) && !is_owner(actor, &pre) {
         return Err(AppError::forbidden());
     }
     let mut tx = match retry.begin(state).await? {

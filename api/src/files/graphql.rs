@@ -1,13 +1,10 @@
 //! 私有文件 over GraphQL: `uploadFile` (multipart).
 
-use std::io::Read;
-
 use async_graphql::{Context, Enum, InputObject, Object, SimpleObject, Upload};
 
 use super::model;
 use super::service;
-use crate::kit::error::{AppError, Msg};
-use crate::kit::gql::StateExt;
+use crate::kit::gql::{StateExt, read_upload};
 use crate::rbac::graphql::ActorExt;
 
 /// 用途 what a private file is for
@@ -54,12 +51,7 @@ impl FileMutation {
     async fn upload_file(&self, ctx: &Context<'_>, input: UploadFileInput) -> async_graphql::Result<UploadFilePayload> {
         let actor = ctx.actor()?;
         let retry = ctx.retry(input.client_mutation_id.as_deref())?;
-        let max = ctx.state().config.limits.max_upload_bytes;
-        let unreadable =
-            || AppError::validation("file", Msg::new("无法读取上传的文件", "The upload could not be read"));
-        let value = input.file.value(ctx).map_err(|_| unreadable())?;
-        let mut bytes = Vec::new();
-        value.into_read().take(max as u64 + 1).read_to_end(&mut bytes).map_err(|_| unreadable())?;
+        let bytes = read_upload(ctx, &input.file)?;
         let key = service::upload(ctx.state(), &actor, &retry, input.purpose.into(), bytes).await?;
         let url = service::signed_url(ctx.state(), &key);
         Ok(UploadFilePayload { client_mutation_id: input.client_mutation_id, key, url })

@@ -74,18 +74,24 @@ pub async fn upload(
 
 /// Every key is a file the caller uploaded in their company (`field` names the input in
 /// the VALIDATION error): an unguessable key alone gives nobody access to anyone's photo.
-pub async fn require_own(state: &AppState, actor: &Actor, field: &'static str, keys: &[String]) -> AppResult<()> {
+/// At most nine; returns them without repeats, in the order given (what a record stores).
+pub async fn require_own(
+    state: &AppState,
+    actor: &Actor,
+    field: &'static str,
+    keys: &[String],
+) -> AppResult<Vec<String>> {
     if keys.len() > 9 {
         return Err(AppError::validation(field, Msg::new("照片最多9张", "Up to 9 photos")));
     }
-    let mut distinct: Vec<String> = keys.to_vec();
-    distinct.sort();
-    distinct.dedup();
-    if distinct.is_empty() {
-        return Ok(());
+    let mut distinct: Vec<String> = Vec::with_capacity(keys.len());
+    for k in keys {
+        if !distinct.contains(k) {
+            distinct.push(k.clone());
+        }
     }
-    if distinct.len() > 9 {
-        return Err(AppError::validation(field, Msg::new("照片最多9张", "Up to 9 photos")));
+    if distinct.is_empty() {
+        return Ok(distinct);
     }
     let n = repo::count_own(&state.db, actor.company_id, actor.user_id, &distinct).await?;
     if n as usize != distinct.len() {
@@ -94,7 +100,7 @@ pub async fn require_own(state: &AppState, actor: &Actor, field: &'static str, k
             Msg::new("照片须为本人上传的文件", "Each photo must be a file you uploaded"),
         ));
     }
-    Ok(())
+    Ok(distinct)
 }
 
 /// A URL that serves the file for `URL_SECS` seconds. Hand it only to those who may read

@@ -51,6 +51,16 @@ impl EventBus {
         redis::cmd("PUBLISH").arg(&self.channel).arg(body).query_async::<()>(&mut conn).await
     }
 
+    /// Publishes events a transaction prepared, after its commit: the change is made, so a
+    /// failure here is logged, not returned (subscribers read the state again on the next).
+    pub async fn publish_after_commit(&self, events: Vec<Event>) {
+        for e in events {
+            if let Err(err) = self.publish(&e).await {
+                tracing::warn!(error = %err, kind = %e.kind, "event not published");
+            }
+        }
+    }
+
     /// Listens on the Redis channel until shutdown, reconnecting with backoff.
     pub async fn run(self, client: redis::Client, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);

@@ -192,6 +192,19 @@ where
     loaders.get::<L>(ctx.state()).load_one(key).await.map_err(loader_error)
 }
 
+/// The bytes of a multipart upload, one byte past the upload limit at most (the service
+/// refuses what is too large); VALIDATION `file` when it cannot be read.
+pub fn read_upload(ctx: &Context<'_>, file: &async_graphql::Upload) -> AppResult<Vec<u8>> {
+    use std::io::Read;
+    let unreadable =
+        || AppError::validation("file", super::error::Msg::new("无法读取上传的文件", "Cannot read the uploaded file"));
+    let max = ctx.state().config.limits.max_upload_bytes;
+    let value = file.value(ctx).map_err(|_| unreadable())?;
+    let mut bytes = Vec::new();
+    value.into_read().take(max as u64 + 1).read_to_end(&mut bytes).map_err(|_| unreadable())?;
+    Ok(bytes)
+}
+
 // ---- retry keys ---------------------------------------------------------------------------
 
 /// The retry key of the mutation being resolved: the client's id, the mutation's name and

@@ -297,6 +297,13 @@ impl Actor {
         if filter.allows(project) { Ok(()) } else { Err(AppError::forbidden()) }
     }
 
+    /// Whether any of `perms` reaches `project`, a project of the caller's company (a row's
+    /// project, already read within the company; for a client's id use `require_project`).
+    pub fn reaches(&self, perms: &[Perm], project: Uuid) -> bool {
+        self.company_projects.contains(&project)
+            && perms.iter().any(|p| self.projects(*p).is_ok_and(|f| f.allows(project)))
+    }
+
     pub fn unmask_pii(&self) -> bool {
         self.has(Perm::PiiRead) && !self.must_change_password
     }

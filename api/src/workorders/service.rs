@@ -36,12 +36,6 @@ fn wrong_state(w: &WorkOrder, zh: &'static str, en: &'static str) -> AppError {
     AppError::wrong_state("workOrderId", w.state.as_str(), Msg::new(zh, en))
 }
 
-/// Staff who reach the order's project with any of `perms`.
-fn reaches(actor: &Actor, perms: &[Perm], project: Uuid) -> bool {
-    actor.company_projects.contains(&project)
-        && perms.iter().any(|p| actor.projects(*p).is_ok_and(|f| f.allows(project)))
-}
-
 /// The owner side of an order: the owner it is about, or the person who reported it.
 fn is_owner_side(actor: &Actor, w: &WorkOrder) -> bool {
     (w.owner_id.is_some() && w.owner_id == actor.owner_id)
@@ -54,7 +48,7 @@ const READERS: &[Perm] =
 fn can_read(actor: &Actor, w: &WorkOrder) -> bool {
     w.company_id == actor.company_id
         && (w.assignee_id == Some(actor.user_id)
-            || reaches(actor, READERS, w.project_id)
+            || actor.reaches(READERS, w.project_id)
             || (actor.has(Perm::SelfHouse) && is_owner_side(actor, w)))
 }
 
@@ -233,18 +227,6 @@ pub async fn set_skills(
 
 // ---- opening orders ----------------------------------------------------------------------
 
-fn photos(field: &'static str, keys: &[String]) -> AppResult<Vec<String>> {
-    let ok = |p: &String| {
-        (1..=300).contains(&p.len())
-            && !p.contains("..")
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
-    };
-    if keys.len() > 9 || !keys.iter().all(ok) {
-        return Err(invalid(field, "照片最多9张，且须为已上传文件", "Up to 9 photos, each an uploaded file"));
-    }
-    Ok(keys.to_vec())
-}
-
 fn blank(
     id: Uuid,
     company_id: Uuid,
@@ -325,9 +307,8 @@ pub async fn report(state: &AppState, actor: &Actor, retry: &Retry, i: ReportInp
     actor.require(Perm::SelfHouse)?;
     let Some(owner_id) = actor.owner_id else { return Err(AppError::not_found("house")) };
     let description = types::text("description", &i.description, 500)?;
-    let photos = photos("photos", &i.photos)?;
     window(i.preferred_from, i.preferred_to)?;
-    crate::files::service::require_own(state, actor, "photos", &photos).await?;
+    let photos = crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
     let Some(relation) = crate::org::owners::service::relation_to(state, owner_id, i.house_id).await? else {
         return Err(AppError::not_found("house"));
     };
@@ -384,9 +365,8 @@ pub async fn create(state: &AppState, actor: &Actor, retry: &Retry, i: CreateInp
     let title = types::text("title", &i.title, 60)?;
     let description = types::optional_text("description", Some(&i.description), 500)?;
     let location = types::optional_text("location", i.location.as_deref(), 100)?;
-    let photos = photos("photos", &i.photos)?;
     window(i.preferred_from, i.preferred_to)?;
-    crate::files::service::require_own(state, actor, "photos", &photos).await?;
+    let photos = crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
     if let Some(h) = i.house_id
         && crate::org::estate::service::house_project(state, actor, h).await? != i.project_id
     {
@@ -618,7 +598,7 @@ async fn change_event(state: &AppState, w: &WorkOrder, action: Action) -> Option
 /// Publishes the change (after the commit).
 async fn changed(state: &AppState, w: &WorkOrder, action: Action) {
     if let Some(e) = change_event(state, w, action).await {
-        crate::iot::alarms::service::publish_all(state, vec![e]).await;
+        state.events.publish_after_commit(vec![e]).await;
     }
 }
 
@@ -756,7 +736,6 @@ fn check_input(m: &Move) -> AppResult<()> {
         }
         Move::Complete(c) => {
             types::text("result", &c.result, 1000)?;
-            photos("photos", &c.photos)?;
             if c.parts.len() > 50 {
                 return Err(invalid("parts", "更换配件最多50项", "At most 50 parts"));
             }
@@ -818,7 +797,7 @@ fn confirmer(actor: &Actor, w: &WorkOrder) -> AppResult<()> {
     let ok = if w.owner_id.is_some() || w.source == Source::Owner {
         actor.has(Perm::SelfHouse) && is_owner_side(actor, w)
     } else {
-        reaches(actor, &[Perm::WorkorderVisit], w.project_id)
+        actor.reaches(&[Perm::WorkorderVisit], w.project_id)
     };
     if ok { Ok(()) } else { Err(AppError::forbidden()) }
 }
@@ -851,7 +830,7 @@ pub async fn transition(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid
         actor.require_project(Perm::WorkorderDo, pre.project_id)?;
         return Err(wrong_state(&pre, "工单已被接走", "The order has already been taken"));
     }
-    let known = Known::load(state, actor, &pre, &m).await?;
+    let known = Known::load(state, actor, &pre, &m, retry.key().is_some()).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
@@ -880,16 +859,22 @@ struct Known {
     dispatchers_and_pool: Vec<Option<Uuid>>,
     /// who confirms an order without an owner
     visitors: Vec<Option<Uuid>>,
+    /// a completion's photos, checked as the caller's uploads
+    photos: Vec<String>,
 }
 
 impl Known {
-    async fn load(state: &AppState, actor: &Actor, w: &WorkOrder, m: &Move) -> AppResult<Known> {
+    /// `keyed`: the call carries a `clientMutationId`, so it may be the repeat of a move that
+    /// already changed the order (a transfer's sender is no longer its assignee): checks that
+    /// depend on the order's state then wait for the transaction, after the repeat is known.
+    async fn load(state: &AppState, actor: &Actor, w: &WorkOrder, m: &Move, keyed: bool) -> AppResult<Known> {
         let mut k = Known {
             settings: settings(state, w.project_id).await?,
             owner_side: owner_side(state, w).await?,
             geofence: None,
             dispatchers_and_pool: Vec::new(),
             visitors: Vec::new(),
+            photos: Vec::new(),
         };
         match m {
             Move::Assign { to, .. } => {
@@ -897,7 +882,7 @@ impl Known {
                 technician(state, w, *to).await?;
             }
             Move::Transfer { to, .. } => {
-                if actor.require_project(Perm::WorkorderDispatch, w.project_id).is_err() {
+                if !keyed && actor.require_project(Perm::WorkorderDispatch, w.project_id).is_err() {
                     assignee_only(actor, w)?;
                 }
                 technician(state, w, *to).await?;
@@ -920,7 +905,7 @@ impl Known {
                     .collect();
             }
             Move::Complete(c) => {
-                crate::files::service::require_own(state, actor, "photos", &c.photos).await?;
+                k.photos = crate::files::service::require_own(state, actor, "photos", &c.photos).await?;
                 k.visitors =
                     crate::rbac::service::duty_holders(state, w.company_id, w.project_id, Perm::WorkorderVisit)
                         .await?
@@ -1115,7 +1100,7 @@ async fn apply(
             w.state = State::Completed;
             w.completed_at = Some(now);
             w.result = types::text("result", &c.result, 1000)?;
-            w.result_photos = c.photos;
+            w.result_photos = k.photos.clone();
             w.parts = sqlx::types::Json(
                 c.parts
                     .into_iter()
@@ -1178,7 +1163,7 @@ async fn apply(
             tell(state, tx, w, &[w.assignee_id], "工单被驳回", format!("{} 需返工：{note}", w.number())).await?;
         }
         Move::Visit { note: n } => {
-            if !reaches(actor, &[Perm::WorkorderVisit], w.project_id) {
+            if !actor.reaches(&[Perm::WorkorderVisit], w.project_id) {
                 return Err(AppError::forbidden());
             }
             if w.assignee_id == Some(actor.user_id) {
@@ -1572,7 +1557,7 @@ pub async fn follow_up(state: &AppState) -> AppResult<(usize, usize)> {
         let mut tx = Tx::plain(state).await?;
         let later = Desk.opened(state, &mut tx, &r).await?;
         tx.commit(&()).await?;
-        crate::iot::alarms::service::publish_all(state, later).await;
+        state.events.publish_after_commit(later).await;
     }
     let mut cancelled = 0;
     for (id, company, project) in repo::cleared_before_acceptance(&state.db, now).await? {

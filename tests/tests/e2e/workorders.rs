@@ -716,3 +716,34 @@ async fn owners_reach_their_property_office_and_see_staff_only_when_published() 
     // staff without a house have no office card to read
     assert_eq!(code(&s.gql(Some(&tech1), q, json!({})).await), "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn a_transfer_resent_by_the_technician_answers_like_the_first() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let tech1 = s.sign_in("tech1").await;
+    let owner = s.sign_in("13800000011").await;
+    let house = my_house(&s, &owner).await;
+    let input = json!({"houseId": house, "category": "ELECTRICAL", "description": "开关跳闸"});
+    let id = s.ok(Some(&owner), &report_q(), json!({"i": input})).await["reportRepair"]["workOrder"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok_step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    let manager_id = s.ok(Some(&manager), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let transfer =
+        json!({"workOrderId": id, "assigneeId": manager_id, "reason": "需要电工证", "clientMutationId": "tr-1"});
+    let first = ok_step(&s, &tech1, "transferWorkOrder", "TransferWorkOrderInput", transfer.clone()).await;
+    assert_eq!(first["assigneeId"], manager_id.as_str());
+    // tech1 is no longer the assignee, yet the phone's resend gets the same answer
+    let again = ok_step(&s, &tech1, "transferWorkOrder", "TransferWorkOrderInput", transfer).await;
+    assert_eq!(again["assigneeId"], manager_id.as_str());
+    assert_eq!(s.scalar("SELECT count(*) FROM work_order_events WHERE action = 'transfer'").await, 1);
+    // without the id, the same move is refused: it is not theirs to transfer any more
+    let fresh = json!({"workOrderId": id, "assigneeId": manager_id, "reason": "再转"});
+    let r = step(&s, &tech1, "transferWorkOrder", "TransferWorkOrderInput", fresh).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+}

@@ -100,7 +100,7 @@ pub async fn apply(
                 escalate(state, &mut tx, &alarm, now).await?;
             }
             tx.commit().await?;
-            publish_all(state, later).await;
+            state.events.publish_after_commit(later).await;
             let payload = serde_json::to_value(AlarmRaised::from(&alarm)).map_err(AppError::internal)?;
             state.events.publish(&Event { user_id: None, kind: EVENT_ALARM.into(), payload }).await?;
         }
@@ -396,15 +396,6 @@ pub async fn unlinked_repairs(state: &AppState, limit: usize) -> AppResult<Vec<R
 /// The requests an alarm raised.
 pub async fn repairs_of_alarm(tx: &mut sqlx::PgConnection, alarm: Uuid) -> AppResult<Vec<RepairRequest>> {
     Ok(repo::repairs_of_alarm(tx, alarm).await?)
-}
-
-/// Publishes events a transaction prepared, after its commit.
-pub async fn publish_all(state: &AppState, events: Vec<Event>) {
-    for e in events {
-        if let Err(e) = state.events.publish(&e).await {
-            tracing::warn!(error = %e, "event not published");
-        }
-    }
 }
 
 /// The requests a work order carries.

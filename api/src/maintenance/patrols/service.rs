@@ -23,11 +23,6 @@ fn today(state: &AppState) -> NaiveDate {
     state.clock.now().with_timezone(&BUSINESS_TZ).date_naive()
 }
 
-/// Whether any of `perms` reaches `project`.
-fn reaches(actor: &Actor, perms: &[Perm], project: Uuid) -> bool {
-    perms.iter().any(|p| actor.projects(*p).is_ok_and(|f| f.allows(project)))
-}
-
 fn parse_time(t: &str) -> Option<NaiveTime> {
     NaiveTime::parse_from_str(t, "%H:%M").ok()
 }
@@ -105,7 +100,7 @@ pub async fn create_route(state: &AppState, actor: &Actor, retry: &Retry, i: Rou
 /// One route, for those who may read or manage the project's patrols.
 pub async fn route(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Route> {
     let r = repo::get_route(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("route"))?;
-    if !reaches(actor, &[Perm::PatrolRead, Perm::PatrolWrite], r.project_id) {
+    if !actor.reaches(&[Perm::PatrolRead, Perm::PatrolWrite], r.project_id) {
         return Err(AppError::not_found("route"));
     }
     Ok(r)
@@ -158,7 +153,7 @@ pub async fn scans_of_tasks(state: &AppState, task_ids: &[Uuid]) -> AppResult<Ve
 /// One scan: the guard's own, or within `patrol:read` / `patrol:do` on its project.
 pub async fn scan(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Scan> {
     let (s, project) = repo::get_scan(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("scan"))?;
-    if s.user_id != actor.user_id && !reaches(actor, &[Perm::PatrolRead, Perm::PatrolDo], project) {
+    if s.user_id != actor.user_id && !actor.reaches(&[Perm::PatrolRead, Perm::PatrolDo], project) {
         return Err(AppError::not_found("scan"));
     }
     Ok(s)

@@ -33,11 +33,6 @@ fn note(title: String, body: String, data: serde_json::Value, priority: Priority
     NewNotification { category: Category::WorkOrder, priority, title, body, data, channels: None }
 }
 
-/// Whether any of `perms` reaches `project`.
-fn reaches(actor: &Actor, perms: &[Perm], project: Uuid) -> bool {
-    perms.iter().any(|p| actor.projects(*p).is_ok_and(|f| f.allows(project)))
-}
-
 // ---- plans -----------------------------------------------------------------------------
 
 pub async fn create_plan(state: &AppState, actor: &Actor, retry: &Retry, i: PlanInput) -> AppResult<Uuid> {
@@ -153,7 +148,7 @@ pub async fn set_plan_active(
 /// One plan, for those who may read or manage the project's maintenance.
 pub async fn plan(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Plan> {
     let p = repo::get_plan(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("plan"))?;
-    if !reaches(actor, &[Perm::MaintenanceRead, Perm::MaintenancePlan], p.project_id) {
+    if !actor.reaches(&[Perm::MaintenanceRead, Perm::MaintenancePlan], p.project_id) {
         return Err(AppError::not_found("plan"));
     }
     Ok(p)
@@ -205,7 +200,7 @@ pub async fn tasks(
 /// One task, for those who may read or do the project's maintenance.
 pub async fn task(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Task> {
     let t = repo::get_task(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("task"))?;
-    if !reaches(actor, &[Perm::MaintenanceRead, Perm::MaintenanceDo], t.project_id) {
+    if !actor.reaches(&[Perm::MaintenanceRead, Perm::MaintenanceDo], t.project_id) {
         return Err(AppError::not_found("task"));
     }
     Ok(t)
@@ -229,16 +224,10 @@ pub async fn records(
 /// One record, for those who may read or do the project's maintenance.
 pub async fn record(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Record> {
     let r = repo::get_record(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("record"))?;
-    if !reaches(actor, &[Perm::MaintenanceRead, Perm::MaintenanceDo], r.project_id) {
+    if !actor.reaches(&[Perm::MaintenanceRead, Perm::MaintenanceDo], r.project_id) {
         return Err(AppError::not_found("record"));
     }
     Ok(r)
-}
-
-fn photo_ok(p: &str) -> bool {
-    (1..=300).contains(&p.len())
-        && !p.contains("..")
-        && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:".contains(c))
 }
 
 fn task_closed(state: TaskState) -> AppError {
@@ -260,11 +249,8 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
         }
         parts.push(PartUsed { name, quantity: p.quantity });
     }
-    if i.photos.len() > 9 || i.photos.iter().any(|p| !photo_ok(p)) {
-        return Err(invalid("photos", "照片最多9张，且须为已上传文件", "Up to 9 photos, each an uploaded file"));
-    }
     let notes = types::optional_text("notes", i.notes.as_deref(), 1000)?;
-    crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
+    let photos = crate::files::service::require_own(state, actor, "photos", &i.photos).await?;
 
     // the task's state changes with the first call: a retry gets its outcome before reading it
     let mut tx = match retry.begin(state).await? {
@@ -301,7 +287,7 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
         results,
         parts,
         notes,
-        photos: i.photos,
+        photos,
     };
     if repo::complete_task(&mut *tx, task.id, now).await? == 0 {
         // the row is locked: only a change within this transaction could get here
@@ -345,7 +331,7 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
     )
     .await?;
     tx.commit(&record.id).await?;
-    crate::iot::alarms::service::publish_all(state, later).await;
+    state.events.publish_after_commit(later).await;
     Ok(record.id)
 }
 

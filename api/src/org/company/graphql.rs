@@ -1,7 +1,6 @@
 //! Company profile and projects: types, the team loader, queries and mutations.
 
 use std::collections::HashMap;
-use std::io::Read;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
@@ -11,8 +10,8 @@ use uuid::Uuid;
 
 use super::model;
 use super::service::{self, CompanyPatch, ProjectInput};
-use crate::kit::error::{AppError, AppResult, Msg};
-use crate::kit::gql::{Conn, StateExt, group_by, load_one, parse_id, parse_ids, parse_opt_id, to_id};
+use crate::kit::error::{AppError, AppResult};
+use crate::kit::gql::{Conn, StateExt, group_by, load_one, parse_id, parse_ids, parse_opt_id, read_upload, to_id};
 use crate::kit::pagination::Page;
 use crate::kit::state::AppState;
 use crate::rbac::graphql::ActorExt;
@@ -418,10 +417,6 @@ fn project_people(manager_id: Option<&ID>, staff: Option<&[ID]>) -> AppResult<(O
     Ok((parse_opt_id("managerId", manager_id)?, staff.map(|s| parse_ids("serviceStaffIds", s)).transpose()?))
 }
 
-fn cannot_read_upload() -> AppError {
-    AppError::validation("file", Msg::new("无法读取上传的文件", "Cannot read the uploaded file"))
-}
-
 #[derive(Default)]
 pub struct CompanyMutation;
 
@@ -472,10 +467,7 @@ impl CompanyMutation {
     ) -> async_graphql::Result<CompanyPayload> {
         let actor = ctx.actor()?;
         let retry = ctx.retry(input.client_mutation_id.as_deref())?;
-        let max = ctx.state().config.limits.max_upload_bytes;
-        let value = input.file.value(ctx).map_err(|_| cannot_read_upload())?;
-        let mut bytes = Vec::new();
-        value.into_read().take(max as u64 + 1).read_to_end(&mut bytes).map_err(|_| cannot_read_upload())?;
+        let bytes = read_upload(ctx, &input.file)?;
         let id = service::set_company_logo(ctx.state(), &actor, &retry, bytes).await?;
         Ok(CompanyPayload::new(input.client_mutation_id, id))
     }
