@@ -49,6 +49,19 @@ pub enum DeviceStatus {
     Scrapped,
 }
 
+/// 重要程度 how much the estate depends on a device; orders task lists and the dispatch
+/// queue (critical first).
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::Importance")]
+pub enum DeviceImportance {
+    /// 关键 a failure stops people (elevators, fire pumps)
+    Critical,
+    /// 一般
+    Normal,
+    /// 次要
+    Low,
+}
+
 /// 设备 one device of the ledger.
 #[derive(SimpleObject)]
 #[graphql(complex)]
@@ -83,6 +96,8 @@ pub struct Device {
     pub warranty_expiry: Option<NaiveDate>,
     /// where it stands in its life
     pub status: DeviceStatus,
+    /// how much the estate depends on it
+    pub importance: DeviceImportance,
     /// the member of staff responsible for it
     pub responsible_user_id: Option<ID>,
     /// category attributes (elevator: elevatorNo, floorsServed, ratedSpeed in m/s, ratedLoadKg,
@@ -120,6 +135,7 @@ impl From<model::Device> for Device {
             location: d.location,
             warranty_expiry: d.warranty_expiry,
             status: d.status.into(),
+            importance: d.importance.into(),
             responsible_user_id: d.responsible_user_id.map(to_id),
             attributes: Json(d.attributes),
             created_at: d.created_at,
@@ -227,6 +243,8 @@ pub struct CreateDeviceInput {
     pub warranty_expiry: Option<NaiveDate>,
     /// default IN_USE
     pub status: Option<DeviceStatus>,
+    /// default NORMAL
+    pub importance: Option<DeviceImportance>,
     /// a member of staff of the company
     pub responsible_user_id: Option<ID>,
     /// the category's attributes (see `Device.attributes`); required ones must be there
@@ -262,6 +280,8 @@ pub struct UpdateDeviceInput {
     pub warranty_expiry: Option<NaiveDate>,
     /// a new status
     pub status: Option<DeviceStatus>,
+    /// a new importance
+    pub importance: Option<DeviceImportance>,
     /// a member of staff of the company
     pub responsible_user_id: Option<ID>,
     /// the complete new attributes of its category
@@ -276,8 +296,9 @@ pub struct ImportDevicesInput {
     /// the project the devices belong to
     pub project_id: ID,
     /// CSV with a header: code,name,category,model,specification,manufacturer,purchase_date,
-    /// install_date,location,warranty_expiry,status,attributes (a JSON object); category and
-    /// status as codes (`water_pump`, `in_use`) or their Chinese names (水泵, 在用)
+    /// install_date,location,warranty_expiry,status,importance,attributes (a JSON object);
+    /// category, status and importance as codes (`water_pump`, `in_use`, `critical`) or their
+    /// Chinese names (水泵, 在用, 关键)
     pub csv: String,
     /// makes a retry apply once
     pub client_mutation_id: Option<String>,
@@ -321,6 +342,7 @@ impl EquipmentMutation {
                 location: input.location,
                 warranty_expiry: input.warranty_expiry,
                 status: input.status.map(Into::into),
+                importance: input.importance.map(Into::into),
                 responsible_user_id: parse_opt_id("responsibleUserId", input.responsible_user_id.as_ref())?,
                 attributes: input.attributes.map(|j| j.0),
             },
@@ -351,6 +373,7 @@ impl EquipmentMutation {
                 location: input.location,
                 warranty_expiry: input.warranty_expiry,
                 status: input.status.map(Into::into),
+                importance: input.importance.map(Into::into),
                 responsible_user_id: parse_opt_id("responsibleUserId", input.responsible_user_id.as_ref())?,
                 attributes: input.attributes.map(|j| j.0),
                 ..DeviceInput::default()

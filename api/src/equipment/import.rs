@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::model::{DeviceCategory, DeviceStatus, ImportOutcome};
+use super::model::{DeviceCategory, DeviceStatus, ImportOutcome, Importance};
 use super::repo;
 use super::service::{DeviceInput, bad, checked_new_device, ledger_changed, writable_project};
 use crate::kit::audit;
@@ -37,14 +37,24 @@ fn status(cell: &str) -> AppResult<DeviceStatus> {
     })
 }
 
+fn importance(cell: &str) -> AppResult<Importance> {
+    Importance::from_text(cell).ok_or_else(|| {
+        bad(
+            "importance".into(),
+            "取值应为：critical、normal、low（关键、一般、次要）",
+            "Must be one of: critical, normal, low",
+        )
+    })
+}
+
 fn line_error(line: u64, field: &str, e: &AppError) -> Value {
     serde_json::json!({"line": line, "field": field,
         "message": e.message(Locale::Zh), "messageEn": e.message(Locale::En)})
 }
 
 /// CSV import. Columns: code,name,category,model,specification,manufacturer,purchase_date,
-/// install_date,location,warranty_expiry,status,attributes (a JSON object); category and
-/// status as codes or their Chinese names (水泵, 在用).
+/// install_date,location,warranty_expiry,status,importance,attributes (a JSON object);
+/// category, status and importance as codes or their Chinese names (水泵, 在用, 关键).
 pub async fn import(
     state: &AppState,
     actor: &Actor,
@@ -115,6 +125,7 @@ pub async fn import(
                 location: get("location"),
                 warranty_expiry: date("warranty_expiry")?,
                 status: get("status").map(|s| status(&s)).transpose()?,
+                importance: get("importance").map(|s| importance(&s)).transpose()?,
                 attributes,
                 ..DeviceInput::default()
             };

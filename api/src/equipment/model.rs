@@ -84,6 +84,45 @@ crate::text_enum! {
     pub enum ControlMode { Card = "card", Face = "face", Qr = "qr", Remote = "remote" }
 }
 
+crate::text_enum! {
+    /// 重要程度 how much the estate depends on a device: orders the technician's task list
+    /// and the dispatch queue when hands are short
+    pub enum Importance {
+        /// 关键 a failure stops people (elevators, fire pumps)
+        Critical = "critical",
+        /// 一般
+        Normal = "normal",
+        /// 次要
+        Low = "low",
+    }
+}
+
+impl Importance {
+    /// The name users know, for imports written in Chinese.
+    pub fn label(self) -> &'static str {
+        match self {
+            Importance::Critical => "关键",
+            Importance::Normal => "一般",
+            Importance::Low => "次要",
+        }
+    }
+
+    /// A code (`critical`, `CRITICAL`) or the Chinese name (`关键`).
+    pub fn from_text(s: &str) -> Option<Self> {
+        let t = s.trim();
+        Self::parse(&t.to_ascii_lowercase()).or_else(|| Self::ALL.iter().copied().find(|c| c.label() == t))
+    }
+
+    /// Higher comes first in a queue.
+    pub fn rank(self) -> i16 {
+        match self {
+            Importance::Critical => 2,
+            Importance::Normal => 1,
+            Importance::Low => 0,
+        }
+    }
+}
+
 /// 设备 one device, with its category attributes as validated JSON.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Device {
@@ -103,6 +142,7 @@ pub struct Device {
     pub location: String,
     pub warranty_expiry: Option<NaiveDate>,
     pub status: DeviceStatus,
+    pub importance: Importance,
     pub responsible_user_id: Option<Uuid>,
     pub attributes: serde_json::Value,
     pub created_at: DateTime<Utc>,

@@ -3,14 +3,14 @@
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{Device, DeviceCategory, DeviceStatus, TopicPath};
+use super::model::{Device, DeviceCategory, DeviceStatus, Importance, TopicPath};
 
 pub async fn insert(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO devices (id, company_id, project_id, code, name, category, model, specification, manufacturer,
                               purchase_date, install_date, building_id, unit_id, location, warranty_expiry, status,
-                              responsible_user_id, attributes, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                              responsible_user_id, attributes, created_at, importance)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         d.id,
         d.company_id,
         d.project_id,
@@ -29,7 +29,8 @@ pub async fn insert(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
         d.status.as_str(),
         d.responsible_user_id,
         d.attributes,
-        d.created_at
+        d.created_at,
+        d.importance.as_str()
     )
     .execute(db)
     .await?;
@@ -40,7 +41,7 @@ pub async fn update(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE devices SET name = $3, model = $4, specification = $5, manufacturer = $6, purchase_date = $7,
                 install_date = $8, building_id = $9, unit_id = $10, location = $11, warranty_expiry = $12, status = $13,
-                responsible_user_id = $14, attributes = $15, updated_at = now()
+                responsible_user_id = $14, attributes = $15, importance = $16, updated_at = now()
          WHERE company_id = $1 AND id = $2",
         d.company_id,
         d.id,
@@ -56,7 +57,8 @@ pub async fn update(db: &mut PgConnection, d: &Device) -> sqlx::Result<()> {
         d.warranty_expiry,
         d.status.as_str(),
         d.responsible_user_id,
-        d.attributes
+        d.attributes,
+        d.importance.as_str()
     )
     .execute(db)
     .await?;
@@ -69,7 +71,7 @@ pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::R
         r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
                   manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
                   status AS "status: DeviceStatus", responsible_user_id, attributes, created_at,
-                  broker_username, broker_provisioned_at
+                  broker_username, broker_provisioned_at, importance AS "importance: Importance"
            FROM devices WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
@@ -84,7 +86,7 @@ pub async fn by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str) -> s
         r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
                   manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
                   status AS "status: DeviceStatus", responsible_user_id, attributes, created_at,
-                  broker_username, broker_provisioned_at
+                  broker_username, broker_provisioned_at, importance AS "importance: Importance"
            FROM devices WHERE company_id = $1 AND code = $2"#,
         company_id,
         code
@@ -122,7 +124,7 @@ pub async fn list(
     let mut q = sqlx::QueryBuilder::new(
         "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
                 install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at,
-                broker_username, broker_provisioned_at
+                broker_username, broker_provisioned_at, importance
          FROM devices WHERE company_id = ",
     );
     q.push_bind(company_id);

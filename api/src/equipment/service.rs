@@ -6,7 +6,9 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::model::{ControlMode, Device, DeviceCategory, DeviceStatus, EVENT_LEDGER_CHANGED, QR_PREFIX, TopicPath};
+use super::model::{
+    ControlMode, Device, DeviceCategory, DeviceStatus, EVENT_LEDGER_CHANGED, Importance, QR_PREFIX, TopicPath,
+};
 use super::repo::{self, DeviceFilter};
 use crate::kit::audit;
 use crate::kit::error::{AppError, AppResult, Msg};
@@ -202,6 +204,7 @@ pub struct DeviceInput {
     pub location: Option<String>,
     pub warranty_expiry: Option<NaiveDate>,
     pub status: Option<DeviceStatus>,
+    pub importance: Option<Importance>,
     pub responsible_user_id: Option<Uuid>,
     pub attributes: Option<Value>,
 }
@@ -236,6 +239,9 @@ async fn apply(state: &AppState, actor: &Actor, d: &mut Device, input: &DeviceIn
     }
     if let Some(s) = input.status {
         d.status = s;
+    }
+    if let Some(i) = input.importance {
+        d.importance = i;
     }
     (d.purchase_date, d.install_date, d.warranty_expiry) = (
         input.purchase_date.or(d.purchase_date),
@@ -315,6 +321,7 @@ pub(super) async fn checked_new_device(
         location: String::new(),
         warranty_expiry: None,
         status: DeviceStatus::InUse,
+        importance: Importance::Normal,
         responsible_user_id: None,
         attributes: Value::Object(Map::new()),
         created_at: state.clock.now(),

@@ -47,6 +47,33 @@ impl CursorKey for (NaiveDate, Uuid) {
     }
 }
 
+/// A rank (higher first) before a date-and-id key: lists ordered by importance or urgency.
+impl CursorKey for (i16, NaiveDate, Uuid) {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}|{}|{}", self.0, self.1, self.2.simple()))
+    }
+    fn decode(s: &str) -> Option<Self> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(s).ok()?).ok()?;
+        let mut it = raw.splitn(3, '|');
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?, Uuid::parse_str(it.next()?).ok()?))
+    }
+}
+
+impl CursorKey for (i16, DateTime<Utc>, Uuid) {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{}|{}|{}", self.0, self.1.timestamp_micros(), self.2.simple()))
+    }
+    fn decode(s: &str) -> Option<Self> {
+        let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(s).ok()?).ok()?;
+        let mut it = raw.splitn(3, '|');
+        Some((
+            it.next()?.parse().ok()?,
+            DateTime::from_timestamp_micros(it.next()?.parse().ok()?)?,
+            Uuid::parse_str(it.next()?).ok()?,
+        ))
+    }
+}
+
 /// One page: rows after `after`, at most `limit`. Services fetch `limit + 1` rows; the
 /// extra one only tells that a next page exists.
 #[derive(Debug, Clone)]

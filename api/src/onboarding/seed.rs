@@ -84,7 +84,7 @@ async fn seed_devices(
     tower: Uuid,
     houses: &[Uuid],
 ) -> AppResult<()> {
-    use crate::equipment::model::DeviceCategory as C;
+    use crate::equipment::model::{DeviceCategory as C, Importance};
     use crate::equipment::service::{DeviceInput, create};
     let none = Retry::none();
     let dev = |project: Uuid, code: String, name: String, category: C, attributes: serde_json::Value| DeviceInput {
@@ -96,6 +96,11 @@ async fn seed_devices(
         install_date: chrono::NaiveDate::from_ymd_opt(2021, 6, 1),
         warranty_expiry: chrono::NaiveDate::from_ymd_opt(2026, 6, 1),
         attributes: Some(attributes),
+        importance: Some(match category {
+            C::Elevator | C::WaterPump | C::FireEquipment => Importance::Critical,
+            C::WaterMeter | C::ElectricityMeter | C::GasMeter => Importance::Low,
+            _ => Importance::Normal,
+        }),
         ..DeviceInput::default()
     };
     for b in 1..=2 {
@@ -157,7 +162,7 @@ async fn seed_maintenance(s: &AppState, admin: &crate::rbac::model::Actor, estat
     use crate::equipment::model::DeviceCategory as C;
     use crate::maintenance::patrols::model::{CheckpointInput, RouteInput};
     use crate::maintenance::patrols::service::create_route;
-    use crate::maintenance::plans::model::{IntervalKind as I, PlanAnchor, PlanInput};
+    use crate::maintenance::plans::model::{IntervalKind as I, PlanAnchor, PlanInput, Usage};
     use crate::maintenance::plans::service::create_plan;
     let none = Retry::none();
     let plan = |category: C, name: &str, checklist: &[&str], interval: I, start: (i32, u32, u32)| PlanInput {
@@ -166,8 +171,9 @@ async fn seed_maintenance(s: &AppState, admin: &crate::rbac::model::Actor, estat
         category: Some(category),
         name: name.into(),
         checklist: checklist.iter().map(|c| c.to_string()).collect(),
-        interval_kind: interval,
+        interval_kind: Some(interval),
         interval_days: None,
+        usage: None,
         anchor: PlanAnchor::Schedule,
         start_date: chrono::NaiveDate::from_ymd_opt(start.0, start.1, start.2).unwrap_or_default(),
         lead_days: 5,
@@ -203,7 +209,17 @@ async fn seed_maintenance(s: &AppState, admin: &crate::rbac::model::Actor, estat
             (2026, 1, 10),
         ),
     ];
-    for p in plans {
+    // by use: ropes lubricated every 20,000 trips, pump bearings greased every 500 hours run
+    let by_use = |category: C, name: &str, checklist: &[&str], metric: &str, every: f64, lead: f64| PlanInput {
+        interval_kind: None,
+        usage: Some(Usage { metric: metric.into(), every, lead }),
+        ..plan(category, name, checklist, I::Monthly, (2026, 1, 1))
+    };
+    let used = [
+        by_use(C::Elevator, "曳引钢丝绳润滑", &["钢丝绳润滑", "绳头组合紧固"], "trips", 20_000.0, 2_000.0),
+        by_use(C::WaterPump, "水泵轴承加脂", &["轴承加注润滑脂", "运行噪声与振动"], "runHours", 500.0, 50.0),
+    ];
+    for p in plans.into_iter().chain(used) {
         create_plan(s, admin, &none, p).await?;
     }
     let point = |name: &str, lat: f64, lng: f64| CheckpointInput {

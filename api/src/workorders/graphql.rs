@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::model::{self, EVENT_CHANGED, Filter};
 use super::service::{self, Completion, CreateInput, Move, Position, ReportInput, SettingsInput, SlaInput};
+use crate::equipment::graphql::DeviceImportance;
 use crate::kit::gql::{Conn, StateExt, group_by, load_one, parse_id, parse_opt_id, to_id};
 use crate::kit::pagination::Page;
 use crate::kit::state::AppState;
@@ -20,6 +21,18 @@ use crate::rbac::graphql::ActorExt;
 use crate::rbac::model::Perm;
 
 // ---- enums -------------------------------------------------------------------------------
+
+/// How a list of work orders is ordered.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WorkOrderOrder {
+    /// newest first
+    #[default]
+    Newest,
+    /// 派单队列 the dispatch queue when hands are short: most urgent first (priority, then
+    /// the device's importance: a critical elevator before a low-importance meter), then the
+    /// longest waiting
+    Urgency,
+}
 
 /// 工单来源 where a work order came from
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -181,6 +194,8 @@ pub struct WorkOrder {
     pub category: WorkOrderCategory,
     /// how urgent
     pub priority: WorkOrderPriority,
+    /// its device's importance (NORMAL without a device): the queue puts critical first
+    pub importance: DeviceImportance,
     /// where it stands
     pub state: WorkOrderState,
     /// a short title
@@ -256,6 +271,7 @@ impl From<model::WorkOrder> for WorkOrder {
             source: w.source.into(),
             category: w.category.into(),
             priority: w.priority.into(),
+            importance: w.importance.into(),
             state: w.state.into(),
             title: w.title,
             description: w.description,
@@ -580,7 +596,7 @@ pub struct WorkOrderQuery;
 
 #[Object]
 impl WorkOrderQuery {
-    /// Work orders, newest first. Staff see their projects' orders (`mine`: the orders
+    /// Work orders, newest first or as the dispatch queue (`orderBy: URGENCY`). Staff see their projects' orders (`mine`: the orders
     /// assigned to them; `pool`: the orders waiting to be taken); an owner sees their own
     /// repairs.
     #[allow(clippy::too_many_arguments)]
@@ -593,12 +609,18 @@ impl WorkOrderQuery {
         #[graphql(default, desc = "only orders assigned to the caller")] mine: bool,
         #[graphql(default, desc = "only orders waiting in the pool")] pool: bool,
         #[graphql(desc = "only this device's orders")] device_id: Option<ID>,
+        #[graphql(default, desc = "newest first, or the dispatch queue's order")] order_by: WorkOrderOrder,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<WorkOrder>> {
         let actor = ctx.actor()?;
-        let page = Page::<(DateTime<Utc>, Uuid)>::new(ctx, first, after)?;
         let f = filter(project_id, states, category, mine, pool, device_id)?;
+        if order_by == WorkOrderOrder::Urgency {
+            let page = Page::<(i16, DateTime<Utc>, Uuid)>::new(ctx, first, after)?;
+            let rows = service::queue(ctx.state(), &actor, &f, page.after, page.fetch()).await?;
+            return Ok(page.connection(rows, |r| (r.urgency(), r.created_at, r.id), WorkOrder::from));
+        }
+        let page = Page::<(DateTime<Utc>, Uuid)>::new(ctx, first, after)?;
         let rows = service::list(ctx.state(), &actor, &f, page.after, page.fetch()).await?;
         Ok(page.connection(rows, |r| (r.created_at, r.id), WorkOrder::from))
     }

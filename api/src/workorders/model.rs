@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::equipment::model::DeviceCategory;
+use crate::equipment::model::{DeviceCategory, Importance};
 
 crate::text_enum! {
     /// 工单来源 where a work order came from
@@ -171,12 +171,9 @@ crate::text_enum! {
     }
 }
 
-/// A part used in a repair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartUsed {
-    pub name: String,
-    pub quantity: i32,
-}
+/// A part used in a repair: the same kind of entry as a maintenance record's, so the
+/// device's archive lists both alike.
+pub use crate::maintenance::plans::model::PartUsed;
 
 /// 工单 one repair job, from the report to the return visit.
 #[derive(Debug, Clone)]
@@ -226,6 +223,8 @@ pub struct WorkOrder {
     pub visit_note: String,
     pub cancel_reason: String,
     pub alarm_cleared_at: Option<DateTime<Utc>>,
+    /// its device's importance as it is now (NORMAL without a device); read, never stored
+    pub importance: Importance,
 }
 
 impl WorkOrder {
@@ -233,6 +232,23 @@ impl WorkOrder {
     pub fn number(&self) -> String {
         format!("GD{:08}", self.no)
     }
+
+    /// How urgent it is in a queue (higher first): the priority, then the device's
+    /// importance; the same number as SQL's `work_order_urgency`.
+    pub fn urgency(&self) -> i16 {
+        urgency(self.priority, self.importance)
+    }
+}
+
+/// Priority first (urgent 3 … low 0), then importance (critical 2, normal 1, low 0).
+pub fn urgency(p: Priority, i: Importance) -> i16 {
+    let p = match p {
+        Priority::Urgent => 3,
+        Priority::High => 2,
+        Priority::Normal => 1,
+        Priority::Low => 0,
+    };
+    p * 3 + i.rank()
 }
 
 /// One line of a work order's log.
@@ -298,7 +314,6 @@ pub struct Filter {
     pub device_id: Option<Uuid>,
 }
 
-/// The subscription event: an order changed.
 pub const EVENT_CHANGED: &str = "workorder.changed";
 
 /// What a change event carries (subscribers read the order again through the service).

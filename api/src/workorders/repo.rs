@@ -11,6 +11,7 @@ use super::model::{
     Action, Category, Deadlines, Dispatch, Event, Filter, Overdue, PartUsed, Priority, Report, Settings, Sla, Source,
     State, TechnicianFigures, WorkOrder,
 };
+use crate::equipment::model::Importance;
 
 pub async fn insert(db: impl PgExecutor<'_>, w: &WorkOrder) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
@@ -96,7 +97,9 @@ pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::R
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
+                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
+                    AS "importance!: Importance"
            FROM work_orders WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
@@ -115,7 +118,9 @@ pub async fn lock(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> sqlx::Re
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
+                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
+                    AS "importance!: Importance"
            FROM work_orders WHERE company_id = $1 AND id = $2 FOR UPDATE"#,
         company_id,
         id
@@ -134,7 +139,9 @@ pub async fn lock_skip_locked(db: &mut PgConnection, company_id: Uuid, id: Uuid)
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
+                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
+                    AS "importance!: Importance"
            FROM work_orders WHERE company_id = $1 AND id = $2 FOR UPDATE SKIP LOCKED"#,
         company_id,
         id
@@ -197,7 +204,9 @@ pub async fn list(
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
+                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
+                    AS "importance!: Importance"
            FROM work_orders
            WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2))
              AND ($3::uuid IS NULL OR project_id = $3)
@@ -228,6 +237,61 @@ pub async fn list(
     .await
 }
 
+/// 派单队列 the same list as [`list`], most urgent first (priority, then the device's
+/// importance), then the longest waiting, after the cursor (urgency, created_at, id).
+pub async fn queue(
+    db: impl PgExecutor<'_>,
+    v: &Visible,
+    f: &Filter,
+    assignee: Option<Uuid>,
+    after: Option<(i16, DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<WorkOrder>> {
+    let states: Vec<&str> = f.states.iter().map(|s| s.as_str()).collect();
+    sqlx::query_as!(
+        WorkOrder,
+        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
+                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
+                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
+                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
+                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
+                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
+                  importance AS "importance!: Importance"
+           FROM (SELECT w.*, coalesce(d.importance, 'normal') AS importance,
+                        work_order_urgency(w.priority, d.importance) AS urgency
+                 FROM work_orders w LEFT JOIN devices d ON d.id = w.device_id
+                 WHERE w.company_id = $1 AND ($2::uuid[] IS NULL OR w.project_id = ANY($2))
+                   AND ($3::uuid IS NULL OR w.project_id = $3)
+                   AND (cardinality($4::text[]) = 0 OR w.state = ANY($4))
+                   AND ($5::text IS NULL OR w.category = $5)
+                   AND ($6::uuid IS NULL OR w.assignee_id = $6)
+                   AND (NOT $7 OR (w.state = 'submitted' AND w.assignee_id IS NULL))
+                   AND ($8::uuid IS NULL OR w.device_id = $8)
+                   AND (NOT $9 OR w.owner_id = $10 OR (w.source = 'owner' AND w.reporter_id = $11))) q
+           WHERE $12::smallint IS NULL OR urgency < $12
+              OR (urgency = $12 AND (created_at, id) > ($13::timestamptz, $14::uuid))
+           ORDER BY urgency DESC, created_at, id LIMIT $15"#,
+        v.company_id,
+        v.projects.as_deref(),
+        f.project_id,
+        &states as &[&str],
+        f.category.map(|c| c.as_str()),
+        assignee,
+        f.pool,
+        f.device_id,
+        v.owner.is_some(),
+        v.owner.and_then(|o| o.0),
+        v.owner.map(|o| o.1),
+        after.map(|k| k.0),
+        after.map(|k| k.1),
+        after.map(|k| k.2),
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// One technician's orders, newest first: a plain `assignee_id = $1` so every plan walks
 /// the assignee index (the technician's most frequent query).
 pub async fn list_assigned(
@@ -247,7 +311,9 @@ pub async fn list_assigned(
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
+                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
+                    AS "importance!: Importance"
            FROM work_orders
            WHERE assignee_id = $1 AND company_id = $2
              AND (cardinality($3::text[]) = 0 OR state = ANY($3))

@@ -16,6 +16,7 @@ use super::model::{
     Source, State, WorkOrder,
 };
 use super::repo::{self, Visible};
+use crate::equipment::model::Importance;
 use crate::iot::alarms::model::{RepairSource, RepairStatus, Severity};
 use crate::iot::alarms::service::{RepairDesk, RepairOpened};
 use crate::kit::error::{AppError, AppResult, Msg};
@@ -120,6 +121,20 @@ pub async fn list(
         return Ok(repo::list_assigned(&state.db, actor.company_id, me, f, after, limit as i64).await?);
     }
     Ok(repo::list(&state.db, &v, f, assignee, after, limit as i64).await?)
+}
+
+/// The same list as [`list`] as a dispatch queue: most urgent first (priority, then the
+/// device's importance), then the longest waiting.
+pub async fn queue(
+    state: &AppState,
+    actor: &Actor,
+    f: &Filter,
+    after: Option<(i16, DateTime<Utc>, Uuid)>,
+    limit: usize,
+) -> AppResult<Vec<WorkOrder>> {
+    check_device(state, actor, f).await?;
+    let (v, assignee) = visibility(actor, f)?;
+    Ok(repo::queue(&state.db, &v, f, assignee, after, limit as i64).await?)
 }
 
 /// How many of the listed orders are in each state (every state, zero included).
@@ -280,6 +295,8 @@ fn blank(
         visit_note: String::new(),
         cancel_reason: String::new(),
         alarm_cleared_at: None,
+        // read from the device whenever the order is loaded
+        importance: Importance::Normal,
     }
 }
 
@@ -1116,6 +1133,21 @@ async fn apply(
                 let what = format!("有偿维修 {} {}", w.number(), w.title);
                 repo::upsert_charge(&mut **tx, w, amount, &what, actor.user_id, now).await?;
             }
+            // 维修档案: the repair goes into the device's archive beside its maintenance
+            if let Some(device) = w.device_id {
+                let r = crate::maintenance::plans::service::Repair {
+                    work_order_id: w.id,
+                    company_id: w.company_id,
+                    project_id: w.project_id,
+                    device_id: device,
+                    staff_id: actor.user_id,
+                    done_at: now,
+                    parts: &w.parts.0,
+                    notes: &w.result,
+                    photos: &w.result_photos,
+                };
+                crate::maintenance::plans::service::archive_repair(tx, &r).await?;
+            }
             let mut to = k.owner_side.clone();
             if w.owner_id.is_none() && w.source != Source::Owner {
                 to.extend(k.visitors.iter().copied());
@@ -1159,6 +1191,7 @@ async fn apply(
             w.charge = None;
             w.cash_receipt_no = None;
             repo::drop_charge(&mut **tx, w.id).await?;
+            crate::maintenance::plans::service::unarchive_repair(tx, w.id).await?;
             crate::iot::alarms::service::set_repairs_status(tx, w.id, RepairStatus::InProgress).await?;
             tell(state, tx, w, &[w.assignee_id], "工单被驳回", format!("{} 需返工：{note}", w.number())).await?;
         }

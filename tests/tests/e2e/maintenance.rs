@@ -471,3 +471,129 @@ async fn guards_cannot_read_checkpoint_codes_nor_scan_at_impossible_speed_or_wit
     let r = s.gql(Some(&guard), SCAN, scan_input(&points[2]["code"], 30.5818, 104.0668)).await;
     assert_eq!((code(&r), field(&r)), ("VALIDATION", "code"), "{r}");
 }
+
+/// Publishes an elevator's trip counter as the device would, stamped `secs_ago` back.
+async fn trips(s: &TestServer, code: &str, value: f64, secs_ago: i64) {
+    let ts = (s.clock_now() - chrono::Duration::seconds(secs_ago)).to_rfc3339();
+    let body = json!({"ts": ts, "values": {"trips": value, "mode": 1}}).to_string();
+    let before = s.scalar("SELECT count(*) FROM telemetry").await;
+    s.mqtt_publish(&format!("JCWY/{code}/telemetry"), body.as_bytes()).await;
+    let deadline = Instant::now() + PATIENCE;
+    while s.scalar("SELECT count(*) FROM telemetry").await <= before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const USAGE_TASKS: &str =
+    "query($p: ID, $a: String) { maintenanceTasks(projectId: $p, state: PENDING, first: 2, after: $a) {
+    edges { node { id planId deviceId dueDate dueCounter importance } } pageInfo { hasNextPage endCursor } } }";
+
+/// The pending tasks of the given plans in the project, in list order, page by page.
+async fn pending_of(s: &TestServer, token: &str, project: &Value, plans: &[&str]) -> Vec<Value> {
+    let (mut out, mut after) = (Vec::new(), Value::Null);
+    for _ in 0..100 {
+        let r = s.ok(Some(token), USAGE_TASKS, json!({"p": project, "a": after})).await;
+        let conn = &r["maintenanceTasks"];
+        out.extend(
+            conn["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"].clone())
+                .filter(|t| plans.iter().any(|p| t["planId"] == *p)),
+        );
+        if conn["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_usage_plan_falls_due_on_the_trip_counter_and_critical_devices_lead_the_list() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let d = s.ok(Some(&manager), "{ deviceByCode(code: \"JC-ELV-21\") { id projectId importance } }", json!({})).await;
+    let (lift, project) = (d["deviceByCode"]["id"].clone(), d["deviceByCode"]["projectId"].clone());
+    assert_eq!(d["deviceByCode"]["importance"], "CRITICAL");
+    let tech1 = user_id(&s, &manager, "tech1").await;
+    let today = s.clock_now().with_timezone(&SH).date_naive();
+    let create = "mutation($i: CreateMaintenancePlanInput!) { createMaintenancePlan(input: $i) {
+        plan { id intervalKind usage { metric every lead } } } }";
+    let input = json!({"projectId": project, "deviceId": lift, "name": "曳引轮检查", "checklist": ["曳引轮磨损", "润滑"],
+        "startDate": today.to_string(), "responsibleUserId": tech1,
+        "usage": {"metric": "trips", "every": 1000.0, "lead": 500.0}});
+    // a calendar interval and a counter at once, a counter no device could name, a lead
+    // as long as the interval: each refused naming its field
+    for (patch, field_name) in [
+        (json!({"intervalKind": "MONTHLY"}), "intervalKind"),
+        (json!({"usage": {"metric": "trips; DROP", "every": 1000.0}}), "usage.metric"),
+        (json!({"usage": {"metric": "trips", "every": 1000.0, "lead": 1000.0}}), "usage.lead"),
+        (json!({"usage": {"metric": "trips", "every": 0.0}}), "usage.every"),
+        (json!({"usage": null}), "intervalKind"),
+    ] {
+        let mut bad = input.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        let r = s.gql(Some(&manager), create, json!({"i": bad})).await;
+        assert_eq!((code(&r), field(&r)), ("VALIDATION", field_name), "{patch}: {r}");
+    }
+    let made = s.ok(Some(&manager), create, json!({"i": input.clone()})).await;
+    let p = &made["createMaintenancePlan"]["plan"];
+    assert_eq!(p["intervalKind"], Value::Null);
+    assert_eq!(p["usage"], json!({"metric": "trips", "every": 1000.0, "lead": 500.0}));
+    let plan = p["id"].as_str().unwrap().to_owned();
+
+    // first sight: the counter stands at 5,000 twenty hours ago, and the cycle counts from there
+    trips(&s, "JC-ELV-21", 5_000.0, 20 * 3600).await;
+    wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
+    let tech = s.sign_in("tech1").await;
+    assert!(pending_of(&s, &tech, &project, &[&plan]).await.is_empty(), "nothing used yet");
+    // 400 trips on: not yet within the lead of 6,000
+    trips(&s, "JC-ELV-21", 5_400.0, 10 * 3600).await;
+    wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
+    assert!(pending_of(&s, &tech, &project, &[&plan]).await.is_empty(), "not before the lead");
+    // 5,500 now: due at 6,000, and at 500 trips per 20 hours that is tomorrow
+    trips(&s, "JC-ELV-21", 5_500.0, 0).await;
+    wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
+    wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
+    let got = pending_of(&s, &tech, &project, &[&plan]).await;
+    assert_eq!(got.len(), 1, "one task however often the scheduler runs: {got:?}");
+    assert_eq!(got[0]["dueCounter"], 6000.0);
+    assert_eq!(got[0]["dueDate"], (today + chrono::Duration::days(1)).to_string());
+    assert_eq!(
+        s.wait_for("SELECT count(*) FROM notifications WHERE title LIKE '保养任务：%曳引轮检查' AND body LIKE '%trips 达到 6000%'", 1)
+            .await,
+        1
+    );
+
+    // a low-importance meter's calendar task due today still comes after the critical
+    // elevator's due tomorrow
+    let m = s.ok(Some(&manager), "{ deviceByCode(code: \"JC-WM-0002\") { id importance } }", json!({})).await;
+    assert_eq!(m["deviceByCode"]["importance"], "LOW");
+    let meter_plan = json!({"projectId": project, "deviceId": m["deviceByCode"]["id"], "name": "水表外观检查",
+        "checklist": ["表盘清晰"], "intervalKind": "DAYS", "intervalDays": 30, "startDate": today.to_string(),
+        "leadDays": 0, "responsibleUserId": tech1});
+    let made = s.ok(Some(&manager), create, json!({"i": meter_plan})).await;
+    let meter_plan = made["createMaintenancePlan"]["plan"]["id"].as_str().unwrap().to_owned();
+    wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
+    let got = pending_of(&s, &tech, &project, &[&plan, &meter_plan]).await;
+    let order: Vec<(&str, &str)> =
+        got.iter().map(|t| (t["importance"].as_str().unwrap(), t["dueDate"].as_str().unwrap())).collect();
+    let (tomorrow, today_s) = ((today + chrono::Duration::days(1)).to_string(), today.to_string());
+    assert_eq!(order, [("CRITICAL", tomorrow.as_str()), ("LOW", today_s.as_str())]);
+
+    // done at 5,500: the next cycle is due at 7,000 (the schedule keeps its multiples)
+    let done = json!({"taskId": got[0]["id"], "results": [{"item": "曳引轮磨损", "result": "PASS"}, {"item": "润滑", "result": "PASS"}]});
+    s.ok(Some(&tech), COMPLETE, json!({"i": done})).await;
+    trips(&s, "JC-ELV-21", 6_400.0, 0).await;
+    wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
+    assert!(pending_of(&s, &tech, &project, &[&plan]).await.is_empty(), "6,400 is short of 7,000 - 500");
+    trips(&s, "JC-ELV-21", 6_600.0, 0).await;
+    wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
+    let got = pending_of(&s, &tech, &project, &[&plan]).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["dueCounter"], 7000.0);
+}

@@ -747,3 +747,144 @@ async fn a_transfer_resent_by_the_technician_answers_like_the_first() {
     let r = step(&s, &tech1, "transferWorkOrder", "TransferWorkOrderInput", fresh).await;
     assert_eq!(code(&r), "FORBIDDEN", "{r}");
 }
+
+/// The titles of the orders among `ours` in the pool, as the dispatch queue orders them
+/// (walked a page of one at a time, so the cursor is used).
+async fn queue(s: &TestServer, token: &str, ours: &[String]) -> Vec<(String, String)> {
+    let q = "query($a: String) { workOrders(pool: true, orderBy: URGENCY, first: 1, after: $a) {
+        edges { node { id title importance } } pageInfo { hasNextPage endCursor } } }";
+    let (mut out, mut after) = (Vec::new(), Value::Null);
+    for _ in 0..50 {
+        let r = s.ok(Some(token), q, json!({"a": after})).await;
+        let conn = &r["workOrders"];
+        for e in conn["edges"].as_array().unwrap() {
+            if ours.iter().any(|o| e["node"]["id"] == o.as_str()) {
+                out.push((
+                    e["node"]["title"].as_str().unwrap().to_owned(),
+                    e["node"]["importance"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        if conn["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_queue_puts_urgent_and_critical_first_and_a_device_repair_joins_its_archive() {
+    let s = TestServer::seeded().await;
+    let manager = s.sign_in("manager").await;
+    let tech1 = s.sign_in("tech1").await;
+    let project = project_id(&s, &manager, "JCHY").await;
+    let device = |code: &'static str| {
+        let (s, manager) = (&s, &manager);
+        async move {
+            let q = format!("{{ deviceByCode(code: \"{code}\") {{ id importance }} }}");
+            s.ok(Some(manager), &q, json!({})).await["deviceByCode"].clone()
+        }
+    };
+    let (meter, lift) = (device("JC-WM-0001").await, device("JC-ELV-12").await);
+    assert_eq!((meter["importance"].as_str(), lift["importance"].as_str()), (Some("LOW"), Some("CRITICAL")));
+    let create = |title: &'static str, category: &'static str, priority: &'static str, device: Value| {
+        let (s, manager, project) = (&s, &manager, &project);
+        async move {
+            let q = "mutation($i: CreateWorkOrderInput!) { createWorkOrder(input: $i) { workOrder { id } } }";
+            let i = json!({"projectId": project, "category": category, "priority": priority, "title": title,
+                "deviceId": device, "location": "公区"});
+            s.ok(Some(manager), q, json!({"i": i})).await["createWorkOrder"]["workOrder"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    // made in this order: the low meter first, the critical elevator third
+    let ours = vec![
+        create("水表读数异常", "PLUMBING", "NORMAL", meter["id"].clone()).await,
+        create("大堂灯不亮", "PUBLIC_FACILITY", "NORMAL", Value::Null).await,
+        create("电梯异响", "ELEVATOR", "NORMAL", lift["id"].clone()).await,
+        create("消防通道堵塞", "FIRE_SAFETY", "HIGH", Value::Null).await,
+    ];
+    let titles = |q: Vec<(String, String)>| q.into_iter().map(|(t, _)| t).collect::<Vec<_>>();
+    let got = queue(&s, &tech1, &ours).await;
+    assert_eq!(titles(got.clone()), ["消防通道堵塞", "电梯异响", "大堂灯不亮", "水表读数异常"], "{got:?}");
+    assert_eq!(got[1].1, "CRITICAL");
+    assert_eq!(got[3].1, "LOW");
+    // importance is the device's as it is now: the meter made critical moves up, and among
+    // equals the longest waiting comes first
+    let up = "mutation($i: UpdateDeviceInput!) { updateDevice(input: $i) { device { importance } } }";
+    let r = s.ok(Some(&manager), up, json!({"i": {"deviceId": meter["id"], "importance": "CRITICAL"}})).await;
+    assert_eq!(r["updateDevice"]["device"]["importance"], "CRITICAL");
+    assert_eq!(titles(queue(&s, &tech1, &ours).await), ["消防通道堵塞", "水表读数异常", "电梯异响", "大堂灯不亮"]);
+    let bad = s
+        .gql(
+            Some(&tech1),
+            "{ workOrders(pool: true, orderBy: URGENCY, after: \"bm9wZQ\") { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!((code(&bad), field(&bad)), ("VALIDATION", "after"));
+
+    // the elevator repaired: its result and parts go into the elevator's archive
+    let id = &ours[2];
+    ok_step(&s, &tech1, "grabWorkOrder", "WorkOrderInput", json!({"workOrderId": id})).await;
+    ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id, "position": here()})).await;
+    let done = json!({"workOrderId": id, "result": "更换门机皮带", "parts": [{"name": "门机皮带", "quantity": 1}]});
+    ok_step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", done.clone()).await;
+    let archive = "query($d: ID!, $k: MaintenanceRecordKind) { maintenanceRecords(deviceId: $d, kind: $k) {
+        edges { node { kind workOrderId notes staffId results { item } parts { name quantity } } } } }";
+    let read = |kind: Value| {
+        let (s, manager, lift) = (&s, &manager, &lift);
+        async move {
+            let r = s.ok(Some(manager), archive, json!({"d": lift["id"], "k": kind})).await;
+            r["maintenanceRecords"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect::<Vec<_>>()
+        }
+    };
+    let repairs = read(json!("REPAIR")).await;
+    assert_eq!(repairs.len(), 1, "{repairs:?}");
+    assert_eq!(
+        (&repairs[0]["kind"], &repairs[0]["workOrderId"], &repairs[0]["notes"], &repairs[0]["results"]),
+        (&json!("REPAIR"), &json!(id), &json!("更换门机皮带"), &json!([]))
+    );
+    assert_eq!(repairs[0]["parts"], json!([{"name": "门机皮带", "quantity": 1}]));
+    assert!(read(Value::Null).await.iter().any(|r| r["workOrderId"] == id.as_str()), "beside the maintenance records");
+    assert!(read(json!("MAINTENANCE")).await.iter().all(|r| r["kind"] == "MAINTENANCE"));
+    // the result rejected: out of the archive until the work is done again, then in once
+    let reject = json!({"workOrderId": id, "reason": "仍有异响"});
+    ok_step(&s, &manager, "rejectWorkOrder", "WorkOrderReasonInput", reject).await;
+    assert!(read(json!("REPAIR")).await.is_empty());
+    ok_step(&s, &tech1, "startWorkOrder", "StartWorkOrderInput", json!({"workOrderId": id, "position": here()})).await;
+    let again = json!({"workOrderId": id, "result": "更换门机皮带并调整门刀",
+        "parts": [{"name": "门机皮带", "quantity": 1}, {"name": "门刀", "quantity": 1}]});
+    ok_step(&s, &tech1, "completeWorkOrder", "CompleteWorkOrderInput", again).await;
+    let repairs = read(json!("REPAIR")).await;
+    assert_eq!(repairs.len(), 1);
+    assert_eq!(repairs[0]["parts"].as_array().unwrap().len(), 2);
+    // a guard cannot read the archive
+    let guard = s.sign_in("guard1").await;
+    let r = s.gql(Some(&guard), archive, json!({"d": lift["id"], "k": "REPAIR"})).await;
+    assert_eq!(code(&r), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn the_queue_ranks_in_sql_as_in_rust() {
+    use wuye_api::equipment::model::Importance;
+    use wuye_api::workorders::model::{Priority, urgency};
+    let (_name, url) = wuye_tests::fresh_database().await;
+    let db = sqlx::PgPool::connect(&url).await.unwrap();
+    for p in Priority::ALL {
+        for i in Importance::ALL {
+            let sql: i16 = sqlx::query_scalar("SELECT work_order_urgency($1, $2)")
+                .bind(p.as_str())
+                .bind(i.as_str())
+                .fetch_one(&db)
+                .await
+                .unwrap();
+            assert_eq!(sql, urgency(*p, *i), "{p} {i}");
+        }
+    }
+    let none: i16 = sqlx::query_scalar("SELECT work_order_urgency('normal', NULL)").fetch_one(&db).await.unwrap();
+    assert_eq!(none, urgency(Priority::Normal, Importance::Normal), "no device counts as normal");
+}

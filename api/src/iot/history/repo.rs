@@ -75,3 +75,26 @@ pub async fn meter_periods(
     .fetch_all(db)
     .await
 }
+
+/// The last value of `metric` each device reported at or after `since` (devices without
+/// one are left out).
+pub async fn latest(
+    db: impl PgExecutor<'_>,
+    devices: &[Uuid],
+    metric: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<Vec<(Uuid, f64, DateTime<Utc>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT d.id AS "device_id!", x.v AS "value!", x.ts AS "ts!"
+           FROM unnest($1::uuid[]) AS d(id)
+           CROSS JOIN LATERAL (SELECT (t.data->>$2)::float8 AS v, t.ts FROM telemetry t
+                               WHERE t.device_id = d.id AND t.ts >= $3 AND t.data ? $2
+                               ORDER BY t.ts DESC LIMIT 1) x"#,
+        devices,
+        metric,
+        since
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.device_id, r.value, r.ts)).collect())
+}

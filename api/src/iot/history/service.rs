@@ -162,3 +162,22 @@ pub async fn elevator_state(state: &AppState, actor: &Actor, device: Uuid) -> Ap
         last_seen: live.last_seen,
     })
 }
+
+/// How far back a counter's last value is looked for.
+const COUNTER_WINDOW_DAYS: i64 = 30;
+
+/// The last value of a cumulative counter (`trips`, `runHours`, `starts`, `reading`) each
+/// device reported within the last 30 days, for the maintenance scheduler (no caller:
+/// the devices come from the plans). Devices without one are left out.
+pub async fn latest_counters(
+    state: &AppState,
+    db: impl sqlx::PgExecutor<'_>,
+    devices: &[Uuid],
+    metric: &str,
+) -> AppResult<std::collections::HashMap<Uuid, (f64, DateTime<Utc>)>> {
+    if devices.is_empty() || !metric_name_ok(metric) {
+        return Ok(Default::default());
+    }
+    let since = state.clock.now() - TimeDelta::days(COUNTER_WINDOW_DAYS);
+    Ok(repo::latest(db, devices, metric, since).await?.into_iter().map(|(d, v, t)| (d, (v, t))).collect())
+}

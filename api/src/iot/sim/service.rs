@@ -41,12 +41,38 @@ fn round(v: f64, dp: i32) -> f64 {
     (v * f).round() / f
 }
 
-/// One telemetry payload for a device of `category`; `reading` carries meter totals.
-fn telemetry(category: DeviceCategory, rng: &mut Rng, reading: &mut f64) -> serde_json::Value {
+/// A device's cumulative counters between messages: a meter's register, an elevator's
+/// trips, a pump's starts, hours run. Maintenance plans by use count on them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counters {
+    reading: f64,
+    trips: f64,
+    starts: f64,
+    run_hours: f64,
+}
+
+impl Counters {
+    fn start(rng: &mut Rng) -> Self {
+        Counters {
+            reading: rng.range(100.0, 5000.0),
+            trips: rng.range(10_000.0, 200_000.0).floor(),
+            starts: rng.range(1_000.0, 20_000.0).floor(),
+            run_hours: rng.range(1_000.0, 30_000.0),
+        }
+    }
+}
+
+/// One telemetry payload for a device of `category`; `c` carries its counters on.
+fn telemetry(category: DeviceCategory, rng: &mut Rng, c: &mut Counters) -> serde_json::Value {
     let values = match category {
         DeviceCategory::Elevator => {
             let running = rng.unit() < 0.6;
+            if running {
+                c.trips += (rng.range(1.0, 4.0)).floor();
+                c.run_hours += 0.01;
+            }
             serde_json::json!({
+                "trips": c.trips, "runHours": round(c.run_hours, 2),
                 "mode": if running { 1 } else { 0 }, "floor": (rng.range(1.0, 27.0)) as i64,
                 "door": if !running && rng.unit() < 0.5 { 1 } else { 0 },
                 "speed": if running { round(rng.range(1.0, 2.5), 2) } else { 0.0 },
@@ -55,18 +81,25 @@ fn telemetry(category: DeviceCategory, rng: &mut Rng, reading: &mut f64) -> serd
                 "doorFaults": (rng.range(0.0, 2.0)) as i64,
             })
         }
-        DeviceCategory::WaterPump => serde_json::json!({
+        DeviceCategory::WaterPump => {
+            if rng.unit() < 0.05 {
+                c.starts += 1.0;
+            }
+            c.run_hours += 0.02;
+            serde_json::json!({
+            "starts": c.starts, "runHours": round(c.run_hours, 2),
             "running": 1, "pressureMpa": round(rng.range(0.35, 0.5), 3), "currentA": round(rng.range(10.0, 15.0), 2),
             "flowM3h": round(rng.range(8.0, 20.0), 2),
-        }),
+            })
+        }
         DeviceCategory::FireEquipment => serde_json::json!({ "pressureMpa": round(rng.range(1.0, 1.4), 3) }),
         DeviceCategory::WaterMeter | DeviceCategory::GasMeter => {
-            *reading += round(rng.range(0.001, 0.02), 3);
-            serde_json::json!({ "reading": round(*reading, 3), "flowLph": round(rng.range(0.0, 12.0), 2) })
+            c.reading += round(rng.range(0.001, 0.02), 3);
+            serde_json::json!({ "reading": round(c.reading, 3), "flowLph": round(rng.range(0.0, 12.0), 2) })
         }
         DeviceCategory::ElectricityMeter => {
-            *reading += round(rng.range(0.01, 0.2), 3);
-            serde_json::json!({ "reading": round(*reading, 3), "powerKw": round(rng.range(0.1, 6.0), 2) })
+            c.reading += round(rng.range(0.01, 0.2), 3);
+            serde_json::json!({ "reading": round(c.reading, 3), "powerKw": round(rng.range(0.1, 6.0), 2) })
         }
         DeviceCategory::AccessDoor => {
             serde_json::json!({ "doorOpen": if rng.unit() < 0.1 { 1 } else { 0 }, "passes": (rng.range(0.0, 5.0)) as i64 })
@@ -187,7 +220,7 @@ async fn publish_share(opts: &SimOptions, share: Share<'_>) -> Result<(u64, u64)
         }
     });
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (share.id.len() as u64 + mine.len() as u64));
-    let mut readings: Vec<f64> = mine.iter().map(|_| rng.range(100.0, 5000.0)).collect();
+    let mut counters: Vec<Counters> = mine.iter().map(|_| Counters::start(&mut rng)).collect();
     let offline = share.offline.min(mine.len());
     let live = mine.len() - offline;
     let mut sent = 0u64;
@@ -211,7 +244,7 @@ async fn publish_share(opts: &SimOptions, share: Share<'_>) -> Result<(u64, u64)
             faults += 1;
             ("event", fault(d.category, &mut rng))
         } else {
-            ("telemetry", telemetry(d.category, &mut rng, &mut readings[k]))
+            ("telemetry", telemetry(d.category, &mut rng, &mut counters[k]))
         };
         client.publish(d.path().topic(&opts.root, kind), QoS::AtLeastOnce, false, body.to_string()).await?;
         sent += 1;
@@ -244,15 +277,23 @@ mod tests {
     #[test]
     fn payloads_are_what_ingest_accepts() {
         let mut rng = Rng(7);
-        let mut reading = 10.0;
+        let mut counters = Counters::start(&mut rng);
         for c in DeviceCategory::ALL.iter().copied() {
-            let body = telemetry(c, &mut rng, &mut reading).to_string();
+            let body = telemetry(c, &mut rng, &mut counters).to_string();
             assert!(parse_telemetry(body.as_bytes()).is_ok(), "{c}: {body}");
             let ev = fault(c, &mut rng).to_string();
             assert!(parse_event(ev.as_bytes()).is_ok(), "{c}: {ev}");
         }
-        let before = reading;
-        let _ = telemetry(DeviceCategory::WaterMeter, &mut rng, &mut reading);
-        assert!(reading > before, "meters count up");
+        let before = counters;
+        let _ = telemetry(DeviceCategory::WaterMeter, &mut rng, &mut counters);
+        assert!(counters.reading > before.reading, "meters count up");
+        for _ in 0..200 {
+            let lift = telemetry(DeviceCategory::Elevator, &mut rng, &mut counters);
+            let _ = telemetry(DeviceCategory::WaterPump, &mut rng, &mut counters);
+            assert!(lift["values"]["trips"].as_f64().is_some(), "elevators report trips");
+        }
+        assert!(counters.trips > before.trips, "elevators count trips");
+        assert!(counters.run_hours > before.run_hours, "hours run add up");
+        assert!(counters.starts > before.starts, "pumps count starts");
     }
 }

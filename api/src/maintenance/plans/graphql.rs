@@ -4,9 +4,9 @@ use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, Simpl
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::model::{self, CompleteInput, ItemResult, PartUsed, PlanInput, TaskFilter};
+use super::model::{self, CompleteInput, ItemResult, PartUsed, PlanInput, TaskFilter, Usage};
 use super::service;
-use crate::equipment::graphql::DeviceCategory;
+use crate::equipment::graphql::{DeviceCategory, DeviceImportance};
 use crate::kit::gql::{Conn, StateExt, parse_id, parse_opt_id, to_id};
 use crate::kit::pagination::Page;
 use crate::rbac::graphql::ActorExt;
@@ -36,6 +36,16 @@ pub enum PlanAnchor {
     Schedule,
     /// the next due date counts from the last completion
     Completion,
+}
+
+/// 档案类别 what put a record in a device's archive
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::RecordKind")]
+pub enum MaintenanceRecordKind {
+    /// 保养 a maintenance task (its checklist answered)
+    Maintenance,
+    /// 维修 a completed work order on the device (its result, parts and photos)
+    Repair,
 }
 
 /// 保养任务状态 where a maintenance task stands
@@ -78,15 +88,17 @@ pub struct MaintenancePlan {
     pub name: String,
     /// the items a technician answers pass or fail, in order
     pub checklist: Vec<String>,
-    /// how often the plan falls due
-    pub interval_kind: IntervalKind,
+    /// how often a calendar plan falls due (null for a usage plan)
+    pub interval_kind: Option<IntervalKind>,
     /// days between due dates when `intervalKind` is DAYS (null otherwise)
     pub interval_days: Option<i32>,
-    /// what the next due date counts from
+    /// the counter a usage plan follows (null for a calendar plan)
+    pub usage: Option<UsageTrigger>,
+    /// what the next due date (or due counter value) counts from
     pub anchor: PlanAnchor,
-    /// the first due date (Shanghai calendar day)
+    /// the first due date (Shanghai calendar day); a usage plan reads counters from this day
     pub start_date: NaiveDate,
-    /// tasks appear this many days before they are due
+    /// calendar tasks appear this many days before they are due
     pub lead_days: i32,
     /// who is told of new tasks (else each device's responsible person)
     pub responsible_user_id: Option<ID>,
@@ -96,16 +108,43 @@ pub struct MaintenancePlan {
     pub created_at: DateTime<Utc>,
 }
 
+/// 按使用量 a plan that falls due on a cumulative counter the devices report in their
+/// telemetry (elevator `trips` or `runHours`, pump `starts` or `runHours`, a meter's
+/// `reading`), whichever day that is.
+#[derive(SimpleObject)]
+pub struct UsageTrigger {
+    /// the telemetry metric counted
+    pub metric: String,
+    /// the plan falls due every this many units (e.g. 20000 trips)
+    pub every: f64,
+    /// a task appears this many units before (e.g. 2000 trips)
+    pub lead: f64,
+}
+
+/// A usage trigger for a new plan.
+#[derive(InputObject)]
+pub struct UsageTriggerInput {
+    /// the telemetry metric counted (letters, digits and _, e.g. trips, runHours, starts)
+    pub metric: String,
+    /// every this many units, more than 0
+    pub every: f64,
+    /// a task appears this many units before it is due (0 up to less than `every`)
+    #[graphql(default)]
+    pub lead: f64,
+}
+
 impl From<model::Plan> for MaintenancePlan {
     fn from(p: model::Plan) -> Self {
+        let usage = p.usage().map(|u| UsageTrigger { metric: u.metric, every: u.every, lead: u.lead });
         MaintenancePlan {
+            usage,
             id: to_id(p.id),
             project_id: to_id(p.project_id),
             device_id: p.device_id.map(to_id),
             category: p.category.map(Into::into),
             name: p.name,
             checklist: p.checklist,
-            interval_kind: p.interval_kind.into(),
+            interval_kind: p.interval_kind.map(Into::into),
             interval_days: p.interval_days,
             anchor: p.anchor.into(),
             start_date: p.start_date,
@@ -131,8 +170,13 @@ pub struct MaintenanceTask {
     pub plan_name: String,
     /// the device to maintain
     pub device_id: ID,
-    /// the day it is due (Shanghai calendar day)
+    /// the day it is due (Shanghai calendar day); for a usage task, the day its counter
+    /// should get there at the pace it had
     pub due_date: NaiveDate,
+    /// a usage task is due when the device's counter reaches this value
+    pub due_counter: Option<f64>,
+    /// the device's importance (lists show critical devices first)
+    pub importance: DeviceImportance,
     /// who is to do it
     pub assignee_id: Option<ID>,
     /// where the task stands
@@ -154,6 +198,8 @@ impl From<model::Task> for MaintenanceTask {
             plan_name: t.plan_name,
             device_id: to_id(t.device_id),
             due_date: t.due_date,
+            due_counter: t.due_counter,
+            importance: t.importance.into(),
             assignee_id: t.assignee_id.map(to_id),
             state: t.state.into(),
             checklist: t.checklist,
@@ -203,12 +249,17 @@ impl From<PartUsed> for ReplacedPart {
     }
 }
 
-/// 保养记录 one entry of a device's maintenance archive.
+/// 维修保养档案 one entry of a device's archive: a maintenance record, or the repair of a
+/// completed work order on the device.
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct MaintenanceRecord {
     /// the record's id
     pub id: ID,
+    /// maintenance or repair
+    pub kind: MaintenanceRecordKind,
+    /// the repair's work order (with REPAIR)
+    pub work_order_id: Option<ID>,
     /// the device's project
     pub project_id: ID,
     /// the device maintained
@@ -221,11 +272,11 @@ pub struct MaintenanceRecord {
     pub done_at: DateTime<Utc>,
     /// who did it
     pub staff_id: ID,
-    /// every checklist item, answered
+    /// every checklist item, answered (empty for a repair)
     pub results: Vec<ChecklistItemResult>,
     /// parts replaced
     pub parts: Vec<ReplacedPart>,
-    /// the technician's notes (empty when none)
+    /// the technician's notes, or the repair's result (empty when none)
     pub notes: String,
     /// storage keys of the photos (files the technician uploaded)
     pub photos: Vec<String>,
@@ -235,6 +286,8 @@ impl From<model::Record> for MaintenanceRecord {
     fn from(r: model::Record) -> Self {
         MaintenanceRecord {
             id: to_id(r.id),
+            kind: r.kind.into(),
+            work_order_id: r.work_order_id.map(to_id),
             project_id: to_id(r.project_id),
             device_id: to_id(r.device_id),
             task_id: r.task_id.map(to_id),
@@ -304,7 +357,8 @@ impl MaintenanceQuery {
         Ok(page.connection(rows, |r| r.id, MaintenancePlan::from))
     }
 
-    /// Tasks by due date (`maintenance:read`); `mine` for the technician's own list.
+    /// Tasks of the most important devices first (critical, normal, low), then by due date
+    /// (`maintenance:read`); `mine` for the technician's own list.
     #[graphql(guard = "Perm::MaintenanceRead")]
     #[allow(clippy::too_many_arguments)]
     async fn maintenance_tasks(
@@ -319,7 +373,7 @@ impl MaintenanceQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Conn<MaintenanceTask>> {
         let actor = ctx.actor()?;
-        let page = Page::<(NaiveDate, Uuid)>::new(ctx, first, after)?;
+        let page = Page::<(i16, NaiveDate, Uuid)>::new(ctx, first, after)?;
         let f = TaskFilter {
             project_id: parse_opt_id("projectId", project_id.as_ref())?,
             device_id: parse_opt_id("deviceId", device_id.as_ref())?,
@@ -328,7 +382,7 @@ impl MaintenanceQuery {
             due_before,
         };
         let rows = service::tasks(ctx.state(), &actor, &f, page.after, page.fetch()).await?;
-        Ok(page.connection(rows, |r| (r.due_date, r.id), MaintenanceTask::from))
+        Ok(page.connection(rows, |r| (r.importance.rank(), r.due_date, r.id), MaintenanceTask::from))
     }
 
     /// One maintenance task (`maintenance:read` or `maintenance:do` on its project).
@@ -336,19 +390,21 @@ impl MaintenanceQuery {
         load_task(ctx, parse_id("id", &id)?).await
     }
 
-    /// A device's maintenance archive, newest first (`maintenance:read`).
+    /// A device's archive, newest first: maintenance records and the repairs of its
+    /// completed work orders, with their parts (`maintenance:read`).
     #[graphql(guard = "Perm::MaintenanceRead")]
     async fn maintenance_records(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "the device")] device_id: ID,
+        #[graphql(desc = "only maintenance, or only repairs")] kind: Option<MaintenanceRecordKind>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<MaintenanceRecord>> {
         let actor = ctx.actor()?;
         let page = Page::<(DateTime<Utc>, Uuid)>::new(ctx, first, after)?;
         let d = parse_id("deviceId", &device_id)?;
-        let rows = service::records(ctx.state(), &actor, d, page.after, page.fetch()).await?;
+        let rows = service::records(ctx.state(), &actor, d, kind.map(Into::into), page.after, page.fetch()).await?;
         Ok(page.connection(rows, |r| (r.done_at, r.id), MaintenanceRecord::from))
     }
 }
@@ -368,10 +424,12 @@ pub struct CreateMaintenancePlanInput {
     pub name: String,
     /// 1 to 50 distinct items, each up to 100 characters
     pub checklist: Vec<String>,
-    /// how often the plan falls due
-    pub interval_kind: IntervalKind,
+    /// how often the plan falls due (a calendar plan), or
+    pub interval_kind: Option<IntervalKind>,
     /// days between due dates (1-3660), with DAYS only
     pub interval_days: Option<i32>,
+    /// the counter it falls due on (a usage plan)
+    pub usage: Option<UsageTriggerInput>,
     /// what the next due date counts from
     #[graphql(default_with = "PlanAnchor::Schedule")]
     pub anchor: PlanAnchor,
@@ -456,8 +514,9 @@ impl MaintenanceMutation {
             category: input.category.map(Into::into),
             name: input.name,
             checklist: input.checklist,
-            interval_kind: input.interval_kind.into(),
+            interval_kind: input.interval_kind.map(Into::into),
             interval_days: input.interval_days,
+            usage: input.usage.map(|u| Usage { metric: u.metric, every: u.every, lead: u.lead }),
             anchor: input.anchor.into(),
             start_date: input.start_date,
             lead_days: input.lead_days,

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::equipment::model::DeviceCategory;
+use crate::equipment::model::{DeviceCategory, Importance};
 
 crate::text_enum! {
     /// 保养周期 how often a plan falls due
@@ -28,6 +28,16 @@ crate::text_enum! {
         Schedule = "schedule",
         /// the next due date counts from the last completion
         Completion = "completion",
+    }
+}
+
+crate::text_enum! {
+    /// 触发方式 what makes a plan fall due
+    pub enum PlanTrigger {
+        /// 按周期 the calendar
+        Calendar = "calendar",
+        /// 按使用量 a counter the device reports
+        Usage = "usage",
     }
 }
 
@@ -66,18 +76,109 @@ pub struct Plan {
     pub category: Option<DeviceCategory>,
     pub name: String,
     pub checklist: Vec<String>,
-    pub interval_kind: IntervalKind,
+    /// a calendar plan's interval (`None` for a usage plan)
+    pub interval_kind: Option<IntervalKind>,
     /// with `IntervalKind::Days` only
     pub interval_days: Option<i32>,
+    /// what the next due date (calendar) or due counter (usage) counts from
     pub anchor: PlanAnchor,
-    /// first due date (Shanghai calendar day)
+    /// first due date (Shanghai calendar day); a usage plan reads counters from this day
     pub start_date: NaiveDate,
-    /// tasks appear this many days before they are due
+    /// calendar tasks appear this many days before they are due
     pub lead_days: i32,
+    /// a usage plan's telemetry counter (`None` for a calendar plan)
+    pub counter_metric: Option<String>,
+    /// a usage plan falls due every this many counter units
+    pub counter_every: Option<f64>,
+    /// a usage task appears this many counter units before it is due
+    pub counter_lead: f64,
     /// who is told of new tasks (else the device's responsible person)
     pub responsible_user_id: Option<Uuid>,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+}
+
+impl Plan {
+    pub fn trigger(&self) -> PlanTrigger {
+        if self.counter_metric.is_some() { PlanTrigger::Usage } else { PlanTrigger::Calendar }
+    }
+
+    /// The counter a usage plan follows.
+    pub fn usage(&self) -> Option<Usage> {
+        Some(Usage { metric: self.counter_metric.clone()?, every: self.counter_every?, lead: self.counter_lead })
+    }
+}
+
+/// 按使用量 a plan that falls due on a cumulative counter the device reports (elevator
+/// `trips` or `runHours`, pump `starts` or `runHours`, a meter's `reading`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    /// the telemetry metric
+    pub metric: String,
+    /// due every this many units
+    pub every: f64,
+    /// the task appears this many units before
+    pub lead: f64,
+}
+
+/// Where a device stands on a usage plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counter {
+    /// the value the current cycle counts from
+    pub baseline: f64,
+    pub baseline_at: DateTime<Utc>,
+    /// the last value read
+    pub last_value: f64,
+    pub last_at: DateTime<Utc>,
+}
+
+impl Counter {
+    /// After a new reading (older readings change nothing): a counter that went down was
+    /// reset, and keeps what it had used in this cycle.
+    pub fn read(&self, value: f64, at: DateTime<Utc>) -> Counter {
+        if at <= self.last_at {
+            return self.clone();
+        }
+        let baseline =
+            if value < self.last_value { value - (self.last_value - self.baseline).max(0.0) } else { self.baseline };
+        Counter { baseline, baseline_at: self.baseline_at, last_value: value, last_at: at }
+    }
+
+    /// The value the current cycle is due at.
+    pub fn due_at(&self, u: &Usage) -> f64 {
+        self.baseline + u.every
+    }
+
+    /// The task should be out: the counter is within the lead of the due value.
+    pub fn task_due(&self, u: &Usage) -> bool {
+        self.last_value >= self.due_at(u) - u.lead
+    }
+
+    /// The Shanghai day the counter should reach its due value, from its pace since the
+    /// baseline: today when it already has (or no pace is known yet), at most `max_days`
+    /// ahead.
+    pub fn due_day(&self, u: &Usage, today: NaiveDate, max_days: i64) -> NaiveDate {
+        let left = self.due_at(u) - self.last_value;
+        let secs = (self.last_at - self.baseline_at).num_seconds() as f64;
+        let used = self.last_value - self.baseline;
+        if left <= 0.0 || secs <= 0.0 || used <= 0.0 {
+            return today;
+        }
+        let days = (left / (used / secs) / 86_400.0).ceil().clamp(0.0, max_days as f64) as i64;
+        today + chrono::Duration::days(days)
+    }
+
+    /// The baseline after a completion: the next multiple of `every` past the old one
+    /// (schedule anchor, keeps 10k, 20k, 30k…) or the value at completion (completion anchor).
+    pub fn next_baseline(&self, u: &Usage, anchor: PlanAnchor, at_completion: f64) -> f64 {
+        match anchor {
+            PlanAnchor::Completion => at_completion,
+            PlanAnchor::Schedule => {
+                let cycles = ((at_completion - self.baseline) / u.every).floor().max(1.0);
+                self.baseline + cycles * u.every
+            }
+        }
+    }
 }
 
 /// 保养任务 one due date of a plan on one device.
@@ -90,6 +191,8 @@ pub struct Task {
     pub device_id: Uuid,
     /// Shanghai calendar day
     pub due_date: NaiveDate,
+    /// a usage task is due when the counter reaches this value
+    pub due_counter: Option<f64>,
     pub assignee_id: Option<Uuid>,
     pub state: TaskState,
     pub created_at: DateTime<Utc>,
@@ -97,6 +200,8 @@ pub struct Task {
     /// the plan's name and checklist, joined for the technician
     pub plan_name: String,
     pub checklist: Vec<String>,
+    /// the device's importance, which orders the list
+    pub importance: Importance,
 }
 
 impl Task {
@@ -165,6 +270,20 @@ pub struct Record {
     pub notes: String,
     /// storage keys of uploaded photos
     pub photos: Vec<String>,
+    /// a maintenance task's record, or a completed work order's repair
+    pub kind: RecordKind,
+    /// the repair's work order
+    pub work_order_id: Option<Uuid>,
+}
+
+crate::text_enum! {
+    /// 档案类别 what put a record in a device's archive
+    pub enum RecordKind {
+        /// 保养 a maintenance task (or an unplanned check)
+        Maintenance = "maintenance",
+        /// 维修 a completed work order on the device
+        Repair = "repair",
+    }
 }
 
 // ---- inputs ------------------------------------------------------------------------------
@@ -179,8 +298,11 @@ pub struct PlanInput {
     pub category: Option<DeviceCategory>,
     pub name: String,
     pub checklist: Vec<String>,
-    pub interval_kind: IntervalKind,
+    /// a calendar plan, or
+    pub interval_kind: Option<IntervalKind>,
     pub interval_days: Option<i32>,
+    /// a usage plan
+    pub usage: Option<Usage>,
     pub anchor: PlanAnchor,
     pub start_date: NaiveDate,
     pub lead_days: i32,
@@ -215,4 +337,55 @@ pub struct CompleteInput {
     pub parts: Vec<PartUsed>,
     pub notes: Option<String>,
     pub photos: Vec<String>,
+}
+
+#[cfg(test)]
+mod counter_tests {
+    use super::*;
+
+    fn at(h: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + h * 3600, 0).unwrap_or_default()
+    }
+
+    fn usage(every: f64, lead: f64) -> Usage {
+        Usage { metric: "trips".into(), every, lead }
+    }
+
+    #[test]
+    fn a_task_is_due_within_the_lead_and_its_day_follows_the_pace() {
+        let u = usage(1000.0, 100.0);
+        let c = Counter { baseline: 5000.0, baseline_at: at(0), last_value: 5000.0, last_at: at(0) };
+        let today = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap_or_default();
+        assert!(!c.task_due(&u));
+        assert_eq!(c.due_day(&u, today, 60), today, "no pace yet: today");
+        // 450 trips in 24 hours: 550 left is a little over a day
+        let c = c.read(5450.0, at(24));
+        assert!(!c.task_due(&u));
+        assert_eq!(c.due_day(&u, today, 60), today + chrono::Duration::days(2));
+        let c = c.read(5900.0, at(48));
+        assert!(c.task_due(&u));
+        assert_eq!(c.due_day(&u, today, 60), today + chrono::Duration::days(1));
+        // a slow device is capped at the horizon
+        let slow = Counter { baseline: 0.0, baseline_at: at(0), last_value: 1.0, last_at: at(24 * 30) };
+        assert_eq!(slow.due_day(&u, today, 60), today + chrono::Duration::days(60));
+    }
+
+    #[test]
+    fn older_readings_change_nothing_and_a_reset_keeps_what_was_used() {
+        let c = Counter { baseline: 5000.0, baseline_at: at(0), last_value: 5600.0, last_at: at(10) };
+        assert_eq!(c.read(9999.0, at(9)), c, "an older reading");
+        // the controller was replaced and counts from 20: the 600 used stay used
+        let r = c.read(20.0, at(11));
+        assert_eq!((r.baseline, r.last_value), (-580.0, 20.0));
+        assert_eq!(r.due_at(&usage(1000.0, 0.0)), 420.0);
+    }
+
+    #[test]
+    fn the_next_cycle_keeps_the_multiples_or_counts_from_the_completion() {
+        let u = usage(1000.0, 100.0);
+        let c = Counter { baseline: 5000.0, baseline_at: at(0), last_value: 5920.0, last_at: at(10) };
+        assert_eq!(c.next_baseline(&u, PlanAnchor::Schedule, 5920.0), 6000.0, "done early");
+        assert_eq!(c.next_baseline(&u, PlanAnchor::Schedule, 7300.0), 7000.0, "done late: one task, not two");
+        assert_eq!(c.next_baseline(&u, PlanAnchor::Completion, 5920.0), 5920.0);
+    }
 }

@@ -5,16 +5,19 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::model::{ChecklistResult, IntervalKind, PartUsed, Plan, PlanAnchor, Record, Task, TaskState};
-use crate::equipment::model::DeviceCategory;
+use super::model::{
+    ChecklistResult, Counter, IntervalKind, PartUsed, Plan, PlanAnchor, Record, RecordKind, Task, TaskState,
+};
+use crate::equipment::model::{DeviceCategory, Importance};
 
 // ---- plans -----------------------------------------------------------------------------
 
 pub async fn insert_plan(db: impl PgExecutor<'_>, p: &Plan) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO maintenance_plans (id, company_id, project_id, device_id, category, name, checklist, interval_kind,
-             interval_days, anchor, start_date, lead_days, responsible_user_id, active, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             interval_days, anchor, start_date, lead_days, responsible_user_id, active, created_at, trigger,
+             counter_metric, counter_every, counter_lead)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         p.id,
         p.company_id,
         p.project_id,
@@ -22,14 +25,18 @@ pub async fn insert_plan(db: impl PgExecutor<'_>, p: &Plan) -> sqlx::Result<()> 
         p.category.map(|c| c.as_str()),
         p.name,
         &p.checklist,
-        p.interval_kind.as_str(),
+        p.interval_kind.map(|k| k.as_str()),
         p.interval_days,
         p.anchor.as_str(),
         p.start_date,
         p.lead_days,
         p.responsible_user_id,
         p.active,
-        p.created_at
+        p.created_at,
+        p.trigger().as_str(),
+        p.counter_metric,
+        p.counter_every,
+        p.counter_lead
     )
     .execute(db)
     .await?;
@@ -48,7 +55,8 @@ pub async fn get_plan(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sq
         Plan,
         r#"SELECT id, company_id, project_id, device_id, category AS "category: DeviceCategory", name, checklist,
                   interval_kind AS "interval_kind: IntervalKind", interval_days, anchor AS "anchor: PlanAnchor",
-                  start_date, lead_days, responsible_user_id, active, created_at
+                  start_date, lead_days, counter_metric, counter_every, counter_lead, responsible_user_id, active,
+                  created_at
            FROM maintenance_plans WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
@@ -69,7 +77,8 @@ pub async fn plans(
         Plan,
         r#"SELECT id, company_id, project_id, device_id, category AS "category: DeviceCategory", name, checklist,
                   interval_kind AS "interval_kind: IntervalKind", interval_days, anchor AS "anchor: PlanAnchor",
-                  start_date, lead_days, responsible_user_id, active, created_at
+                  start_date, lead_days, counter_metric, counter_every, counter_lead, responsible_user_id, active,
+                  created_at
            FROM maintenance_plans
            WHERE company_id = $1 AND project_id = $2 AND ($3::uuid IS NULL OR id > $3)
            ORDER BY id LIMIT $4"#,
@@ -87,7 +96,8 @@ pub async fn active_plans(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<Plan>> {
         Plan,
         r#"SELECT id, company_id, project_id, device_id, category AS "category: DeviceCategory", name, checklist,
                   interval_kind AS "interval_kind: IntervalKind", interval_days, anchor AS "anchor: PlanAnchor",
-                  start_date, lead_days, responsible_user_id, active, created_at
+                  start_date, lead_days, counter_metric, counter_every, counter_lead, responsible_user_id, active,
+                  created_at
            FROM maintenance_plans WHERE active ORDER BY id"#
     )
     .fetch_all(db)
@@ -136,6 +146,8 @@ pub struct NewTask {
     pub plan_id: Uuid,
     pub device_id: Uuid,
     pub due_date: NaiveDate,
+    /// a usage task's due counter value
+    pub due_counter: Option<f64>,
     pub assignee_id: Option<Uuid>,
     pub at: DateTime<Utc>,
 }
@@ -143,8 +155,9 @@ pub struct NewTask {
 /// Inserts a pending task; false when the plan already has one for the device and day.
 pub async fn insert_task(db: &mut PgConnection, t: &NewTask) -> sqlx::Result<bool> {
     Ok(sqlx::query!(
-        "INSERT INTO maintenance_tasks (id, company_id, project_id, plan_id, device_id, due_date, assignee_id, state, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        "INSERT INTO maintenance_tasks (id, company_id, project_id, plan_id, device_id, due_date, assignee_id, state,
+                                        created_at, due_counter)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
         t.id,
         t.company_id,
         t.project_id,
@@ -153,7 +166,8 @@ pub async fn insert_task(db: &mut PgConnection, t: &NewTask) -> sqlx::Result<boo
         t.due_date,
         t.assignee_id,
         TaskState::Pending.as_str(),
-        t.at
+        t.at,
+        t.due_counter
     )
     .execute(db)
     .await?
@@ -164,9 +178,10 @@ pub async fn insert_task(db: &mut PgConnection, t: &NewTask) -> sqlx::Result<boo
 pub async fn get_task(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<Task>> {
     sqlx::query_as!(
         Task,
-        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.assignee_id,
-                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist
-           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id
+        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.due_counter, t.assignee_id,
+                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist,
+                  d.importance AS "importance: Importance"
+           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id JOIN devices d ON d.id = t.device_id
            WHERE t.company_id = $1 AND t.id = $2"#,
         company_id,
         id
@@ -179,9 +194,10 @@ pub async fn get_task(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sq
 pub async fn lock_task(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::Result<Option<Task>> {
     sqlx::query_as!(
         Task,
-        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.assignee_id,
-                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist
-           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id
+        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.due_counter, t.assignee_id,
+                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist,
+                  d.importance AS "importance: Importance"
+           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id JOIN devices d ON d.id = t.device_id
            WHERE t.company_id = $1 AND t.id = $2
            FOR UPDATE OF t"#,
         company_id,
@@ -200,23 +216,25 @@ pub struct TaskQuery {
     pub assignee_id: Option<Uuid>,
     pub state: Option<TaskState>,
     pub due_before: Option<NaiveDate>,
-    pub after: Option<(NaiveDate, Uuid)>,
+    pub after: Option<(i16, NaiveDate, Uuid)>,
     pub limit: i64,
 }
 
-/// Tasks by due date, then id.
+/// Tasks of the most important devices first (critical, normal, low), then by due date.
 pub async fn tasks(db: impl PgExecutor<'_>, q: &TaskQuery) -> sqlx::Result<Vec<Task>> {
     sqlx::query_as!(
         Task,
-        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.assignee_id,
-                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist
-           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id
+        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.due_counter, t.assignee_id,
+                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist,
+                  d.importance AS "importance: Importance"
+           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id JOIN devices d ON d.id = t.device_id
            WHERE t.company_id = $1 AND ($2::uuid[] IS NULL OR t.project_id = ANY($2))
              AND ($3::uuid IS NULL OR t.project_id = $3) AND ($4::uuid IS NULL OR t.device_id = $4)
              AND ($5::uuid IS NULL OR t.assignee_id = $5) AND ($6::text IS NULL OR t.state = $6)
              AND ($7::date IS NULL OR t.due_date <= $7)
-             AND ($8::date IS NULL OR (t.due_date, t.id) > ($8::date, $9::uuid))
-           ORDER BY t.due_date, t.id LIMIT $10"#,
+             AND ($8::smallint IS NULL OR importance_rank(d.importance) < $8
+                  OR (importance_rank(d.importance) = $8 AND (t.due_date, t.id) > ($9::date, $10::uuid)))
+           ORDER BY importance_rank(d.importance) DESC, t.due_date, t.id LIMIT $11"#,
         q.company_id,
         q.projects.as_deref(),
         q.project_id,
@@ -226,6 +244,7 @@ pub async fn tasks(db: impl PgExecutor<'_>, q: &TaskQuery) -> sqlx::Result<Vec<T
         q.due_before,
         q.after.map(|k| k.0),
         q.after.map(|k| k.1),
+        q.after.map(|k| k.2),
         q.limit
     )
     .fetch_all(db)
@@ -236,9 +255,10 @@ pub async fn tasks(db: impl PgExecutor<'_>, q: &TaskQuery) -> sqlx::Result<Vec<T
 pub async fn overdue(db: impl PgExecutor<'_>, today: NaiveDate) -> sqlx::Result<Vec<Task>> {
     sqlx::query_as!(
         Task,
-        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.assignee_id,
-                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist
-           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id
+        r#"SELECT t.id, t.company_id, t.project_id, t.plan_id, t.device_id, t.due_date, t.due_counter, t.assignee_id,
+                  t.state AS "state: TaskState", t.created_at, t.completed_at, p.name AS plan_name, p.checklist,
+                  d.importance AS "importance: Importance"
+           FROM maintenance_tasks t JOIN maintenance_plans p ON p.id = t.plan_id JOIN devices d ON d.id = t.device_id
            WHERE t.state = $2 AND t.due_date < $1 AND t.overdue_notified_at IS NULL
            ORDER BY t.due_date LIMIT 500"#,
         today,
@@ -283,8 +303,12 @@ pub async fn insert_record(db: impl PgExecutor<'_>, r: &Record) -> sqlx::Result<
     let results = to_json(&r.results)?;
     let parts = to_json(&r.parts)?;
     sqlx::query!(
-        "INSERT INTO maintenance_records (id, company_id, project_id, device_id, task_id, plan_id, done_at, staff_id, results, parts, notes, photos)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO maintenance_records (id, company_id, project_id, device_id, task_id, plan_id, done_at, staff_id,
+                                          results, parts, notes, photos, kind, work_order_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (work_order_id) DO UPDATE
+         SET done_at = EXCLUDED.done_at, staff_id = EXCLUDED.staff_id, parts = EXCLUDED.parts, notes = EXCLUDED.notes,
+             photos = EXCLUDED.photos",
         r.id,
         r.company_id,
         r.project_id,
@@ -296,7 +320,9 @@ pub async fn insert_record(db: impl PgExecutor<'_>, r: &Record) -> sqlx::Result<
         results,
         parts,
         r.notes,
-        &r.photos
+        &r.photos,
+        r.kind.as_str(),
+        r.work_order_id
     )
     .execute(db)
     .await?;
@@ -316,6 +342,8 @@ struct RecordRow {
     parts: Json<Vec<PartUsed>>,
     notes: String,
     photos: Vec<String>,
+    kind: RecordKind,
+    work_order_id: Option<Uuid>,
 }
 
 impl RecordRow {
@@ -333,6 +361,8 @@ impl RecordRow {
             parts: self.parts.0,
             notes: self.notes,
             photos: self.photos,
+            kind: self.kind,
+            work_order_id: self.work_order_id,
         }
     }
 }
@@ -342,7 +372,7 @@ pub async fn get_record(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> 
         RecordRow,
         r#"SELECT id, company_id, project_id, device_id, task_id, plan_id, done_at, staff_id,
                   results AS "results: Json<Vec<ChecklistResult>>", parts AS "parts: Json<Vec<PartUsed>>",
-                  notes, photos
+                  notes, photos, kind AS "kind: RecordKind", work_order_id
            FROM maintenance_records WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
@@ -357,6 +387,7 @@ pub async fn records(
     db: impl PgExecutor<'_>,
     company_id: Uuid,
     device_id: Uuid,
+    kind: Option<RecordKind>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> sqlx::Result<Vec<Record>> {
@@ -364,18 +395,89 @@ pub async fn records(
         RecordRow,
         r#"SELECT id, company_id, project_id, device_id, task_id, plan_id, done_at, staff_id,
                   results AS "results: Json<Vec<ChecklistResult>>", parts AS "parts: Json<Vec<PartUsed>>",
-                  notes, photos
+                  notes, photos, kind AS "kind: RecordKind", work_order_id
            FROM maintenance_records
-           WHERE company_id = $1 AND device_id = $2
+           WHERE company_id = $1 AND device_id = $2 AND ($6::text IS NULL OR kind = $6)
              AND ($3::timestamptz IS NULL OR (done_at, id) < ($3::timestamptz, $4::uuid))
            ORDER BY done_at DESC, id DESC LIMIT $5"#,
         company_id,
         device_id,
         after.map(|k| k.0),
         after.map(|k| k.1),
-        limit
+        limit,
+        kind.map(|k| k.as_str())
     )
     .fetch_all(db)
     .await?;
     Ok(rows.into_iter().map(RecordRow::into_record).collect())
+}
+
+/// Takes a work order's repair record out of the archive (its result was rejected).
+pub async fn delete_repair(db: impl PgExecutor<'_>, work_order_id: Uuid) -> sqlx::Result<u64> {
+    Ok(sqlx::query!("DELETE FROM maintenance_records WHERE work_order_id = $1", work_order_id)
+        .execute(db)
+        .await?
+        .rows_affected())
+}
+
+// ---- usage counters ----------------------------------------------------------------------
+
+pub async fn counters(db: impl PgExecutor<'_>, plan_id: Uuid) -> sqlx::Result<Vec<(Uuid, Counter)>> {
+    let rows = sqlx::query!(
+        "SELECT device_id, baseline, baseline_at, last_value, last_at FROM maintenance_counters WHERE plan_id = $1",
+        plan_id
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let c = Counter {
+                baseline: r.baseline,
+                baseline_at: r.baseline_at,
+                last_value: r.last_value,
+                last_at: r.last_at,
+            };
+            (r.device_id, c)
+        })
+        .collect())
+}
+
+/// The device's counter on the plan, locked until the transaction ends.
+pub async fn lock_counter(db: impl PgExecutor<'_>, plan_id: Uuid, device_id: Uuid) -> sqlx::Result<Option<Counter>> {
+    sqlx::query_as!(
+        Counter,
+        "SELECT baseline, baseline_at, last_value, last_at FROM maintenance_counters
+         WHERE plan_id = $1 AND device_id = $2 FOR UPDATE",
+        plan_id,
+        device_id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn save_counter(
+    db: impl PgExecutor<'_>,
+    plan_id: Uuid,
+    device_id: Uuid,
+    company_id: Uuid,
+    c: &Counter,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO maintenance_counters (plan_id, device_id, company_id, baseline, baseline_at, last_value, last_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (plan_id, device_id) DO UPDATE
+         SET baseline = EXCLUDED.baseline, baseline_at = EXCLUDED.baseline_at, last_value = EXCLUDED.last_value,
+             last_at = EXCLUDED.last_at",
+        plan_id,
+        device_id,
+        company_id,
+        c.baseline,
+        c.baseline_at,
+        c.last_value,
+        c.last_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::model::{
-    CheckResult, ChecklistResult, CompleteInput, IntervalKind, PartUsed, Plan, PlanInput, Record, Task, TaskFilter,
-    TaskState,
+    CheckResult, ChecklistResult, CompleteInput, Counter, IntervalKind, PartUsed, Plan, PlanInput, Record, RecordKind,
+    Task, TaskFilter, TaskState, Usage,
 };
 use super::repo::{self, NewTask, TaskQuery};
 use super::schedule::{History, Interval, due_dates};
@@ -48,15 +48,6 @@ pub async fn create_plan(state: &AppState, actor: &Actor, retry: &Retry, i: Plan
         }
         checklist.push(t);
     }
-    if Interval::of(i.interval_kind, i.interval_days).is_none()
-        || (i.interval_kind != IntervalKind::Days && i.interval_days.is_some())
-    {
-        return Err(invalid(
-            "intervalKind",
-            "周期应为 MONTHLY、QUARTERLY、YEARLY，或 DAYS 加天数(1-3660)",
-            "Interval is MONTHLY, QUARTERLY, YEARLY, or DAYS with 1-3660 intervalDays",
-        ));
-    }
     if !(0..=60).contains(&i.lead_days) {
         return Err(invalid("leadDays", "提前天数应在0到60之间", "Lead days within 0 to 60"));
     }
@@ -78,6 +69,34 @@ pub async fn create_plan(state: &AppState, actor: &Actor, retry: &Retry, i: Plan
             .filter(|a| a.company_id == actor.company_id && a.is_staff)
             .ok_or_else(|| invalid("responsibleUserId", "负责人不存在", "Unknown staff member"))?;
     }
+    // the trigger is checked once every id is known to be the caller's
+    let usage = match (i.interval_kind, &i.usage) {
+        (Some(kind), None) => {
+            if Interval::of(kind, i.interval_days).is_none()
+                || (kind != IntervalKind::Days && i.interval_days.is_some())
+            {
+                return Err(invalid(
+                    "intervalKind",
+                    "周期应为 MONTHLY、QUARTERLY、YEARLY，或 DAYS 加天数(1-3660)",
+                    "Interval is MONTHLY, QUARTERLY, YEARLY, or DAYS with 1-3660 intervalDays",
+                ));
+            }
+            None
+        }
+        (None, Some(u)) => {
+            if i.interval_days.is_some() {
+                return Err(invalid("intervalDays", "按使用量的计划没有天数", "A usage plan has no intervalDays"));
+            }
+            Some(checked_usage(u)?)
+        }
+        _ => {
+            return Err(invalid(
+                "intervalKind",
+                "请选择按周期(intervalKind)或按使用量(usage)之一",
+                "Give either intervalKind (calendar) or usage, not both",
+            ));
+        }
+    };
     let now = state.clock.now();
     let plan = Plan {
         id: Uuid::now_v7(),
@@ -92,6 +111,9 @@ pub async fn create_plan(state: &AppState, actor: &Actor, retry: &Retry, i: Plan
         anchor: i.anchor,
         start_date: i.start_date,
         lead_days: i.lead_days,
+        counter_metric: usage.as_ref().map(|u| u.metric.clone()),
+        counter_every: usage.as_ref().map(|u| u.every),
+        counter_lead: usage.as_ref().map_or(0.0, |u| u.lead),
         responsible_user_id: i.responsible_user_id,
         active: true,
         created_at: now,
@@ -113,6 +135,26 @@ pub async fn create_plan(state: &AppState, actor: &Actor, retry: &Retry, i: Plan
     .await?;
     tx.commit(&plan.id).await?;
     Ok(plan.id)
+}
+
+/// A usage trigger with a counter name devices can report, a positive finite interval
+/// and a lead below it.
+fn checked_usage(u: &Usage) -> AppResult<Usage> {
+    let metric = u.metric.trim();
+    if !crate::iot::telemetry::model::metric_name_ok(metric) {
+        return Err(invalid(
+            "usage.metric",
+            "计数指标应为字母开头的字母、数字或下划线(最多32位)，如 trips、runHours",
+            "A counter metric is letters, digits and _ starting with a letter (up to 32), e.g. trips, runHours",
+        ));
+    }
+    if !(u.every.is_finite() && u.every > 0.0 && u.every <= 1e9) {
+        return Err(invalid("usage.every", "间隔应大于0且不超过10亿", "every within (0, 1e9]"));
+    }
+    if !(u.lead.is_finite() && u.lead >= 0.0 && u.lead < u.every) {
+        return Err(invalid("usage.lead", "提前量应不小于0且小于间隔", "lead within [0, every)"));
+    }
+    Ok(Usage { metric: metric.to_owned(), every: u.every, lead: u.lead })
 }
 
 /// Pauses or resumes a plan: a paused plan makes no new tasks.
@@ -168,12 +210,13 @@ pub async fn plans(
 
 // ---- tasks -----------------------------------------------------------------------------
 
-/// Tasks within the caller's `maintenance:read` scope, by due date.
+/// Tasks within the caller's `maintenance:read` scope: the most important devices first
+/// (critical, normal, low), then by due date.
 pub async fn tasks(
     state: &AppState,
     actor: &Actor,
     f: &TaskFilter,
-    after: Option<(NaiveDate, Uuid)>,
+    after: Option<(i16, NaiveDate, Uuid)>,
     limit: usize,
 ) -> AppResult<Vec<Task>> {
     let projects = actor.projects(Perm::MaintenanceRead)?.as_sql();
@@ -208,17 +251,62 @@ pub async fn task(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Task> 
 
 // ---- records ---------------------------------------------------------------------------
 
-/// A device's maintenance archive, newest first.
+/// A device's archive, newest first: maintenance records and the repairs of its completed
+/// work orders (`kind` picks one of them).
 pub async fn records(
     state: &AppState,
     actor: &Actor,
     device: Uuid,
+    kind: Option<RecordKind>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: usize,
 ) -> AppResult<Vec<Record>> {
     let d = crate::equipment::service::device_for_command(state, actor, device).await?;
     actor.require_project(Perm::MaintenanceRead, d.project_id).map_err(|_| AppError::not_found("device"))?;
-    Ok(repo::records(&state.db, actor.company_id, device, after, limit as i64).await?)
+    Ok(repo::records(&state.db, actor.company_id, device, kind, after, limit as i64).await?)
+}
+
+/// A completed work order on a device, as it goes into the device's archive (by the
+/// work-order layer, in its completing transaction).
+pub struct Repair<'a> {
+    pub work_order_id: Uuid,
+    pub company_id: Uuid,
+    pub project_id: Uuid,
+    pub device_id: Uuid,
+    pub staff_id: Uuid,
+    pub done_at: DateTime<Utc>,
+    pub parts: &'a [PartUsed],
+    pub notes: &'a str,
+    pub photos: &'a [String],
+}
+
+/// Puts a completed work order in its device's archive (a second completion after a
+/// rejected result replaces the first).
+pub async fn archive_repair(db: &mut sqlx::PgConnection, r: &Repair<'_>) -> AppResult<()> {
+    let record = Record {
+        id: Uuid::now_v7(),
+        company_id: r.company_id,
+        project_id: r.project_id,
+        device_id: r.device_id,
+        task_id: None,
+        plan_id: None,
+        done_at: r.done_at,
+        staff_id: r.staff_id,
+        results: Vec::new(),
+        parts: r.parts.to_vec(),
+        notes: r.notes.to_owned(),
+        photos: r.photos.to_vec(),
+        kind: RecordKind::Repair,
+        work_order_id: Some(r.work_order_id),
+    };
+    repo::insert_record(db, &record).await?;
+    Ok(())
+}
+
+/// Takes a work order's repair out of the archive (the confirmer rejected the result).
+pub async fn unarchive_repair(db: &mut sqlx::PgConnection, work_order_id: Uuid) -> AppResult<()> {
+    repo::delete_repair(db, work_order_id).await?;
+    Ok(())
 }
 
 /// One record, for those who may read or do the project's maintenance.
@@ -288,12 +376,19 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
         parts,
         notes,
         photos,
+        kind: RecordKind::Maintenance,
+        work_order_id: None,
     };
     if repo::complete_task(&mut *tx, task.id, now).await? == 0 {
         // the row is locked: only a change within this transaction could get here
         return Err(task_closed(TaskState::Done));
     }
     repo::insert_record(&mut *tx, &record).await?;
+    if let Some(plan) = repo::get_plan(&mut *tx, actor.company_id, task.plan_id).await?
+        && let Some(u) = plan.usage()
+    {
+        next_cycle(state, &mut tx, &plan, &u, task.device_id, now).await?;
+    }
     let failed: Vec<&ChecklistResult> = record.results.iter().filter(|r| r.result == CheckResult::Fail).collect();
     let mut later = Vec::new();
     for r in &failed {
@@ -344,7 +439,11 @@ pub async fn schedule(state: &AppState) -> AppResult<(usize, usize)> {
     let now = state.clock.now();
     let mut created = 0;
     for plan in repo::active_plans(&state.db).await? {
-        let Some(interval) = Interval::of(plan.interval_kind, plan.interval_days) else {
+        if let Some(u) = plan.usage() {
+            created += schedule_usage(state, &plan, &u, today, now).await?;
+            continue;
+        }
+        let Some(interval) = plan.interval_kind.and_then(|k| Interval::of(k, plan.interval_days)) else {
             continue;
         };
         let made = plan.created_at.with_timezone(&BUSINESS_TZ).date_naive();
@@ -358,31 +457,9 @@ pub async fn schedule(state: &AppState) -> AppResult<(usize, usize)> {
             if dues.is_empty() {
                 continue;
             }
-            let assignee = plan.responsible_user_id.or(d.responsible_user_id);
             let mut tx = state.db.begin().await?;
             for due in dues {
-                let t = NewTask {
-                    id: Uuid::now_v7(),
-                    company_id: plan.company_id,
-                    project_id: plan.project_id,
-                    plan_id: plan.id,
-                    device_id: d.device_id,
-                    due_date: due,
-                    assignee_id: assignee,
-                    at: now,
-                };
-                if repo::insert_task(&mut tx, &t).await? {
-                    created += 1;
-                    if let Some(u) = assignee {
-                        let n = note(
-                            format!("保养任务：{} {}", d.name, plan.name),
-                            format!("设备 {} 请于 {} 前完成{}", d.code, due.format("%Y-%m-%d"), plan.name),
-                            serde_json::json!({ "maintenanceTaskId": t.id, "deviceId": d.device_id }),
-                            Priority::Normal,
-                        );
-                        crate::notify::service::enqueue(state, &mut tx, plan.company_id, &[u], &n).await?;
-                    }
-                }
+                created += usize::from(make_task(state, &mut tx, &plan, &d, due, None, now).await?);
             }
             tx.commit().await?;
         }
@@ -405,4 +482,108 @@ pub async fn schedule(state: &AppState) -> AppResult<(usize, usize)> {
         tx.commit().await?;
     }
     Ok((created, escalated))
+}
+
+/// A pending task of `plan` on a covered device, its assignee told; false when the plan
+/// already has one for the device and day.
+async fn make_task(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    plan: &Plan,
+    d: &repo::Covered,
+    due: NaiveDate,
+    due_counter: Option<f64>,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let assignee = plan.responsible_user_id.or(d.responsible_user_id);
+    let t = NewTask {
+        id: Uuid::now_v7(),
+        company_id: plan.company_id,
+        project_id: plan.project_id,
+        plan_id: plan.id,
+        device_id: d.device_id,
+        due_date: due,
+        due_counter,
+        assignee_id: assignee,
+        at: now,
+    };
+    if !repo::insert_task(&mut *tx, &t).await? {
+        return Ok(false);
+    }
+    if let Some(u) = assignee {
+        let when = match (due_counter, plan.counter_metric.as_deref()) {
+            (Some(c), Some(m)) => format!("{m} 达到 {c} 时（预计 {}）", due.format("%Y-%m-%d")),
+            _ => format!("{} 前", due.format("%Y-%m-%d")),
+        };
+        let n = note(
+            format!("保养任务：{} {}", d.name, plan.name),
+            format!("设备 {} 请于{}完成{}", d.code, when, plan.name),
+            serde_json::json!({ "maintenanceTaskId": t.id, "deviceId": d.device_id }),
+            Priority::Normal,
+        );
+        crate::notify::service::enqueue(state, tx, plan.company_id, &[u], &n).await?;
+    }
+    Ok(true)
+}
+
+/// How far ahead a usage task's estimated due day may be.
+const USAGE_HORIZON_DAYS: i64 = 60;
+
+/// A usage plan's turn: each covered device's last counter value is read; a device seen
+/// for the first time counts from that value; a counter that went down (a replaced
+/// controller) keeps what it had used; a device within the lead of its due value and
+/// without a pending task gets one, due on the day its pace says it will get there.
+async fn schedule_usage(
+    state: &AppState,
+    plan: &Plan,
+    u: &Usage,
+    today: NaiveDate,
+    now: DateTime<Utc>,
+) -> AppResult<usize> {
+    if today < plan.start_date {
+        return Ok(0);
+    }
+    let covered = repo::covered(&state.db, plan).await?;
+    let ids: Vec<Uuid> = covered.iter().map(|d| d.device_id).collect();
+    let latest = crate::iot::history::service::latest_counters(state, &state.db, &ids, &u.metric).await?;
+    let mut created = 0;
+    for d in covered {
+        let Some(&(value, at)) = latest.get(&d.device_id) else {
+            continue;
+        };
+        let mut tx = state.db.begin().await?;
+        let c = match repo::lock_counter(&mut *tx, plan.id, d.device_id).await? {
+            None => Counter { baseline: value, baseline_at: at, last_value: value, last_at: at },
+            Some(c) => c.read(value, at),
+        };
+        repo::save_counter(&mut *tx, plan.id, d.device_id, plan.company_id, &c).await?;
+        if !d.open && c.task_due(u) {
+            let due = c.due_day(u, today, USAGE_HORIZON_DAYS);
+            created += usize::from(make_task(state, &mut tx, plan, &d, due, Some(c.due_at(u)), now).await?);
+        }
+        tx.commit().await?;
+    }
+    Ok(created)
+}
+
+/// After a usage task is done: the device's next cycle counts from the next multiple of
+/// the interval (schedule anchor) or from the counter at completion (completion anchor).
+async fn next_cycle(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    plan: &Plan,
+    u: &Usage,
+    device: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let latest = crate::iot::history::service::latest_counters(state, &mut *tx, &[device], &u.metric).await?;
+    let c = match (repo::lock_counter(&mut *tx, plan.id, device).await?, latest.get(&device)) {
+        (Some(c), Some(&(v, at))) => c.read(v, at),
+        (Some(c), None) => c,
+        (None, Some(&(v, at))) => Counter { baseline: v, baseline_at: at, last_value: v, last_at: at },
+        (None, None) => return Ok(()),
+    };
+    let next = Counter { baseline: c.next_baseline(u, plan.anchor, c.last_value), baseline_at: now, ..c };
+    repo::save_counter(&mut *tx, plan.id, device, plan.company_id, &next).await?;
+    Ok(())
 }
