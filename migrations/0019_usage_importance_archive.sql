@@ -38,22 +38,29 @@ ALTER TABLE maintenance_plans ADD CONSTRAINT maintenance_plans_usage_lead_check
 
 -- Where each device stands on a usage plan: the counter value the current cycle counts
 -- from (set when the plan first sees the device, moved on when a task is completed or
--- when the counter was reset), and the last value read.
+-- when the counter was reset), the reading its pace is measured from (pace_value at
+-- baseline_at), the last value read, and a lower reading waiting for the next one to
+-- tell a reset (the next counts on from it) from a glitch (it does not).
 CREATE TABLE maintenance_counters (
     plan_id     uuid NOT NULL REFERENCES maintenance_plans(id),
     device_id   uuid NOT NULL REFERENCES devices(id),
     company_id  uuid NOT NULL REFERENCES companies(id),
     baseline    double precision NOT NULL,
     baseline_at timestamptz NOT NULL,
+    pace_value  double precision NOT NULL,
     last_value  double precision NOT NULL,
     last_at     timestamptz NOT NULL,
+    dropped_to  double precision,
     PRIMARY KEY (plan_id, device_id)
 );
 CREATE INDEX maintenance_counters_device_id_idx ON maintenance_counters (device_id);
 CREATE INDEX maintenance_counters_company_id_idx ON maintenance_counters (company_id);
 
--- a usage task is due when the counter reaches this value
+-- a usage task is due when the counter reaches this value; a device has at most one
+-- pending task of a usage plan (its estimated due day moves with the device's pace)
 ALTER TABLE maintenance_tasks ADD COLUMN due_counter double precision;
+CREATE UNIQUE INDEX maintenance_tasks_usage_pending_key ON maintenance_tasks (plan_id, device_id)
+    WHERE state = 'pending' AND due_counter IS NOT NULL;
 
 -- 维修保养档案: a completed work order on a device is a repair record of the device's
 -- archive, beside the maintenance records, with the parts it used.
@@ -65,8 +72,9 @@ ALTER TABLE maintenance_records ADD CONSTRAINT maintenance_records_kind_work_ord
 
 INSERT INTO maintenance_records (id, company_id, project_id, device_id, done_at, staff_id, results, parts, notes,
                                  photos, kind, work_order_id)
-SELECT id, company_id, project_id, device_id, completed_at, assignee_id, '[]', parts, result, result_photos,
-       'repair', id
+SELECT id, company_id, project_id, device_id, completed_at, assignee_id, '[]', parts, result,
+       -- photos of a home stay with the work order
+       CASE WHEN house_id IS NULL AND owner_id IS NULL THEN result_photos ELSE '{}' END, 'repair', id
 FROM work_orders
 WHERE device_id IS NOT NULL AND assignee_id IS NOT NULL AND completed_at IS NOT NULL
   AND state IN ('completed', 'confirmed', 'closed');

@@ -28,9 +28,9 @@ pub enum WorkOrderOrder {
     /// newest first
     #[default]
     Newest,
-    /// 派单队列 the dispatch queue when hands are short: most urgent first (priority, then
-    /// the device's importance: a critical elevator before a low-importance meter), then the
-    /// longest waiting
+    /// 派单队列 the dispatch queue when hands are short: the unfinished orders only, most
+    /// urgent first (priority, then the device's importance: a critical elevator before a
+    /// low-importance meter), then the longest waiting
     Urgency,
 }
 

@@ -237,8 +237,9 @@ pub async fn list(
     .await
 }
 
-/// 派单队列 the same list as [`list`], most urgent first (priority, then the device's
-/// importance), then the longest waiting, after the cursor (urgency, created_at, id).
+/// 派单队列 the unfinished orders of the same list as [`list`], most urgent first
+/// (priority, then the device's importance), then the longest waiting, after the cursor
+/// (urgency, created_at, id).
 pub async fn queue(
     db: impl PgExecutor<'_>,
     v: &Visible,
@@ -262,6 +263,7 @@ pub async fn queue(
                         work_order_urgency(w.priority, d.importance) AS urgency
                  FROM work_orders w LEFT JOIN devices d ON d.id = w.device_id
                  WHERE w.company_id = $1 AND ($2::uuid[] IS NULL OR w.project_id = ANY($2))
+                   AND w.state IN ('submitted', 'assigned', 'accepted', 'in_progress', 'paused')
                    AND ($3::uuid IS NULL OR w.project_id = $3)
                    AND (cardinality($4::text[]) = 0 OR w.state = ANY($4))
                    AND ($5::text IS NULL OR w.category = $5)

@@ -123,8 +123,8 @@ pub async fn list(
     Ok(repo::list(&state.db, &v, f, assignee, after, limit as i64).await?)
 }
 
-/// The same list as [`list`] as a dispatch queue: most urgent first (priority, then the
-/// device's importance), then the longest waiting.
+/// The unfinished orders of the same list as [`list`] as a dispatch queue: most urgent
+/// first (priority, then the device's importance), then the longest waiting.
 pub async fn queue(
     state: &AppState,
     actor: &Actor,
@@ -1144,7 +1144,8 @@ async fn apply(
                     done_at: now,
                     parts: &w.parts.0,
                     notes: &w.result,
-                    photos: &w.result_photos,
+                    // photos of a home stay with the order, for those who may read it
+                    photos: if w.house_id.is_none() && w.owner_id.is_none() { &w.result_photos } else { &[] },
                 };
                 crate::maintenance::plans::service::archive_repair(tx, &r).await?;
             }

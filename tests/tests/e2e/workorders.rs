@@ -216,6 +216,11 @@ async fn an_owner_repair_goes_from_report_to_rating_and_nobody_else_may_touch_it
 
 /// `n` technicians of the estate, signed in.
 async fn technicians(s: &TestServer, n: usize) -> Vec<String> {
+    technicians_in(s, n, "JCHY", "grab").await
+}
+
+/// `n` new technicians of the project with `code`, signed in.
+async fn technicians_in(s: &TestServer, n: usize, code: &str, prefix: &str) -> Vec<String> {
     let admin_id: Uuid =
         sqlx::query_scalar("SELECT id FROM users WHERE username = 'admin'").fetch_one(&s.state.db).await.unwrap();
     let company: Uuid = sqlx::query_scalar("SELECT company_id FROM users WHERE id = $1")
@@ -223,8 +228,9 @@ async fn technicians(s: &TestServer, n: usize) -> Vec<String> {
         .fetch_one(&s.state.db)
         .await
         .unwrap();
-    let estate: Uuid = sqlx::query_scalar("SELECT id FROM projects WHERE code = 'JCHY' AND company_id = $1")
+    let estate: Uuid = sqlx::query_scalar("SELECT id FROM projects WHERE code = $2 AND company_id = $1")
         .bind(company)
+        .bind(code)
         .fetch_one(&s.state.db)
         .await
         .unwrap();
@@ -233,7 +239,7 @@ async fn technicians(s: &TestServer, n: usize) -> Vec<String> {
     let tech_role = roles.iter().find(|r| r.code == "technician").unwrap().id;
     let mut tokens = Vec::new();
     for i in 0..n {
-        let username = format!("grab{i:02}");
+        let username = format!("{prefix}{i:02}");
         let new = rbac::NewStaff {
             username: &username,
             name: "抢单师傅",
@@ -826,6 +832,14 @@ async fn the_queue_puts_urgent_and_critical_first_and_a_device_repair_joins_its_
         )
         .await;
     assert_eq!((code(&bad), field(&bad)), ("VALIDATION", "after"));
+    // the queue shows what the list shows: an owner sees none of the estate's orders, and
+    // a technician of the tower none of the estate's
+    let q = "{ workOrders(orderBy: URGENCY) { edges { node { id } } } }";
+    let owner = s.sign_in("13800000006").await;
+    assert_eq!(s.ok(Some(&owner), q, json!({})).await["workOrders"]["edges"], json!([]));
+    let tower = technicians_in(&s, 1, "TFGJ", "tower").await;
+    assert_eq!(s.ok(Some(&tower[0]), q, json!({})).await["workOrders"]["edges"], json!([]));
+    assert_eq!(s.ok(Some(&tech1), q, json!({})).await["workOrders"]["edges"].as_array().unwrap().len(), 4);
 
     // the elevator repaired: its result and parts go into the elevator's archive
     let id = &ours[2];

@@ -76,23 +76,30 @@ pub async fn meter_periods(
     .await
 }
 
-/// The last value of `metric` each device reported at or after `since` (devices without
-/// one are left out).
+/// The last value of `metric` each device reported after its `since` and not after `now`,
+/// looked for among its last `window` messages (devices without one are left out).
 pub async fn latest(
     db: impl PgExecutor<'_>,
     devices: &[Uuid],
+    since: &[DateTime<Utc>],
     metric: &str,
-    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    window: i64,
 ) -> sqlx::Result<Vec<(Uuid, f64, DateTime<Utc>)>> {
     let rows = sqlx::query!(
         r#"SELECT d.id AS "device_id!", x.v AS "value!", x.ts AS "ts!"
-           FROM unnest($1::uuid[]) AS d(id)
-           CROSS JOIN LATERAL (SELECT (t.data->>$2)::float8 AS v, t.ts FROM telemetry t
-                               WHERE t.device_id = d.id AND t.ts >= $3 AND t.data ? $2
-                               ORDER BY t.ts DESC LIMIT 1) x"#,
+           FROM unnest($1::uuid[], $2::timestamptz[]) AS d(id, since)
+           CROSS JOIN LATERAL (
+               SELECT (r.data->>$3)::float8 AS v, r.ts
+               FROM (SELECT t.data, t.ts FROM telemetry t
+                     WHERE t.device_id = d.id AND t.ts > d.since AND t.ts <= $4
+                     ORDER BY t.ts DESC LIMIT $5) r
+               WHERE r.data ? $3 ORDER BY r.ts DESC LIMIT 1) x"#,
         devices,
+        since,
         metric,
-        since
+        now,
+        window
     )
     .fetch_all(db)
     .await?;

@@ -165,19 +165,27 @@ pub async fn elevator_state(state: &AppState, actor: &Actor, device: Uuid) -> Ap
 
 /// How far back a counter's last value is looked for.
 const COUNTER_WINDOW_DAYS: i64 = 30;
+/// Among how many of a device's last messages (a device reports its counters with every
+/// message; one that never does costs this many rows, not a month of history).
+const COUNTER_WINDOW_MESSAGES: i64 = 100;
 
 /// The last value of a cumulative counter (`trips`, `runHours`, `starts`, `reading`) each
-/// device reported within the last 30 days, for the maintenance scheduler (no caller:
-/// the devices come from the plans). Devices without one are left out.
+/// device reported after the time given with it (within the last 30 days, never a time
+/// still to come), for the maintenance scheduler (no caller: the devices come from the
+/// plans). Devices without a newer one are left out.
 pub async fn latest_counters(
     state: &AppState,
     db: impl sqlx::PgExecutor<'_>,
-    devices: &[Uuid],
+    devices: &[(Uuid, Option<DateTime<Utc>>)],
     metric: &str,
 ) -> AppResult<std::collections::HashMap<Uuid, (f64, DateTime<Utc>)>> {
     if devices.is_empty() || !metric_name_ok(metric) {
         return Ok(Default::default());
     }
-    let since = state.clock.now() - TimeDelta::days(COUNTER_WINDOW_DAYS);
-    Ok(repo::latest(db, devices, metric, since).await?.into_iter().map(|(d, v, t)| (d, (v, t))).collect())
+    let now = state.clock.now();
+    let floor = now - TimeDelta::days(COUNTER_WINDOW_DAYS);
+    let ids: Vec<Uuid> = devices.iter().map(|d| d.0).collect();
+    let since: Vec<DateTime<Utc>> = devices.iter().map(|d| d.1.map_or(floor, |t| t.max(floor))).collect();
+    let rows = repo::latest(db, &ids, &since, metric, now, COUNTER_WINDOW_MESSAGES).await?;
+    Ok(rows.into_iter().map(|(d, v, t)| (d, (v, t))).collect())
 }

@@ -126,22 +126,54 @@ pub struct Usage {
 pub struct Counter {
     /// the value the current cycle counts from
     pub baseline: f64,
+    /// the device's pace is measured from this reading (its time and value)
     pub baseline_at: DateTime<Utc>,
+    pub pace_value: f64,
     /// the last value read
     pub last_value: f64,
     pub last_at: DateTime<Utc>,
+    /// a reading lower than `last_value`, not yet known to be a reset or a glitch
+    pub dropped_to: Option<f64>,
 }
 
 impl Counter {
-    /// After a new reading (older readings change nothing): a counter that went down was
-    /// reset, and keeps what it had used in this cycle.
+    /// A device's first reading on a plan: the cycle counts from it.
+    pub fn first(value: f64, at: DateTime<Utc>) -> Counter {
+        Counter {
+            baseline: value,
+            baseline_at: at,
+            pace_value: value,
+            last_value: value,
+            last_at: at,
+            dropped_to: None,
+        }
+    }
+
+    /// After a new reading (older readings change nothing). A lower reading is held until
+    /// the next: if that one counts on from it, the counter was reset (a replaced
+    /// controller) and keeps what it had used in this cycle; if it is back above, the low
+    /// one was a glitch and is forgotten.
     pub fn read(&self, value: f64, at: DateTime<Utc>) -> Counter {
         if at <= self.last_at {
             return self.clone();
         }
-        let baseline =
-            if value < self.last_value { value - (self.last_value - self.baseline).max(0.0) } else { self.baseline };
-        Counter { baseline, baseline_at: self.baseline_at, last_value: value, last_at: at }
+        let mut c = self.clone();
+        c.last_at = at;
+        if value >= self.last_value {
+            c.last_value = value;
+            c.dropped_to = None;
+            return c;
+        }
+        match self.dropped_to {
+            Some(low) if value >= low => {
+                c.baseline = low - (self.last_value - self.baseline).max(0.0);
+                (c.pace_value, c.baseline_at) = (low, self.last_at);
+                c.last_value = value;
+                c.dropped_to = None;
+            }
+            _ => c.dropped_to = Some(value),
+        }
+        c
     }
 
     /// The value the current cycle is due at.
@@ -160,7 +192,7 @@ impl Counter {
     pub fn due_day(&self, u: &Usage, today: NaiveDate, max_days: i64) -> NaiveDate {
         let left = self.due_at(u) - self.last_value;
         let secs = (self.last_at - self.baseline_at).num_seconds() as f64;
-        let used = self.last_value - self.baseline;
+        let used = self.last_value - self.pace_value;
         if left <= 0.0 || secs <= 0.0 || used <= 0.0 {
             return today;
         }
@@ -177,6 +209,17 @@ impl Counter {
                 let cycles = ((at_completion - self.baseline) / u.every).floor().max(1.0);
                 self.baseline + cycles * u.every
             }
+        }
+    }
+
+    /// The next cycle, after a completion with the counter at its last reading: the pace
+    /// is measured afresh from that reading.
+    pub fn next_cycle(&self, u: &Usage, anchor: PlanAnchor) -> Counter {
+        Counter {
+            baseline: self.next_baseline(u, anchor, self.last_value),
+            baseline_at: self.last_at,
+            pace_value: self.last_value,
+            ..self.clone()
         }
     }
 }
@@ -354,7 +397,7 @@ mod counter_tests {
     #[test]
     fn a_task_is_due_within_the_lead_and_its_day_follows_the_pace() {
         let u = usage(1000.0, 100.0);
-        let c = Counter { baseline: 5000.0, baseline_at: at(0), last_value: 5000.0, last_at: at(0) };
+        let c = Counter::first(5000.0, at(0));
         let today = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap_or_default();
         assert!(!c.task_due(&u));
         assert_eq!(c.due_day(&u, today, 60), today, "no pace yet: today");
@@ -366,26 +409,37 @@ mod counter_tests {
         assert!(c.task_due(&u));
         assert_eq!(c.due_day(&u, today, 60), today + chrono::Duration::days(1));
         // a slow device is capped at the horizon
-        let slow = Counter { baseline: 0.0, baseline_at: at(0), last_value: 1.0, last_at: at(24 * 30) };
+        let slow = Counter::first(0.0, at(0)).read(1.0, at(24 * 30));
         assert_eq!(slow.due_day(&u, today, 60), today + chrono::Duration::days(60));
     }
 
     #[test]
     fn older_readings_change_nothing_and_a_reset_keeps_what_was_used() {
-        let c = Counter { baseline: 5000.0, baseline_at: at(0), last_value: 5600.0, last_at: at(10) };
+        let c = Counter::first(5000.0, at(0)).read(5600.0, at(10));
         assert_eq!(c.read(9999.0, at(9)), c, "an older reading");
-        // the controller was replaced and counts from 20: the 600 used stay used
-        let r = c.read(20.0, at(11));
-        assert_eq!((r.baseline, r.last_value), (-580.0, 20.0));
+        // one low reading is held, not believed
+        let low = c.read(0.0, at(11));
+        assert_eq!((low.baseline, low.last_value, low.dropped_to), (5000.0, 5600.0, Some(0.0)));
+        // back above: it was a glitch
+        let back = low.read(5610.0, at(12));
+        assert_eq!((back.baseline, back.last_value, back.dropped_to), (5000.0, 5610.0, None));
+        // counting on from the low one: the controller was replaced and counts from 20; the
+        // 600 used stay used
+        let r = c.read(20.0, at(11)).read(35.0, at(12));
+        assert_eq!((r.baseline, r.last_value, r.dropped_to), (-580.0, 35.0, None));
         assert_eq!(r.due_at(&usage(1000.0, 0.0)), 420.0);
     }
 
     #[test]
     fn the_next_cycle_keeps_the_multiples_or_counts_from_the_completion() {
         let u = usage(1000.0, 100.0);
-        let c = Counter { baseline: 5000.0, baseline_at: at(0), last_value: 5920.0, last_at: at(10) };
+        let c = Counter::first(5000.0, at(0)).read(5920.0, at(10));
         assert_eq!(c.next_baseline(&u, PlanAnchor::Schedule, 5920.0), 6000.0, "done early");
         assert_eq!(c.next_baseline(&u, PlanAnchor::Schedule, 7300.0), 7000.0, "done late: one task, not two");
         assert_eq!(c.next_baseline(&u, PlanAnchor::Completion, 5920.0), 5920.0);
+        // done early at 5,920: due at 7,000; 200 more in 24 hours is 880 left at 200 a day
+        let next = c.next_cycle(&u, PlanAnchor::Schedule).read(6120.0, at(34));
+        let today = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap_or_default();
+        assert_eq!(next.due_day(&u, today, 60), today + chrono::Duration::days(5));
     }
 }

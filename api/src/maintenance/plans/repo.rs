@@ -422,38 +422,98 @@ pub async fn delete_repair(db: impl PgExecutor<'_>, work_order_id: Uuid) -> sqlx
 
 // ---- usage counters ----------------------------------------------------------------------
 
-pub async fn counters(db: impl PgExecutor<'_>, plan_id: Uuid) -> sqlx::Result<Vec<(Uuid, Counter)>> {
-    let rows = sqlx::query!(
-        "SELECT device_id, baseline, baseline_at, last_value, last_at FROM maintenance_counters WHERE plan_id = $1",
-        plan_id
-    )
-    .fetch_all(db)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let c = Counter {
-                baseline: r.baseline,
-                baseline_at: r.baseline_at,
-                last_value: r.last_value,
-                last_at: r.last_at,
-            };
-            (r.device_id, c)
-        })
-        .collect())
+/// When each device's counter on the plan was last read.
+pub async fn counters_read_at(db: impl PgExecutor<'_>, plan_id: Uuid) -> sqlx::Result<Vec<(Uuid, DateTime<Utc>)>> {
+    let rows = sqlx::query!("SELECT device_id, last_at FROM maintenance_counters WHERE plan_id = $1", plan_id)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.device_id, r.last_at)).collect())
 }
 
-/// The device's counter on the plan, locked until the transaction ends.
-pub async fn lock_counter(db: impl PgExecutor<'_>, plan_id: Uuid, device_id: Uuid) -> sqlx::Result<Option<Counter>> {
+/// The device's counter on the plan, locked until the transaction ends; `first` makes the
+/// row when there is none yet (so two transactions never both start from nothing).
+pub async fn lock_counter(
+    db: &mut PgConnection,
+    plan_id: Uuid,
+    device_id: Uuid,
+    company_id: Uuid,
+    first: &Counter,
+) -> sqlx::Result<Counter> {
+    sqlx::query!(
+        "INSERT INTO maintenance_counters (plan_id, device_id, company_id, baseline, baseline_at, last_value, last_at,
+                                           pace_value)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        plan_id,
+        device_id,
+        company_id,
+        first.baseline,
+        first.baseline_at,
+        first.last_value,
+        first.last_at,
+        first.pace_value
+    )
+    .execute(&mut *db)
+    .await?;
     sqlx::query_as!(
         Counter,
-        "SELECT baseline, baseline_at, last_value, last_at FROM maintenance_counters
+        "SELECT baseline, baseline_at, pace_value, last_value, last_at, dropped_to FROM maintenance_counters
+         WHERE plan_id = $1 AND device_id = $2 FOR UPDATE",
+        plan_id,
+        device_id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// The device's counter on the plan, locked, if it has one.
+pub async fn lock_counter_if_any(
+    db: impl PgExecutor<'_>,
+    plan_id: Uuid,
+    device_id: Uuid,
+) -> sqlx::Result<Option<Counter>> {
+    sqlx::query_as!(
+        Counter,
+        "SELECT baseline, baseline_at, pace_value, last_value, last_at, dropped_to FROM maintenance_counters
          WHERE plan_id = $1 AND device_id = $2 FOR UPDATE",
         plan_id,
         device_id
     )
     .fetch_optional(db)
     .await
+}
+
+/// The device has a pending task of the plan.
+pub async fn has_pending(db: impl PgExecutor<'_>, plan_id: Uuid, device_id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM maintenance_tasks WHERE plan_id = $1 AND device_id = $2 AND state = 'pending')
+           AS "x!""#,
+        plan_id,
+        device_id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Moves a pending usage task's estimated due day (not onto a day the plan already has a
+/// task of the device on).
+pub async fn move_usage_due(
+    db: impl PgExecutor<'_>,
+    plan_id: Uuid,
+    device_id: Uuid,
+    due: NaiveDate,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE maintenance_tasks t SET due_date = $3
+         WHERE t.plan_id = $1 AND t.device_id = $2 AND t.state = 'pending' AND t.due_counter IS NOT NULL
+           AND t.due_date <> $3
+           AND NOT EXISTS (SELECT 1 FROM maintenance_tasks o WHERE o.plan_id = $1 AND o.device_id = $2 AND o.due_date = $3)",
+        plan_id,
+        device_id,
+        due
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
 }
 
 pub async fn save_counter(
@@ -464,18 +524,21 @@ pub async fn save_counter(
     c: &Counter,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO maintenance_counters (plan_id, device_id, company_id, baseline, baseline_at, last_value, last_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO maintenance_counters (plan_id, device_id, company_id, baseline, baseline_at, last_value, last_at,
+                                           dropped_to, pace_value)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
          ON CONFLICT (plan_id, device_id) DO UPDATE
          SET baseline = EXCLUDED.baseline, baseline_at = EXCLUDED.baseline_at, last_value = EXCLUDED.last_value,
-             last_at = EXCLUDED.last_at",
+             last_at = EXCLUDED.last_at, dropped_to = EXCLUDED.dropped_to, pace_value = EXCLUDED.pace_value",
         plan_id,
         device_id,
         company_id,
         c.baseline,
         c.baseline_at,
         c.last_value,
-        c.last_at
+        c.last_at,
+        c.dropped_to,
+        c.pace_value
     )
     .execute(db)
     .await?;

@@ -387,7 +387,7 @@ pub async fn complete_task(state: &AppState, actor: &Actor, retry: &Retry, i: Co
     if let Some(plan) = repo::get_plan(&mut *tx, actor.company_id, task.plan_id).await?
         && let Some(u) = plan.usage()
     {
-        next_cycle(state, &mut tx, &plan, &u, task.device_id, now).await?;
+        next_cycle(state, &mut tx, &plan, &u, task.device_id).await?;
     }
     let failed: Vec<&ChecklistResult> = record.results.iter().filter(|r| r.result == CheckResult::Fail).collect();
     let mut later = Vec::new();
@@ -529,10 +529,10 @@ async fn make_task(
 /// How far ahead a usage task's estimated due day may be.
 const USAGE_HORIZON_DAYS: i64 = 60;
 
-/// A usage plan's turn: each covered device's last counter value is read; a device seen
-/// for the first time counts from that value; a counter that went down (a replaced
-/// controller) keeps what it had used; a device within the lead of its due value and
-/// without a pending task gets one, due on the day its pace says it will get there.
+/// A usage plan's turn: each covered device's counter read since the last turn (devices
+/// that sent nothing new cost nothing); a device seen for the first time counts from that
+/// value; a device within the lead of its due value and without a pending task gets one,
+/// due on the day its pace says it will get there; a pending task's day follows the pace.
 async fn schedule_usage(
     state: &AppState,
     plan: &Plan,
@@ -544,21 +544,27 @@ async fn schedule_usage(
         return Ok(0);
     }
     let covered = repo::covered(&state.db, plan).await?;
-    let ids: Vec<Uuid> = covered.iter().map(|d| d.device_id).collect();
-    let latest = crate::iot::history::service::latest_counters(state, &state.db, &ids, &u.metric).await?;
+    let read_at: std::collections::HashMap<Uuid, DateTime<Utc>> =
+        repo::counters_read_at(&state.db, plan.id).await?.into_iter().collect();
+    let ask: Vec<(Uuid, Option<DateTime<Utc>>)> =
+        covered.iter().map(|d| (d.device_id, read_at.get(&d.device_id).copied())).collect();
+    let latest = crate::iot::history::service::latest_counters(state, &state.db, &ask, &u.metric).await?;
     let mut created = 0;
     for d in covered {
         let Some(&(value, at)) = latest.get(&d.device_id) else {
             continue;
         };
         let mut tx = state.db.begin().await?;
-        let c = match repo::lock_counter(&mut *tx, plan.id, d.device_id).await? {
-            None => Counter { baseline: value, baseline_at: at, last_value: value, last_at: at },
-            Some(c) => c.read(value, at),
-        };
-        repo::save_counter(&mut *tx, plan.id, d.device_id, plan.company_id, &c).await?;
-        if !d.open && c.task_due(u) {
-            let due = c.due_day(u, today, USAGE_HORIZON_DAYS);
+        let was =
+            repo::lock_counter(&mut tx, plan.id, d.device_id, plan.company_id, &Counter::first(value, at)).await?;
+        let c = was.read(value, at);
+        if c != was {
+            repo::save_counter(&mut *tx, plan.id, d.device_id, plan.company_id, &c).await?;
+        }
+        let due = c.due_day(u, today, USAGE_HORIZON_DAYS);
+        if repo::has_pending(&mut *tx, plan.id, d.device_id).await? {
+            repo::move_usage_due(&mut *tx, plan.id, d.device_id, due).await?;
+        } else if c.task_due(u) {
             created += usize::from(make_task(state, &mut tx, plan, &d, due, Some(c.due_at(u)), now).await?);
         }
         tx.commit().await?;
@@ -574,16 +580,20 @@ async fn next_cycle(
     plan: &Plan,
     u: &Usage,
     device: Uuid,
-    now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let latest = crate::iot::history::service::latest_counters(state, &mut *tx, &[device], &u.metric).await?;
-    let c = match (repo::lock_counter(&mut *tx, plan.id, device).await?, latest.get(&device)) {
-        (Some(c), Some(&(v, at))) => c.read(v, at),
-        (Some(c), None) => c,
-        (None, Some(&(v, at))) => Counter { baseline: v, baseline_at: at, last_value: v, last_at: at },
-        (None, None) => return Ok(()),
+    let latest = crate::iot::history::service::latest_counters(state, &mut *tx, &[(device, None)], &u.metric).await?;
+    // the task came from a counter, so there is one; a reading makes it if it went missing
+    let first = match latest.get(&device) {
+        Some(&(v, at)) => Counter::first(v, at),
+        None => match repo::lock_counter_if_any(&mut *tx, plan.id, device).await? {
+            Some(c) => c,
+            None => return Ok(()),
+        },
     };
-    let next = Counter { baseline: c.next_baseline(u, plan.anchor, c.last_value), baseline_at: now, ..c };
-    repo::save_counter(&mut *tx, plan.id, device, plan.company_id, &next).await?;
+    let mut c = repo::lock_counter(&mut *tx, plan.id, device, plan.company_id, &first).await?;
+    if let Some(&(v, at)) = latest.get(&device) {
+        c = c.read(v, at);
+    }
+    repo::save_counter(&mut *tx, plan.id, device, plan.company_id, &c.next_cycle(u, plan.anchor)).await?;
     Ok(())
 }
