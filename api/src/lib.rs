@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod billing;
 pub mod equipment;
 pub mod feedback;
 pub mod files;

@@ -23,6 +23,7 @@ const LAYERS: &[&str] = &[
     "maintenance",
     "workorders",
     "feedback",
+    "billing",
     "onboarding",
     "http",
     "app",

@@ -35,6 +35,7 @@ pub struct Query(
     crate::maintenance::patrols::graphql::PatrolQuery,
     crate::workorders::graphql::WorkOrderQuery,
     crate::feedback::graphql::FeedbackQuery,
+    crate::billing::graphql::BillingQuery,
     ServiceQuery,
 );
 
@@ -58,6 +59,7 @@ pub struct Mutation(
     crate::maintenance::patrols::graphql::PatrolMutation,
     crate::workorders::graphql::WorkOrderMutation,
     crate::feedback::graphql::FeedbackMutation,
+    crate::billing::graphql::BillingMutation,
 );
 
 /// Live events over graphql-transport-ws (`/graphql/ws`, the access token in `connection_init`).

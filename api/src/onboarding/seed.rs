@@ -249,6 +249,73 @@ async fn seed_maintenance(s: &AppState, admin: &crate::rbac::model::Actor, estat
     Ok(())
 }
 
+/// Demo fee items of the estate: property fee by building area, garbage removal fixed,
+/// water by tiers, parking fixed per space.
+async fn seed_fees(s: &AppState, admin: &crate::rbac::model::Actor, estate: Uuid) -> AppResult<()> {
+    use crate::billing::model::{Cycle, FeeKind, Method, Payer, PayingResident, Scope, Tier};
+    use crate::billing::service::{ItemInput, PriceInput, create_item};
+    use crate::equipment::model::DeviceCategory;
+    let none = Retry::none();
+    let from = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+    let item = |name: &str, kind, payer, method, cycle, unit: Option<Decimal>, tiers: Vec<Tier>| ItemInput {
+        project_id: estate,
+        name: name.into(),
+        kind,
+        payer,
+        paying_resident: PayingResident::Owner,
+        method,
+        cycle,
+        prepaid: false,
+        scope: Scope::All,
+        building_ids: Vec::new(),
+        house_usage: None,
+        house_ids: Vec::new(),
+        meter_category: (method == Method::Tiered).then_some(DeviceCategory::WaterMeter),
+        effective_from: from,
+        effective_to: None,
+        price: PriceInput { effective_from: None, unit_price: unit, tiers, formula: None },
+    };
+    let water = vec![
+        Tier { up_to: Some(Decimal::from(15)), price: Decimal::new(293, 2) },
+        Tier { up_to: Some(Decimal::from(25)), price: Decimal::new(387, 2) },
+        Tier { up_to: None, price: Decimal::new(668, 2) },
+    ];
+    let items = [
+        item(
+            "物业费",
+            FeeKind::Property,
+            Payer::House,
+            Method::BuildingArea,
+            Cycle::Monthly,
+            Some(Decimal::new(235, 2)),
+            vec![],
+        ),
+        item(
+            "垃圾清运费",
+            FeeKind::Garbage,
+            Payer::House,
+            Method::Fixed,
+            Cycle::Monthly,
+            Some(Decimal::from(10)),
+            vec![],
+        ),
+        item("水费", FeeKind::Water, Payer::House, Method::Tiered, Cycle::Monthly, None, water),
+        item(
+            "停车管理费",
+            FeeKind::Parking,
+            Payer::ParkingSpace,
+            Method::Fixed,
+            Cycle::Monthly,
+            Some(Decimal::from(150)),
+            vec![],
+        ),
+    ];
+    for i in items {
+        create_item(s, admin, &none, i).await?;
+    }
+    Ok(())
+}
+
 /// The demo company; `activity` adds what a working estate has going on (work orders in
 /// the pool), which the development server shows and most tests do without.
 pub async fn seed_demo(state: &AppState, activity: bool) -> AppResult<String> {
@@ -454,6 +521,7 @@ pub async fn seed_company_with(state: &AppState, demo: DemoCompany<'_>, activity
     }
     seed_devices(s, &admin, estate_id, tower_id, &houses).await?;
     seed_maintenance(s, &admin, estate_id, id_of("tech1")?).await?;
+    seed_fees(s, &admin, estate_id).await?;
     if activity {
         seed_work_orders(s, company, estate_id, id_of("cs1")?).await?;
     }

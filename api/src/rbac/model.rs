@@ -72,6 +72,8 @@ permissions! {
     WorkorderVisit => "workorder:visit", "工单确认与回访", "Confirm work orders and make return visits";
     FeedbackRead => "feedback:read", "查看业主投诉建议", "View owner feedback";
     FeedbackHandle => "feedback:handle", "回复与处理业主投诉建议", "Answer and handle owner feedback";
+    FeeRead => "fee:read", "查看收费项目与收费标准", "View fee items and prices";
+    FeeWrite => "fee:write", "设置收费项目与收费标准", "Set fee items and prices";
     SelfHouse => "self:house", "我的房屋", "My houses";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
@@ -364,6 +366,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             WorkorderVisit,
             FeedbackRead,
             FeedbackHandle,
+            FeeRead,
             SchemaRead,
         ],
     },
@@ -406,7 +409,11 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             FeedbackHandle,
         ],
     },
-    BuiltinRole { code: "finance", name: "财务人员", perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead] },
+    BuiltinRole {
+        code: "finance",
+        name: "财务人员",
+        perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, FeeRead, FeeWrite],
+    },
     BuiltinRole {
         code: "guard",
         name: "安保人员",
@@ -446,6 +453,7 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "my-repairs", title: Msg::new("我的报修", "My repairs"), perm: SelfHouse },
     MenuItem { code: "feedback", title: Msg::new("投诉建议", "Feedback"), perm: FeedbackRead },
     MenuItem { code: "my-feedback", title: Msg::new("投诉建议", "My feedback"), perm: SelfHouse },
+    MenuItem { code: "fee-items", title: Msg::new("收费项目", "Fee items"), perm: FeeRead },
 ];
 
 #[cfg(test)]

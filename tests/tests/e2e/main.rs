@@ -4,6 +4,7 @@
 mod alarms;
 mod announce;
 mod auth;
+mod billing;
 mod broker;
 mod enums;
 mod equipment;

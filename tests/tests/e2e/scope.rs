@@ -29,6 +29,10 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         (_, "workOrderId") => "work_order",
         ("feedback", "id") => "feedback",
         (_, "feedbackId") => "feedback",
+        ("feeItem", "id") => "fee_item",
+        (_, "feeItemId") => "fee_item",
+        (_, "buildingIds") => "building",
+        (_, "houseIds") => "house",
         (_, "assigneeId") => "user",
         ("markNotificationsRead", "ids") => "notification",
         ("completeMaintenanceTask", "taskId") => "maintenance_task",
@@ -99,6 +103,7 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("announcement", "SELECT id FROM announcements WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("work_order", "SELECT id FROM work_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("feedback", "SELECT id FROM feedback WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("fee_item", "SELECT id FROM fee_items WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
