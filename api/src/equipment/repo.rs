@@ -206,3 +206,12 @@ pub async fn set_broker_account(
     .await?;
     Ok(())
 }
+
+/// The importance of each of `ids` (any company: the callers hold ids they were shown).
+pub async fn importance_of(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Importance)>> {
+    let rows =
+        sqlx::query!(r#"SELECT id, importance AS "importance: Importance" FROM devices WHERE id = ANY($1)"#, ids)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.importance)).collect())
+}

@@ -507,3 +507,9 @@ pub async fn device_within(state: &AppState, actor: &Actor, perm: Perm, id: Uuid
     actor.require_project(perm, d.project_id)?;
     Ok(d)
 }
+
+/// The importance of devices the caller was shown on other records (work orders), for a
+/// DataLoader: one query per response.
+pub async fn importance_of(state: &AppState, ids: &[Uuid]) -> AppResult<std::collections::HashMap<Uuid, Importance>> {
+    Ok(repo::importance_of(&state.db, ids).await?.into_iter().collect())
+}

@@ -194,8 +194,6 @@ pub struct WorkOrder {
     pub category: WorkOrderCategory,
     /// how urgent
     pub priority: WorkOrderPriority,
-    /// its device's importance (NORMAL without a device): the queue puts critical first
-    pub importance: DeviceImportance,
     /// where it stands
     pub state: WorkOrderState,
     /// a short title
@@ -271,7 +269,6 @@ impl From<model::WorkOrder> for WorkOrder {
             source: w.source.into(),
             category: w.category.into(),
             priority: w.priority.into(),
-            importance: w.importance.into(),
             state: w.state.into(),
             title: w.title,
             description: w.description,
@@ -341,6 +338,16 @@ impl WorkOrder {
         self.result_photos.iter().map(|k| crate::files::service::signed_url(ctx.state(), k)).collect()
     }
 
+    /// its device's importance as it is now (NORMAL without a device): the dispatch queue
+    /// puts critical first
+    async fn importance(&self, ctx: &Context<'_>) -> async_graphql::Result<DeviceImportance> {
+        let Some(d) = &self.device_id else {
+            return Ok(DeviceImportance::Normal);
+        };
+        let got = load_one::<ImportanceLoader>(ctx, parse_id("deviceId", d)?).await?;
+        Ok(got.unwrap_or(crate::equipment::model::Importance::Normal).into())
+    }
+
     /// 工单日志 every transition, oldest first
     async fn log(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<WorkOrderEvent>> {
         let id = parse_id("id", &self.id)?;
@@ -380,6 +387,24 @@ impl Loader<Uuid> for SlaLoader {
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         let rows = service::deadlines_of(&self.0, keys).await.map_err(|e| e.to_string())?;
         Ok(rows.into_iter().map(|d| (d.id, d)).collect())
+    }
+}
+
+/// The importance of the devices of one response's orders, in one query.
+pub struct ImportanceLoader(AppState);
+
+impl From<AppState> for ImportanceLoader {
+    fn from(s: AppState) -> Self {
+        ImportanceLoader(s)
+    }
+}
+
+impl Loader<Uuid> for ImportanceLoader {
+    type Value = crate::equipment::model::Importance;
+    type Error = String;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        crate::equipment::service::importance_of(&self.0, keys).await.map_err(|e| e.to_string())
     }
 }
 
@@ -618,7 +643,7 @@ impl WorkOrderQuery {
         if order_by == WorkOrderOrder::Urgency {
             let page = Page::<(i16, DateTime<Utc>, Uuid)>::new(ctx, first, after)?;
             let rows = service::queue(ctx.state(), &actor, &f, page.after, page.fetch()).await?;
-            return Ok(page.connection(rows, |r| (r.urgency(), r.created_at, r.id), WorkOrder::from));
+            return Ok(page.connection(rows, |(w, u)| (*u, w.created_at, w.id), |(w, _)| WorkOrder::from(w)));
         }
         let page = Page::<(DateTime<Utc>, Uuid)>::new(ctx, first, after)?;
         let rows = service::list(ctx.state(), &actor, &f, page.after, page.fetch()).await?;

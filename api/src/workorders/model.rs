@@ -223,8 +223,6 @@ pub struct WorkOrder {
     pub visit_note: String,
     pub cancel_reason: String,
     pub alarm_cleared_at: Option<DateTime<Utc>>,
-    /// its device's importance as it is now (NORMAL without a device); read, never stored
-    pub importance: Importance,
 }
 
 impl WorkOrder {
@@ -232,15 +230,11 @@ impl WorkOrder {
     pub fn number(&self) -> String {
         format!("GD{:08}", self.no)
     }
-
-    /// How urgent it is in a queue (higher first): the priority, then the device's
-    /// importance; the same number as SQL's `work_order_urgency`.
-    pub fn urgency(&self) -> i16 {
-        urgency(self.priority, self.importance)
-    }
 }
 
-/// Priority first (urgent 3 … low 0), then importance (critical 2, normal 1, low 0).
+/// How urgent an order is in the dispatch queue (higher first): its priority (urgent 3 …
+/// low 0), then its device's importance (critical 2, normal 1, low 0; no device counts as
+/// normal); the same number as SQL's `work_order_urgency`.
 pub fn urgency(p: Priority, i: Importance) -> i16 {
     let p = match p {
         Priority::Urgent => 3,

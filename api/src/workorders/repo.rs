@@ -11,7 +11,6 @@ use super::model::{
     Action, Category, Deadlines, Dispatch, Event, Filter, Overdue, PartUsed, Priority, Report, Settings, Sla, Source,
     State, TechnicianFigures, WorkOrder,
 };
-use crate::equipment::model::Importance;
 
 pub async fn insert(db: impl PgExecutor<'_>, w: &WorkOrder) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
@@ -97,9 +96,7 @@ pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::R
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
-                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
-                    AS "importance!: Importance"
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
            FROM work_orders WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
@@ -118,9 +115,7 @@ pub async fn lock(db: &mut PgConnection, company_id: Uuid, id: Uuid) -> sqlx::Re
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
-                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
-                    AS "importance!: Importance"
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
            FROM work_orders WHERE company_id = $1 AND id = $2 FOR UPDATE"#,
         company_id,
         id
@@ -139,9 +134,7 @@ pub async fn lock_skip_locked(db: &mut PgConnection, company_id: Uuid, id: Uuid)
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
-                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
-                    AS "importance!: Importance"
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
            FROM work_orders WHERE company_id = $1 AND id = $2 FOR UPDATE SKIP LOCKED"#,
         company_id,
         id
@@ -204,9 +197,7 @@ pub async fn list(
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
-                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
-                    AS "importance!: Importance"
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
            FROM work_orders
            WHERE company_id = $1 AND ($2::uuid[] IS NULL OR project_id = ANY($2))
              AND ($3::uuid IS NULL OR project_id = $3)
@@ -237,9 +228,9 @@ pub async fn list(
     .await
 }
 
-/// 派单队列 the unfinished orders of the same list as [`list`], most urgent first
-/// (priority, then the device's importance), then the longest waiting, after the cursor
-/// (urgency, created_at, id).
+/// 派单队列 the keys of the unfinished orders of the same list as [`list`], most urgent
+/// first (priority, then the device's importance as it is now), then the longest waiting,
+/// after the cursor (urgency, created_at, id).
 pub async fn queue(
     db: impl PgExecutor<'_>,
     v: &Visible,
@@ -247,20 +238,11 @@ pub async fn queue(
     assignee: Option<Uuid>,
     after: Option<(i16, DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> sqlx::Result<Vec<WorkOrder>> {
+) -> sqlx::Result<Vec<(Uuid, i16)>> {
     let states: Vec<&str> = f.states.iter().map(|s| s.as_str()).collect();
-    sqlx::query_as!(
-        WorkOrder,
-        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
-                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
-                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
-                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
-                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
-                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
-                  importance AS "importance!: Importance"
-           FROM (SELECT w.*, coalesce(d.importance, 'normal') AS importance,
-                        work_order_urgency(w.priority, d.importance) AS urgency
+    let rows = sqlx::query!(
+        r#"SELECT id AS "id!", urgency AS "urgency!"
+           FROM (SELECT w.id, w.created_at, work_order_urgency(w.priority, d.importance) AS urgency
                  FROM work_orders w LEFT JOIN devices d ON d.id = w.device_id
                  WHERE w.company_id = $1 AND ($2::uuid[] IS NULL OR w.project_id = ANY($2))
                    AND w.state IN ('submitted', 'assigned', 'accepted', 'in_progress', 'paused')
@@ -291,6 +273,26 @@ pub async fn queue(
         limit
     )
     .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.urgency)).collect())
+}
+
+/// The company's orders among `ids`, in no particular order.
+pub async fn by_ids(db: impl PgExecutor<'_>, company_id: Uuid, ids: &[Uuid]) -> sqlx::Result<Vec<WorkOrder>> {
+    sqlx::query_as!(
+        WorkOrder,
+        r#"SELECT id, no, company_id, project_id, source AS "source: Source", category AS "category: Category",
+                  priority AS "priority: Priority", state AS "state: State", paused_from AS "paused_from: State",
+                  title, description, location, house_id, device_id, rule_id, origin_id, owner_id, reporter_id, photos,
+                  preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
+                  started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
+                  result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
+           FROM work_orders WHERE company_id = $1 AND id = ANY($2)"#,
+        company_id,
+        ids
+    )
+    .fetch_all(db)
     .await
 }
 
@@ -313,9 +315,7 @@ pub async fn list_assigned(
                   preferred_from, preferred_to, assignee_id, created_at, updated_at, assigned_at, accepted_at,
                   started_at, paused_at, paused_secs, completed_at, confirmed_at, closed_at, cancelled_at, result,
                   result_photos, parts AS "parts: Json<Vec<PartUsed>>", labour_minutes, charge, cash_receipt_no,
-                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at,
-                  coalesce((SELECT d.importance FROM devices d WHERE d.id = work_orders.device_id), 'normal')
-                    AS "importance!: Importance"
+                  rating, rating_comment, visit_note, cancel_reason, alarm_cleared_at
            FROM work_orders
            WHERE assignee_id = $1 AND company_id = $2
              AND (cardinality($3::text[]) = 0 OR state = ANY($3))

@@ -16,7 +16,6 @@ use super::model::{
     Source, State, WorkOrder,
 };
 use super::repo::{self, Visible};
-use crate::equipment::model::Importance;
 use crate::iot::alarms::model::{RepairSource, RepairStatus, Severity};
 use crate::iot::alarms::service::{RepairDesk, RepairOpened};
 use crate::kit::error::{AppError, AppResult, Msg};
@@ -131,10 +130,14 @@ pub async fn queue(
     f: &Filter,
     after: Option<(i16, DateTime<Utc>, Uuid)>,
     limit: usize,
-) -> AppResult<Vec<WorkOrder>> {
+) -> AppResult<Vec<(WorkOrder, i16)>> {
     check_device(state, actor, f).await?;
     let (v, assignee) = visibility(actor, f)?;
-    Ok(repo::queue(&state.db, &v, f, assignee, after, limit as i64).await?)
+    let keys = repo::queue(&state.db, &v, f, assignee, after, limit as i64).await?;
+    let ids: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let mut rows: std::collections::HashMap<Uuid, WorkOrder> =
+        repo::by_ids(&state.db, actor.company_id, &ids).await?.into_iter().map(|w| (w.id, w)).collect();
+    Ok(keys.into_iter().filter_map(|(id, u)| rows.remove(&id).map(|w| (w, u))).collect())
 }
 
 /// How many of the listed orders are in each state (every state, zero included).
@@ -295,8 +298,6 @@ fn blank(
         visit_note: String::new(),
         cancel_reason: String::new(),
         alarm_cleared_at: None,
-        // read from the device whenever the order is loaded
-        importance: Importance::Normal,
     }
 }
 
