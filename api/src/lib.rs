@@ -1,8 +1,11 @@
 //! wuye (物业): the GraphQL server of a smart property management system.
 //!
 //! Layers, bottom to top (see ARCHITECTURE.md; `tests/architecture.rs` keeps the order):
-//! `kit` → `rbac` → `org` → `notify` → `auth` → `equipment` → `iot` → `maintenance`
-//! → `onboarding` → `http` → `app`.
+//! `kit` → `rbac` → `files` → `org` → `notify` → `auth` → `equipment` → `iot` →
+//! `maintenance` → `workorders` → `feedback` → `billing` → `onboarding` → `http` → `app`.
+
+// the merged GraphQL root's resolver nests deeper than the default limit when optimised
+#![recursion_limit = "256"]
 
 pub mod app;
 pub mod auth;

@@ -49,6 +49,8 @@ pub enum FormulaError {
     Overflow,
     #[error("除数为零")]
     DivisionByZero,
+    #[error("缺少变量 {0} 的值")]
+    Missing(String),
 }
 
 impl FormulaError {
@@ -63,6 +65,7 @@ impl FormulaError {
             FormulaError::Arity(f) => format!("Wrong number of arguments to {f}"),
             FormulaError::Overflow => "The computation overflows".into(),
             FormulaError::DivisionByZero => "Division by zero".into(),
+            FormulaError::Missing(v) => format!("No value for {v}"),
         }
     }
 }
@@ -244,23 +247,35 @@ pub fn parse(text: &str) -> Result<Expr, FormulaError> {
     Ok(e)
 }
 
-/// The values a formula's variables take on one bill line.
+/// The values a formula's variables take on one bill line (`None`: this line has none,
+/// e.g. no usage; a formula naming it cannot be computed).
 pub trait Vars {
-    fn get(&self, name: &str) -> Decimal;
+    fn get(&self, name: &str) -> Option<Decimal>;
 }
 
-impl Vars for &[(&str, Decimal)] {
-    fn get(&self, name: &str) -> Decimal {
-        self.iter().find(|(n, _)| *n == name).map_or(Decimal::ZERO, |(_, v)| *v)
+impl Vars for &[(&str, Option<Decimal>)] {
+    fn get(&self, name: &str) -> Option<Decimal> {
+        self.iter().find(|(n, _)| *n == name).and_then(|(_, v)| *v)
     }
 }
 
 impl Expr {
+    /// The formula names the variable.
+    pub fn uses(&self, var: &str) -> bool {
+        match self {
+            Expr::Num(_) => false,
+            Expr::Var(v) => v == var,
+            Expr::Neg(e) => e.uses(var),
+            Expr::Bin(_, a, b) => a.uses(var) || b.uses(var),
+            Expr::Call(_, args) => args.iter().any(|a| a.uses(var)),
+        }
+    }
+
     /// The formula's value (not rounded: the bill line rounds once, to the fen).
     pub fn eval(&self, vars: &dyn Vars) -> Result<Decimal, FormulaError> {
         Ok(match self {
             Expr::Num(n) => *n,
-            Expr::Var(v) => vars.get(v),
+            Expr::Var(v) => vars.get(v).ok_or_else(|| FormulaError::Missing(v.clone()))?,
             Expr::Neg(e) => -e.eval(vars)?,
             Expr::Bin(op, a, b) => {
                 let (a, b) = (a.eval(vars)?, b.eval(vars)?);
@@ -294,7 +309,8 @@ mod tests {
     }
 
     fn run(f: &str, vars: &[(&str, Decimal)]) -> Result<Decimal, FormulaError> {
-        parse(f)?.eval(&vars)
+        let vars: Vec<(&str, Option<Decimal>)> = vars.iter().map(|(n, v)| (*n, Some(*v))).collect();
+        parse(f)?.eval(&vars.as_slice())
     }
 
     #[test]
@@ -324,7 +340,11 @@ mod tests {
         assert_eq!(parse(&"-".repeat(40)), Err(FormulaError::TooComplex));
         assert_eq!(parse(&"1+".repeat(101)), Err(FormulaError::Length));
         assert_eq!(parse(&"1+".repeat(70)), Err(FormulaError::TooComplex));
-        assert_eq!(run("area / (usage - usage)", v), Err(FormulaError::DivisionByZero));
+        assert_eq!(run("area / (usage - usage)", v), Err(FormulaError::Missing("area".into())));
+        let with: &[(&str, Decimal)] = &[("area", d("1")), ("usage", d("2"))];
+        assert_eq!(run("area / (usage - usage)", with), Err(FormulaError::DivisionByZero));
+        assert!(parse("max(area, 1) * price").unwrap().uses("price"));
+        assert!(!parse("area * 2").unwrap().uses("price"));
         let huge = "9999999999999999999 * 9999999999999999999 * 9999999999999999999";
         assert_eq!(run(huge, v), Err(FormulaError::Overflow));
     }

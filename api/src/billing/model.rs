@@ -158,6 +158,30 @@ pub enum AmountError {
     Formula(#[from] FormulaError),
     #[error("金额超出范围")]
     OutOfRange,
+    #[error("计算结果为负数")]
+    Negative,
+}
+
+impl AmountError {
+    pub fn english(&self) -> String {
+        match self {
+            AmountError::NoIndoorArea => "The house has no indoor area".into(),
+            AmountError::NoUsage => "No usage given".into(),
+            AmountError::NegativeUsage => "Usage cannot be negative".into(),
+            AmountError::Formula(e) => format!("Formula: {}", e.english()),
+            AmountError::OutOfRange => "The amount is out of range".into(),
+            AmountError::Negative => "The amount comes out negative".into(),
+        }
+    }
+
+    /// The input a caller should change.
+    pub fn field(&self) -> &'static str {
+        match self {
+            AmountError::NoUsage | AmountError::NegativeUsage | AmountError::OutOfRange => "usage",
+            AmountError::NoIndoorArea | AmountError::Formula(FormulaError::Missing(_)) => "houseId",
+            AmountError::Formula(_) | AmountError::Negative => "formula",
+        }
+    }
 }
 
 fn mul(a: Decimal, b: Decimal) -> Result<Decimal, AmountError> {
@@ -205,24 +229,35 @@ pub fn amount(method: Method, price: &Price, b: &Basis) -> Result<Line, AmountEr
         }
         Method::Formula => {
             let f = formula::parse(price.formula.as_deref().unwrap_or_default())?;
-            let vars: &[(&str, Decimal)] = &[
-                ("area", b.building_area),
-                ("indoorArea", b.indoor_area.unwrap_or_default()),
-                ("usage", b.usage.unwrap_or_default()),
-                ("months", b.months),
-                ("days", b.days),
-                ("price", price.unit_price),
+            let vars: &[(&str, Option<Decimal>)] = &[
+                ("area", Some(b.building_area)),
+                ("indoorArea", b.indoor_area),
+                ("usage", b.usage),
+                ("months", Some(b.months)),
+                ("days", Some(b.days)),
+                ("price", Some(price.unit_price)),
             ];
-            (Decimal::ONE, f.eval(&vars)?)
+            let v = f.eval(&vars).map_err(|e| match e {
+                FormulaError::Missing(m) if m == "usage" => AmountError::NoUsage,
+                FormulaError::Missing(m) if m == "indoorArea" => AmountError::NoIndoorArea,
+                e => AmountError::Formula(e),
+            })?;
+            (Decimal::ONE, v)
         }
     };
+    if raw.is_sign_negative() && !raw.is_zero() {
+        return Err(AmountError::Negative);
+    }
     let amount = Money::round(raw);
     if amount.yuan().abs() >= Decimal::from(1_000_000_000_000i64) {
         return Err(AmountError::OutOfRange);
     }
     let unit_price = match method {
         // the average price per unit, for the printed line
-        Method::Tiered if !quantity.is_zero() => (raw / quantity).round_dp(4),
+        Method::Tiered if !quantity.is_zero() => {
+            (raw / quantity).round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        }
+        Method::Tiered => Decimal::ZERO,
         Method::Formula => amount.yuan(),
         _ => price.unit_price,
     };
@@ -299,5 +334,12 @@ mod tests {
         assert_eq!(amount(Method::Formula, &p, &b).unwrap().amount.yuan(), d("220.02"));
         let bad = price("1", vec![], Some("area / (days - days)"));
         assert_eq!(amount(Method::Formula, &bad, &b), Err(AmountError::Formula(FormulaError::DivisionByZero)));
+        // a formula naming a value the line lacks is refused, never computed as zero
+        let by_use = price("1", vec![], Some("usage * price"));
+        assert_eq!(amount(Method::Formula, &by_use, &b), Err(AmountError::NoUsage));
+        let indoor = price("1", vec![], Some("indoorArea * price"));
+        assert_eq!(amount(Method::Formula, &indoor, &b), Err(AmountError::NoIndoorArea));
+        let credit = price("1", vec![], Some("area - 1000"));
+        assert_eq!(amount(Method::Formula, &credit, &b), Err(AmountError::Negative));
     }
 }

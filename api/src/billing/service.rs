@@ -72,8 +72,17 @@ fn checked_price(
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<Price> {
     let unit = unit_price("unitPrice", i.unit_price.unwrap_or_default())?;
-    if i.unit_price.is_none() && !matches!(method, Method::Tiered | Method::Formula) {
-        return Err(invalid("unitPrice", "请填写单价", "Give the unit price"));
+    match (method, i.unit_price) {
+        (Method::Tiered, Some(_)) => {
+            return Err(invalid(
+                "unitPrice",
+                "阶梯价按各档单价计费，不填单价",
+                "A tiered item prices by its tiers only",
+            ));
+        }
+        (Method::Tiered | Method::Formula, None) => {}
+        (_, None) => return Err(invalid("unitPrice", "请填写单价", "Give the unit price")),
+        _ => {}
     }
     let mut tiers = Vec::new();
     if method == Method::Tiered {
@@ -101,7 +110,15 @@ fn checked_price(
     }
     let formula = match (method, i.formula.as_deref()) {
         (Method::Formula, Some(f)) => {
-            formula::parse(f).map_err(|e| AppError::validation("formula", Msg::owned(e.to_string(), e.english())))?;
+            let e = formula::parse(f)
+                .map_err(|e| AppError::validation("formula", Msg::owned(e.to_string(), e.english())))?;
+            if e.uses("price") && i.unit_price.is_none() {
+                return Err(invalid(
+                    "unitPrice",
+                    "公式用到单价(price)，请填写单价",
+                    "The formula uses price: give unitPrice",
+                ));
+            }
             Some(f.trim().to_owned())
         }
         (Method::Formula, None) => return Err(invalid("formula", "请填写计费公式", "Give the formula")),
@@ -115,8 +132,17 @@ fn checked_price(
 
 /// 新建费用项目 (`fee:write` on the project) with its first price, from `effectiveFrom`.
 pub async fn create_item(state: &AppState, actor: &Actor, retry: &Retry, i: ItemInput) -> AppResult<Uuid> {
-    // every id is the caller's before anything else is said about the input
+    // every id is the caller's before anything else is said about the input (lists capped
+    // and deduplicated first: one lookup per distinct id)
     crate::org::company::service::project(state, actor, Perm::FeeWrite, i.project_id).await?;
+    let mut i = i;
+    if i.building_ids.len() > 200 || i.house_ids.len() > 5000 {
+        return Err(invalid("scope", "最多200个楼栋、5000户", "At most 200 buildings and 5000 houses"));
+    }
+    for list in [&mut i.building_ids, &mut i.house_ids] {
+        list.sort();
+        list.dedup();
+    }
     for b in &i.building_ids {
         let building = crate::org::estate::service::building(state, actor, *b).await?;
         if building.project_id != i.project_id {
@@ -136,7 +162,7 @@ pub async fn create_item(state: &AppState, actor: &Actor, retry: &Retry, i: Item
         Scope::Usage => i.house_usage.is_some() && i.building_ids.is_empty() && i.house_ids.is_empty(),
         Scope::Houses => !i.house_ids.is_empty() && i.building_ids.is_empty() && i.house_usage.is_none(),
     };
-    if !ok_scope || i.building_ids.len() > 200 || i.house_ids.len() > 5000 {
+    if !ok_scope {
         return Err(invalid(
             "scope",
             "适用范围与所列楼栋、房屋或用途不符",
@@ -236,11 +262,21 @@ pub async fn set_price(state: &AppState, actor: &Actor, retry: &Retry, item: Uui
         return Err(invalid("effectiveFrom", "生效日期应在项目有效期内", "The day is outside the item's dates"));
     }
     let now = state.clock.now();
+    // past periods keep the prices they had: a change takes effect today at the earliest
+    if from < now.with_timezone(&crate::kit::clock::BUSINESS_TZ).date_naive() {
+        return Err(invalid(
+            "effectiveFrom",
+            "新价格最早自今日起生效",
+            "A new price takes effect today at the earliest",
+        ));
+    }
     let price = checked_price(f.method, f.id, from, &i, now)?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
+    // a price of the same day is replaced: the audit keeps what it was
+    let replaced = repo::price_on(&mut *tx, f.id, from).await?.filter(|p| p.effective_from == from);
     repo::upsert_price(&mut tx, &price, Some(actor.user_id)).await?;
     audit::record(
         &mut tx,
@@ -250,7 +286,9 @@ pub async fn set_price(state: &AppState, actor: &Actor, retry: &Retry, item: Uui
         "fee_item",
         Some(f.id),
         serde_json::json!({ "unitPrice": price.unit_price.to_string(), "tiers": price.tiers,
-            "formula": price.formula, "from": from }),
+            "formula": price.formula, "from": from,
+            "replaced": replaced.map(|p| serde_json::json!({ "unitPrice": p.unit_price.to_string(),
+                "tiers": p.tiers, "formula": p.formula })) }),
     )
     .await?;
     tx.commit(&f.id).await?;
@@ -311,20 +349,40 @@ pub async fn quote(
     if h.project_id != f.project_id {
         return Err(invalid("houseId", "房屋不属于该收费项目的项目", "The house is not in the item's project"));
     }
-    if basis.months.is_sign_negative() || basis.months > Decimal::from(120) || basis.days.is_sign_negative() {
-        return Err(invalid("months", "月数应在0到120之间，天数不为负", "months within 0 to 120, days not negative"));
+    if f.payer != Payer::House {
+        return Err(invalid(
+            "feeItemId",
+            "该项目按车位收费，不按房屋试算",
+            "The item bills parking spaces, not houses",
+        ));
+    }
+    let covered = match f.scope {
+        Scope::All => true,
+        Scope::Buildings => f.building_ids.contains(&h.building_id),
+        Scope::Usage => f.house_usage == Some(h.usage),
+        Scope::Houses => f.house_ids.contains(&h.id),
+    };
+    if !covered {
+        return Err(invalid("houseId", "该收费项目不适用于这户", "The item does not apply to this house"));
+    }
+    if !f.active || on < f.effective_from || f.effective_to.is_some_and(|to| on > to) {
+        return Err(invalid("on", "该日期收费项目未生效", "The item is not in force on that day"));
+    }
+    let bounded = |v: Decimal, max: i64| !v.is_sign_negative() && v <= Decimal::from(max) && v.normalize().scale() <= 4;
+    if !bounded(basis.months, 120) {
+        return Err(invalid("months", "月数应在0到120之间，最多四位小数", "months within 0 to 120, up to 4 decimals"));
+    }
+    if !bounded(basis.days, 3660) {
+        return Err(invalid("days", "天数应在0到3660之间，最多四位小数", "days within 0 to 3660, up to 4 decimals"));
+    }
+    if basis.usage.is_some_and(|u| u.normalize().scale() > 4 || u.abs() > Decimal::from(1_000_000_000)) {
+        return Err(invalid("usage", "用量最多四位小数、不超过10亿", "usage up to 1e9 with up to 4 decimals"));
     }
     let price = repo::price_on(&state.db, f.id, on)
         .await?
         .ok_or_else(|| invalid("on", "该日期没有生效的收费标准", "No price in force on that day"))?;
     let b = Basis { building_area: h.building_area, indoor_area: h.indoor_area, ..basis };
-    let line = amount(f.method, &price, &b).map_err(|e| {
-        let field = match e {
-            super::model::AmountError::NoUsage | super::model::AmountError::NegativeUsage => "usage",
-            super::model::AmountError::NoIndoorArea => "houseId",
-            _ => "formula",
-        };
-        AppError::validation(field, Msg::owned(e.to_string(), format!("{e:?}")))
-    })?;
+    let line = amount(f.method, &price, &b)
+        .map_err(|e| AppError::validation(e.field(), Msg::owned(e.to_string(), e.english())))?;
     Ok((price, line))
 }

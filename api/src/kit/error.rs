@@ -238,6 +238,9 @@ fn on_constraint(name: &str) -> Option<AppError> {
             conflict("roleId", Msg::new("该用户已拥有此角色", "The user already has this role"))
         }
         "projects_company_code_key" => conflict("code", Msg::new("项目编码已存在", "Project code already exists")),
+        "fee_items_project_id_name_key" => {
+            conflict("name", Msg::new("该项目已有同名收费项目", "The project has a fee item of this name"))
+        }
         "buildings_project_name_key" => {
             conflict("name", Msg::new("该项目已有同名楼栋", "A building with this name already exists in the project"))
         }

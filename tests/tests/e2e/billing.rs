@@ -69,9 +69,15 @@ async fn finance_prices_fee_items_and_every_method_computes_exactly() {
     assert_eq!(dec(&r["data"]["feeQuote"]["unitPrice"]), "4.0022".parse::<Decimal>().unwrap());
     let r = quote(&s, &finance, json!({"f": water["id"], "h": house["id"], "on": on})).await;
     assert_eq!((code(&r), field(&r)), ("VALIDATION", "usage"), "a metered item needs its usage");
+    // a parking fee is not quoted on a house
+    let parking = by_name("停车管理费");
+    let r = quote(&s, &finance, json!({"f": parking["id"], "h": house["id"], "on": on})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "feeItemId"));
     // before the item existed there is no price
     let r = quote(&s, &finance, json!({"f": property["id"], "h": house["id"], "on": "2025-06-01"})).await;
     assert_eq!((code(&r), field(&r)), ("VALIDATION", "on"));
+    let r = quote(&s, &finance, json!({"f": property["id"], "h": house["id"], "on": on, "d": "-1"})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "days"));
 
     // a formula item, resent on a weak signal: one item
     let formula = json!({"projectId": project, "name": "公共能耗分摊", "kind": "SHARED", "method": "FORMULA",
@@ -83,6 +89,7 @@ async fn finance_prices_fee_items_and_every_method_computes_exactly() {
     assert_eq!(again["createFeeItem"]["feeItem"]["id"], id);
     assert_eq!(s.scalar("SELECT count(*) FROM fee_items WHERE name = '公共能耗分摊'").await, 1);
     let r = quote(&s, &finance, json!({"f": id, "h": house["id"], "on": on, "d": "45"})).await;
+    assert!(r.get("errors").is_none(), "{r}");
     let want = (area * Decimal::new(5, 1) + Decimal::from(10))
         .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
     assert_eq!(dec(&r["data"]["feeQuote"]["amount"]), want, "{r}");
@@ -107,6 +114,11 @@ async fn finance_prices_fee_items_and_every_method_computes_exactly() {
         ),
         (json!({"method": "FIXED", "effectiveTo": "2026-01-01", "price": {"unitPrice": "1"}}), "effectiveTo"),
         (json!({"method": "FIXED", "appliesTo": {"scope": "BUILDINGS"}, "price": {"unitPrice": "1"}}), "scope"),
+        (json!({"price": {"formula": "area * price"}}), "unitPrice"),
+        (
+            json!({"method": "TIERED", "meterCategory": "WATER_METER", "price": {"unitPrice": "1", "tiers": [{"price": "3"}]}}),
+            "unitPrice",
+        ),
     ] {
         let mut bad = formula.clone();
         bad["clientMutationId"] = Value::Null;
@@ -144,6 +156,11 @@ async fn finance_prices_fee_items_and_every_method_computes_exactly() {
         )
         .await;
     assert_eq!((code(&r), field(&r)), ("VALIDATION", "effectiveFrom"), "not before the item");
+    let yesterday =
+        (s.clock_now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive() - chrono::Duration::days(1)).to_string();
+    let back = json!({"i": {"feeItemId": property["id"], "effectiveFrom": yesterday, "price": {"unitPrice": "1"}}});
+    let r = s.gql(Some(&finance), set, back).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "effectiveFrom"), "past periods keep their prices");
     assert_eq!(
         s.scalar("SELECT count(*) FROM audit_log WHERE action IN ('fee_item.create', 'fee_item.price')").await,
         6
