@@ -100,6 +100,8 @@ pub struct Device {
     pub importance: DeviceImportance,
     /// the member of staff responsible for it
     pub responsible_user_id: Option<ID>,
+    /// the house a meter measures (from `attributes.houseId`)
+    pub house_id: Option<ID>,
     /// category attributes (elevator: elevatorNo, floorsServed, ratedSpeed in m/s, ratedLoadKg,
     /// registrationCode, nextInspection; access door: doorLocation, controlMode (card, face,
     /// qr, remote); meters: meterNo, multiplier, houseId, initialReading; fire equipment:
@@ -137,6 +139,7 @@ impl From<model::Device> for Device {
             status: d.status.into(),
             importance: d.importance.into(),
             responsible_user_id: d.responsible_user_id.map(to_id),
+            house_id: d.house_id.map(to_id),
             attributes: Json(d.attributes),
             created_at: d.created_at,
             broker_username: d.broker_username,

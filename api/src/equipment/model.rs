@@ -145,6 +145,8 @@ pub struct Device {
     pub importance: Importance,
     pub responsible_user_id: Option<Uuid>,
     pub attributes: serde_json::Value,
+    /// the house a meter measures (kept by the database from `attributes.houseId`)
+    pub house_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     /// its own broker account (`{company}/{project}/{device}`), once provisioned
     pub broker_username: Option<String>,

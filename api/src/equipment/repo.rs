@@ -71,7 +71,7 @@ pub async fn get(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> sqlx::R
         r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
                   manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
                   status AS "status: DeviceStatus", responsible_user_id, attributes, created_at,
-                  broker_username, broker_provisioned_at, importance AS "importance: Importance"
+                  broker_username, broker_provisioned_at, importance AS "importance: Importance", house_id
            FROM devices WHERE company_id = $1 AND id = $2"#,
         company_id,
         id
@@ -86,7 +86,7 @@ pub async fn by_code(db: impl PgExecutor<'_>, company_id: Uuid, code: &str) -> s
         r#"SELECT id, company_id, project_id, code, name, category AS "category: DeviceCategory", model, specification,
                   manufacturer, purchase_date, install_date, building_id, unit_id, location, warranty_expiry,
                   status AS "status: DeviceStatus", responsible_user_id, attributes, created_at,
-                  broker_username, broker_provisioned_at, importance AS "importance: Importance"
+                  broker_username, broker_provisioned_at, importance AS "importance: Importance", house_id
            FROM devices WHERE company_id = $1 AND code = $2"#,
         company_id,
         code
@@ -124,7 +124,7 @@ pub async fn list(
     let mut q = sqlx::QueryBuilder::new(
         "SELECT id, company_id, project_id, code, name, category, model, specification, manufacturer, purchase_date,
                 install_date, building_id, unit_id, location, warranty_expiry, status, responsible_user_id, attributes, created_at,
-                broker_username, broker_provisioned_at, importance
+                broker_username, broker_provisioned_at, importance, house_id
          FROM devices WHERE company_id = ",
     );
     q.push_bind(company_id);

@@ -324,6 +324,7 @@ pub(super) async fn checked_new_device(
         importance: Importance::Normal,
         responsible_user_id: None,
         attributes: Value::Object(Map::new()),
+        house_id: None,
         created_at: state.clock.now(),
         broker_username: None,
         broker_provisioned_at: None,

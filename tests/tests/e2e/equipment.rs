@@ -58,6 +58,15 @@ async fn ledger_checks_attributes_scope_and_qr() {
     let meter = json!({"projectId": estate, "code": "jc-wm-0101", "name": "水表", "category": "WATER_METER", "attributes": {"meterNo": "W0101", "houseId": tower_house}});
     assert_eq!(field(&s.gql(Some(&manager), CREATE, json!({"i": meter})).await), "attributes.houseId");
     assert_eq!(s.scalar("SELECT count(*) FROM devices").await, before + 1, "nothing half-written");
+    // a meter's house is a real column: listed, joined, and kept by a foreign key
+    let m = s.ok(Some(&manager), "{ deviceByCode(code: \"JC-WM-0001\") { houseId attributes } }", json!({})).await;
+    assert_eq!(m["deviceByCode"]["houseId"], m["deviceByCode"]["attributes"]["houseId"]);
+    assert!(m["deviceByCode"]["houseId"].is_string());
+    assert_eq!(s.scalar("SELECT count(*) FROM devices d JOIN houses h ON h.id = d.house_id").await, 10);
+    let listed = s
+        .ok(Some(&manager), "{ devices(category: WATER_METER, first: 50) { edges { node { houseId } } } }", json!({}))
+        .await;
+    assert!(listed["devices"]["edges"].as_array().unwrap().iter().all(|e| e["node"]["houseId"].is_string()));
 
     // scope: technicians read their project only and write nothing
     let tech1 = s.sign_in("tech1").await;
