@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::model::{self, Basis, Tier};
-use super::service::{self, ItemInput, PriceInput};
+use super::model::{self, Tier};
+use super::service::{self, ItemInput, PriceInput, QuoteBasis};
 use crate::equipment::graphql::DeviceCategory;
 use crate::kit::gql::{Conn, StateExt, group_by, load_one, parse_id, to_id};
 use crate::kit::pagination::Page;
@@ -300,9 +300,7 @@ impl BillingQuery {
         #[graphql(desc = "days billed (30 when not given)")] days: Option<Decimal>,
     ) -> async_graphql::Result<FeeQuote> {
         let actor = ctx.actor()?;
-        let months = months.unwrap_or(Decimal::ONE);
-        let days = days.unwrap_or(Decimal::from(30));
-        let basis = Basis { usage, months, days, ..Basis::default() };
+        let basis = QuoteBasis { usage, months, days };
         let (price, line) = service::quote(
             ctx.state(),
             &actor,

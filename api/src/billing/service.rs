@@ -295,11 +295,10 @@ pub async fn set_price(state: &AppState, actor: &Actor, retry: &Retry, item: Uui
     Ok(f.id)
 }
 
+/// An item the caller may price: one it can see (else NOT_FOUND), with `fee:write` on its
+/// project (else FORBIDDEN).
 async fn writable(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<FeeItem> {
-    let f = repo::get_item(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("feeItem"))?;
-    if !actor.reaches(&[Perm::FeeRead, Perm::FeeWrite], f.project_id) {
-        return Err(AppError::not_found("feeItem"));
-    }
+    let f = item(state, actor, id).await?;
     actor.require_project(Perm::FeeWrite, f.project_id)?;
     Ok(f)
 }
@@ -336,14 +335,29 @@ pub async fn prices_of(state: &AppState, items: &[Uuid]) -> AppResult<Vec<Price>
 
 /// 试算 what the item charges a house on a day, for the usage, months and days given: the
 /// same computation a bill line makes (for finance to check a price or a formula).
+/// What a quote is for besides the house: usage, and the months (1 when not given) and
+/// days (30 when not given) billed.
+#[derive(Debug, Clone, Default)]
+pub struct QuoteBasis {
+    pub usage: Option<Decimal>,
+    pub months: Option<Decimal>,
+    pub days: Option<Decimal>,
+}
+
 pub async fn quote(
     state: &AppState,
     actor: &Actor,
     item: Uuid,
     house: Uuid,
     on: NaiveDate,
-    basis: Basis,
+    q: QuoteBasis,
 ) -> AppResult<(Price, Line)> {
+    let basis = Basis {
+        usage: q.usage,
+        months: q.months.unwrap_or(Decimal::ONE),
+        days: q.days.unwrap_or(Decimal::from(30)),
+        ..Basis::default()
+    };
     let f = self::item(state, actor, item).await?;
     let h = crate::org::estate::service::house(state, actor, house).await?;
     if h.project_id != f.project_id {

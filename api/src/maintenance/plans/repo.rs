@@ -454,15 +454,7 @@ pub async fn lock_counter(
     )
     .execute(&mut *db)
     .await?;
-    sqlx::query_as!(
-        Counter,
-        "SELECT baseline, baseline_at, pace_value, last_value, last_at, dropped_to FROM maintenance_counters
-         WHERE plan_id = $1 AND device_id = $2 FOR UPDATE",
-        plan_id,
-        device_id
-    )
-    .fetch_one(db)
-    .await
+    lock_counter_if_any(db, plan_id, device_id).await?.ok_or(sqlx::Error::RowNotFound)
 }
 
 /// The device's counter on the plan, locked, if it has one.

@@ -583,17 +583,15 @@ async fn next_cycle(
 ) -> AppResult<()> {
     let latest = crate::iot::history::service::latest_counters(state, &mut *tx, &[(device, None)], &u.metric).await?;
     // the task came from a counter, so there is one; a reading makes it if it went missing
-    let first = match latest.get(&device) {
-        Some(&(v, at)) => Counter::first(v, at),
+    let c = match latest.get(&device) {
+        Some(&(v, at)) => {
+            repo::lock_counter(&mut *tx, plan.id, device, plan.company_id, &Counter::first(v, at)).await?.read(v, at)
+        }
         None => match repo::lock_counter_if_any(&mut *tx, plan.id, device).await? {
             Some(c) => c,
             None => return Ok(()),
         },
     };
-    let mut c = repo::lock_counter(&mut *tx, plan.id, device, plan.company_id, &first).await?;
-    if let Some(&(v, at)) = latest.get(&device) {
-        c = c.read(v, at);
-    }
     repo::save_counter(&mut *tx, plan.id, device, plan.company_id, &c.next_cycle(u, plan.anchor)).await?;
     Ok(())
 }
