@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::equipment::model::{DeviceCategory, TopicPath};
@@ -81,15 +80,19 @@ pub enum IngestError {
 }
 
 #[derive(Deserialize)]
-struct RawTelemetry {
+struct RawTelemetry<'a> {
     ts: Option<DateTime<Utc>>,
-    values: Map<String, Value>,
+    #[serde(borrow)]
+    values: BTreeMap<String, &'a serde_json::value::RawValue>,
 }
 
 /// `{"ts": "2026-11-26T08:00:00Z", "values": {"pressureMpa": 0.42, "running": 1}}`
 pub struct Telemetry {
     pub ts: Option<DateTime<Utc>>,
     pub values: Vec<(String, f64)>,
+    /// the values as a JSON object with each number exactly as the device wrote it (a
+    /// meter's register `12345.678` stays that, never a float's nearest neighbour)
+    pub stored: String,
 }
 
 pub fn metric_name_ok(k: &str) -> bool {
@@ -99,19 +102,38 @@ pub fn metric_name_ok(k: &str) -> bool {
 }
 
 pub fn parse_telemetry(payload: &[u8]) -> Result<Telemetry, Rejected> {
-    let raw: RawTelemetry = serde_json::from_slice(payload).map_err(|_| Rejected::Malformed("not telemetry JSON"))?;
+    let raw: RawTelemetry<'_> =
+        serde_json::from_slice(payload).map_err(|_| Rejected::Malformed("not telemetry JSON"))?;
     if raw.values.is_empty() || raw.values.len() > 64 {
         return Err(Rejected::Malformed("1 to 64 values"));
     }
     let mut values = Vec::with_capacity(raw.values.len());
+    let mut stored = String::with_capacity(payload.len());
+    stored.push('{');
     for (k, v) in raw.values {
         if !metric_name_ok(&k) {
             return Err(Rejected::Malformed("metric names are letters, digits and _"));
         }
-        let n = v.as_f64().filter(|n| n.is_finite()).ok_or(Rejected::Malformed("values are numbers"))?;
+        // a JSON number (the serde_json parser checked its grammar), finite as a float
+        let text = v.get().trim();
+        let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+        let n = text
+            .parse::<f64>()
+            .ok()
+            .filter(|n| number && n.is_finite() && text.len() <= 40)
+            .ok_or(Rejected::Malformed("values are numbers"))?;
+        if !values.is_empty() {
+            stored.push(',');
+        }
+        // names are letters, digits and _: nothing to escape
+        stored.push('"');
+        stored.push_str(&k);
+        stored.push_str("\":");
+        stored.push_str(text);
         values.push((k, n));
     }
-    Ok(Telemetry { ts: raw.ts, values })
+    stored.push('}');
+    Ok(Telemetry { ts: raw.ts, values, stored })
 }
 
 #[derive(Deserialize)]
@@ -285,6 +307,13 @@ mod tests {
             parse_telemetry(br#"{"values":{"pressureMpa":0.4}}"#).unwrap().values,
             vec![("pressureMpa".into(), 0.4)]
         );
+        // a register is kept exactly as written, beyond a float's 17 digits
+        let t = parse_telemetry(br#"{"values":{"reading":1234567890.12345678901,"b":-2e3}}"#).unwrap();
+        assert_eq!(t.stored, r#"{"b":-2e3,"reading":1234567890.12345678901}"#);
+        assert!(parse_telemetry(br#"{"values":{"x":1e999}}"#).is_err(), "infinite");
+        assert!(parse_telemetry(br#"{"values":{"x":true}}"#).is_err());
+        assert!(parse_telemetry(br#"{"values":{"x":null}}"#).is_err());
+        assert!(parse_telemetry(br#"{"values":{"x":[1]}}"#).is_err());
         assert!(parse_telemetry(br#"{"values":{}}"#).is_err());
         assert!(parse_telemetry(br#"{"values":{"a b":1}}"#).is_err());
         assert!(parse_telemetry(br#"{"values":{"x":"1"}}"#).is_err());

@@ -15,10 +15,12 @@ pub async fn append(
     db: impl PgExecutor<'_>,
     devices: &[Uuid],
     ts: &[DateTime<Utc>],
-    data: &[serde_json::Value],
+    data: &[String],
 ) -> sqlx::Result<()> {
+    // the values' JSON text as the devices wrote it: jsonb keeps numbers as numeric, exact
     sqlx::query!(
-        "INSERT INTO telemetry (device_id, ts, data) SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::jsonb[])",
+        "INSERT INTO telemetry (device_id, ts, data)
+         SELECT d, t, x::jsonb FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS u(d, t, x)",
         devices,
         ts,
         data

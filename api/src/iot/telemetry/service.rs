@@ -320,11 +320,9 @@ pub async fn ingest_batch(state: &AppState, msgs: &[DeviceMessage<'_>]) -> AppRe
             Parsed::Telemetry(t) => {
                 let ts = reading_time(received, t.ts);
                 back_online(live, ts);
-                let obj: serde_json::Map<String, serde_json::Value> =
-                    t.values.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect();
                 rows_dev.push(device);
                 rows_ts.push(ts);
-                rows_data.push(serde_json::Value::Object(obj));
+                rows_data.push(t.stored);
                 observe_into(&mut actions, device, live, rules, &Observation::Values(&t.values), ts);
             }
             Parsed::Status(true) => back_online(live, received),
