@@ -1,9 +1,6 @@
-//! 财务管理 billing: fee items and their prices (费用项目设置), with the amount of a bill
-//! line computed in `Decimal` by the item's method (area, fixed, metered, tiered, or a
-//! formula in a small safe language).
+//! 财务管理 billing, by capability: fee items and prices (`fees`), meter reading
+//! (`meters`), bill runs, bills and payments (`bills`).
 
-pub mod formula;
-pub mod graphql;
-pub mod model;
-pub mod repo;
-pub mod service;
+pub mod bills;
+pub mod fees;
+pub mod meters;

@@ -35,7 +35,9 @@ pub struct Query(
     crate::maintenance::patrols::graphql::PatrolQuery,
     crate::workorders::graphql::WorkOrderQuery,
     crate::feedback::graphql::FeedbackQuery,
-    crate::billing::graphql::BillingQuery,
+    crate::billing::fees::graphql::FeeQuery,
+    crate::billing::meters::graphql::MeterQuery,
+    crate::billing::bills::graphql::BillQuery,
     ServiceQuery,
 );
 
@@ -59,7 +61,9 @@ pub struct Mutation(
     crate::maintenance::patrols::graphql::PatrolMutation,
     crate::workorders::graphql::WorkOrderMutation,
     crate::feedback::graphql::FeedbackMutation,
-    crate::billing::graphql::BillingMutation,
+    crate::billing::fees::graphql::FeeMutation,
+    crate::billing::meters::graphql::MeterMutation,
+    crate::billing::bills::graphql::BillMutation,
 );
 
 /// Live events over graphql-transport-ws (`/graphql/ws`, the access token in `connection_init`).

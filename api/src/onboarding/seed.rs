@@ -252,8 +252,8 @@ async fn seed_maintenance(s: &AppState, admin: &crate::rbac::model::Actor, estat
 /// Demo fee items of the estate: property fee by building area, garbage removal fixed,
 /// water by tiers, parking fixed per space.
 async fn seed_fees(s: &AppState, admin: &crate::rbac::model::Actor, estate: Uuid) -> AppResult<()> {
-    use crate::billing::model::{Cycle, FeeKind, Method, Payer, PayingResident, Scope, Tier};
-    use crate::billing::service::{ItemInput, PriceInput, create_item};
+    use crate::billing::fees::model::{Cycle, FeeKind, Method, Payer, PayingResident, Scope, Tier};
+    use crate::billing::fees::service::{ItemInput, PriceInput, create_item};
     use crate::equipment::model::DeviceCategory;
     let none = Retry::none();
     let from = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();

@@ -74,6 +74,11 @@ permissions! {
     FeedbackHandle => "feedback:handle", "回复与处理业主投诉建议", "Answer and handle owner feedback";
     FeeRead => "fee:read", "查看收费项目与收费标准", "View fee items and prices";
     FeeWrite => "fee:write", "设置收费项目与收费标准", "Set fee items and prices";
+    MeterRead => "meter:read", "查看抄表记录", "View meter readings";
+    MeterWrite => "meter:write", "抄表、换表与审核异常读数", "Read meters, record replacements, review abnormal readings";
+    BillRead => "bill:read", "查看账单与收款", "View bills and payments";
+    BillRun => "bill:run", "生成账单", "Run bills";
+    PaymentWrite => "payment:write", "登记线下收款", "Record offline payments";
     SelfHouse => "self:house", "我的房屋", "My houses";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
@@ -367,6 +372,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             FeedbackRead,
             FeedbackHandle,
             FeeRead,
+            MeterRead,
+            BillRead,
             SchemaRead,
         ],
     },
@@ -389,6 +396,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             PatrolRead,
             WorkorderRead,
             WorkorderDo,
+            MeterRead,
+            MeterWrite,
         ],
     },
     BuiltinRole {
@@ -412,7 +421,19 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
     BuiltinRole {
         code: "finance",
         name: "财务人员",
-        perms: &[CompanyRead, ProjectRead, EstateRead, OwnerRead, FeeRead, FeeWrite],
+        perms: &[
+            CompanyRead,
+            ProjectRead,
+            EstateRead,
+            OwnerRead,
+            FeeRead,
+            FeeWrite,
+            MeterRead,
+            MeterWrite,
+            BillRead,
+            BillRun,
+            PaymentWrite,
+        ],
     },
     BuiltinRole {
         code: "guard",
@@ -454,6 +475,9 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "feedback", title: Msg::new("投诉建议", "Feedback"), perm: FeedbackRead },
     MenuItem { code: "my-feedback", title: Msg::new("投诉建议", "My feedback"), perm: SelfHouse },
     MenuItem { code: "fee-items", title: Msg::new("收费项目", "Fee items"), perm: FeeRead },
+    MenuItem { code: "meter-readings", title: Msg::new("抄表", "Meter readings"), perm: MeterRead },
+    MenuItem { code: "bills", title: Msg::new("账单", "Bills"), perm: BillRead },
+    MenuItem { code: "my-bills", title: Msg::new("我的账单", "My bills"), perm: SelfHouse },
 ];
 
 #[cfg(test)]

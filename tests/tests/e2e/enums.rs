@@ -44,6 +44,9 @@ macro_rules! columns {
 async fn db_enums_match_checks() {
     let (_name, url) = fresh_database().await;
     let db = PgPool::connect(&url).await.unwrap();
+    use wuye_api::billing::bills::model as bills;
+    use wuye_api::billing::fees::model as fees;
+    use wuye_api::billing::meters::model as meters;
     use wuye_api::equipment::model as equipment;
     use wuye_api::feedback::model as fb;
     use wuye_api::files::model as files;
@@ -107,6 +110,18 @@ async fn db_enums_match_checks() {
         "files"."purpose" => files::Purpose,
         "feedback"."kind" => fb::Kind,
         "feedback"."state" => fb::State,
+        "fee_items"."kind" => fees::FeeKind,
+        "fee_items"."payer" => fees::Payer,
+        "fee_items"."paying_resident" => fees::PayingResident,
+        "fee_items"."method" => fees::Method,
+        "fee_items"."cycle" => fees::Cycle,
+        "fee_items"."scope" => fees::Scope,
+        "meter_readings"."source" => meters::ReadingSource,
+        "meter_readings"."status" => meters::ReadingStatus,
+        "bills"."status" => bills::BillStatus,
+        "bills"."paying_resident" => fees::PayingResident,
+        "bill_lines"."kind" => bills::LineKind,
+        "payments"."method" => bills::PaymentMethod,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

@@ -5,6 +5,7 @@ mod alarms;
 mod announce;
 mod auth;
 mod billing;
+mod bills;
 mod broker;
 mod enums;
 mod equipment;

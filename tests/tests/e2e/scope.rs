@@ -31,6 +31,12 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         (_, "feedbackId") => "feedback",
         ("feeItem", "id") => "fee_item",
         (_, "feeItemId") => "fee_item",
+        ("meterRecord", "id") | ("reviewMeterReading", "id") => "meter_reading",
+        ("bill", "id") => "bill",
+        (_, "billIds") => "bill",
+        ("billRun", "id") => "bill_run",
+        ("payment", "id") => "payment",
+        (_, "ownerIds") => "owner",
         (_, "buildingIds") => "building",
         (_, "houseIds") => "house",
         (_, "assigneeId") => "user",
@@ -104,6 +110,10 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("work_order", "SELECT id FROM work_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("feedback", "SELECT id FROM feedback WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("fee_item", "SELECT id FROM fee_items WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("meter_reading", "SELECT id FROM meter_readings WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("bill", "SELECT id FROM bills WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("bill_run", "SELECT id FROM bill_runs WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("payment", "SELECT id FROM payments WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -351,6 +361,21 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
     let a_owner = s.sign_in("13800000001").await;
     let fb = "mutation { submitFeedback(input: {kind: SUGGESTION, content: \"增加充电桩\"}) { clientMutationId } }";
     s.ok(Some(&a_owner), fb, json!({})).await;
+    // a meter reading, a bill run with its bill, and a payment in both companies
+    let today = s.clock_now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let period = chrono::Datelike::with_day(&today, 1).unwrap().to_string();
+    for token in [&a_admin, &b_admin] {
+        let m = s.ok(Some(token), "{ deviceByCode(code: \"JC-WM-0001\") { id houseId projectId } }", json!({})).await["deviceByCode"].clone();
+        let read = "mutation($d: ID!, $p: NaiveDate!) { recordMeterReading(input: {deviceId: $d, period: $p, reading: \"5\"}) { clientMutationId } }";
+        s.ok(Some(token), read, json!({"d": m["id"], "p": period})).await;
+        let run = "mutation($p: ID!, $m: NaiveDate!, $h: ID!) { runBills(input: {projectId: $p, period: $m, houseIds: [$h]}) { billRun { created } } }";
+        let r = s.ok(Some(token), run, json!({"p": m["projectId"], "m": period, "h": m["houseId"]})).await;
+        assert_eq!(r["runBills"]["billRun"]["created"], 1, "{r}");
+        let list = "query($p: ID!, $m: NaiveDate!) { bills(projectId: $p, period: $m) { edges { node { id } } } }";
+        let b = s.ok(Some(token), list, json!({"p": m["projectId"], "m": period})).await;
+        let pay = "mutation($b: ID!) { recordPayment(input: {billIds: [$b], amount: \"1\", method: CASH}) { clientMutationId } }";
+        s.ok(Some(token), pay, json!({"b": b["bills"]["edges"][0]["node"]["id"]})).await;
+    }
     // the maintenance plans' tasks exist
     wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
     let foreign = ids_of(&s, a_company).await;
@@ -367,6 +392,10 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "command",
         "announcement",
         "notification",
+        "meter_reading",
+        "bill",
+        "bill_run",
+        "payment",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }

@@ -262,10 +262,10 @@ crate::object_payload!(
 );
 
 #[derive(Default)]
-pub struct BillingQuery;
+pub struct FeeQuery;
 
 #[Object]
-impl BillingQuery {
+impl FeeQuery {
     /// A project's fee items in creation order (`fee:read`).
     async fn fee_items(
         &self,
@@ -411,10 +411,10 @@ fn ids(field: &'static str, v: &[ID]) -> async_graphql::Result<Vec<Uuid>> {
 }
 
 #[derive(Default)]
-pub struct BillingMutation;
+pub struct FeeMutation;
 
 #[Object]
-impl BillingMutation {
+impl FeeMutation {
     /// 新建费用项目 (`fee:write` on the project).
     #[graphql(guard = "Perm::FeeWrite")]
     async fn create_fee_item(

@@ -135,6 +135,10 @@ pub struct Basis {
     /// months billed (a quarterly item in one bill: 3; part of a month: days ÷ days in it)
     pub months: Decimal,
     pub days: Decimal,
+    /// part of a cycle (days covered, days in the cycle): a time-based amount (area,
+    /// fixed) is multiplied by the first and divided by the second last, so the fraction
+    /// is exact before the one rounding
+    pub prorate: Option<(Decimal, Decimal)>,
 }
 
 /// One computed line: how many of what at which price, and the amount rounded once.
@@ -245,6 +249,12 @@ pub fn amount(method: Method, price: &Price, b: &Basis) -> Result<Line, AmountEr
             (Decimal::ONE, v)
         }
     };
+    let raw = match (method, b.prorate) {
+        (Method::BuildingArea | Method::IndoorArea | Method::Fixed, Some((part, whole))) if !whole.is_zero() => {
+            mul(raw, part)?.checked_div(whole).ok_or(AmountError::OutOfRange)?
+        }
+        _ => raw,
+    };
     if raw.is_sign_negative() && !raw.is_zero() {
         return Err(AmountError::Negative);
     }
@@ -307,6 +317,24 @@ mod tests {
         assert_eq!(amount(Method::IndoorArea, &price("2", vec![], None), &b), Err(AmountError::NoIndoorArea));
         assert_eq!(amount(Method::Fixed, &price("10", vec![], None), &q).unwrap().amount.yuan(), d("30"));
         assert_eq!(amount(Method::Metered, &price("0.52", vec![], None), &b), Err(AmountError::NoUsage));
+    }
+
+    #[test]
+    fn part_of_a_cycle_is_charged_by_its_days_with_one_rounding() {
+        // 17 of November's 30 days of 89.37 m² at 2.35: 210.0195 × 17 / 30 = 119.01105 → 119.01
+        let b =
+            Basis { building_area: d("89.37"), months: d("1"), prorate: Some((d("17"), d("30"))), ..Basis::default() };
+        assert_eq!(amount(Method::BuildingArea, &price("2.35", vec![], None), &b).unwrap().amount.yuan(), d("119.01"));
+        // 10 × 0.3 × 1 / 3 = 1 exactly, never 0.99999…
+        let third =
+            Basis { building_area: d("10"), months: d("1"), prorate: Some((d("1"), d("3"))), ..Basis::default() };
+        assert_eq!(amount(Method::BuildingArea, &price("0.3", vec![], None), &third).unwrap().amount.yuan(), d("1"));
+        // a fixed monthly fee for 15 of 31 days: 150 × 15 / 31 = 72.580… → 72.58
+        let f = Basis { months: d("1"), prorate: Some((d("15"), d("31"))), ..Basis::default() };
+        assert_eq!(amount(Method::Fixed, &price("150", vec![], None), &f).unwrap().amount.yuan(), d("72.58"));
+        // usage is not prorated
+        let u = Basis { usage: Some(d("10")), prorate: Some((d("15"), d("31"))), ..Basis::default() };
+        assert_eq!(amount(Method::Metered, &price("2", vec![], None), &u).unwrap().amount.yuan(), d("20"));
     }
 
     #[test]

@@ -163,3 +163,19 @@ pub async fn price_on(db: impl PgExecutor<'_>, item: Uuid, day: NaiveDate) -> sq
     .await?;
     Ok(row.map(Price::from))
 }
+
+/// A project's active items, for a bill run.
+pub async fn active_items(db: impl PgExecutor<'_>, project_id: Uuid) -> sqlx::Result<Vec<FeeItem>> {
+    sqlx::query_as!(
+        FeeItem,
+        r#"SELECT id, company_id, project_id, name, kind AS "kind: FeeKind", payer AS "payer: Payer",
+                  paying_resident AS "paying_resident: PayingResident", method AS "method: Method",
+                  cycle AS "cycle: Cycle", prepaid, scope AS "scope: Scope", building_ids,
+                  house_usage AS "house_usage: HouseUsage", house_ids,
+                  meter_category AS "meter_category: DeviceCategory", effective_from, effective_to, active, created_at
+           FROM fee_items WHERE project_id = $1 AND active ORDER BY created_at, id"#,
+        project_id
+    )
+    .fetch_all(db)
+    .await
+}

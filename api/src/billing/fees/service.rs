@@ -400,3 +400,24 @@ pub async fn quote(
         .map_err(|e| AppError::validation(e.field(), Msg::owned(e.to_string(), e.english())))?;
     Ok((price, line))
 }
+
+/// A project's active items with all their prices (oldest first), for a bill run (no
+/// caller check: the run checked the project).
+pub async fn billable(state: &AppState, project: Uuid) -> AppResult<Vec<(FeeItem, Vec<Price>)>> {
+    let items = repo::active_items(&state.db, project).await?;
+    let ids: Vec<Uuid> = items.iter().map(|i| i.id).collect();
+    let mut prices = {
+        let mut m: std::collections::HashMap<Uuid, Vec<Price>> = std::collections::HashMap::new();
+        for p in repo::prices_of(&state.db, &ids).await? {
+            m.entry(p.fee_item_id).or_default().push(p);
+        }
+        m
+    };
+    Ok(items
+        .into_iter()
+        .map(|i| {
+            let p = prices.remove(&i.id).unwrap_or_default();
+            (i, p)
+        })
+        .collect())
+}

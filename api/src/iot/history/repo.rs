@@ -105,3 +105,29 @@ pub async fn latest(
     .await?;
     Ok(rows.into_iter().map(|r| (r.device_id, r.value, r.ts)).collect())
 }
+
+/// Each device's last `reading` register before `before` (and not before `since`), as the
+/// exact number the device wrote (history stored before ingest kept the text may carry a
+/// float's digits).
+pub async fn registers_before(
+    db: impl PgExecutor<'_>,
+    devices: &[Uuid],
+    since: DateTime<Utc>,
+    before: DateTime<Utc>,
+) -> sqlx::Result<Vec<(Uuid, rust_decimal::Decimal, DateTime<Utc>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT d.id AS "device_id!", x.v AS "value!", x.ts AS "ts!"
+           FROM unnest($1::uuid[]) AS d(id)
+           CROSS JOIN LATERAL (
+               SELECT (t.data->>'reading')::numeric AS v, t.ts FROM telemetry t
+               WHERE t.device_id = d.id AND t.ts >= $2 AND t.ts < $3 AND t.data ? 'reading'
+                 AND jsonb_typeof(t.data->'reading') = 'number'
+               ORDER BY t.ts DESC LIMIT 1) x"#,
+        devices,
+        since,
+        before
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.device_id, r.value, r.ts)).collect())
+}

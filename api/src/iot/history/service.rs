@@ -189,3 +189,19 @@ pub async fn latest_counters(
     let rows = repo::latest(db, &ids, &since, metric, now, COUNTER_WINDOW_MESSAGES).await?;
     Ok(rows.into_iter().map(|(d, v, t)| (d, (v, t))).collect())
 }
+
+/// 抄表 from telemetry: each meter's last register before `before` (within the 62 days
+/// before it), exactly as the meter wrote it, for billing (no caller: the meters come
+/// from the billing service, which checked them).
+pub async fn registers_before(
+    state: &AppState,
+    devices: &[Uuid],
+    before: DateTime<Utc>,
+) -> AppResult<std::collections::HashMap<Uuid, (Decimal, DateTime<Utc>)>> {
+    if devices.is_empty() {
+        return Ok(Default::default());
+    }
+    let since = before - TimeDelta::days(62);
+    let rows = repo::registers_before(&state.db, devices, since, before).await?;
+    Ok(rows.into_iter().map(|(d, v, t)| (d, (v, t))).collect())
+}

@@ -1,0 +1,668 @@
+//! 账单 over GraphQL: bill runs (preview and commit), bills and their lines, the owner's
+//! bills, and offline payments with their receipts.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::model;
+use super::service::{self, PaymentInput, RunInput, RunOutcome, RunScope, SkipReason};
+use crate::billing::fees::graphql::PayingResident;
+use crate::kit::gql::{Conn, StateExt, group_by, load_one, parse_id, parse_ids, parse_opt_id, to_id};
+use crate::kit::money::Money;
+use crate::kit::pagination::Page;
+use crate::kit::state::AppState;
+use crate::rbac::graphql::ActorExt;
+use crate::rbac::model::Perm;
+
+/// 缴费状态
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::BillStatus")]
+pub enum BillStatus {
+    /// nothing paid
+    Unpaid,
+    /// part paid
+    Partial,
+    /// settled (the total and any late fee)
+    Paid,
+}
+
+/// 明细类型
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::LineKind")]
+pub enum BillLineKind {
+    /// a fee item of the month
+    Fee,
+    /// a work-order charge
+    Charge,
+    /// a discount (negative)
+    Discount,
+    /// an approved adjustment
+    Adjustment,
+}
+
+/// 收款方式
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::PaymentMethod")]
+pub enum PaymentMethod {
+    /// 现金
+    Cash,
+    /// 银行转账
+    BankTransfer,
+    /// 刷卡 (POS)
+    Pos,
+    /// 微信支付
+    Wechat,
+    /// 支付宝
+    Alipay,
+}
+
+/// Why a house or a space got no bill from a run (or kept the one it had).
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "SkipReason")]
+pub enum BillSkipReason {
+    /// no owner registered to pay
+    NoPayer,
+    /// a meter of a metered item has no reading of the month
+    NoReading,
+    /// a meter's reading is held for review
+    FlaggedReading,
+    /// the bill has a payment: a change needs an approved adjustment
+    HasPayment,
+    /// a line could not be computed (a formula, a missing indoor area)
+    Unbillable,
+}
+
+/// 账单明细 one line of a bill.
+#[derive(SimpleObject)]
+pub struct BillLine {
+    /// a fee, a charge, a discount or an adjustment
+    pub kind: BillLineKind,
+    /// the fee item of a FEE line
+    pub fee_item_id: Option<ID>,
+    /// the work-order charge of a CHARGE line
+    pub charge_id: Option<ID>,
+    /// what it is for
+    pub name: String,
+    /// m², months or units
+    pub quantity: Decimal,
+    /// the price per unit (a tiered item's average)
+    pub unit_price: Decimal,
+    /// the months a time-based fee covers (part of a month by its days)
+    pub months: Option<Decimal>,
+    /// 上期读数 of a metered line (a house with one meter)
+    pub previous_reading: Option<Decimal>,
+    /// 本期读数
+    pub current_reading: Option<Decimal>,
+    /// rounded half-up to the fen
+    pub amount: Money,
+}
+
+impl From<model::Line> for BillLine {
+    fn from(l: model::Line) -> Self {
+        BillLine {
+            kind: l.kind.into(),
+            fee_item_id: l.fee_item_id.map(to_id),
+            charge_id: l.charge_id.map(to_id),
+            name: l.name,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            months: l.months,
+            previous_reading: l.previous_reading,
+            current_reading: l.current_reading,
+            amount: Money::round(l.amount),
+        }
+    }
+}
+
+/// 账单 what one payer owes for a house or a parking space for one month.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Bill {
+    /// the bill's id
+    pub id: ID,
+    /// its project
+    pub project_id: ID,
+    /// the house's building
+    pub building_id: Option<ID>,
+    /// the house billed (or)
+    pub house_id: Option<ID>,
+    /// the parking space billed
+    pub parking_space_id: Option<ID>,
+    /// the month (its first day)
+    pub period: NaiveDate,
+    /// the owner's or the tenant's bill of the house
+    pub paying_resident: PayingResident,
+    /// the resident who pays (an owner record)
+    pub payer_id: ID,
+    /// the run that last wrote it
+    pub run_id: Option<ID>,
+    /// the sum of the lines
+    pub total: Money,
+    /// 滞纳金 accrued beside the total
+    pub late_fee: Money,
+    /// paid so far
+    pub paid: Money,
+    /// total + late fee − paid
+    pub outstanding: Money,
+    /// unpaid, part paid or paid
+    pub status: BillStatus,
+    /// 缴费截止日期
+    pub due_date: NaiveDate,
+    /// when it was issued
+    pub issued_at: DateTime<Utc>,
+    /// when it was settled
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+impl From<model::Bill> for Bill {
+    fn from(b: model::Bill) -> Self {
+        Bill {
+            id: to_id(b.id),
+            project_id: to_id(b.project_id),
+            building_id: b.building_id.map(to_id),
+            house_id: b.house_id.map(to_id),
+            parking_space_id: b.parking_space_id.map(to_id),
+            period: b.period,
+            paying_resident: b.paying_resident.into(),
+            payer_id: to_id(b.payer_id),
+            run_id: b.run_id.map(to_id),
+            total: Money::round(b.total),
+            late_fee: Money::round(b.late_fee),
+            paid: Money::round(b.paid),
+            outstanding: Money::round(b.outstanding()),
+            status: b.status.into(),
+            due_date: b.due_date,
+            issued_at: b.issued_at,
+            paid_at: b.paid_at,
+        }
+    }
+}
+
+/// The lines of the bills of one response, in one query.
+pub struct LineLoader(AppState);
+
+impl From<AppState> for LineLoader {
+    fn from(s: AppState) -> Self {
+        LineLoader(s)
+    }
+}
+
+impl Loader<Uuid> for LineLoader {
+    type Value = Vec<model::Line>;
+    type Error = String;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = service::lines_of(&self.0, keys).await.map_err(|e| e.to_string())?;
+        Ok(group_by(rows, |l| l.bill_id))
+    }
+}
+
+/// The payments of the bills of one response, in one query.
+pub struct PaymentLoader(AppState);
+
+impl From<AppState> for PaymentLoader {
+    fn from(s: AppState) -> Self {
+        PaymentLoader(s)
+    }
+}
+
+impl Loader<Uuid> for PaymentLoader {
+    type Value = Vec<(Uuid, Decimal, model::Payment)>;
+    type Error = String;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = service::payments_of(&self.0, keys).await.map_err(|e| e.to_string())?;
+        Ok(group_by(rows, |r| r.0))
+    }
+}
+
+/// A payment's part of a bill.
+#[derive(SimpleObject)]
+pub struct BillPayment {
+    /// what of the payment went to this bill
+    pub amount: Money,
+    /// the payment
+    pub payment: Payment,
+}
+
+#[ComplexObject]
+impl Bill {
+    /// 账单明细 in order
+    async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BillLine>> {
+        let id = parse_id("id", &self.id)?;
+        Ok(load_one::<LineLoader>(ctx, id).await?.unwrap_or_default().into_iter().map(BillLine::from).collect())
+    }
+
+    /// 缴费记录 the payments that paid it, oldest first
+    async fn payments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BillPayment>> {
+        let id = parse_id("id", &self.id)?;
+        Ok(load_one::<PaymentLoader>(ctx, id)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, part, p)| BillPayment { amount: Money::round(part), payment: Payment::new(p, Vec::new()) })
+            .collect())
+    }
+}
+
+/// A payment's part of one bill.
+#[derive(SimpleObject)]
+pub struct PaymentAllocation {
+    /// the bill
+    pub bill_id: ID,
+    /// what went to it
+    pub amount: Money,
+}
+
+/// 收款 money received, with its receipt number.
+#[derive(SimpleObject)]
+pub struct Payment {
+    /// the payment's id
+    pub id: ID,
+    /// who paid (an owner record)
+    pub payer_id: ID,
+    /// cash, transfer, POS, WeChat Pay, Alipay
+    pub method: PaymentMethod,
+    /// the transfer's, POS slip's or provider's reference
+    pub reference: Option<String>,
+    /// the amount received
+    pub amount: Money,
+    /// 收据编号, numbered per company and year
+    pub receipt_no: String,
+    /// a note
+    pub note: Option<String>,
+    /// the staff member who took it (none for an online payment)
+    pub received_by: Option<ID>,
+    /// when it was received
+    pub received_at: DateTime<Utc>,
+    /// the bills it paid (on `payment` and `recordPayment`)
+    pub allocations: Vec<PaymentAllocation>,
+}
+
+impl Payment {
+    fn new(p: model::Payment, parts: Vec<(Uuid, Decimal)>) -> Self {
+        Payment {
+            id: to_id(p.id),
+            payer_id: to_id(p.payer_id),
+            method: p.method.into(),
+            reference: p.reference,
+            amount: Money::round(p.amount),
+            receipt_no: p.receipt_no,
+            note: p.note,
+            received_by: p.received_by.map(to_id),
+            received_at: p.received_at,
+            allocations: parts
+                .into_iter()
+                .map(|(b, a)| PaymentAllocation { bill_id: to_id(b), amount: Money::round(a) })
+                .collect(),
+        }
+    }
+}
+
+/// A building's bills in a run.
+#[derive(SimpleObject)]
+pub struct BillRunBuilding {
+    /// the building (none: parking spaces)
+    pub building_id: Option<ID>,
+    /// bills
+    pub bills: i32,
+    /// their total
+    pub total: Money,
+}
+
+/// How many houses were skipped for a reason.
+#[derive(SimpleObject)]
+pub struct BillSkipCount {
+    /// why
+    pub reason: BillSkipReason,
+    /// how many
+    pub count: i32,
+}
+
+/// A house or space a run skipped.
+#[derive(SimpleObject)]
+pub struct BillSkipped {
+    /// the house (or)
+    pub house_id: Option<ID>,
+    /// the parking space
+    pub parking_space_id: Option<ID>,
+    /// why
+    pub reason: BillSkipReason,
+    /// the fee item concerned, or what went wrong
+    pub detail: String,
+}
+
+fn n(v: usize) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// 账单预览 what a run would generate.
+#[derive(SimpleObject)]
+pub struct BillRunPreview {
+    /// the month
+    pub period: NaiveDate,
+    /// 缴费截止日期 the bills would carry
+    pub due_date: NaiveDate,
+    /// new bills
+    pub created: i32,
+    /// unpaid bills whose lines changed (a corrected reading), written again
+    pub regenerated: i32,
+    /// bills that stay as they are
+    pub unchanged: i32,
+    /// houses and spaces without a bill (or with a paid bill that would change)
+    pub skipped: i32,
+    /// lines to write
+    pub lines: i32,
+    /// the total of the bills covered (new, regenerated, unchanged)
+    pub total: Money,
+    /// per building
+    pub by_building: Vec<BillRunBuilding>,
+    /// per reason
+    pub skip_counts: Vec<BillSkipCount>,
+    /// the first 200 skipped, with the reason
+    pub skipped_houses: Vec<BillSkipped>,
+}
+
+impl From<RunOutcome> for BillRunPreview {
+    fn from(o: RunOutcome) -> Self {
+        BillRunPreview {
+            period: o.period,
+            due_date: o.due_date,
+            created: n(o.created),
+            regenerated: n(o.regenerated),
+            unchanged: n(o.unchanged),
+            skipped: n(o.skipped),
+            lines: n(o.lines),
+            total: Money::round(o.total),
+            by_building: o
+                .by_building
+                .into_iter()
+                .map(|b| BillRunBuilding {
+                    building_id: b.building_id.map(to_id),
+                    bills: n(b.bills),
+                    total: Money::round(b.total),
+                })
+                .collect(),
+            skip_counts: o
+                .skip_counts
+                .into_iter()
+                .map(|(r, c)| BillSkipCount { reason: r.into(), count: n(c) })
+                .collect(),
+            skipped_houses: o
+                .skipped_list
+                .into_iter()
+                .map(|s| BillSkipped {
+                    house_id: s.house_id.map(to_id),
+                    parking_space_id: s.parking_space_id.map(to_id),
+                    reason: s.reason.into(),
+                    detail: s.detail,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// 账单生成记录 a committed run.
+#[derive(SimpleObject)]
+pub struct BillRun {
+    /// the run's id
+    pub id: ID,
+    /// the project
+    pub project_id: ID,
+    /// the month
+    pub period: NaiveDate,
+    /// 缴费截止日期
+    pub due_date: NaiveDate,
+    /// new bills
+    pub created: i32,
+    /// bills written again
+    pub regenerated: i32,
+    /// bills left as they were
+    pub unchanged: i32,
+    /// houses and spaces skipped
+    pub skipped: i32,
+    /// the total of the bills covered
+    pub total: Money,
+    /// who ran it
+    pub created_by: Option<ID>,
+    /// when
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<model::Run> for BillRun {
+    fn from(r: model::Run) -> Self {
+        BillRun {
+            id: to_id(r.id),
+            project_id: to_id(r.project_id),
+            period: r.period,
+            due_date: r.due_date,
+            created: r.created,
+            regenerated: r.regenerated,
+            unchanged: r.unchanged,
+            skipped: r.skipped,
+            total: Money::round(r.total),
+            created_by: r.created_by.map(to_id),
+            created_at: r.created_at,
+        }
+    }
+}
+
+async fn load_run(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<BillRun> {
+    let actor = ctx.actor()?;
+    Ok(service::run(ctx.state(), &actor, id).await?.into())
+}
+
+async fn load_payment(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Payment> {
+    let actor = ctx.actor()?;
+    let (p, parts) = service::payment(ctx.state(), &actor, id).await?;
+    Ok(Payment::new(p, parts))
+}
+
+crate::object_payload!(
+    /// The run `runBills` committed.
+    RunBillsPayload, bill_run: BillRun, load_run, "the run as recorded"
+);
+
+crate::object_payload!(
+    /// The payment `recordPayment` recorded.
+    RecordPaymentPayload, payment: Payment, load_payment, "the payment with its receipt number and the bills it paid"
+);
+
+/// Which month and houses a run covers.
+#[derive(InputObject)]
+pub struct BillRunInput {
+    /// the project
+    pub project_id: ID,
+    /// the month (its first day; not after this month)
+    pub period: NaiveDate,
+    /// 缴费截止日期 (the 15th of the next month by default)
+    pub due_date: Option<NaiveDate>,
+    /// only these buildings (one of buildingIds, houseIds, ownerIds; none: the whole project with its parking spaces)
+    #[graphql(default)]
+    pub building_ids: Vec<ID>,
+    /// only these houses
+    #[graphql(default)]
+    pub house_ids: Vec<ID>,
+    /// only the houses (and spaces) of these owners
+    #[graphql(default)]
+    pub owner_ids: Vec<ID>,
+    /// makes a retry apply once (runBills)
+    pub client_mutation_id: Option<String>,
+}
+
+impl BillRunInput {
+    fn to_run(&self) -> async_graphql::Result<RunInput> {
+        Ok(RunInput {
+            project_id: parse_id("projectId", &self.project_id)?,
+            period: self.period,
+            due_date: self.due_date,
+            scope: RunScope {
+                building_ids: parse_ids("buildingIds", &self.building_ids)?,
+                house_ids: parse_ids("houseIds", &self.house_ids)?,
+                owner_ids: parse_ids("ownerIds", &self.owner_ids)?,
+            },
+        })
+    }
+}
+
+/// An offline payment.
+#[derive(InputObject)]
+pub struct RecordPaymentInput {
+    /// one payer's bills of one project (1 to 50)
+    pub bill_ids: Vec<ID>,
+    /// the amount received in yuan (at most 2 decimals), up to what the bills owe (the
+    /// oldest are paid first)
+    pub amount: Decimal,
+    /// CASH, BANK_TRANSFER or POS
+    pub method: PaymentMethod,
+    /// the transfer's or POS slip's reference (needed for those)
+    pub reference: Option<String>,
+    /// a note (up to 200 characters)
+    pub note: Option<String>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(Default)]
+pub struct BillQuery;
+
+#[Object]
+impl BillQuery {
+    /// 账单预览 (`bill:run`): what `runBills` would generate for the month, with totals per
+    /// building and the houses it would skip and why. Writes nothing.
+    async fn bill_run_preview(&self, ctx: &Context<'_>, input: BillRunInput) -> async_graphql::Result<BillRunPreview> {
+        let actor = ctx.actor()?;
+        Ok(service::preview(ctx.state(), &actor, input.to_run()?).await?.into())
+    }
+
+    /// A committed run (`bill:read`).
+    async fn bill_run(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BillRun> {
+        load_run(ctx, parse_id("id", &id)?).await
+    }
+
+    /// A project's bills of a month, optionally of one status or building, in id order
+    /// (`bill:read`).
+    #[allow(clippy::too_many_arguments)]
+    async fn bills(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "the project")] project_id: ID,
+        #[graphql(desc = "the month (its first day)")] period: NaiveDate,
+        #[graphql(desc = "only bills of this status")] status: Option<BillStatus>,
+        #[graphql(desc = "only the bills of this building")] building_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Bill>> {
+        let actor = ctx.actor()?;
+        let page = Page::new(ctx, first, after)?;
+        let p = parse_id("projectId", &project_id)?;
+        let b = parse_opt_id("buildingId", building_id.as_ref())?;
+        let rows =
+            service::bills(ctx.state(), &actor, p, period, status.map(Into::into), b, page.after, page.fetch()).await?;
+        Ok(page.connection(rows, |r| r.id, Bill::from))
+    }
+
+    /// One bill: staff who read its project's bills, or the owner who pays it.
+    async fn bill(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Bill> {
+        let actor = ctx.actor()?;
+        Ok(service::bill(ctx.state(), &actor, parse_id("id", &id)?).await?.into())
+    }
+
+    /// 我的账单: the bills the signed-in owner pays, unpaid first, then the latest month first.
+    #[graphql(guard = "Perm::SelfHouse")]
+    async fn my_bills(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "only bills of this status")] status: Option<BillStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Bill>> {
+        let actor = ctx.actor()?;
+        let page: Page<(i16, NaiveDate, Uuid)> = Page::new(ctx, first, after)?;
+        let rows = service::my_bills(ctx.state(), &actor, status.map(Into::into), page.after, page.fetch()).await?;
+        Ok(page.connection(rows, |(r, b)| (*r, b.period, b.id), |(_, b)| Bill::from(b)))
+    }
+
+    /// A payment with its receipt number: staff who read bills of its project, or the payer.
+    async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Payment> {
+        load_payment(ctx, parse_id("id", &id)?).await
+    }
+}
+
+/// The day houses start to be charged.
+#[derive(InputObject)]
+pub struct SetChargeStartInput {
+    /// houses (1 to 5000) of projects where the caller sets fees
+    pub house_ids: Vec<ID>,
+    /// 计费开始日期 (handover or move-in); null clears it
+    pub charge_start: Option<NaiveDate>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// How many houses `setChargeStart` changed.
+#[derive(SimpleObject)]
+pub struct SetChargeStartPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// houses changed
+    pub houses: i32,
+}
+
+#[derive(Default)]
+pub struct BillMutation;
+
+#[Object]
+impl BillMutation {
+    /// 生成账单 (`bill:run`): writes the month's bills for the project (or the buildings,
+    /// houses or owners given) in one transaction. Running again adds nothing; unpaid bills
+    /// whose lines changed are written again; a bill with a payment is left as it is.
+    #[graphql(guard = "Perm::BillRun")]
+    async fn run_bills(&self, ctx: &Context<'_>, input: BillRunInput) -> async_graphql::Result<RunBillsPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = service::commit(ctx.state(), &actor, &retry, input.to_run()?).await?;
+        Ok(RunBillsPayload::new(input.client_mutation_id, id))
+    }
+
+    /// 计费开始日期 (`fee:write`): the day houses start to be charged (handover, move-in);
+    /// the month it falls in is billed by its days.
+    #[graphql(guard = "Perm::FeeWrite")]
+    async fn set_charge_start(
+        &self,
+        ctx: &Context<'_>,
+        input: SetChargeStartInput,
+    ) -> async_graphql::Result<SetChargeStartPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let houses = parse_ids("houseIds", &input.house_ids)?;
+        let c = service::set_charge_start(ctx.state(), &actor, &retry, houses, input.charge_start).await?;
+        Ok(SetChargeStartPayload { client_mutation_id: input.client_mutation_id, houses: n(c) })
+    }
+
+    /// 线下收款 (`payment:write`): cash, a transfer or POS against one payer's bills of one
+    /// project, all they owe or part of it (the oldest bills first), with a numbered receipt.
+    #[graphql(guard = "Perm::PaymentWrite")]
+    async fn record_payment(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordPaymentInput,
+    ) -> async_graphql::Result<RecordPaymentPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let i = PaymentInput {
+            bill_ids: parse_ids("billIds", &input.bill_ids)?,
+            amount: Money::from_decimal("amount", input.amount, false)?,
+            method: input.method.into(),
+            reference: input.reference,
+            note: input.note,
+        };
+        let id = service::record_payment(ctx.state(), &actor, &retry, i).await?;
+        Ok(RecordPaymentPayload::new(input.client_mutation_id, id))
+    }
+}

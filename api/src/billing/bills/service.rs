@@ -1,0 +1,823 @@
+//! 账单生成: a run computes every bill of a month for a project (or some buildings,
+//! houses or owners) from the fee items, the meter readings and pending work-order
+//! charges; a preview writes nothing, a commit writes the bills in one transaction.
+//! Running again adds nothing; a bill nobody has paid yet is regenerated when its lines
+//! change (a corrected reading), a bill with a payment is left for an approved
+//! adjustment. Payments by finance are allocated to the oldest bills first and numbered.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::model::{self, Bill, BillStatus, Line, LineKind, Payment, PaymentMethod, Span};
+use super::repo::{self, HouseRow, PendingCharge};
+use crate::billing::fees::model::{Basis, FeeItem, Method, Payer, PayingResident, Price, Scope, amount};
+use crate::billing::meters::model::HouseUsage;
+use crate::billing::meters::service as meters;
+use crate::equipment::model::DeviceCategory;
+use crate::kit::audit;
+use crate::kit::clock::BUSINESS_TZ;
+use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::idempotency::Retry;
+use crate::kit::money::Money;
+use crate::kit::state::AppState;
+use crate::rbac::model::{Actor, Perm};
+
+fn invalid(field: &'static str, zh: &'static str, en: &'static str) -> AppError {
+    AppError::validation(field, Msg::new(zh, en))
+}
+
+/// Which houses a run covers: the whole project when all lists are empty.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunScope {
+    pub building_ids: Vec<Uuid>,
+    pub house_ids: Vec<Uuid>,
+    pub owner_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    pub project_id: Uuid,
+    pub period: NaiveDate,
+    pub due_date: Option<NaiveDate>,
+    pub scope: RunScope,
+}
+
+crate::text_enum! {
+    /// Why a house or a space got no bill (or kept the one it had).
+    pub enum SkipReason {
+        /// nobody to pay: no owner registered
+        NoPayer = "no_payer",
+        /// a meter of a metered item has no reading of the month (or no earlier one)
+        NoReading = "no_reading",
+        /// a meter's reading is held for review
+        FlaggedReading = "flagged_reading",
+        /// the bill has a payment: a change needs an approved adjustment
+        HasPayment = "has_payment",
+        /// a line could not be computed (a formula, a missing indoor area)
+        Unbillable = "unbillable",
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub house_id: Option<Uuid>,
+    pub parking_space_id: Option<Uuid>,
+    pub reason: SkipReason,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BuildingTotal {
+    pub building_id: Option<Uuid>,
+    pub bills: usize,
+    pub total: Decimal,
+}
+
+/// What a run would do (preview) or did (commit).
+#[derive(Debug, Clone, Default)]
+pub struct RunOutcome {
+    pub run_id: Option<Uuid>,
+    pub period: NaiveDate,
+    pub due_date: NaiveDate,
+    pub created: usize,
+    pub regenerated: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub lines: usize,
+    /// the total of the bills the run covers (new, regenerated and unchanged)
+    pub total: Decimal,
+    pub by_building: Vec<BuildingTotal>,
+    /// per reason, how many
+    pub skip_counts: Vec<(SkipReason, usize)>,
+    /// the first 200 skipped, with the reason
+    pub skipped_list: Vec<Skipped>,
+}
+
+/// The work a commit does.
+#[derive(Default)]
+struct Plan {
+    new_bills: Vec<Bill>,
+    changed_bills: Vec<Bill>,
+    delete_lines: Vec<Uuid>,
+    lines: Vec<Line>,
+    charges: Vec<(Uuid, Uuid)>,
+    outcome: RunOutcome,
+}
+
+/// One computed bill before it is compared with what exists.
+struct Draft {
+    building_id: Option<Uuid>,
+    house_id: Option<Uuid>,
+    space_id: Option<Uuid>,
+    resident: PayingResident,
+    payer: Option<Uuid>,
+    fees: Vec<Line>,
+    charges: Vec<PendingCharge>,
+}
+
+fn covers(f: &FeeItem, h: &HouseRow) -> bool {
+    match f.scope {
+        Scope::All => true,
+        Scope::Buildings => f.building_ids.contains(&h.building_id),
+        Scope::Usage => f.house_usage == Some(h.usage),
+        Scope::Houses => f.house_ids.contains(&h.id),
+    }
+}
+
+/// The price in force on a day: the latest from that day or before (prices oldest first).
+fn price_on(prices: &[Price], day: NaiveDate) -> Option<&Price> {
+    prices.iter().rev().find(|p| p.effective_from <= day)
+}
+
+enum LineError {
+    Skip(SkipReason, String),
+}
+
+/// The fee line of one item for one house (or space) and span.
+fn fee_line(
+    f: &FeeItem,
+    prices: &[Price],
+    s: &Span,
+    area: Decimal,
+    indoor: Option<Decimal>,
+    usage: Option<&HouseUsage>,
+) -> Result<Option<Line>, LineError> {
+    let Some(price) = price_on(prices, s.from) else { return Ok(None) };
+    let metered = matches!(f.method, Method::Metered | Method::Tiered);
+    let mut basis = Basis {
+        building_area: area,
+        indoor_area: indoor,
+        months: Decimal::from(s.months),
+        days: Decimal::from(s.days),
+        prorate: (!s.full()).then(|| (Decimal::from(s.days), Decimal::from(s.cycle_days))),
+        usage: None,
+    };
+    if f.method == Method::Formula {
+        basis.months = model::months_of(s);
+        basis.prorate = None;
+    }
+    let (mut prev, mut cur) = (None, None);
+    if metered {
+        // a house without a meter of the category does not pay by it
+        let Some(u) = usage else { return Ok(None) };
+        if u.flagged > 0 {
+            return Err(LineError::Skip(SkipReason::FlaggedReading, f.name.clone()));
+        }
+        if u.missing > 0 {
+            return Err(LineError::Skip(SkipReason::NoReading, f.name.clone()));
+        }
+        basis.usage = Some(u.usage);
+        prev = u.previous;
+        cur = u.current;
+    }
+    let l = amount(f.method, price, &basis)
+        .map_err(|e| LineError::Skip(SkipReason::Unbillable, format!("{}：{e}", f.name)))?;
+    Ok(Some(Line {
+        id: Uuid::nil(),
+        bill_id: Uuid::nil(),
+        kind: LineKind::Fee,
+        fee_item_id: Some(f.id),
+        charge_id: None,
+        name: f.name.clone(),
+        quantity: l.quantity.round_dp(4),
+        unit_price: l.unit_price,
+        months: (!metered).then(|| model::months_of(s)),
+        previous_reading: prev,
+        current_reading: cur,
+        amount: l.amount.yuan(),
+        position: 0,
+    }))
+}
+
+/// Computes the run: every draft bill against the bills the period already has.
+async fn plan(
+    state: &AppState,
+    conn: &mut sqlx::PgConnection,
+    actor: &Actor,
+    i: &RunInput,
+    due: NaiveDate,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<Plan> {
+    let items = crate::billing::fees::service::billable(state, i.project_id).await?;
+    let usage: HashMap<(Uuid, DeviceCategory), HouseUsage> = meters::house_usage(state, i.project_id, i.period).await?;
+    let s = &i.scope;
+    let houses = repo::houses(&mut *conn, i.project_id, &s.building_ids, &s.house_ids, &s.owner_ids).await?;
+    let whole = s.building_ids.is_empty() && s.house_ids.is_empty();
+    let spaces = if whole { repo::spaces(&mut *conn, i.project_id, &s.owner_ids).await? } else { Vec::new() };
+    let mut charges: HashMap<Uuid, Vec<PendingCharge>> = HashMap::new();
+    for c in repo::pending_charges(&mut *conn, i.project_id, meters::period_end(i.period)).await? {
+        charges.entry(c.house_id).or_default().push(c);
+    }
+    let mut plan = Plan::default();
+    let out = &mut plan.outcome;
+    out.period = i.period;
+    out.due_date = due;
+    let mut drafts: Vec<Draft> = Vec::with_capacity(houses.len() + spaces.len());
+    let skip = |out: &mut RunOutcome, house: Option<Uuid>, space: Option<Uuid>, reason: SkipReason, detail: String| {
+        out.skipped += 1;
+        if out.skipped_list.len() < 200 {
+            out.skipped_list.push(Skipped { house_id: house, parking_space_id: space, reason, detail });
+        }
+        match out.skip_counts.iter_mut().find(|(r, _)| *r == reason) {
+            Some((_, n)) => *n += 1,
+            None => out.skip_counts.push((reason, 1)),
+        }
+    };
+    'houses: for h in &houses {
+        let mut owner = Draft {
+            building_id: Some(h.building_id),
+            house_id: Some(h.id),
+            space_id: None,
+            resident: PayingResident::Owner,
+            payer: h.owner_id,
+            fees: Vec::new(),
+            charges: charges.remove(&h.id).unwrap_or_default(),
+        };
+        let mut tenant = Draft {
+            resident: PayingResident::Tenant,
+            payer: h.tenant_id,
+            fees: Vec::new(),
+            charges: Vec::new(),
+            ..owner
+        };
+        for (f, prices) in &items {
+            if f.payer != Payer::House || !covers(f, h) {
+                continue;
+            }
+            let Some(span) = model::span(f.cycle, i.period, f.effective_from, f.effective_to, h.charge_start) else {
+                continue;
+            };
+            let u = f.meter_category.and_then(|c| usage.get(&(h.id, c)));
+            match fee_line(f, prices, &span, h.building_area, h.indoor_area, u) {
+                Ok(Some(l)) if f.paying_resident == PayingResident::Tenant && h.tenant_id.is_some() => {
+                    tenant.fees.push(l)
+                }
+                Ok(Some(l)) => owner.fees.push(l),
+                Ok(None) => {}
+                Err(LineError::Skip(reason, detail)) => {
+                    skip(out, Some(h.id), None, reason, detail);
+                    continue 'houses;
+                }
+            }
+        }
+        for d in [owner, tenant] {
+            if d.fees.is_empty() && d.charges.is_empty() {
+                continue;
+            }
+            if d.payer.is_none() {
+                skip(out, Some(h.id), None, SkipReason::NoPayer, String::new());
+                continue 'houses;
+            }
+            drafts.push(d);
+        }
+    }
+    for (space, owner_id) in &spaces {
+        let mut d = Draft {
+            building_id: None,
+            house_id: None,
+            space_id: Some(*space),
+            resident: PayingResident::Owner,
+            payer: Some(*owner_id),
+            fees: Vec::new(),
+            charges: Vec::new(),
+        };
+        for (f, prices) in &items {
+            if f.payer != Payer::ParkingSpace {
+                continue;
+            }
+            let Some(span) = model::span(f.cycle, i.period, f.effective_from, f.effective_to, None) else { continue };
+            match fee_line(f, prices, &span, Decimal::ZERO, None, None) {
+                Ok(Some(l)) => d.fees.push(l),
+                Ok(None) => {}
+                Err(LineError::Skip(reason, detail)) => {
+                    skip(out, None, Some(*space), reason, detail);
+                    d.fees.clear();
+                    break;
+                }
+            }
+        }
+        if !d.fees.is_empty() {
+            drafts.push(d);
+        }
+    }
+    // what the period has already
+    let existing = repo::bills_of_period(conn, i.project_id, i.period).await?;
+    let mut old_lines: HashMap<Uuid, Vec<Line>> = HashMap::new();
+    for l in repo::lines_of_period(&mut *conn, i.project_id, i.period).await? {
+        old_lines.entry(l.bill_id).or_default().push(l);
+    }
+    let mut by_key: HashMap<(Option<Uuid>, Option<Uuid>, PayingResident), Bill> = existing
+        .into_iter()
+        .map(|b| {
+            (
+                (
+                    b.house_id,
+                    b.parking_space_id,
+                    if b.parking_space_id.is_some() { PayingResident::Owner } else { b.paying_resident },
+                ),
+                b,
+            )
+        })
+        .collect();
+    let mut buildings: BTreeMap<Option<Uuid>, BuildingTotal> = BTreeMap::new();
+    for d in drafts {
+        let key = (d.house_id, d.space_id, d.resident);
+        let Some(payer) = d.payer else { continue };
+        let (bill, lines_total) = match by_key.remove(&key) {
+            None => {
+                let id = Uuid::now_v7();
+                let mut lines = d.fees;
+                lines.extend(d.charges.iter().map(charge_line));
+                let mut total = Decimal::ZERO;
+                for (n, l) in lines.iter_mut().enumerate() {
+                    l.id = Uuid::now_v7();
+                    l.bill_id = id;
+                    l.position = n as i32;
+                    total += l.amount;
+                }
+                let total = Money::round(total);
+                let bill = Bill {
+                    id,
+                    company_id: actor.company_id,
+                    project_id: i.project_id,
+                    building_id: d.building_id,
+                    house_id: d.house_id,
+                    parking_space_id: d.space_id,
+                    period: i.period,
+                    paying_resident: d.resident,
+                    payer_id: payer,
+                    run_id: None,
+                    total: total.yuan(),
+                    late_fee: Decimal::ZERO,
+                    paid: Decimal::ZERO,
+                    status: model::status_of(total, Money::ZERO, Money::ZERO),
+                    due_date: due,
+                    issued_at: now,
+                    paid_at: if total.yuan().is_zero() { Some(now) } else { None },
+                    updated_at: now,
+                };
+                plan.charges.extend(d.charges.iter().map(|c| (c.id, id)));
+                plan.lines.extend(lines);
+                plan.outcome.created += 1;
+                plan.new_bills.push(bill.clone());
+                (bill, total)
+            }
+            Some(old) => {
+                let have = old_lines.remove(&old.id).unwrap_or_default();
+                let mut old_fees: Vec<&Line> = have.iter().filter(|l| l.kind == LineKind::Fee).collect();
+                old_fees.sort_by_key(|l| l.fee_item_id);
+                let mut new_fees = d.fees;
+                new_fees.sort_by_key(|l| l.fee_item_id);
+                let same =
+                    old_fees.len() == new_fees.len() && old_fees.iter().zip(&new_fees).all(|(a, b)| a.same_as(b));
+                if same && d.charges.is_empty() {
+                    plan.outcome.unchanged += 1;
+                    let t = Money::round(old.total);
+                    (old, t)
+                } else if !old.paid.is_zero() {
+                    if !same {
+                        skip(
+                            &mut plan.outcome,
+                            old.house_id,
+                            old.parking_space_id,
+                            SkipReason::HasPayment,
+                            String::new(),
+                        );
+                    } else {
+                        plan.outcome.unchanged += 1;
+                    }
+                    let t = Money::round(old.total);
+                    (old, t)
+                } else {
+                    // regenerated: new fee lines, kept charge and adjustment lines, new charges
+                    let kept: Vec<&Line> = have.iter().filter(|l| l.kind != LineKind::Fee).collect();
+                    plan.delete_lines.extend(old_fees.iter().map(|l| l.id));
+                    let mut total: Decimal = kept.iter().map(|l| l.amount).sum();
+                    let first = have.iter().map(|l| l.position).max().unwrap_or(0) + 1;
+                    let mut lines = new_fees;
+                    lines.extend(d.charges.iter().map(charge_line));
+                    for (pos, l) in (first..).zip(lines.iter_mut()) {
+                        l.id = Uuid::now_v7();
+                        l.bill_id = old.id;
+                        l.position = pos;
+                        total += l.amount;
+                    }
+                    let total = Money::round(total);
+                    plan.charges.extend(d.charges.iter().map(|c| (c.id, old.id)));
+                    plan.lines.extend(lines);
+                    let bill = Bill {
+                        total: total.yuan(),
+                        payer_id: payer,
+                        due_date: due,
+                        status: model::status_of(total, Money::round(old.late_fee), Money::ZERO),
+                        paid_at: if total.yuan().is_zero() { Some(now) } else { None },
+                        updated_at: now,
+                        ..old
+                    };
+                    plan.outcome.regenerated += 1;
+                    plan.changed_bills.push(bill.clone());
+                    (bill, total)
+                }
+            }
+        };
+        let b = buildings
+            .entry(bill.building_id)
+            .or_insert_with(|| BuildingTotal { building_id: bill.building_id, ..BuildingTotal::default() });
+        b.bills += 1;
+        b.total += lines_total.yuan();
+        plan.outcome.total += lines_total.yuan();
+    }
+    plan.outcome.lines = plan.lines.len();
+    plan.outcome.by_building = buildings.into_values().collect();
+    Ok(plan)
+}
+
+fn charge_line(c: &PendingCharge) -> Line {
+    Line {
+        id: Uuid::nil(),
+        bill_id: Uuid::nil(),
+        kind: LineKind::Charge,
+        fee_item_id: None,
+        charge_id: Some(c.id),
+        name: c.description.chars().take(60).collect(),
+        quantity: Decimal::ONE,
+        unit_price: c.amount,
+        months: None,
+        previous_reading: None,
+        current_reading: None,
+        amount: c.amount,
+        position: 0,
+    }
+}
+
+/// The checked input: the project (`bill:run` on it), the ids in it, the month, the due day.
+async fn checked(state: &AppState, actor: &Actor, i: RunInput) -> AppResult<(RunInput, NaiveDate)> {
+    crate::org::company::service::project(state, actor, Perm::BillRun, i.project_id).await?;
+    let mut i = i;
+    let s = &mut i.scope;
+    if s.building_ids.len() > 200 || s.house_ids.len() > 5000 || s.owner_ids.len() > 5000 {
+        return Err(invalid(
+            "scope",
+            "最多200个楼栋、5000户或5000位业主",
+            "At most 200 buildings, 5000 houses or 5000 owners",
+        ));
+    }
+    for list in [&mut s.building_ids, &mut s.house_ids, &mut s.owner_ids] {
+        list.sort();
+        list.dedup();
+    }
+    for b in &s.building_ids {
+        let building = crate::org::estate::service::building(state, actor, *b).await?;
+        if building.project_id != i.project_id {
+            return Err(invalid("buildingIds", "楼栋不属于该项目", "A building is not in this project"));
+        }
+    }
+    for h in &s.house_ids {
+        if crate::org::estate::service::house_project(state, actor, *h).await? != i.project_id {
+            return Err(invalid("houseIds", "房屋不属于该项目", "A house is not in this project"));
+        }
+    }
+    for o in &s.owner_ids {
+        crate::org::owners::service::owner(state, actor, *o).await?;
+    }
+    // every id is the caller's before anything else is said of the input
+    let lists = [!i.scope.building_ids.is_empty(), !i.scope.house_ids.is_empty(), !i.scope.owner_ids.is_empty()];
+    if lists.iter().filter(|x| **x).count() > 1 {
+        return Err(invalid(
+            "scope",
+            "按楼栋、房屋或业主之一选择范围",
+            "Narrow by buildings, houses or owners: one of them",
+        ));
+    }
+    let period = meters::check_period(state, i.period)?;
+    let default_due = crate::billing::meters::model::next_month(period) + chrono::Days::new(14);
+    let due = i.due_date.unwrap_or(default_due);
+    if due < period || due > period + chrono::Days::new(400) {
+        return Err(invalid(
+            "dueDate",
+            "缴费截止日应在账期开始后一年内",
+            "The due date is within a year of the period",
+        ));
+    }
+    Ok((i, due))
+}
+
+/// 预览 what a run would generate: counts, totals per building, skipped houses with the
+/// reason. Writes nothing.
+pub async fn preview(state: &AppState, actor: &Actor, i: RunInput) -> AppResult<RunOutcome> {
+    let (i, due) = checked(state, actor, i).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    let plan = plan(state, &mut tx, actor, &i, due, now).await?;
+    tx.rollback().await?;
+    Ok(plan.outcome)
+}
+
+/// 生成账单 the run written in one transaction (runs of one project one at a time).
+pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput) -> AppResult<Uuid> {
+    let (i, due) = checked(state, actor, i).await?;
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::lock_project_runs(&mut tx, i.project_id).await?;
+    let mut plan = plan(state, &mut tx, actor, &i, due, now).await?;
+    let run = Uuid::now_v7();
+    let o = &plan.outcome;
+    let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    let record = model::Run {
+        id: run,
+        project_id: i.project_id,
+        period: i.period,
+        due_date: due,
+        created: n(o.created),
+        regenerated: n(o.regenerated),
+        unchanged: n(o.unchanged),
+        skipped: n(o.skipped),
+        total: o.total,
+        created_by: Some(actor.user_id),
+        created_at: now,
+    };
+    repo::insert_run(&mut tx, actor.company_id, &record, &serde_json::to_value(&i.scope).unwrap_or_default()).await?;
+    for b in plan.new_bills.iter_mut().chain(plan.changed_bills.iter_mut()) {
+        b.run_id = Some(run);
+    }
+    for chunk in plan.new_bills.chunks(10_000) {
+        repo::insert_bills(&mut tx, chunk).await?;
+    }
+    for chunk in plan.changed_bills.chunks(10_000) {
+        repo::update_bills(&mut tx, chunk).await?;
+    }
+    for chunk in plan.delete_lines.chunks(20_000) {
+        repo::delete_lines(&mut tx, chunk).await?;
+    }
+    for chunk in plan.lines.chunks(20_000) {
+        repo::insert_lines(&mut tx, actor.company_id, chunk).await?;
+    }
+    if !plan.charges.is_empty() {
+        let (c, b): (Vec<Uuid>, Vec<Uuid>) = plan.charges.iter().copied().unzip();
+        repo::mark_charges_billed(&mut tx, &c, &b).await?;
+    }
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "bill_run.commit",
+        "bill_run",
+        Some(run),
+        serde_json::json!({ "projectId": i.project_id, "period": i.period, "dueDate": due, "scope": i.scope,
+            "created": o.created, "regenerated": o.regenerated, "unchanged": o.unchanged, "skipped": o.skipped,
+            "total": o.total.to_string() }),
+    )
+    .await?;
+    tx.commit(&run).await?;
+    Ok(run)
+}
+
+/// A run as it was recorded.
+pub async fn run(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<model::Run> {
+    let r = repo::run(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("billRun"))?;
+    if !actor.reaches(&[Perm::BillRead, Perm::BillRun], r.project_id) {
+        return Err(AppError::not_found("billRun"));
+    }
+    Ok(r)
+}
+
+fn can_read(actor: &Actor, b: &Bill) -> bool {
+    b.company_id == actor.company_id
+        && (actor.reaches(&[Perm::BillRead, Perm::BillRun, Perm::PaymentWrite], b.project_id)
+            || (actor.has(Perm::SelfHouse) && actor.owner_id == Some(b.payer_id)))
+}
+
+/// One bill: staff who read bills of its project, or the owner who pays it.
+pub async fn bill(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Bill> {
+    let b = repo::bill(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("bill"))?;
+    if !can_read(actor, &b) {
+        return Err(AppError::not_found("bill"));
+    }
+    Ok(b)
+}
+
+/// 我的账单 the bills the signed-in owner pays: unpaid first, then the latest month first.
+pub async fn my_bills(
+    state: &AppState,
+    actor: &Actor,
+    status: Option<BillStatus>,
+    after: Option<(i16, NaiveDate, Uuid)>,
+    limit: usize,
+) -> AppResult<Vec<(i16, Bill)>> {
+    actor.require(Perm::SelfHouse)?;
+    let Some(owner) = actor.owner_id else { return Ok(Vec::new()) };
+    Ok(repo::bills_of_payer(&state.db, owner, status, after, limit as i64).await?)
+}
+
+/// A project's bills of a month (`bill:read`), in id order.
+#[allow(clippy::too_many_arguments)]
+pub async fn bills(
+    state: &AppState,
+    actor: &Actor,
+    project: Uuid,
+    period: NaiveDate,
+    status: Option<BillStatus>,
+    building: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<Bill>> {
+    crate::org::company::service::project_of_company(state, actor.company_id, project).await?;
+    if let Some(b) = building {
+        crate::org::estate::service::building(state, actor, b).await?;
+    }
+    if !actor.reaches(&[Perm::BillRead, Perm::BillRun, Perm::PaymentWrite], project) {
+        return Err(AppError::forbidden());
+    }
+    Ok(repo::bills(&state.db, actor.company_id, project, period, status, building, after, limit as i64).await?)
+}
+
+/// The lines of bills the caller has been shown.
+pub async fn lines_of(state: &AppState, bills: &[Uuid]) -> AppResult<Vec<Line>> {
+    Ok(repo::lines_of(&state.db, bills).await?)
+}
+
+/// The payments of bills the caller has been shown, with the part of each for each bill.
+pub async fn payments_of(state: &AppState, bills: &[Uuid]) -> AppResult<Vec<(Uuid, Decimal, Payment)>> {
+    Ok(repo::payments_of(&state.db, bills).await?)
+}
+
+/// An offline payment as finance records it.
+#[derive(Debug, Clone)]
+pub struct PaymentInput {
+    pub bill_ids: Vec<Uuid>,
+    pub amount: Money,
+    pub method: PaymentMethod,
+    pub reference: Option<String>,
+    pub note: Option<String>,
+}
+
+/// 线下收款 (`payment:write`): cash, a bank transfer or a POS payment of one payer's bills
+/// of one project, the whole of what they owe or part of it (the oldest bills first),
+/// with a numbered receipt.
+pub async fn record_payment(state: &AppState, actor: &Actor, retry: &Retry, i: PaymentInput) -> AppResult<Uuid> {
+    let mut ids = i.bill_ids.clone();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() || ids.len() > 50 {
+        return Err(invalid("billIds", "一次收款对应1到50张账单", "One payment settles 1 to 50 bills"));
+    }
+    let mut project = None;
+    let mut payer = None;
+    for id in &ids {
+        let b = bill(state, actor, *id).await?;
+        actor.require_project(Perm::PaymentWrite, b.project_id)?;
+        if project.is_some_and(|p| p != b.project_id) || payer.is_some_and(|p| p != b.payer_id) {
+            return Err(invalid(
+                "billIds",
+                "一次收款只能对应同一项目、同一缴费人的账单",
+                "One payment is for one payer's bills of one project",
+            ));
+        }
+        project = Some(b.project_id);
+        payer = Some(b.payer_id);
+    }
+    let (Some(project), Some(payer)) = (project, payer) else {
+        return Err(invalid("billIds", "请选择账单", "Give the bills"));
+    };
+    if matches!(i.method, PaymentMethod::Wechat | PaymentMethod::Alipay) {
+        return Err(invalid(
+            "method",
+            "线上支付由支付平台通知登记",
+            "Online payments are recorded from the provider's notification",
+        ));
+    }
+    let reference = crate::kit::types::optional_text("reference", i.reference.as_deref(), 64)?;
+    if reference.is_empty() && matches!(i.method, PaymentMethod::BankTransfer | PaymentMethod::Pos) {
+        return Err(invalid(
+            "reference",
+            "转账和刷卡须填写交易参考号",
+            "A transfer or POS payment needs its reference",
+        ));
+    }
+    let note = crate::kit::types::optional_text("note", i.note.as_deref(), 200)?;
+    if i.amount.is_negative() || i.amount.yuan().is_zero() {
+        return Err(invalid("amount", "收款金额应大于0", "The amount must be above 0"));
+    }
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let mut bills = repo::bills_for_update(&mut tx, actor.company_id, &ids).await?;
+    let owed: Decimal = bills.iter().map(Bill::outstanding).sum();
+    if owed.is_zero() {
+        return Err(AppError::conflict("billIds", Msg::new("所选账单已结清", "The bills are paid already")));
+    }
+    if i.amount.yuan() > owed {
+        return Err(AppError::validation(
+            "amount",
+            Msg::owned(format!("收款金额超过应收 {owed}"), format!("The amount is more than the {owed} owed")),
+        ));
+    }
+    let mut left = i.amount.yuan();
+    let mut parts = Vec::new();
+    let mut touched = Vec::new();
+    for b in bills.iter_mut() {
+        let part = b.outstanding().min(left);
+        if part <= Decimal::ZERO {
+            continue;
+        }
+        left -= part;
+        b.paid += part;
+        b.status = model::status_of(Money::round(b.total), Money::round(b.late_fee), Money::round(b.paid));
+        if b.status == BillStatus::Paid {
+            b.paid_at = Some(now);
+        }
+        b.updated_at = now;
+        parts.push(part);
+        touched.push(b.clone());
+    }
+    let year = now.with_timezone(&BUSINESS_TZ).year();
+    let no = repo::next_receipt(&mut tx, actor.company_id, year).await?;
+    let p = Payment {
+        id: Uuid::now_v7(),
+        company_id: actor.company_id,
+        project_id: project,
+        payer_id: payer,
+        method: i.method,
+        reference: (!reference.is_empty()).then_some(reference),
+        amount: i.amount.yuan(),
+        receipt_no: format!("SK{year}-{no:06}"),
+        note: (!note.is_empty()).then_some(note),
+        received_by: Some(actor.user_id),
+        received_at: now,
+    };
+    repo::insert_payment(&mut tx, &p).await?;
+    repo::allocate(&mut tx, actor.company_id, p.id, &touched, &parts).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "payment.record",
+        "payment",
+        Some(p.id),
+        serde_json::json!({ "receiptNo": p.receipt_no, "method": p.method, "amount": p.amount.to_string(),
+            "bills": touched.iter().zip(&parts).map(|(b, a)| serde_json::json!({ "billId": b.id, "amount": a.to_string() })).collect::<Vec<_>>() }),
+    )
+    .await?;
+    tx.commit(&p.id).await?;
+    Ok(p.id)
+}
+
+/// A payment: staff who read its project's bills, or the payer.
+pub async fn payment(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<(Payment, Vec<(Uuid, Decimal)>)> {
+    let p = repo::payment(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("payment"))?;
+    let staff = actor.reaches(&[Perm::BillRead, Perm::PaymentWrite], p.project_id);
+    let payer = actor.has(Perm::SelfHouse) && actor.owner_id == Some(p.payer_id);
+    if !(staff || payer) {
+        return Err(AppError::not_found("payment"));
+    }
+    let parts = repo::allocations_of(&state.db, p.id).await?;
+    Ok((p, parts))
+}
+
+/// 计费开始日期 (`fee:write` on their project): the day houses start to be charged
+/// (handover, move-in); a month it falls in is billed by its days. None clears it.
+pub async fn set_charge_start(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    houses: Vec<Uuid>,
+    day: Option<NaiveDate>,
+) -> AppResult<usize> {
+    let mut houses = houses;
+    houses.sort();
+    houses.dedup();
+    if houses.is_empty() || houses.len() > 5000 {
+        return Err(invalid("houseIds", "一次设置1到5000户", "1 to 5000 houses at a time"));
+    }
+    for h in &houses {
+        let project = crate::org::estate::service::house_project(state, actor, *h).await?;
+        actor.require_project(Perm::FeeWrite, project)?;
+    }
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let n = repo::set_charge_start(&mut tx, &houses, day).await? as usize;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "house.charge_start",
+        "house",
+        houses.first().copied(),
+        serde_json::json!({ "houses": houses, "chargeStart": day }),
+    )
+    .await?;
+    tx.commit(&n).await?;
+    Ok(n)
+}

@@ -1,0 +1,349 @@
+//! Meter reading and bill runs: readings exact to the register, a register gone down
+//! refused without a replacement, abnormal usage held for review; a run previewed, then
+//! committed with hand-computed amounts (part of a month by its days, water tiers), run
+//! again without adding anything, regenerated after a corrected reading, left alone once
+//! paid; the owner sees only their own bills; offline payments numbered, allocated and
+//! never more than owed, retried and raced.
+
+use chrono::{Datelike, Months, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde_json::{Value, json};
+use wuye_tests::{TestServer, code, field};
+
+const RECORD: &str = "mutation($i: RecordMeterReadingInput!) { recordMeterReading(input: $i) {
+    meterRecord { id period reading previous usage status flagReason source } } }";
+const PREVIEW: &str = "query($i: BillRunInput!) { billRunPreview(input: $i) { period dueDate created regenerated
+    unchanged skipped lines total byBuilding { buildingId bills total } skipCounts { reason count }
+    skippedHouses { houseId reason detail } } }";
+const RUN: &str = "mutation($i: BillRunInput!) { runBills(input: $i) { clientMutationId
+    billRun { id created regenerated unchanged skipped total } } }";
+const MY_BILLS: &str = "query { myBills(first: 10) { edges { node { id period status total paid outstanding dueDate
+    houseId lines { kind name quantity unitPrice months previousReading currentReading amount } } } } }";
+const BILL: &str = "query($id: ID!) { bill(id: $id) { id status total paid outstanding
+    lines { name amount } payments { amount payment { receiptNo method } } } }";
+const PAY: &str = "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { payment { id receiptNo amount method
+    allocations { billId amount } } } }";
+
+fn dec(v: &Value) -> Decimal {
+    v.as_str().unwrap_or_else(|| panic!("a decimal string: {v}")).parse().unwrap()
+}
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn fen(v: Decimal) -> Decimal {
+    v.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
+struct Estate {
+    project: Value,
+    /// the owner 13800000006's house, its area and its water meter
+    house: Value,
+    area: Decimal,
+    meter: Value,
+    /// the next house (owner 13800000007) and its meter
+    house7: Value,
+    meter7: Value,
+}
+
+async fn estate(s: &TestServer) -> Estate {
+    let admin = s.sign_in("admin").await;
+    let p = s.ok(Some(&admin), "query { projects(search: \"JCHY\") { edges { node { id } } } }", json!({})).await;
+    let project = p["projects"]["edges"][0]["node"]["id"].clone();
+    let mine = "query { myHouses { id buildingArea } }";
+    let o6 = s.sign_in("13800000006").await;
+    let h6 = s.ok(Some(&o6), mine, json!({})).await["myHouses"][0].clone();
+    let o7 = s.sign_in("13800000007").await;
+    let h7 = s.ok(Some(&o7), mine, json!({})).await["myHouses"][0].clone();
+    let devices = s
+        .ok(
+            Some(&admin),
+            "query($p: ID!) { devices(projectId: $p, category: WATER_METER, first: 50) { edges { node { id houseId } } } }",
+            json!({"p": project}),
+        )
+        .await;
+    let meter_of = |h: &Value| {
+        devices["devices"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["node"]["houseId"] == h["id"])
+            .unwrap_or_else(|| panic!("a meter on {h}"))["node"]["id"]
+            .clone()
+    };
+    Estate {
+        project,
+        area: dec(&h6["buildingArea"]),
+        meter: meter_of(&h6),
+        meter7: meter_of(&h7),
+        house: h6["id"].clone(),
+        house7: h7["id"].clone(),
+    }
+}
+
+fn months(s: &TestServer) -> (NaiveDate, NaiveDate) {
+    let today = s.clock_now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let this = today.with_day(1).unwrap();
+    (this, this - Months::new(1))
+}
+
+async fn record(
+    s: &TestServer,
+    token: &str,
+    meter: &Value,
+    period: NaiveDate,
+    reading: &str,
+    cmid: Option<&str>,
+) -> Value {
+    s.gql(
+        Some(token),
+        RECORD,
+        json!({"i": {"deviceId": meter, "period": period.to_string(), "reading": reading, "clientMutationId": cmid}}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_bill_run_bills_exactly_once_and_follows_corrected_readings_until_paid() {
+    let s = TestServer::seeded().await;
+    let e = estate(&s).await;
+    let finance = s.sign_in("finance1").await;
+    let tech = s.sign_in("tech1").await;
+    let (this, last) = months(&s);
+    let dim = (this + Months::new(1) - this).num_days();
+
+    // 抄表: last month 100.5 from the meter's initial 0, this month 132 (31.5 m³); a
+    // technician enters it from the app, a retry applies once
+    let r = record(&s, &tech, &e.meter, last, "100.5", None).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    assert_eq!(dec(&r["data"]["recordMeterReading"]["meterRecord"]["usage"]), d("100.5"));
+    for _ in 0..2 {
+        let r = record(&s, &tech, &e.meter, this, "132.0000", Some("read-1")).await;
+        let m = &r["data"]["recordMeterReading"]["meterRecord"];
+        assert_eq!(
+            (dec(&m["previous"]), dec(&m["usage"]), m["status"].as_str()),
+            (d("100.5"), d("31.5"), Some("NORMAL")),
+            "{r}"
+        );
+        assert_eq!(m["source"], "STAFF");
+    }
+    assert_eq!(s.scalar("SELECT count(*) FROM meter_readings").await, 2);
+    // a register below the last one is refused, as are bad values and months to come
+    for (reading, period, want) in [
+        ("99.9", this, "reading"),
+        ("-1", this, "reading"),
+        ("1.00001", this, "reading"),
+        ("10", this + Months::new(1), "period"),
+        ("10", this + chrono::Days::new(1), "period"),
+    ] {
+        let r = record(&s, &tech, &e.meter, period, reading, None).await;
+        assert_eq!((code(&r), field(&r)), ("VALIDATION", want), "{reading} {period}: {r}");
+    }
+    // the owner and a guard cannot read meters
+    let owner = s.sign_in("13800000006").await;
+    let r = record(&s, &owner, &e.meter, this, "140", None).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+
+    // 计费开始: the house was handed over on the 14th: property and garbage by days
+    let r = s
+        .gql(
+            Some(&finance),
+            "mutation($i: SetChargeStartInput!) { setChargeStart(input: $i) { houses } }",
+            json!({"i": {"houseIds": [e.house], "chargeStart": (this + chrono::Days::new(13)).to_string()}}),
+        )
+        .await;
+    assert_eq!(r["data"]["setChargeStart"]["houses"], 1, "{r}");
+    let days = Decimal::from(dim - 13);
+    let property = fen(e.area * d("2.35") * days / Decimal::from(dim));
+    let garbage = fen(d("10") * days / Decimal::from(dim));
+    let water = d("126.07"); // 15 × 2.93 + 10 × 3.87 + 6.5 × 6.68
+    let total = property + garbage + water;
+
+    // preview: house 6 billed, house 7 (a meter without a reading) skipped with the reason
+    let input = json!({"projectId": e.project, "period": this.to_string(), "houseIds": [e.house, e.house7]});
+    let p = s.ok(Some(&finance), PREVIEW, json!({"i": input})).await["billRunPreview"].clone();
+    assert_eq!((p["created"].as_i64(), p["skipped"].as_i64(), p["lines"].as_i64()), (Some(1), Some(1), Some(3)), "{p}");
+    assert_eq!(dec(&p["total"]), total, "{p}");
+    assert_eq!(p["skippedHouses"][0]["houseId"], e.house7);
+    assert_eq!(p["skippedHouses"][0]["reason"], "NO_READING");
+    assert_eq!(p["dueDate"], (this + Months::new(1) + chrono::Days::new(14)).to_string());
+    assert_eq!(s.scalar("SELECT count(*) FROM bills").await, 0, "a preview writes nothing");
+
+    // commit, resent on a weak signal: one run, one bill
+    let mut run = input.clone();
+    run["clientMutationId"] = json!("run-1");
+    let a = s.ok(Some(&finance), RUN, json!({"i": run})).await;
+    let b = s.ok(Some(&finance), RUN, json!({"i": run})).await;
+    assert_eq!(a["runBills"]["billRun"]["id"], b["runBills"]["billRun"]["id"]);
+    assert_eq!(a["runBills"]["billRun"]["created"], 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM bill_runs").await, 1);
+    // the owner's bill, line by line
+    let mine = s.ok(Some(&owner), MY_BILLS, json!({})).await;
+    let bill = mine["myBills"]["edges"][0]["node"].clone();
+    assert_eq!(
+        (bill["status"].as_str(), dec(&bill["total"]), dec(&bill["outstanding"])),
+        (Some("UNPAID"), total, total),
+        "{bill}"
+    );
+    let line = |n: &str| bill["lines"].as_array().unwrap().iter().find(|l| l["name"] == n).unwrap().clone();
+    assert_eq!(dec(&line("物业费")["amount"]), property);
+    assert_eq!(dec(&line("物业费")["quantity"]), e.area);
+    assert_eq!(
+        dec(&line("物业费")["months"]),
+        (days / Decimal::from(dim)).round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
+    );
+    assert_eq!(dec(&line("垃圾清运费")["amount"]), garbage);
+    let w = line("水费");
+    assert_eq!(
+        (dec(&w["quantity"]), dec(&w["previousReading"]), dec(&w["currentReading"]), dec(&w["amount"])),
+        (d("31.5"), d("100.5"), d("132"), water)
+    );
+    let sum: Decimal = bill["lines"].as_array().unwrap().iter().map(|l| dec(&l["amount"])).sum();
+    assert_eq!(sum, total, "the lines add up to the total");
+
+    // the same run again (no retry key) adds nothing
+    let again = s.ok(Some(&finance), RUN, json!({"i": input})).await;
+    assert_eq!(
+        (again["runBills"]["billRun"]["created"].as_i64(), again["runBills"]["billRun"]["unchanged"].as_i64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM bills").await, 1);
+    assert_eq!(s.scalar("SELECT count(*) FROM bill_lines").await, 3);
+
+    // a corrected reading: 130 (29.5 m³ = 43.95 + 38.70 + 30.06 = 112.71); the unpaid bill is written again
+    let r = record(&s, &tech, &e.meter, this, "130", None).await;
+    assert_eq!(dec(&r["data"]["recordMeterReading"]["meterRecord"]["usage"]), d("29.5"), "{r}");
+    let re = s.ok(Some(&finance), RUN, json!({"i": input})).await;
+    assert_eq!(re["runBills"]["billRun"]["regenerated"], 1, "{re}");
+    let total2 = property + garbage + d("112.71");
+    let now = s.ok(Some(&owner), BILL, json!({"id": bill["id"]})).await;
+    assert_eq!(dec(&now["bill"]["total"]), total2, "{now}");
+    assert_eq!(s.scalar("SELECT count(*) FROM bill_lines").await, 3);
+
+    // nobody else sees it: another owner, a technician, the second company's finance
+    let other = s.sign_in("13800000007").await;
+    assert_eq!(code(&s.gql(Some(&other), BILL, json!({"id": bill["id"]})).await), "NOT_FOUND");
+    assert_eq!(s.ok(Some(&other), MY_BILLS, json!({})).await["myBills"]["edges"], json!([]));
+    assert_eq!(code(&s.gql(Some(&tech), BILL, json!({"id": bill["id"]})).await), "NOT_FOUND");
+    let list = "query($p: ID!, $m: NaiveDate!) { bills(projectId: $p, period: $m) { edges { node { id } } } }";
+    let r = s.gql(Some(&tech), list, json!({"p": e.project, "m": this.to_string()})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+    let r = s.gql(Some(&owner), RUN, json!({"i": input})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+
+    // 线下收款: 100 in cash, resent: one payment, numbered; the bill part paid
+    let pay = |amount: &str, method: &str, reference: Option<&str>, cmid: Option<&str>| json!({"i": {"billIds": [bill["id"]], "amount": amount, "method": method, "reference": reference, "clientMutationId": cmid}});
+    let year = this.year();
+    let p1 = s.ok(Some(&finance), PAY, pay("100", "CASH", None, Some("pay-1"))).await;
+    let p1b = s.ok(Some(&finance), PAY, pay("100", "CASH", None, Some("pay-1"))).await;
+    assert_eq!(p1["recordPayment"]["payment"]["id"], p1b["recordPayment"]["payment"]["id"]);
+    assert_eq!(p1["recordPayment"]["payment"]["receiptNo"], format!("SK{year}-000001"));
+    assert_eq!(dec(&p1["recordPayment"]["payment"]["allocations"][0]["amount"]), d("100"));
+    let now = s.ok(Some(&owner), BILL, json!({"id": bill["id"]})).await;
+    assert_eq!((now["bill"]["status"].as_str(), dec(&now["bill"]["paid"])), (Some("PARTIAL"), d("100")));
+    // once paid in part, a corrected reading no longer rewrites the bill
+    record(&s, &tech, &e.meter, this, "131", None).await;
+    let re = s.ok(Some(&finance), RUN, json!({"i": input})).await;
+    assert_eq!(re["runBills"]["billRun"]["regenerated"], 0, "{re}");
+    let p = s.ok(Some(&finance), PREVIEW, json!({"i": input})).await["billRunPreview"].clone();
+    assert!(p["skipCounts"].as_array().unwrap().iter().any(|c| c["reason"] == "HAS_PAYMENT"), "{p}");
+    assert_eq!(dec(&s.ok(Some(&owner), BILL, json!({"id": bill["id"]})).await["bill"]["total"]), total2);
+
+    // bad payments name their field; more than owed is refused
+    let rest = total2 - d("100");
+    for (v, want) in [
+        (pay("0", "CASH", None, None), "amount"),
+        (pay("-5", "CASH", None, None), "amount"),
+        (pay("1.001", "CASH", None, None), "amount"),
+        (pay(&(rest + d("0.01")).to_string(), "CASH", None, None), "amount"),
+        (pay("10", "BANK_TRANSFER", None, None), "reference"),
+        (pay("10", "WECHAT", Some("x"), None), "method"),
+    ] {
+        let r = s.gql(Some(&finance), PAY, v.clone()).await;
+        assert_eq!((code(&r), field(&r)), ("VALIDATION", want), "{v}: {r}");
+    }
+    // two cashiers race to take the rest: one is taken, the other refused, never both
+    let f1 = s.gql(Some(&finance), PAY, pay(&rest.to_string(), "POS", Some("POS-1"), None));
+    let f2 = s.gql(Some(&finance), PAY, pay(&rest.to_string(), "POS", Some("POS-2"), None));
+    let (r1, r2) = tokio::join!(f1, f2);
+    let oks = [&r1, &r2].iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(oks, 1, "{r1} {r2}");
+    let now = s.ok(Some(&owner), BILL, json!({"id": bill["id"]})).await;
+    assert_eq!((now["bill"]["status"].as_str(), dec(&now["bill"]["outstanding"])), (Some("PAID"), d("0")), "{now}");
+    assert_eq!(now["bill"]["payments"].as_array().unwrap().len(), 2);
+    // totals reconcile: lines = totals, allocations = paid, payments = allocations
+    assert_eq!(
+        s.scalar(
+            "SELECT count(*) FROM bills b WHERE total <> (SELECT sum(amount) FROM bill_lines WHERE bill_id = b.id)"
+        )
+        .await,
+        0
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM bills b WHERE paid <> coalesce((SELECT sum(amount) FROM payment_allocations WHERE bill_id = b.id), 0)").await, 0);
+    assert_eq!(s.scalar("SELECT count(*) FROM payments p WHERE amount <> (SELECT sum(amount) FROM payment_allocations WHERE payment_id = p.id)").await, 0);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM audit_log WHERE action IN ('bill_run.commit', 'payment.record')").await,
+        6
+    );
+}
+
+#[tokio::test]
+async fn telemetry_registers_are_read_exactly_and_abnormal_usage_waits_for_review() {
+    let s = TestServer::seeded().await;
+    let e = estate(&s).await;
+    let finance = s.sign_in("finance1").await;
+    let (this, last) = months(&s);
+    // last month by hand, this month from the meter's own telemetry (JC-WM-0007)
+    let r = record(&s, &finance, &e.meter7, last, "40", None).await;
+    assert!(r.get("errors").is_none(), "{r}");
+    s.mqtt_publish("JCWY/JC-WM-0007/telemetry", br#"{"values":{"reading":1000.1234,"flowLph":1.5}}"#).await;
+    s.wait_for("SELECT count(*) FROM telemetry WHERE data ? 'reading'", 1).await;
+    let collect =
+        "mutation($i: CollectMeterReadingsInput!) { collectMeterReadings(input: $i) { read flagged missing already } }";
+    let c = s.ok(Some(&finance), collect, json!({"i": {"projectId": e.project, "period": this.to_string()}})).await;
+    assert_eq!(
+        (c["collectMeterReadings"]["read"].as_i64(), c["collectMeterReadings"]["flagged"].as_i64()),
+        (Some(1), Some(1)),
+        "{c}"
+    );
+    assert_eq!(c["collectMeterReadings"]["missing"], 9, "the other meters sent nothing");
+    let held = "query($p: ID!, $m: NaiveDate!) { meterRecords(projectId: $p, period: $m, status: FLAGGED) {
+        edges { node { id reading usage source flagReason } } } }";
+    let h = s.ok(Some(&finance), held, json!({"p": e.project, "m": this.to_string()})).await;
+    let rec = h["meterRecords"]["edges"][0]["node"].clone();
+    // exact: 1000.1234 − 40, never a float's 960.1233999…
+    assert_eq!(
+        (dec(&rec["reading"]), dec(&rec["usage"]), rec["source"].as_str()),
+        (d("1000.1234"), d("960.1234"), Some("IOT")),
+        "{rec}"
+    );
+    assert!(rec["flagReason"].as_str().unwrap().contains("3倍"), "{rec}");
+    // a held reading keeps the house out of the run
+    let input = json!({"projectId": e.project, "period": this.to_string(), "houseIds": [e.house7]});
+    let p = s.ok(Some(&finance), PREVIEW, json!({"i": input})).await["billRunPreview"].clone();
+    assert_eq!(p["skippedHouses"][0]["reason"], "FLAGGED_READING", "{p}");
+    // a register gone down needs the replacement first; then reviewed: corrected and accepted
+    let review =
+        "mutation($i: ReviewMeterReadingInput!) { reviewMeterReading(input: $i) { meterRecord { status usage } } }";
+    let r = s.gql(Some(&finance), review, json!({"i": {"id": rec["id"], "correctedReading": "12"}})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "reading"), "{r}");
+    let replace = "mutation($i: ReplaceMeterInput!) { replaceMeter(input: $i) { deviceId } }";
+    let r =
+        s.ok(Some(&finance), replace, json!({"i": {"deviceId": e.meter7, "oldFinal": "52", "newInitial": "0"}})).await;
+    assert_eq!(r["replaceMeter"]["deviceId"], e.meter7);
+    let r = s.ok(Some(&finance), review, json!({"i": {"id": rec["id"], "correctedReading": "12"}})).await;
+    // 52 − 40 on the old meter + 12 on the new one
+    let m = &r["reviewMeterReading"]["meterRecord"];
+    assert_eq!((m["status"].as_str(), dec(&m["usage"])), (Some("ACCEPTED"), d("24")), "{r}");
+    let r = s.gql(Some(&finance), review, json!({"i": {"id": rec["id"]}})).await;
+    assert_eq!(code(&r), "CONFLICT", "reviewed once");
+    let p = s.ok(Some(&finance), PREVIEW, json!({"i": input})).await["billRunPreview"].clone();
+    assert_eq!((p["created"].as_i64(), p["skipped"].as_i64()), (Some(1), Some(0)), "{p}");
+    // collecting again leaves what is read
+    let c = s.ok(Some(&finance), collect, json!({"i": {"projectId": e.project, "period": this.to_string()}})).await;
+    assert_eq!(
+        (c["collectMeterReadings"]["read"].as_i64(), c["collectMeterReadings"]["already"].as_i64()),
+        (Some(0), Some(1))
+    );
+}
