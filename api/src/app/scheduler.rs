@@ -65,8 +65,19 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let (cancelled, confirmed) = crate::workorders::service::follow_up(state).await?;
     let sla_steps =
         crate::workorders::service::escalate(state).await? + crate::feedback::service::escalate(state).await?;
+    let late_fees = crate::billing::bills::service::accrue_late_fees(state).await?;
     let forgotten = crate::kit::idempotency::expire(state).await?;
-    let total = offline + escalated + reminded + tasks + overdue + patrols + missed + cancelled + confirmed + sla_steps;
+    let total = offline
+        + escalated
+        + reminded
+        + tasks
+        + overdue
+        + patrols
+        + missed
+        + cancelled
+        + confirmed
+        + sla_steps
+        + late_fees;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -79,6 +90,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             cancelled,
             confirmed,
             sla_steps,
+            late_fees,
             forgotten,
             "scheduler round"
         );

@@ -148,9 +148,9 @@ async fn check_attributes(
             if a.decimal("multiplier", Decimal::new(1, 4), Decimal::from(100_000), false)?.is_none() {
                 a.out.insert("multiplier".into(), Value::String("1".into()));
             }
-            if a.decimal("initialReading", Decimal::ZERO, Decimal::from(1_000_000_000), false)?.is_none() {
-                a.out.insert("initialReading".into(), Value::String("0".into()));
-            }
+            // no default: a meter without its initial register gets a baseline first reading
+            // (never billed from an assumed 0)
+            a.decimal("initialReading", Decimal::ZERO, Decimal::from(1_000_000_000), false)?;
             if let Some(h) = map.get("houseId").filter(|v| !v.is_null()) {
                 let id = h
                     .as_str()

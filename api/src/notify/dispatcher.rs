@@ -252,6 +252,24 @@ async fn sms(state: &AppState, n: &Notification, attempts: &mut Vec<Attempt>) ->
         let mut conn = state.redis.clone();
         let (count,): (u32,) = redis::pipe().incr(&key, 1).expire(&key, 86_400).ignore().query_async(&mut conn).await?;
         if count > state.config.notify.sms_daily_per_phone {
+            // a bill notice or a reminder is never dropped: it waits for the next day's allowance
+            if n.category == Category::Bill {
+                let local = now.with_timezone(&crate::kit::clock::BUSINESS_TZ).date_naive();
+                let tomorrow = local
+                    .succ_opt()
+                    .and_then(|d| d.and_hms_opt(8, 0, 0))
+                    .and_then(|t| t.and_local_timezone(crate::kit::clock::BUSINESS_TZ).earliest());
+                let wait = tomorrow
+                    .map(|t| (t.with_timezone(&chrono::Utc) - now).to_std().unwrap_or(Duration::from_secs(3600)))
+                    .unwrap_or(Duration::from_secs(3600));
+                attempts.push(attempt(
+                    Channel::Sms.as_str(),
+                    false,
+                    Some("daily SMS limit: sent tomorrow".into()),
+                    Some(wait),
+                ));
+                return Ok(Outcome::Retry(Some(wait)));
+            }
             return Ok(Outcome::Done(DeliveryStatus::Skipped, "daily SMS limit for this number".into()));
         }
     }

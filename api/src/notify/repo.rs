@@ -47,6 +47,54 @@ pub async fn insert_many(db: &mut PgConnection, ids: &[Uuid], users: &[Uuid], n:
     Ok(())
 }
 
+/// One row per recipient, each with its own title, body, data and channels (a bill run's
+/// notices), in a single statement; wakes the dispatchers on commit.
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_each(
+    db: &mut PgConnection,
+    company_id: Uuid,
+    category: Category,
+    priority: Priority,
+    ids: &[Uuid],
+    users: &[Uuid],
+    titles: &[String],
+    bodies: &[String],
+    data: &[serde_json::Value],
+    channels: &[String],
+    now: DateTime<Utc>,
+    give_up_at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO notifications (id, company_id, user_id, category, priority, title, body, data, channels,
+                                    next_attempt_at, give_up_at, created_at)
+         SELECT t.id, $7, t.user_id, $8, $9, t.title, t.body, t.data, string_to_array(t.channels, ','), $10, $11, $10
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::text[])
+              AS t(id, user_id, title, body, data, channels)",
+        ids,
+        users,
+        titles,
+        bodies,
+        data,
+        channels,
+        company_id,
+        category.as_str(),
+        priority.as_str(),
+        now,
+        give_up_at
+    )
+    .execute(&mut *db)
+    .await?;
+    sqlx::query!("SELECT pg_notify('wuye_outbox', '')").execute(db).await?;
+    Ok(())
+}
+
+/// The users of a list with an active push device.
+pub async fn with_push_devices(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!("SELECT DISTINCT user_id FROM push_devices WHERE user_id = ANY($1) AND active", users)
+        .fetch_all(db)
+        .await
+}
+
 /// Leases up to `limit` due rows to this dispatcher. Rows another dispatcher holds are
 /// skipped; a lease that runs out (a replica died mid-send) makes the row due again.
 pub async fn claim(

@@ -67,6 +67,74 @@ pub async fn enqueue(
     Ok(ids)
 }
 
+/// One notification per recipient, each its own (a bill run tells every payer their
+/// amount), of one category and priority, in the caller's transaction.
+pub struct Personal {
+    pub user_id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub data: serde_json::Value,
+    pub channels: Vec<Channel>,
+}
+
+pub async fn enqueue_each(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    category: Category,
+    priority: Priority,
+    items: &[Personal],
+) -> AppResult<usize> {
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let now = state.clock.now();
+    let mut give_up = TimeDelta::seconds(state.config.notify.give_up_after_secs as i64);
+    if category == Category::Bill {
+        // a bill's SMS over a number's daily allowance waits for the next day, not dropped
+        give_up = give_up.max(TimeDelta::days(3));
+    }
+    for chunk in items.chunks(10_000) {
+        let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
+        let users: Vec<Uuid> = chunk.iter().map(|p| p.user_id).collect();
+        let mut titles = Vec::with_capacity(chunk.len());
+        let mut bodies = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            titles.push(types::text("title", &p.title, 100)?);
+            bodies.push(types::text("body", &p.body, 2000)?);
+        }
+        let data: Vec<serde_json::Value> = chunk.iter().map(|p| p.data.clone()).collect();
+        let channels: Vec<String> = chunk
+            .iter()
+            .map(|p| {
+                let c: &[Channel] = if p.channels.is_empty() { category.default_channels() } else { &p.channels };
+                c.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",")
+            })
+            .collect();
+        repo::insert_each(
+            tx,
+            company_id,
+            category,
+            priority,
+            &ids,
+            &users,
+            &titles,
+            &bodies,
+            &data,
+            &channels,
+            now,
+            now + give_up,
+        )
+        .await?;
+    }
+    Ok(items.len())
+}
+
+/// Which of these users have a phone registered for push.
+pub async fn with_push_devices(state: &AppState, users: &[Uuid]) -> AppResult<HashSet<Uuid>> {
+    Ok(repo::with_push_devices(&state.db, users).await?.into_iter().collect())
+}
+
 /// The in-app part of a delivery: every connected device of the user, on any replica.
 pub async fn publish_live(state: &AppState, n: &Notification) -> AppResult<()> {
     let live = LiveNotification {

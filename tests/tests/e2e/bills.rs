@@ -19,7 +19,7 @@ const RUN: &str = "mutation($i: BillRunInput!) { runBills(input: $i) { clientMut
     billRun { id created regenerated unchanged skipped total } } }";
 const MY_BILLS: &str = "query { myBills(first: 10) { edges { node { id period status total paid outstanding dueDate
     houseId lines { kind name quantity unitPrice months previousReading currentReading amount } } } } }";
-const BILL: &str = "query($id: ID!) { bill(id: $id) { id status total paid outstanding
+const BILL: &str = "query($id: ID!) { bill(id: $id) { id status total paid outstanding lateFee
     lines { name amount } payments { amount payment { receiptNo method } } } }";
 const PAY: &str = "mutation($i: RecordPaymentInput!) { recordPayment(input: $i) { payment { id receiptNo amount method
     allocations { billId amount } } } }";
@@ -202,6 +202,19 @@ async fn a_bill_run_bills_exactly_once_and_follows_corrected_readings_until_paid
     let sum: Decimal = bill["lines"].as_array().unwrap().iter().map(|l| dec(&l["amount"])).sum();
     assert_eq!(sum, total, "the lines add up to the total");
 
+    // 账单通知: the owner has no phone registered for push, so the amount and the due date
+    // also go by SMS; the inbox has it
+    assert_eq!(s.wait_sms_count("13800000006", 1).await, 1);
+    let sms =
+        wuye_api::notify::sms::dev_messages(&s.state.redis, &s.state.config.redis_prefix, "13800000006").await.unwrap();
+    let text = &sms[0].text;
+    assert!(text.contains(bill["dueDate"].as_str().unwrap()) && text.contains(" 元"), "{text}");
+    let amount: Decimal = text.split(" 元").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert_eq!(amount, total, "{text}");
+    let inbox = s
+        .ok(Some(&owner), "query { notifications(first: 5) { edges { node { category title body } } } }", json!({}))
+        .await;
+    assert_eq!(inbox["notifications"]["edges"][0]["node"]["category"], "BILL", "{inbox}");
     // the same run again (no retry key) adds nothing
     let again = s.ok(Some(&finance), RUN, json!({"i": input})).await;
     assert_eq!(
@@ -217,6 +230,7 @@ async fn a_bill_run_bills_exactly_once_and_follows_corrected_readings_until_paid
     let re = s.ok(Some(&finance), RUN, json!({"i": input})).await;
     assert_eq!(re["runBills"]["billRun"]["regenerated"], 1, "{re}");
     let total2 = property + garbage + d("112.71");
+    assert_eq!(s.wait_sms_count("13800000006", 2).await, 2, "the changed bill is told again");
     let now = s.ok(Some(&owner), BILL, json!({"id": bill["id"]})).await;
     assert_eq!(dec(&now["bill"]["total"]), total2, "{now}");
     assert_eq!(s.scalar("SELECT count(*) FROM bill_lines").await, 3);
@@ -346,4 +360,68 @@ async fn telemetry_registers_are_read_exactly_and_abnormal_usage_waits_for_revie
         (c["collectMeterReadings"]["read"].as_i64(), c["collectMeterReadings"]["already"].as_i64()),
         (Some(0), Some(1))
     );
+}
+
+#[tokio::test]
+async fn late_fees_accrue_daily_after_the_grace_days_on_what_is_unpaid_up_to_the_cap() {
+    let s = TestServer::seeded().await;
+    let finance = s.sign_in("finance1").await;
+    let (this, _) = months(&s);
+    let owner = s.sign_in("13800000021").await;
+    let house = s.ok(Some(&owner), "query { myHouses { id } }", json!({})).await["myHouses"][0]["id"].clone();
+    let p = s.ok(Some(&finance), "query { projects(search: \"JCHY\") { edges { node { id } } } }", json!({})).await;
+    let project = p["projects"]["edges"][0]["node"]["id"].clone();
+    let today = s.clock_now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let r = s
+        .ok(
+            Some(&finance),
+            RUN,
+            json!({"i": {"projectId": project, "period": this.to_string(), "houseIds": [house], "dueDate": today.to_string()}}),
+        )
+        .await;
+    assert_eq!(r["runBills"]["billRun"]["created"], 1, "{r}");
+    let bill = s.ok(Some(&owner), MY_BILLS, json!({})).await["myBills"]["edges"][0]["node"].clone();
+    let total = dec(&bill["total"]);
+    let set = "mutation($i: SetLateFeePolicyInput!) { setLateFeePolicy(input: $i) { lateFeePolicy { dailyRate graceDays capRatio } } }";
+    for (rate, grace, cap, f) in [("0.02", 3, "0.1", "dailyRate"), ("0.0005", -1, "0.1", "graceDays"), ("0.0005", 3, "1.5", "capRatio")] {
+        let r = s.gql(Some(&finance), set, json!({"i": {"projectId": project, "dailyRate": rate, "graceDays": grace, "capRatio": cap}})).await;
+        assert_eq!((code(&r), field(&r)), ("VALIDATION", f), "{r}");
+    }
+    let r = s.ok(Some(&finance), set, json!({"i": {"projectId": project, "dailyRate": "0.0005", "graceDays": 3, "capRatio": "0.05"}})).await;
+    assert_eq!(r["setLateFeePolicy"]["lateFeePolicy"]["graceDays"], 3);
+    let accrue = || async { wuye_api::billing::bills::service::accrue_late_fees(&s.state).await.unwrap() };
+    let late = |t: String| {
+        let s = &s;
+        let id = bill["id"].clone();
+        async move { s.ok(Some(&t), BILL, json!({"id": id})).await["bill"].clone() }
+    };
+    // within the grace days nothing accrues
+    s.advance(3 * 86_400);
+    assert_eq!(accrue().await, 0);
+    // ten days on: 7 days past the grace, of the whole principal
+    s.advance(7 * 86_400);
+    assert_eq!(accrue().await, 1);
+    assert_eq!(accrue().await, 0, "once a day");
+    let finance = s.sign_in("finance1").await;
+    let b = late(finance.clone()).await;
+    let mut fee = fen(total * d("0.0005") * d("7"));
+    assert_eq!(dec(&b["lateFee"]), fee, "{b}");
+    assert_eq!(dec(&b["outstanding"]), total + fee);
+    // 100 paid: the next five days accrue on the rest only
+    let pay = "mutation($b: ID!) { recordPayment(input: {billIds: [$b], amount: \"100\", method: CASH}) { payment { id } } }";
+    s.ok(Some(&finance), pay, json!({"b": bill["id"]})).await;
+    s.advance(5 * 86_400);
+    accrue().await;
+    fee = fen(fee + (total - d("100")) * d("0.0005") * d("5"));
+    let finance = s.sign_in("finance1").await;
+    let b = late(finance.clone()).await;
+    assert_eq!((dec(&b["lateFee"]), b["status"].as_str()), (fee, Some("PARTIAL")), "{b}");
+    // a long time later: capped at 5 % of the total; the issued lines never change
+    s.advance(400 * 86_400);
+    accrue().await;
+    let finance = s.sign_in("finance1").await;
+    let b = late(finance).await;
+    assert_eq!(dec(&b["lateFee"]), fen(total * d("0.05")), "{b}");
+    assert_eq!(dec(&b["total"]), total);
+    assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'late_fee.accrue' AND actor_id IS NULL").await, 3);
 }

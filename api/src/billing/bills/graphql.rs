@@ -528,6 +528,65 @@ pub struct RecordPaymentInput {
     pub client_mutation_id: Option<String>,
 }
 
+/// 滞纳金规则 a project's late-fee policy.
+#[derive(SimpleObject)]
+pub struct LateFeePolicy {
+    /// the project
+    pub project_id: ID,
+    /// of the unpaid principal per day past the due date and the grace days
+    pub daily_rate: Decimal,
+    /// days after the due date before a late fee starts
+    pub grace_days: i32,
+    /// the late fee never exceeds this share of the bill's total (1: the principal)
+    pub cap_ratio: Decimal,
+    /// last change
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A project's late-fee policy.
+#[derive(InputObject)]
+pub struct SetLateFeePolicyInput {
+    /// the project
+    pub project_id: ID,
+    /// per day, 0 to 0.01 (1 %), up to 6 decimals, e.g. 0.0005
+    pub daily_rate: Decimal,
+    /// 0 to 365
+    pub grace_days: i32,
+    /// 0 to 1 of the bill's total
+    pub cap_ratio: Decimal,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+async fn load_policy(ctx: &Context<'_>, project: Uuid) -> async_graphql::Result<Option<LateFeePolicy>> {
+    let actor = ctx.actor()?;
+    Ok(service::late_fee_policy(ctx.state(), &actor, project).await?.map(|p| LateFeePolicy {
+        project_id: to_id(p.project_id),
+        daily_rate: p.daily_rate,
+        grace_days: p.grace_days,
+        cap_ratio: p.cap_ratio,
+        updated_at: p.updated_at,
+    }))
+}
+
+/// The policy `setLateFeePolicy` set.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct SetLateFeePolicyPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    #[graphql(skip)]
+    pub project: Uuid,
+}
+
+#[ComplexObject]
+impl SetLateFeePolicyPayload {
+    /// the policy as it is now
+    async fn late_fee_policy(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<LateFeePolicy>> {
+        load_policy(ctx, self.project).await
+    }
+}
+
 #[derive(Default)]
 pub struct BillQuery;
 
@@ -588,6 +647,11 @@ impl BillQuery {
         Ok(page.connection(rows, |(r, b)| (*r, b.period, b.id), |(_, b)| Bill::from(b)))
     }
 
+    /// 滞纳金规则 a project's late-fee policy (`fee:read`); null: no late fee.
+    async fn late_fee_policy(&self, ctx: &Context<'_>, project_id: ID) -> async_graphql::Result<Option<LateFeePolicy>> {
+        load_policy(ctx, parse_id("projectId", &project_id)?).await
+    }
+
     /// A payment with its receipt number: staff who read bills of its project, or the payer.
     async fn payment(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Payment> {
         load_payment(ctx, parse_id("id", &id)?).await
@@ -643,6 +707,30 @@ impl BillMutation {
         let houses = parse_ids("houseIds", &input.house_ids)?;
         let c = service::set_charge_start(ctx.state(), &actor, &retry, houses, input.charge_start).await?;
         Ok(SetChargeStartPayload { client_mutation_id: input.client_mutation_id, houses: n(c) })
+    }
+
+    /// 设置滞纳金 (`fee:write`): accrued daily by the scheduler on overdue bills beside
+    /// their total, capped; what already accrued stays.
+    #[graphql(guard = "Perm::FeeWrite")]
+    async fn set_late_fee_policy(
+        &self,
+        ctx: &Context<'_>,
+        input: SetLateFeePolicyInput,
+    ) -> async_graphql::Result<SetLateFeePolicyPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let p = parse_id("projectId", &input.project_id)?;
+        let project = service::set_late_fee_policy(
+            ctx.state(),
+            &actor,
+            &retry,
+            p,
+            input.daily_rate,
+            input.grace_days,
+            input.cap_ratio,
+        )
+        .await?;
+        Ok(SetLateFeePolicyPayload { client_mutation_id: input.client_mutation_id, project })
     }
 
     /// 线下收款 (`payment:write`): cash, a transfer or POS against one payer's bills of one

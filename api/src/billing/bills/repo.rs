@@ -90,7 +90,7 @@ pub async fn pending_charges(
         PendingCharge,
         r#"SELECT id, house_id AS "house_id!", description, amount FROM charges
            WHERE project_id = $1 AND status = 'pending' AND house_id IS NOT NULL AND created_at < $2
-           ORDER BY created_at, id"#,
+           ORDER BY created_at, id FOR UPDATE"#,
         project,
         before
     )
@@ -277,16 +277,16 @@ pub async fn insert_lines(db: &mut PgConnection, company: Uuid, rows: &[Line]) -
 }
 
 /// Charges that became lines of bills.
-pub async fn mark_charges_billed(db: &mut PgConnection, charges: &[Uuid], bills: &[Uuid]) -> sqlx::Result<()> {
-    sqlx::query!(
+pub async fn mark_charges_billed(db: &mut PgConnection, charges: &[Uuid], bills: &[Uuid]) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
         "UPDATE charges c SET status = 'billed', bill_id = u.bill_id
          FROM unnest($1::uuid[], $2::uuid[]) AS u(id, bill_id) WHERE c.id = u.id AND c.status = 'pending'",
         charges,
         bills
     )
     .execute(db)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected())
 }
 
 pub async fn bill(db: impl PgExecutor<'_>, company: Uuid, id: Uuid) -> sqlx::Result<Option<Bill>> {
@@ -583,4 +583,93 @@ pub async fn set_charge_start(db: &mut PgConnection, houses: &[Uuid], day: Optio
         .execute(db)
         .await?
         .rows_affected())
+}
+
+/// The accounts of paying owners: (owner, account, the account is active).
+pub async fn payer_accounts(db: impl PgExecutor<'_>, owners: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Uuid, bool)>> {
+    let rows = sqlx::query!(
+        r#"SELECT o.id, u.id AS user_id, u.status = 'active' AS "active!"
+           FROM owners o JOIN users u ON u.id = o.user_id WHERE o.id = ANY($1)"#,
+        owners
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.user_id, r.active)).collect())
+}
+
+/// A project's late-fee policy: (daily rate, grace days, cap ratio).
+pub async fn late_fee_policy(
+    db: impl PgExecutor<'_>,
+    project: Uuid,
+) -> sqlx::Result<Option<(Decimal, i32, Decimal, DateTime<Utc>)>> {
+    let r = sqlx::query!(
+        "SELECT daily_rate, grace_days, cap_ratio, updated_at FROM late_fee_policies WHERE project_id = $1",
+        project
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(r.map(|r| (r.daily_rate, r.grace_days, r.cap_ratio, r.updated_at)))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn set_late_fee_policy(
+    db: &mut PgConnection,
+    company: Uuid,
+    project: Uuid,
+    rate: Decimal,
+    grace: i32,
+    cap: Decimal,
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO late_fee_policies (project_id, company_id, daily_rate, grace_days, cap_ratio, updated_by, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (project_id) DO UPDATE SET daily_rate = $3, grace_days = $4, cap_ratio = $5, updated_by = $6,
+                                                updated_at = $7",
+        project,
+        company,
+        rate,
+        grace,
+        cap,
+        by,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// 滞纳金 accrued up to `today` on every overdue bill of projects with a policy: for each
+/// day past the due date and the grace days not yet accrued, the daily rate of the unpaid
+/// principal, rounded to the fen, capped at the policy's share of the total. Returns
+/// (company, bills, late fee added) per company.
+pub async fn accrue_late_fees(
+    db: &mut PgConnection,
+    today: NaiveDate,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Vec<(Uuid, i64, Decimal)>> {
+    let rows = sqlx::query!(
+        r#"WITH due AS (
+               SELECT b.id, b.company_id, b.late_fee AS before,
+                      LEAST(round(b.late_fee + greatest(b.total - b.paid, 0) * p.daily_rate
+                                  * ($1::date - GREATEST(b.late_fee_through, b.due_date + p.grace_days)), 2),
+                            round(b.total * p.cap_ratio, 2)) AS after
+               FROM bills b JOIN late_fee_policies p ON p.project_id = b.project_id
+               WHERE b.status <> 'paid' AND NOT b.late_fee_waived AND b.due_date + p.grace_days < $1
+                 AND (b.late_fee_through IS NULL OR b.late_fee_through < $1)
+               FOR UPDATE OF b),
+           upd AS (
+               UPDATE bills b SET late_fee = GREATEST(due.after, due.before), late_fee_through = $1,
+                                  status = CASE WHEN b.paid > 0 THEN 'partial' ELSE b.status END, updated_at = $2
+               FROM due WHERE b.id = due.id
+               RETURNING due.company_id, GREATEST(due.after, due.before) - due.before AS added)
+           SELECT company_id AS "company_id!", count(*) AS "bills!", coalesce(sum(added), 0) AS "added!"
+           FROM upd GROUP BY company_id"#,
+        today,
+        at
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.company_id, r.bills, r.added)).collect())
 }

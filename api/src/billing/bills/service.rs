@@ -5,7 +5,7 @@
 //! change (a corrected reading), a bill with a payment is left for an approved
 //! adjustment. Payments by finance are allocated to the oldest bills first and numbered.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
@@ -157,7 +157,8 @@ fn fee_line(
         usage: None,
     };
     if f.method == Method::Formula {
-        basis.months = model::months_of(s);
+        // the exact fraction (never the 4-decimal months printed on the line)
+        basis.months = Decimal::from(s.months) * Decimal::from(s.days) / Decimal::from(s.cycle_days);
         basis.prorate = None;
     }
     let (mut prev, mut cur) = (None, None);
@@ -176,6 +177,11 @@ fn fee_line(
     }
     let l = amount(f.method, price, &basis)
         .map_err(|e| LineError::Skip(SkipReason::Unbillable, format!("{}：{e}", f.name)))?;
+    // what the line's columns hold: NUMERIC(14,4) prices, NUMERIC(16,4) quantities
+    if l.unit_price.abs() >= Decimal::from(10_000_000_000i64) || l.quantity.abs() >= Decimal::from(1_000_000_000_000i64)
+    {
+        return Err(LineError::Skip(SkipReason::Unbillable, format!("{}：金额超出范围", f.name)));
+    }
     Ok(Some(Line {
         id: Uuid::nil(),
         bill_id: Uuid::nil(),
@@ -227,6 +233,9 @@ async fn plan(
             None => out.skip_counts.push((reason, 1)),
         }
     };
+    // houses and spaces computed (not skipped): a bill of theirs that the run no longer
+    // computes is emptied of its fee lines below
+    let mut processed: HashSet<(Option<Uuid>, Option<Uuid>)> = HashSet::new();
     'houses: for h in &houses {
         let mut owner = Draft {
             building_id: Some(h.building_id),
@@ -274,8 +283,10 @@ async fn plan(
             }
             drafts.push(d);
         }
+        processed.insert((Some(h.id), None));
     }
     for (space, owner_id) in &spaces {
+        let mut skipped = false;
         let mut d = Draft {
             building_id: None,
             house_id: None,
@@ -295,11 +306,15 @@ async fn plan(
                 Ok(None) => {}
                 Err(LineError::Skip(reason, detail)) => {
                     skip(out, None, Some(*space), reason, detail);
-                    d.fees.clear();
+                    skipped = true;
                     break;
                 }
             }
         }
+        if skipped {
+            continue;
+        }
+        processed.insert((None, Some(*space)));
         if !d.fees.is_empty() {
             drafts.push(d);
         }
@@ -323,10 +338,18 @@ async fn plan(
             )
         })
         .collect();
+    // a house or space with a payment on any of its bills of the month changes only by an
+    // approved adjustment: no new bill beside the paid one
+    let paid_targets: HashSet<(Option<Uuid>, Option<Uuid>)> =
+        by_key.values().filter(|b| !b.paid.is_zero()).map(|b| (b.house_id, b.parking_space_id)).collect();
     let mut buildings: BTreeMap<Option<Uuid>, BuildingTotal> = BTreeMap::new();
     for d in drafts {
         let key = (d.house_id, d.space_id, d.resident);
         let Some(payer) = d.payer else { continue };
+        if paid_targets.contains(&(d.house_id, d.space_id)) && !by_key.contains_key(&key) {
+            skip(&mut plan.outcome, d.house_id, d.space_id, SkipReason::HasPayment, String::new());
+            continue;
+        }
         let (bill, lines_total) = match by_key.remove(&key) {
             None => {
                 let id = Uuid::now_v7();
@@ -357,7 +380,8 @@ async fn plan(
                     status: model::status_of(total, Money::ZERO, Money::ZERO),
                     due_date: due,
                     issued_at: now,
-                    paid_at: if total.yuan().is_zero() { Some(now) } else { None },
+                    // a bill of nothing is settled as it is issued
+                    paid_at: total.yuan().is_zero().then_some(now),
                     updated_at: now,
                 };
                 plan.charges.extend(d.charges.iter().map(|c| (c.id, id)));
@@ -414,7 +438,8 @@ async fn plan(
                         payer_id: payer,
                         due_date: due,
                         status: model::status_of(total, Money::round(old.late_fee), Money::ZERO),
-                        paid_at: if total.yuan().is_zero() { Some(now) } else { None },
+                        paid_at: (model::status_of(total, Money::round(old.late_fee), Money::ZERO) == BillStatus::Paid)
+                            .then_some(now),
                         updated_at: now,
                         ..old
                     };
@@ -431,9 +456,90 @@ async fn plan(
         b.total += lines_total.yuan();
         plan.outcome.total += lines_total.yuan();
     }
+    // bills of computed houses the run no longer computes (a tenant gone, an item ended):
+    // unpaid ones lose their fee lines, paid ones wait for an adjustment
+    let mut leftovers: Vec<Bill> =
+        by_key.into_values().filter(|b| processed.contains(&(b.house_id, b.parking_space_id))).collect();
+    leftovers.sort_by_key(|b| b.id);
+    for old in leftovers {
+        let have = old_lines.remove(&old.id).unwrap_or_default();
+        let fees: Vec<Uuid> = have.iter().filter(|l| l.kind == LineKind::Fee).map(|l| l.id).collect();
+        let total = if fees.is_empty() {
+            plan.outcome.unchanged += 1;
+            Money::round(old.total)
+        } else if !old.paid.is_zero() || paid_targets.contains(&(old.house_id, old.parking_space_id)) {
+            skip(&mut plan.outcome, old.house_id, old.parking_space_id, SkipReason::HasPayment, String::new());
+            continue;
+        } else {
+            let total = Money::round(have.iter().filter(|l| l.kind != LineKind::Fee).map(|l| l.amount).sum());
+            let status = model::status_of(total, Money::round(old.late_fee), Money::ZERO);
+            plan.delete_lines.extend(fees);
+            plan.outcome.regenerated += 1;
+            plan.changed_bills.push(Bill {
+                total: total.yuan(),
+                due_date: due,
+                status,
+                paid_at: (status == BillStatus::Paid).then_some(now),
+                updated_at: now,
+                ..old.clone()
+            });
+            total
+        };
+        let b = buildings
+            .entry(old.building_id)
+            .or_insert_with(|| BuildingTotal { building_id: old.building_id, ..BuildingTotal::default() });
+        b.bills += 1;
+        b.total += total.yuan();
+        plan.outcome.total += total.yuan();
+    }
     plan.outcome.lines = plan.lines.len();
     plan.outcome.by_building = buildings.into_values().collect();
     Ok(plan)
+}
+
+/// 账单通知 every payer of a new or changed bill that owes something, in the run's
+/// transaction: in the app and by push to owners who use the app; by SMS (amount and due
+/// date) to those who have not activated it or have no phone registered for push.
+async fn notify_payers(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    company: Uuid,
+    new: &[Bill],
+    changed: &[Bill],
+) -> AppResult<usize> {
+    use crate::notify::model::{Category, Channel, Priority};
+    let bills: Vec<(&Bill, bool)> = new
+        .iter()
+        .map(|b| (b, false))
+        .chain(changed.iter().map(|b| (b, true)))
+        .filter(|(b, _)| !b.total.is_zero())
+        .collect();
+    let mut owners: Vec<Uuid> = bills.iter().map(|(b, _)| b.payer_id).collect();
+    owners.sort();
+    owners.dedup();
+    let accounts: HashMap<Uuid, (Uuid, bool)> =
+        repo::payer_accounts(&mut *tx, &owners).await?.into_iter().map(|(o, u, a)| (o, (u, a))).collect();
+    let users: Vec<Uuid> = accounts.values().map(|(u, _)| *u).collect();
+    let pushable = crate::notify::service::with_push_devices(state, &users).await?;
+    let mut items = Vec::with_capacity(bills.len());
+    for (b, changed) in bills {
+        let Some((user, active)) = accounts.get(&b.payer_id) else { continue };
+        let channels = if *active && pushable.contains(user) {
+            vec![Channel::InApp, Channel::Push]
+        } else {
+            vec![Channel::InApp, Channel::Sms]
+        };
+        let month = format!("{}年{}月", b.period.year(), b.period.month());
+        let what = if b.parking_space_id.is_some() { "车位" } else { "房屋" };
+        items.push(crate::notify::service::Personal {
+            user_id: *user,
+            title: if changed { format!("{month}账单已更新") } else { format!("{month}物业账单") },
+            body: format!("您的{what}{month}账单 {} 元，请于 {} 前缴纳。", Money::round(b.total), b.due_date),
+            data: serde_json::json!({ "route": "bill", "id": b.id }),
+            channels,
+        });
+    }
+    crate::notify::service::enqueue_each(state, tx, company, Category::Bill, Priority::Normal, &items).await
 }
 
 fn charge_line(c: &PendingCharge) -> Line {
@@ -561,8 +667,15 @@ pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput)
     }
     if !plan.charges.is_empty() {
         let (c, b): (Vec<Uuid>, Vec<Uuid>) = plan.charges.iter().copied().unzip();
-        repo::mark_charges_billed(&mut tx, &c, &b).await?;
+        // the charges were locked when read: each is still pending
+        if repo::mark_charges_billed(&mut tx, &c, &b).await? != c.len() as u64 {
+            return Err(AppError::conflict(
+                "projectId",
+                Msg::new("维修费用已变更，请重试", "A charge changed meanwhile: run again"),
+            ));
+        }
     }
+    let sent = notify_payers(state, &mut tx, actor.company_id, &plan.new_bills, &plan.changed_bills).await?;
     audit::record(
         &mut tx,
         now,
@@ -572,7 +685,7 @@ pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput)
         Some(run),
         serde_json::json!({ "projectId": i.project_id, "period": i.period, "dueDate": due, "scope": i.scope,
             "created": o.created, "regenerated": o.regenerated, "unchanged": o.unchanged, "skipped": o.skipped,
-            "total": o.total.to_string() }),
+            "total": o.total.to_string(), "notices": sent }),
     )
     .await?;
     tx.commit(&run).await?;
@@ -711,6 +824,13 @@ pub async fn record_payment(state: &AppState, actor: &Actor, retry: &Retry, i: P
         Err(done) => return Ok(done),
     };
     let mut bills = repo::bills_for_update(&mut tx, actor.company_id, &ids).await?;
+    // checked again on the locked rows: a run may have changed a bill's payer meanwhile
+    if bills.len() != ids.len() || bills.iter().any(|b| b.project_id != project || b.payer_id != payer) {
+        return Err(AppError::conflict(
+            "billIds",
+            Msg::new("账单已变更，请刷新后重试", "The bills changed: reload and retry"),
+        ));
+    }
     let owed: Decimal = bills.iter().map(Bill::outstanding).sum();
     if owed.is_zero() {
         return Err(AppError::conflict("billIds", Msg::new("所选账单已结清", "The bills are paid already")));
@@ -819,5 +939,107 @@ pub async fn set_charge_start(
     )
     .await?;
     tx.commit(&n).await?;
+    Ok(n)
+}
+
+/// 滞纳金规则 a project's late-fee policy.
+#[derive(Debug, Clone)]
+pub struct LateFeePolicy {
+    pub project_id: Uuid,
+    /// of the unpaid principal per day past the due date and the grace days
+    pub daily_rate: Decimal,
+    pub grace_days: i32,
+    /// the late fee never exceeds this share of the bill's total
+    pub cap_ratio: Decimal,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A project's policy (`fee:read`), none when it charges no late fee.
+pub async fn late_fee_policy(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<Option<LateFeePolicy>> {
+    crate::org::company::service::project_of_company(state, actor.company_id, project).await?;
+    if !actor.reaches(&[Perm::FeeRead, Perm::FeeWrite, Perm::BillRead], project) {
+        return Err(AppError::forbidden());
+    }
+    Ok(repo::late_fee_policy(&state.db, project).await?.map(|(r, g, c, at)| LateFeePolicy {
+        project_id: project,
+        daily_rate: r,
+        grace_days: g,
+        cap_ratio: c,
+        updated_at: at,
+    }))
+}
+
+/// 设置滞纳金 (`fee:write`): the daily rate (at most 1 %), the grace days after the due
+/// date, the cap as a share of the bill's total (at most 1: the principal). Applies from
+/// the next accrual on; what accrued stays.
+pub async fn set_late_fee_policy(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    project: Uuid,
+    rate: Decimal,
+    grace: i32,
+    cap: Decimal,
+) -> AppResult<Uuid> {
+    crate::org::company::service::project(state, actor, Perm::FeeWrite, project).await?;
+    if rate.is_sign_negative() || rate > Decimal::new(1, 2) || rate.normalize().scale() > 6 {
+        return Err(invalid(
+            "dailyRate",
+            "日费率应在0到0.01之间、最多六位小数",
+            "dailyRate within 0 to 0.01, up to 6 decimals",
+        ));
+    }
+    if !(0..=365).contains(&grace) {
+        return Err(invalid("graceDays", "宽限天数应在0到365之间", "graceDays within 0 to 365"));
+    }
+    if cap.is_sign_negative() || cap > Decimal::ONE || cap.normalize().scale() > 4 {
+        return Err(invalid(
+            "capRatio",
+            "上限比例应在0到1之间、最多四位小数",
+            "capRatio within 0 to 1, up to 4 decimals",
+        ));
+    }
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::set_late_fee_policy(&mut tx, actor.company_id, project, rate, grace, cap, actor.user_id, now).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "late_fee_policy.set",
+        "project",
+        Some(project),
+        serde_json::json!({ "dailyRate": rate.to_string(), "graceDays": grace, "capRatio": cap.to_string() }),
+    )
+    .await?;
+    tx.commit(&project).await?;
+    Ok(project)
+}
+
+/// The scheduler's job: late fees accrued up to today (Shanghai), each company's change
+/// audited in the same transaction. Returns the bills that accrued.
+pub async fn accrue_late_fees(state: &AppState) -> AppResult<usize> {
+    let now = state.clock.now();
+    let today = now.with_timezone(&BUSINESS_TZ).date_naive();
+    let mut tx = state.db.begin().await?;
+    let done = repo::accrue_late_fees(&mut tx, today, now).await?;
+    let mut n = 0;
+    for (company, bills, added) in &done {
+        n += *bills as usize;
+        audit::record(
+            &mut tx,
+            now,
+            &audit::System(*company),
+            "late_fee.accrue",
+            "bill",
+            None,
+            serde_json::json!({ "through": today, "bills": bills, "added": added.to_string() }),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(n)
 }

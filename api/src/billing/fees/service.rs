@@ -184,6 +184,9 @@ pub async fn create_item(state: &AppState, actor: &Actor, retry: &Retry, i: Item
             ));
         }
     }
+    if metered && i.cycle != Cycle::Monthly {
+        return Err(invalid("cycle", "按用量计费的项目按月收费", "A metered item is billed monthly"));
+    }
     if metered && i.payer == Payer::ParkingSpace {
         return Err(invalid("method", "车位不按表计收费", "Parking spaces are not metered"));
     }

@@ -87,11 +87,15 @@ pub struct HouseUsage {
     pub current: Option<Decimal>,
 }
 
-/// A register that went down with no replacement to explain it.
+/// Why a register gives no usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("读数低于上次读数 {previous}")]
-pub struct Backwards {
-    pub previous: Decimal,
+pub enum Backwards {
+    /// it went down with no replacement to explain it
+    #[error("读数低于上次读数 {previous}")]
+    Below { previous: Decimal },
+    /// the usage (times the multiplier) is beyond what a reading column holds
+    #[error("用量超出范围")]
+    TooLarge,
 }
 
 /// The usage between two registers: each stretch of the meter (up to a replacement's
@@ -107,16 +111,21 @@ pub fn usage(
     let mut total = Decimal::ZERO;
     for (old_final, new_initial) in replacements {
         if *old_final < from {
-            return Err(Backwards { previous: from });
+            return Err(Backwards::Below { previous: from });
         }
         total += *old_final - from;
         from = *new_initial;
     }
     if current < from {
-        return Err(Backwards { previous: from });
+        return Err(Backwards::Below { previous: from });
     }
     total += current - from;
-    Ok((total * multiplier).round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
+    let usage = total.checked_mul(multiplier).ok_or(Backwards::TooLarge)?;
+    // NUMERIC(16,4) holds twelve digits before the point
+    if usage >= Decimal::from(1_000_000_000_000i64) {
+        return Err(Backwards::TooLarge);
+    }
+    Ok(usage.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
 }
 
 /// How many times the trailing average a month's usage may reach before it is held.
@@ -173,7 +182,9 @@ mod tests {
         // replaced at 130 by a new meter starting at 2: 30 + 8
         assert_eq!(usage(d("100"), d("10"), &[(d("130"), d("2"))], d("1")), Ok(d("38")));
         // a register that went down with nothing to explain it
-        assert_eq!(usage(d("100"), d("99.9"), &[], d("1")), Err(Backwards { previous: d("100") }));
+        assert_eq!(usage(d("100"), d("99.9"), &[], d("1")), Err(Backwards::Below { previous: d("100") }));
+        // a register times a large multiplier beyond the column
+        assert_eq!(usage(d("0"), d("999999999999"), &[], d("100000")), Err(Backwards::TooLarge));
         // an old final below the previous reading is an error too
         assert!(usage(d("100"), d("10"), &[(d("90"), d("0"))], d("1")).is_err());
         // exact, beyond a float's digits

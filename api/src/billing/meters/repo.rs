@@ -229,6 +229,62 @@ pub async fn upsert(db: &mut PgConnection, rows: &[Reading]) -> sqlx::Result<()>
     Ok(())
 }
 
+/// Inserts readings where the meter has none of the period yet (collection never
+/// overwrites an entry).
+pub async fn insert_missing(db: &mut PgConnection, rows: &[Reading]) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let companies: Vec<Uuid> = rows.iter().map(|r| r.company_id).collect();
+    let projects: Vec<Uuid> = rows.iter().map(|r| r.project_id).collect();
+    let devices: Vec<Uuid> = rows.iter().map(|r| r.device_id).collect();
+    let houses: Vec<Option<Uuid>> = rows.iter().map(|r| r.house_id).collect();
+    let periods: Vec<NaiveDate> = rows.iter().map(|r| r.period).collect();
+    let values: Vec<Decimal> = rows.iter().map(|r| r.reading).collect();
+    let previous: Vec<Option<Decimal>> = rows.iter().map(|r| r.previous).collect();
+    let usage: Vec<Option<Decimal>> = rows.iter().map(|r| r.usage).collect();
+    let read_at: Vec<DateTime<Utc>> = rows.iter().map(|r| r.read_at).collect();
+    let status: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    let reason: Vec<Option<String>> = rows.iter().map(|r| r.flag_reason.clone()).collect();
+    let at: Vec<DateTime<Utc>> = rows.iter().map(|r| r.updated_at).collect();
+    sqlx::query!(
+        "INSERT INTO meter_readings (id, company_id, project_id, device_id, house_id, period, reading, previous, usage,
+                                     read_at, source, status, flag_reason, created_at, updated_at)
+         SELECT u.id, u.company_id, u.project_id, u.device_id, u.house_id, u.period, u.reading, u.previous, u.usage,
+                u.read_at, 'iot', u.status, u.flag_reason, u.at, u.at
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::date[], $7::numeric[],
+                     $8::numeric[], $9::numeric[], $10::timestamptz[], $11::text[], $12::text[], $13::timestamptz[])
+              AS u(id, company_id, project_id, device_id, house_id, period, reading, previous, usage, read_at, status,
+                   flag_reason, at)
+         ON CONFLICT (device_id, period) DO NOTHING",
+        &ids,
+        &companies,
+        &projects,
+        &devices,
+        &houses as &[Option<Uuid>],
+        &periods,
+        &values,
+        &previous as &[Option<Decimal>],
+        &usage as &[Option<Decimal>],
+        &read_at,
+        &status as &[&str],
+        &reason as &[Option<String>],
+        &at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The meters of a list read for a month after `period`.
+pub async fn read_after(db: impl PgExecutor<'_>, devices: &[Uuid], period: NaiveDate) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT device_id AS "device_id!" FROM meter_readings WHERE device_id = ANY($1) AND period > $2"#,
+        devices,
+        period
+    )
+    .fetch_all(db)
+    .await
+}
+
 pub async fn insert_replacement(
     db: &mut PgConnection,
     company: Uuid,

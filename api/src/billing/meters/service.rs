@@ -89,6 +89,7 @@ fn compute(
         // the first register of a meter with no initial reading: the baseline
         return Ok(Computed { previous: None, usage: None, status: ReadingStatus::Normal, reason: None });
     };
+    // the window of replacements: after the last reading, up to this one
     let swaps: Vec<(Decimal, Decimal)> = replacements
         .iter()
         .filter(|r| r.device_id == m.id && last.is_none_or(|l| r.replaced_at > l.read_at) && r.replaced_at <= read_at)
@@ -105,12 +106,36 @@ fn compute(
 }
 
 fn backwards_flag(b: Backwards) -> Computed {
-    Computed {
-        previous: Some(b.previous),
-        usage: None,
-        status: ReadingStatus::Flagged,
-        reason: Some(format!("读数低于上次读数 {}，且没有换表记录", b.previous)),
+    let (previous, reason) = match b {
+        Backwards::Below { previous } => (Some(previous), format!("读数低于上次读数 {previous}，且没有换表记录")),
+        Backwards::TooLarge => (None, "用量超出范围".to_owned()),
+    };
+    Computed { previous, usage: None, status: ReadingStatus::Flagged, reason: Some(reason) }
+}
+
+/// A register refused for an entry, naming the field.
+fn refused(b: Backwards, what: &str) -> AppError {
+    match b {
+        Backwards::Below { previous } => AppError::validation(
+            "reading",
+            Msg::owned(
+                format!("读数低于上次读数 {previous}：{what}"),
+                format!(
+                    "The reading is below the previous {previous}: correct it or record the meter replacement first"
+                ),
+            ),
+        ),
+        Backwards::TooLarge => AppError::validation(
+            "reading",
+            Msg::new("用量（乘以倍率后）超出范围", "The usage (times the multiplier) is out of range"),
+        ),
     }
+}
+
+/// When a month's register counts as read: now, or the month's close for a month
+/// entered late (replacements after it belong to the months after).
+fn read_time(period: NaiveDate, now: DateTime<Utc>) -> DateTime<Utc> {
+    now.min(period_end(period) - chrono::TimeDelta::seconds(1))
 }
 
 /// 录入读数 (`meter:write`): a meter's register for a month, or a correction of it. A
@@ -135,15 +160,8 @@ pub async fn record(
     let old = repo::reading_of_period(&mut tx, m.id, period).await?;
     let earlier = repo::earlier(&mut *tx, m.id, period, model::TRAILING_MONTHS as i64 + 1).await?;
     let swaps = repo::replacements(&mut *tx, &[m.id], now).await?;
-    let c = compute(&m, value, now, &earlier, &swaps).map_err(|b| {
-        AppError::validation(
-            "reading",
-            Msg::owned(
-                format!("读数低于上次读数 {}：如已换表，请先登记换表", b.previous),
-                format!("The reading is below the previous {}: record the meter replacement first", b.previous),
-            ),
-        )
-    })?;
+    let read_at = read_time(period, now);
+    let c = compute(&m, value, read_at, &earlier, &swaps).map_err(|b| refused(b, "如已换表，请先登记换表"))?;
     let id = old.as_ref().map_or_else(Uuid::now_v7, |o| o.id);
     let row = Reading {
         id,
@@ -155,7 +173,7 @@ pub async fn record(
         reading: value,
         previous: c.previous,
         usage: c.usage,
-        read_at: now,
+        read_at,
         source: ReadingSource::Staff,
         status: c.status,
         flag_reason: c.reason,
@@ -292,7 +310,8 @@ pub async fn collect(
     let mut out = Collected { already: done.len(), ..Collected::default() };
     let mut rows = Vec::new();
     for m in todo {
-        let Some((value, at)) = registers.get(&m.id) else {
+        // a register a column cannot hold (negative, too large, too fine) is not taken
+        let Some((value, at)) = registers.get(&m.id).filter(|(v, _)| register("reading", *v).is_ok()) else {
             out.missing += 1;
             continue;
         };
@@ -328,8 +347,19 @@ pub async fn collect(
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
+    // a reading entered meanwhile stays: collection only fills the gaps
     for chunk in rows.chunks(5000) {
-        repo::upsert(&mut tx, chunk).await?;
+        repo::insert_missing(&mut tx, chunk).await?;
+    }
+    // a month collected late: the month after counts from it
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.device_id).collect();
+    for device in repo::read_after(&mut *tx, &ids, period).await? {
+        if let (Some(m), Some(row)) =
+            (meters.iter().find(|m| m.id == device), rows.iter().find(|r| r.device_id == device))
+        {
+            let s = swaps_of.get(&device).map(Vec::as_slice).unwrap_or(&[]);
+            follow_next(&mut tx, m, row, s, now).await?;
+        }
     }
     audit::record(
         &mut tx,
@@ -373,21 +403,15 @@ pub async fn review(
         Some(v) => register("reading", v)?,
         None => cur.reading,
     };
-    // a correction counts the replacements recorded up to now (often the reason for it)
-    let at = if corrected.is_some() { now.max(cur.read_at) } else { cur.read_at };
-    let c = compute(&m, value, at, &earlier, &swaps).map_err(|b| {
-        AppError::validation(
-            "reading",
-            Msg::owned(
-                format!("读数低于上次读数 {}：请更正读数或先登记换表", b.previous),
-                format!("The reading is below the previous {}: correct it or record the replacement", b.previous),
-            ),
-        )
-    })?;
+    // a correction counts the replacements recorded up to now (often the reason for it),
+    // within the month: the reading then counts as read at that time
+    let at = if corrected.is_some() { read_time(cur.period, now).max(cur.read_at) } else { cur.read_at };
+    let c = compute(&m, value, at, &earlier, &swaps).map_err(|b| refused(b, "请更正读数或先登记换表"))?;
     let row = Reading {
         reading: value,
         previous: c.previous,
         usage: c.usage,
+        read_at: at,
         status: ReadingStatus::Accepted,
         flag_reason: cur.flag_reason.clone(),
         reviewed_by: Some(actor.user_id),
