@@ -173,7 +173,15 @@ impl App {
             .with(crate::iot::telemetry::service::IotCache::default())
             .with(crate::iot::broker::dynsec::Dynsec::default())
             .with(crate::http::ws::Watchers::default())
-            .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk));
+            .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk))
+            .with(crate::kit::approval::Appliers(
+                [(
+                    crate::kit::approval::ApprovalKind::LateFeeWaiver,
+                    Arc::new(crate::billing::bills::service::WaiveLateFee) as Arc<dyn crate::kit::approval::Applier>,
+                )]
+                .into_iter()
+                .collect(),
+            ));
         let state = AppState::new(db, redis, Arc::new(config), Arc::new(keys), storage, clock, events, mqtt, parts);
         let schemas = http::schema::build(state.clone());
         Ok(App { state, schemas, redis_client, mqtt_events: Some(mqtt_events) })

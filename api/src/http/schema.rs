@@ -38,6 +38,7 @@ pub struct Query(
     crate::billing::fees::graphql::FeeQuery,
     crate::billing::meters::graphql::MeterQuery,
     crate::billing::bills::graphql::BillQuery,
+    crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
 );
 
@@ -64,6 +65,7 @@ pub struct Mutation(
     crate::billing::fees::graphql::FeeMutation,
     crate::billing::meters::graphql::MeterMutation,
     crate::billing::bills::graphql::BillMutation,
+    crate::rbac::graphql::ApprovalMutation,
 );
 
 /// Live events over graphql-transport-ws (`/graphql/ws`, the access token in `connection_init`).

@@ -2,6 +2,7 @@
 //! errors, ids and pagination, the clock, crypto, the event bus, storage, the audit log,
 //! retry-safe mutations, money and parsed values.
 
+pub mod approval;
 pub mod audit;
 pub mod clock;
 pub mod config;

@@ -678,3 +678,146 @@ impl AccountSubscription {
         }))
     }
 }
+
+// ---- approvals --------------------------------------------------------------------------
+
+/// 审批事项
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::kit::approval::ApprovalKind")]
+pub enum ApprovalKind {
+    /// 滞纳金减免: a bill's late fee waived
+    LateFeeWaiver,
+}
+
+/// 审批状态
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::kit::approval::ApprovalStatus")]
+pub enum ApprovalStatus {
+    /// waiting for a decision
+    Pending,
+    /// approved: the change was applied
+    Approved,
+    /// rejected, with the reason
+    Rejected,
+}
+
+/// 审批单 a request waiting for (or given) a decision by someone else.
+#[derive(SimpleObject)]
+pub struct Approval {
+    /// the request's id
+    pub id: ID,
+    /// its project
+    pub project_id: Option<ID>,
+    /// what is asked
+    pub kind: ApprovalKind,
+    /// the row it is about (a bill for LATE_FEE_WAIVER)
+    pub subject_id: ID,
+    /// what was asked, as the asking module recorded it (e.g. the late fee then)
+    pub detail: async_graphql::Json<serde_json::Value>,
+    /// why
+    pub reason: String,
+    /// the permission a decider holds over the project
+    pub approver_permission: String,
+    /// pending, approved, rejected
+    pub status: ApprovalStatus,
+    /// who asked
+    pub requested_by: ID,
+    /// when
+    pub requested_at: DateTime<Utc>,
+    /// who decided (never who asked)
+    pub decided_by: Option<ID>,
+    /// when
+    pub decided_at: Option<DateTime<Utc>>,
+    /// the decider's note (required to reject)
+    pub decision_note: Option<String>,
+}
+
+impl From<crate::kit::approval::Approval> for Approval {
+    fn from(a: crate::kit::approval::Approval) -> Self {
+        Approval {
+            id: to_id(a.id),
+            project_id: a.project_id.map(to_id),
+            kind: a.kind.into(),
+            subject_id: to_id(a.subject_id),
+            detail: async_graphql::Json(a.payload),
+            reason: a.reason,
+            approver_permission: a.approver_perm,
+            status: a.status.into(),
+            requested_by: to_id(a.requested_by),
+            requested_at: a.requested_at,
+            decided_by: a.decided_by.map(to_id),
+            decided_at: a.decided_at,
+            decision_note: a.decision_note,
+        }
+    }
+}
+
+/// One request: the one who asked, or someone who may decide it.
+pub async fn load_approval(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Approval> {
+    let actor = ctx.actor()?;
+    Ok(service::approval(ctx.state(), &actor, id).await?.into())
+}
+
+crate::object_payload!(
+    /// The request a mutation filed or decided.
+    ApprovalPayload, approval: Approval, load_approval, "the request as it is now"
+);
+
+/// A decision on a request.
+#[derive(InputObject)]
+pub struct DecideApprovalInput {
+    /// the request
+    pub id: ID,
+    /// true: approve and apply; false: reject (with a note)
+    pub approve: bool,
+    /// the decider's note, up to 500 characters; required to reject
+    pub note: Option<String>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+#[derive(Default)]
+pub struct ApprovalQuery;
+
+#[Object]
+impl ApprovalQuery {
+    /// 审批: requests the caller asked or may decide (optionally of one status), in id order.
+    async fn approvals(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "only requests of this status")] status: Option<ApprovalStatus>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Conn<Approval>> {
+        let actor = ctx.actor()?;
+        let page = Page::new(ctx, first, after)?;
+        let rows = service::approvals(ctx.state(), &actor, status.map(Into::into), page.after, page.fetch()).await?;
+        Ok(page.connection(rows, |a| a.id, Approval::from))
+    }
+
+    /// One request: the one who asked, or someone who may decide it.
+    async fn approval(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Approval> {
+        load_approval(ctx, parse_id("id", &id)?).await
+    }
+}
+
+#[derive(Default)]
+pub struct ApprovalMutation;
+
+#[Object]
+impl ApprovalMutation {
+    /// 审批 (the request's approver permission over its project; never one's own request):
+    /// approve (the change is applied in the same transaction) or reject with a note.
+    async fn decide_approval(
+        &self,
+        ctx: &Context<'_>,
+        input: DecideApprovalInput,
+    ) -> async_graphql::Result<ApprovalPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let id = parse_id("id", &input.id)?;
+        let id =
+            service::decide_approval(ctx.state(), &actor, &retry, id, input.approve, input.note.as_deref()).await?;
+        Ok(ApprovalPayload::new(input.client_mutation_id, id))
+    }
+}

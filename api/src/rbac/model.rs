@@ -79,6 +79,7 @@ permissions! {
     BillRead => "bill:read", "查看账单与收款", "View bills and payments";
     BillRun => "bill:run", "生成账单", "Run bills";
     PaymentWrite => "payment:write", "登记线下收款", "Record offline payments";
+    BillApprove => "bill:approve", "审批滞纳金减免等账务申请", "Approve late-fee waivers and other billing requests";
     SelfHouse => "self:house", "我的房屋", "My houses";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
@@ -374,6 +375,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             FeeRead,
             MeterRead,
             BillRead,
+            BillApprove,
             SchemaRead,
         ],
     },
@@ -478,6 +480,7 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "meter-readings", title: Msg::new("抄表", "Meter readings"), perm: MeterRead },
     MenuItem { code: "bills", title: Msg::new("账单", "Bills"), perm: BillRead },
     MenuItem { code: "my-bills", title: Msg::new("我的账单", "My bills"), perm: SelfHouse },
+    MenuItem { code: "approvals", title: Msg::new("审批", "Approvals"), perm: BillApprove },
 ];
 
 #[cfg(test)]

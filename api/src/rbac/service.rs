@@ -11,6 +11,7 @@ use super::model::{
     Account, AccountStatus, Actor, BUILTIN_ROLES, GrantScope, OWNER_ROLE, Perm, Role, RoleGrant, Scope,
 };
 use super::repo::{self, NewAccount};
+use crate::kit::approval::{self as approvals_kit, Approval, ApprovalStatus};
 use crate::kit::audit;
 use crate::kit::error::{AppError, AppResult, Msg};
 use crate::kit::events::Event;
@@ -1066,6 +1067,73 @@ pub async fn pii_lookup(state: &AppState, actor: &Actor, kind: &'static str, ter
     };
     let mut db = state.db.acquire().await?;
     audit::record(&mut db, now, actor, "pii.lookup", kind, None, serde_json::json!({ "term": shown })).await
+}
+
+// ---- approvals --------------------------------------------------------------------------
+
+/// Holds the request's approver permission over its project (company-wide without one).
+fn approver_of(actor: &Actor, a: &Approval) -> bool {
+    let Some(perm) = Perm::parse(&a.approver_perm) else { return false };
+    match a.project_id {
+        Some(p) => actor.reaches(&[perm], p),
+        None => actor.require(perm).is_ok_and(|s| *s == Scope::Company),
+    }
+}
+
+/// A request: the one who asked, or someone who may decide it.
+pub async fn approval(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Approval> {
+    let a = approvals_kit::get(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("approval"))?;
+    if a.requested_by != actor.user_id && !approver_of(actor, &a) {
+        return Err(AppError::not_found("approval"));
+    }
+    Ok(a)
+}
+
+/// Requests the caller asked or may decide, in id order.
+pub async fn approvals(
+    state: &AppState,
+    actor: &Actor,
+    status: Option<ApprovalStatus>,
+    after: Option<Uuid>,
+    limit: usize,
+) -> AppResult<Vec<Approval>> {
+    let mut out = Vec::new();
+    let mut cursor = after;
+    // the company's rows in pages, those the caller may see kept
+    loop {
+        let rows = approvals_kit::list(&state.db, actor.company_id, status, cursor, 200).await?;
+        let done = rows.len() < 200;
+        cursor = rows.last().map(|a| a.id);
+        out.extend(rows.into_iter().filter(|a| a.requested_by == actor.user_id || approver_of(actor, a)));
+        if done || out.len() >= limit {
+            break;
+        }
+    }
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// 审批 (the request's approver permission over its project, never one's own request):
+/// approved (the change applied in the same transaction) or rejected with a note.
+pub async fn decide_approval(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    id: Uuid,
+    approve: bool,
+    note: Option<&str>,
+) -> AppResult<Uuid> {
+    let a = approval(state, actor, id).await?;
+    if !approver_of(actor, &a) {
+        return Err(AppError::forbidden());
+    }
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    approvals_kit::decide(state, &mut tx, actor, a.id, approve, note).await?;
+    tx.commit(&a.id).await?;
+    Ok(a.id)
 }
 
 #[cfg(test)]

@@ -383,11 +383,25 @@ async fn late_fees_accrue_daily_after_the_grace_days_on_what_is_unpaid_up_to_the
     let bill = s.ok(Some(&owner), MY_BILLS, json!({})).await["myBills"]["edges"][0]["node"].clone();
     let total = dec(&bill["total"]);
     let set = "mutation($i: SetLateFeePolicyInput!) { setLateFeePolicy(input: $i) { lateFeePolicy { dailyRate graceDays capRatio } } }";
-    for (rate, grace, cap, f) in [("0.02", 3, "0.1", "dailyRate"), ("0.0005", -1, "0.1", "graceDays"), ("0.0005", 3, "1.5", "capRatio")] {
-        let r = s.gql(Some(&finance), set, json!({"i": {"projectId": project, "dailyRate": rate, "graceDays": grace, "capRatio": cap}})).await;
+    for (rate, grace, cap, f) in
+        [("0.02", 3, "0.1", "dailyRate"), ("0.0005", -1, "0.1", "graceDays"), ("0.0005", 3, "1.5", "capRatio")]
+    {
+        let r = s
+            .gql(
+                Some(&finance),
+                set,
+                json!({"i": {"projectId": project, "dailyRate": rate, "graceDays": grace, "capRatio": cap}}),
+            )
+            .await;
         assert_eq!((code(&r), field(&r)), ("VALIDATION", f), "{r}");
     }
-    let r = s.ok(Some(&finance), set, json!({"i": {"projectId": project, "dailyRate": "0.0005", "graceDays": 3, "capRatio": "0.05"}})).await;
+    let r = s
+        .ok(
+            Some(&finance),
+            set,
+            json!({"i": {"projectId": project, "dailyRate": "0.0005", "graceDays": 3, "capRatio": "0.05"}}),
+        )
+        .await;
     assert_eq!(r["setLateFeePolicy"]["lateFeePolicy"]["graceDays"], 3);
     let accrue = || async { wuye_api::billing::bills::service::accrue_late_fees(&s.state).await.unwrap() };
     let late = |t: String| {
@@ -408,7 +422,8 @@ async fn late_fees_accrue_daily_after_the_grace_days_on_what_is_unpaid_up_to_the
     assert_eq!(dec(&b["lateFee"]), fee, "{b}");
     assert_eq!(dec(&b["outstanding"]), total + fee);
     // 100 paid: the next five days accrue on the rest only
-    let pay = "mutation($b: ID!) { recordPayment(input: {billIds: [$b], amount: \"100\", method: CASH}) { payment { id } } }";
+    let pay =
+        "mutation($b: ID!) { recordPayment(input: {billIds: [$b], amount: \"100\", method: CASH}) { payment { id } } }";
     s.ok(Some(&finance), pay, json!({"b": bill["id"]})).await;
     s.advance(5 * 86_400);
     accrue().await;
@@ -423,5 +438,42 @@ async fn late_fees_accrue_daily_after_the_grace_days_on_what_is_unpaid_up_to_the
     let b = late(finance).await;
     assert_eq!(dec(&b["lateFee"]), fen(total * d("0.05")), "{b}");
     assert_eq!(dec(&b["total"]), total);
-    assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'late_fee.accrue' AND actor_id IS NULL").await, 3);
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM audit_log WHERE action = 'late_fee.accrue' AND actor_id IS NULL").await,
+        3
+    );
+
+    // 减免: finance asks, with a reason; nobody decides their own request; the manager approves
+    let finance = s.sign_in("finance1").await;
+    let ask = "mutation($i: RequestLateFeeWaiverInput!) { requestLateFeeWaiver(input: $i) { approval { id status kind reason } } }";
+    let r = s.gql(Some(&finance), ask, json!({"i": {"billId": bill["id"], "reason": " "}})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "reason"), "{r}");
+    let r = s.ok(Some(&finance), ask, json!({"i": {"billId": bill["id"], "reason": "业主住院，经理同意减免"}})).await;
+    let approval = r["requestLateFeeWaiver"]["approval"].clone();
+    assert_eq!((approval["status"].as_str(), approval["kind"].as_str()), (Some("PENDING"), Some("LATE_FEE_WAIVER")));
+    let r = s.gql(Some(&finance), ask, json!({"i": {"billId": bill["id"], "reason": "再申请一次"}})).await;
+    assert_eq!(code(&r), "CONFLICT", "one open request per bill: {r}");
+    let decide = "mutation($i: DecideApprovalInput!) { decideApproval(input: $i) { approval { status decidedBy decisionNote } } }";
+    let r = s.gql(Some(&finance), decide, json!({"i": {"id": approval["id"], "approve": true}})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "finance may ask, not decide: {r}");
+    let other = s.sign_in("13800000021").await;
+    let r = s.gql(Some(&other), decide, json!({"i": {"id": approval["id"], "approve": true}})).await;
+    assert_eq!(code(&r), "NOT_FOUND", "an owner does not see it: {r}");
+    let manager = s.sign_in("manager").await;
+    let r = s.gql(Some(&manager), decide, json!({"i": {"id": approval["id"], "approve": false}})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "note"), "a rejection says why: {r}");
+    let r = s.ok(Some(&manager), decide, json!({"i": {"id": approval["id"], "approve": true, "note": "同意"}})).await;
+    assert_eq!(r["decideApproval"]["approval"]["status"], "APPROVED");
+    let r = s.gql(Some(&manager), decide, json!({"i": {"id": approval["id"], "approve": true}})).await;
+    assert_eq!(code(&r), "CONFLICT", "decided once: {r}");
+    let b = late(finance.clone()).await;
+    assert_eq!((dec(&b["lateFee"]), dec(&b["outstanding"])), (d("0"), total - d("100")), "{b}");
+    s.advance(86_400);
+    accrue().await;
+    let b = late(s.sign_in("finance1").await).await;
+    assert_eq!(dec(&b["lateFee"]), d("0"), "a waived late fee no longer accrues");
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM audit_log WHERE action IN ('approval.request', 'approval.approve')").await,
+        2
+    );
 }

@@ -122,6 +122,8 @@ async fn db_enums_match_checks() {
         "bills"."paying_resident" => fees::PayingResident,
         "bill_lines"."kind" => bills::LineKind,
         "payments"."method" => bills::PaymentMethod,
+        "approvals"."kind" => wuye_api::kit::approval::ApprovalKind,
+        "approvals"."status" => wuye_api::kit::approval::ApprovalStatus,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

@@ -36,6 +36,8 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         (_, "billIds") => "bill",
         ("billRun", "id") => "bill_run",
         ("payment", "id") => "payment",
+        ("approval", "id") | ("decideApproval", "id") => "approval",
+        (_, "billId") => "bill",
         (_, "ownerIds") => "owner",
         (_, "buildingIds") => "building",
         (_, "houseIds") => "house",
@@ -114,6 +116,7 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("bill", "SELECT id FROM bills WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("bill_run", "SELECT id FROM bill_runs WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("payment", "SELECT id FROM payments WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("approval", "SELECT id FROM approvals WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -376,6 +379,17 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         let pay = "mutation($b: ID!) { recordPayment(input: {billIds: [$b], amount: \"1\", method: CASH}) { clientMutationId } }";
         s.ok(Some(token), pay, json!({"b": b["bills"]["edges"][0]["node"]["id"]})).await;
     }
+    // a waiting request in each company (a late fee needs weeks of the clock: filed directly)
+    sqlx::query(
+        "INSERT INTO approvals (id, company_id, project_id, kind, subject_id, reason, approver_perm, status, requested_by,
+                                requested_at)
+         SELECT gen_random_uuid(), b.company_id, b.project_id, 'late_fee_waiver', b.id, '测试', 'bill:approve', 'pending',
+                (SELECT u.id FROM users u WHERE u.company_id = b.company_id AND u.username LIKE '%finance1'), now()
+         FROM bills b",
+    )
+    .execute(&s.db)
+    .await
+    .unwrap();
     // the maintenance plans' tasks exist
     wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
     let foreign = ids_of(&s, a_company).await;
@@ -396,6 +410,7 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "bill",
         "bill_run",
         "payment",
+        "approval",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }

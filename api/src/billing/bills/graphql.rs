@@ -678,6 +678,17 @@ pub struct SetChargeStartPayload {
     pub houses: i32,
 }
 
+/// A bill's late fee asked to be waived.
+#[derive(InputObject)]
+pub struct RequestLateFeeWaiverInput {
+    /// the bill
+    pub bill_id: ID,
+    /// why (2 to 500 characters)
+    pub reason: String,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
 #[derive(Default)]
 pub struct BillMutation;
 
@@ -731,6 +742,20 @@ impl BillMutation {
         )
         .await?;
         Ok(SetLateFeePolicyPayload { client_mutation_id: input.client_mutation_id, project })
+    }
+
+    /// 滞纳金减免申请 (`payment:write` or `bill:run`): someone else with `bill:approve`
+    /// decides it (`decideApproval`); approved, the late fee is gone and stops accruing.
+    async fn request_late_fee_waiver(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestLateFeeWaiverInput,
+    ) -> async_graphql::Result<crate::rbac::graphql::ApprovalPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let bill = parse_id("billId", &input.bill_id)?;
+        let id = service::request_late_fee_waiver(ctx.state(), &actor, &retry, bill, &input.reason).await?;
+        Ok(crate::rbac::graphql::ApprovalPayload::new(input.client_mutation_id, id))
     }
 
     /// 线下收款 (`payment:write`): cash, a transfer or POS against one payer's bills of one

@@ -673,3 +673,18 @@ pub async fn accrue_late_fees(
     .await?;
     Ok(rows.into_iter().map(|r| (r.company_id, r.bills, r.added)).collect())
 }
+
+/// Waives a bill's late fee: nothing more accrues; the status follows.
+pub async fn waive_late_fee(db: &mut PgConnection, bill: Uuid, at: DateTime<Utc>) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE bills SET late_fee = 0, late_fee_waived = true, updated_at = $2,
+                          status = CASE WHEN paid >= total THEN 'paid' WHEN paid > 0 THEN 'partial' ELSE 'unpaid' END,
+                          paid_at = CASE WHEN paid >= total THEN coalesce(paid_at, $2) ELSE NULL END
+         WHERE id = $1",
+        bill,
+        at
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}

@@ -1043,3 +1043,64 @@ pub async fn accrue_late_fees(state: &AppState) -> AppResult<usize> {
     tx.commit().await?;
     Ok(n)
 }
+
+/// 滞纳金减免申请 (`payment:write` or `bill:run` on the bill's project): asks that a bill's
+/// late fee be waived, with the reason; someone else with `bill:approve` decides.
+pub async fn request_late_fee_waiver(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    bill_id: Uuid,
+    reason: &str,
+) -> AppResult<Uuid> {
+    let b = bill(state, actor, bill_id).await?;
+    if !actor.reaches(&[Perm::PaymentWrite, Perm::BillRun], b.project_id) {
+        return Err(AppError::forbidden());
+    }
+    if b.late_fee.is_zero() || b.status == BillStatus::Paid {
+        return Err(invalid("billId", "该账单没有可减免的滞纳金", "The bill has no late fee to waive"));
+    }
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let id = crate::kit::approval::request(
+        &mut tx,
+        now,
+        actor,
+        crate::kit::approval::NewApproval {
+            company_id: actor.company_id,
+            project_id: Some(b.project_id),
+            kind: crate::kit::approval::ApprovalKind::LateFeeWaiver,
+            subject_id: b.id,
+            payload: serde_json::json!({ "lateFee": b.late_fee.to_string() }),
+            reason: reason.to_owned(),
+            approver_perm: Perm::BillApprove.code(),
+        },
+    )
+    .await?;
+    tx.commit(&id).await?;
+    Ok(id)
+}
+
+/// Applies an approved late-fee waiver: the bill's late fee is gone and stops accruing.
+pub struct WaiveLateFee;
+
+#[async_trait::async_trait]
+impl crate::kit::approval::Applier for WaiveLateFee {
+    async fn apply(
+        &self,
+        state: &AppState,
+        tx: &mut sqlx::PgConnection,
+        a: &crate::kit::approval::Approval,
+    ) -> AppResult<()> {
+        let now = state.clock.now();
+        let locked = repo::bills_for_update(tx, a.company_id, &[a.subject_id]).await?;
+        if locked.is_empty() {
+            return Err(AppError::not_found("bill"));
+        }
+        repo::waive_late_fee(tx, a.subject_id, now).await?;
+        Ok(())
+    }
+}
