@@ -47,7 +47,7 @@ async fn big_estate(s: &TestServer, this: chrono::NaiveDate) -> (Uuid, Uuid) {
          FROM units u, generate_series(1, 1000) g WHERE u.project_id = $2",
         // the owner record reuses the house's id (another table): one owner per house
         "INSERT INTO owners (id, company_id, name, phone)
-         SELECT h.id, $1, '压测业主', '139' || lpad((row_number() OVER (ORDER BY h.id))::text, 8, '0') FROM houses h WHERE h.project_id = $2",
+         SELECT h.id, $1, '压测业主', '177' || lpad((row_number() OVER (ORDER BY h.id))::text, 8, '0') FROM houses h WHERE h.project_id = $2",
         // each owner has an account not yet activated in the app: bill notices go by SMS
         "INSERT INTO users (id, company_id, kind, phone, name, status) SELECT o.id, $1, 'owner', o.phone, o.name, 'pending'
          FROM owners o JOIN houses h ON h.id = o.id WHERE h.project_id = $2",
