@@ -46,7 +46,7 @@ pub async fn enqueue(
     };
     let ids: Vec<Uuid> = users.iter().map(|_| Uuid::now_v7()).collect();
     let now = state.clock.now();
-    let give_up = TimeDelta::seconds(state.config.notify.give_up_after_secs as i64);
+    let give_up = give_up_after(state, n.category);
     repo::insert_many(
         tx,
         &ids,
@@ -89,11 +89,7 @@ pub async fn enqueue_each(
         return Ok(0);
     }
     let now = state.clock.now();
-    let mut give_up = TimeDelta::seconds(state.config.notify.give_up_after_secs as i64);
-    if category == Category::Bill {
-        // a bill's SMS over a number's daily allowance waits for the next day, not dropped
-        give_up = give_up.max(TimeDelta::days(3));
-    }
+    let give_up = give_up_after(state, category);
     for chunk in items.chunks(10_000) {
         let ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::now_v7()).collect();
         let users: Vec<Uuid> = chunk.iter().map(|p| p.user_id).collect();
@@ -133,6 +129,13 @@ pub async fn enqueue_each(
 /// Which of these users have a phone registered for push.
 pub async fn with_push_devices(state: &AppState, users: &[Uuid]) -> AppResult<HashSet<Uuid>> {
     Ok(repo::with_push_devices(&state.db, users).await?.into_iter().collect())
+}
+
+/// How long the outbox keeps trying: a bill notice or reminder at least three days (over a
+/// number's daily SMS allowance it waits for the next day rather than being dropped).
+fn give_up_after(state: &AppState, category: Category) -> TimeDelta {
+    let give_up = TimeDelta::seconds(state.config.notify.give_up_after_secs as i64);
+    if category == Category::Bill { give_up.max(TimeDelta::days(3)) } else { give_up }
 }
 
 /// The in-app part of a delivery: every connected device of the user, on any replica.

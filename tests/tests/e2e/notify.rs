@@ -433,7 +433,7 @@ async fn notification_sms_respects_our_daily_limit_per_phone() {
     let admin = s.sign_in("admin").await;
     let owner = s.sign_in("13800000033").await;
     let owner_id = my_id(&s, &owner).await;
-    let q = "mutation($u: [ID!]!) { sendNotification(input: {userIds: $u, title: \"欠费提醒\", body: \"请缴费\", category: BILL, channels: [SMS]}) { queued } }";
+    let q = "mutation($u: [ID!]!) { sendNotification(input: {userIds: $u, title: \"停水通知\", body: \"明日停水\", category: SYSTEM, channels: [SMS]}) { queued } }";
     s.ok(Some(&admin), q, json!({"u": [owner_id]})).await;
     s.ok(Some(&admin), q, json!({"u": [owner_id]})).await;
     assert_eq!(s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", 2).await, 2);
@@ -442,6 +442,21 @@ async fn notification_sms_respects_our_daily_limit_per_phone() {
         s.scalar("SELECT count(*) FROM notification_deliveries WHERE detail = 'daily SMS limit for this number'").await,
         1
     );
+    // a bill reminder over the allowance is not dropped: it waits for the next day
+    let bill = "mutation($u: [ID!]!) { sendNotification(input: {userIds: $u, title: \"欠费提醒\", body: \"请缴费\", category: BILL, channels: [SMS]}) { queued } }";
+    s.ok(Some(&admin), bill, json!({"u": [owner_id]})).await;
+    assert_eq!(
+        s.wait_for("SELECT count(*) FROM notification_attempts WHERE error = 'daily SMS limit: sent tomorrow'", 1)
+            .await,
+        1
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM notifications WHERE category = 'bill' AND status = 'pending'").await, 1);
+    s.advance(2 * 86_400);
+    assert_eq!(
+        s.wait_for("SELECT count(*) FROM notifications WHERE category = 'bill' AND status = 'done'", 1).await,
+        1
+    );
+    assert_eq!(s.wait_sms_count("13800000033", 2).await, 2, "sent the next day");
 }
 
 #[tokio::test]

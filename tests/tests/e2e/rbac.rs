@@ -113,7 +113,10 @@ async fn owner_sees_only_their_own_houses() {
     let owner = s.sign_in("13800000001").await;
     let mine = s.ok(Some(&owner), "{ myHouses { id roomNo } me { ownerId menu { code } } }", json!({})).await;
     assert_eq!(mine["myHouses"].as_array().unwrap().len(), 1);
-    assert_eq!(mine["me"]["menu"], json!([{"code": "my-houses"}, {"code": "my-repairs"}, {"code": "my-feedback"}]));
+    assert_eq!(
+        mine["me"]["menu"],
+        json!([{"code": "my-houses"}, {"code": "my-repairs"}, {"code": "my-feedback"}, {"code": "my-bills"}])
+    );
     let my_house = mine["myHouses"][0]["id"].as_str().unwrap().to_owned();
     s.ok(Some(&owner), "query($id: ID!) { house(id: $id) { roomNo } }", json!({"id": my_house})).await;
 
