@@ -38,6 +38,7 @@ pub struct Query(
     crate::billing::fees::graphql::FeeQuery,
     crate::billing::meters::graphql::MeterQuery,
     crate::billing::bills::graphql::BillQuery,
+    crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
 );

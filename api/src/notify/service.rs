@@ -46,7 +46,7 @@ pub async fn enqueue(
     };
     let ids: Vec<Uuid> = users.iter().map(|_| Uuid::now_v7()).collect();
     let now = state.clock.now();
-    let give_up = give_up_after(state, n.category);
+    let give_up = TimeDelta::seconds(state.config.notify.give_up_after_secs as i64);
     repo::insert_many(
         tx,
         &ids,
@@ -131,8 +131,8 @@ pub async fn with_push_devices(state: &AppState, users: &[Uuid]) -> AppResult<Ha
     Ok(repo::with_push_devices(&state.db, users).await?.into_iter().collect())
 }
 
-/// How long the outbox keeps trying: a bill notice or reminder at least three days (over a
-/// number's daily SMS allowance it waits for the next day rather than being dropped).
+/// How long the outbox keeps trying a bill run's notices: at least three days (over a
+/// number's daily SMS allowance one waits for the next day rather than being dropped).
 fn give_up_after(state: &AppState, category: Category) -> TimeDelta {
     let give_up = TimeDelta::seconds(state.config.notify.give_up_after_secs as i64);
     if category == Category::Bill { give_up.max(TimeDelta::days(3)) } else { give_up }

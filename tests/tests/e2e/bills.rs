@@ -472,6 +472,26 @@ async fn late_fees_accrue_daily_after_the_grace_days_on_what_is_unpaid_up_to_the
     accrue().await;
     let b = late(s.sign_in("finance1").await).await;
     assert_eq!(dec(&b["lateFee"]), d("0"), "a waived late fee no longer accrues");
+
+    // 欠费 and 收缴率: the house owes the rest; the month collected 100 of its total
+    let finance = s.sign_in("finance1").await;
+    let report = "query($p: ID!) { arrearsReport(projectId: $p) { houses outstanding byBuilding { houses outstanding }
+        lines { houseId place payerName bills outstanding } csv } }";
+    let r = s.ok(Some(&finance), report, json!({"p": project})).await["arrearsReport"].clone();
+    assert_eq!((r["houses"].as_i64(), dec(&r["outstanding"])), (Some(1), total - d("100")), "{r}");
+    assert_eq!(r["lines"][0]["houseId"], house);
+    assert!(r["lines"][0]["place"].as_str().unwrap().contains("栋"), "{r}");
+    let csv = r["csv"].as_str().unwrap();
+    assert!(csv.starts_with("\u{feff}楼栋,房屋/车位,缴费人") && csv.lines().count() == 2, "{csv}");
+    assert!(csv.contains(&format!(",1,{},", (total - d("100")).round_dp(2))), "{csv}");
+    let rates = "query($p: ID!, $f: NaiveDate!, $t: NaiveDate!) { collectionRates(projectId: $p, from: $f, to: $t) {
+        period bills paidBills billed collected rate } }";
+    let r = s.ok(Some(&finance), rates, json!({"p": project, "f": this.to_string(), "t": this.to_string()})).await;
+    let c = &r["collectionRates"][0];
+    assert_eq!((c["bills"].as_i64(), dec(&c["billed"]), dec(&c["collected"])), (Some(1), total, d("100")), "{r}");
+    assert_eq!(dec(&c["rate"]), (d("100") / total).round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero));
+    let tech = s.sign_in("tech1").await;
+    assert_eq!(code(&s.gql(Some(&tech), report, json!({"p": project})).await), "FORBIDDEN");
     assert_eq!(
         s.scalar("SELECT count(*) FROM audit_log WHERE action IN ('approval.request', 'approval.approve')").await,
         2

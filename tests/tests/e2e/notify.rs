@@ -429,7 +429,11 @@ async fn a_notification_that_cannot_be_sent_is_given_up_and_marked_failed() {
 
 #[tokio::test]
 async fn notification_sms_respects_our_daily_limit_per_phone() {
-    let s = TestServer::seeded_with(|c| c.notify.sms_daily_per_phone = 1).await;
+    let s = TestServer::seeded_with(|c| {
+        c.notify.sms_daily_per_phone = 1;
+        c.notify.give_up_after_secs = 3 * 86_400;
+    })
+    .await;
     let admin = s.sign_in("admin").await;
     let owner = s.sign_in("13800000033").await;
     let owner_id = my_id(&s, &owner).await;

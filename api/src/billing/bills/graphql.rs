@@ -779,3 +779,158 @@ impl BillMutation {
         Ok(RecordPaymentPayload::new(input.client_mutation_id, id))
     }
 }
+
+/// 欠费 what a house or a space owes on overdue bills.
+#[derive(SimpleObject)]
+pub struct ArrearsLine {
+    /// the house (or)
+    pub house_id: Option<ID>,
+    /// the parking space
+    pub parking_space_id: Option<ID>,
+    /// the building
+    pub building_id: Option<ID>,
+    /// 1栋1单元101, or the space's code
+    pub place: String,
+    /// who pays (an owner record)
+    pub payer_id: ID,
+    /// their name
+    pub payer_name: String,
+    /// overdue bills
+    pub bills: i32,
+    /// what they still owe (total + late fees − paid)
+    pub outstanding: Money,
+    /// the earliest due date among them
+    pub oldest_due: NaiveDate,
+}
+
+/// A building's arrears.
+#[derive(SimpleObject)]
+pub struct ArrearsBuilding {
+    /// the building (none: parking spaces)
+    pub building_id: Option<ID>,
+    /// its name
+    pub name: Option<String>,
+    /// houses owing
+    pub houses: i32,
+    /// what they owe
+    pub outstanding: Money,
+}
+
+/// 欠费统计 a project's overdue bills today.
+#[derive(SimpleObject)]
+pub struct ArrearsReport {
+    /// the day it was computed for (Shanghai)
+    pub as_of: NaiveDate,
+    /// houses and spaces owing
+    pub houses: i32,
+    /// what they owe in all
+    pub outstanding: Money,
+    /// per building
+    pub by_building: Vec<ArrearsBuilding>,
+    /// the largest debts first (up to `first`)
+    pub lines: Vec<ArrearsLine>,
+    /// every line as CSV (UTF-8 with a BOM; formula-like cells neutralised)
+    pub csv: String,
+}
+
+/// 收缴率 one month.
+#[derive(SimpleObject)]
+pub struct CollectionRate {
+    /// the month
+    pub period: NaiveDate,
+    /// bills issued
+    pub bills: i32,
+    /// of them settled
+    pub paid_bills: i32,
+    /// what they billed
+    pub billed: Money,
+    /// what was collected of it
+    pub collected: Money,
+    /// collected ÷ billed, 4 decimals
+    pub rate: Decimal,
+}
+
+#[derive(Default)]
+pub struct BillReportQuery;
+
+#[Object]
+impl BillReportQuery {
+    /// 欠费统计 (`bill:read`): houses and spaces with bills past their due date, per
+    /// building and the largest first, with a CSV of them all.
+    async fn arrears_report(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        #[graphql(desc = "lines listed (1-500, 50 by default); the CSV has them all")] first: Option<i32>,
+    ) -> async_graphql::Result<ArrearsReport> {
+        let actor = ctx.actor()?;
+        let first = crate::kit::types::page_size(first, 50, 500)?;
+        let rows = service::arrears(ctx.state(), &actor, parse_id("projectId", &project_id)?).await?;
+        let csv = model::arrears_csv(&rows);
+        let mut buildings: Vec<ArrearsBuilding> = Vec::new();
+        let mut total = Decimal::ZERO;
+        for r in &rows {
+            total += r.outstanding;
+            let id = r.building_id.map(to_id);
+            match buildings.iter_mut().find(|b| b.building_id == id) {
+                Some(b) => {
+                    b.houses += 1;
+                    b.outstanding = Money::round(b.outstanding.yuan() + r.outstanding);
+                }
+                None => buildings.push(ArrearsBuilding {
+                    building_id: id,
+                    name: r.building_name.clone(),
+                    houses: 1,
+                    outstanding: Money::round(r.outstanding),
+                }),
+            }
+        }
+        let today = ctx.state().clock.now().with_timezone(&crate::kit::clock::BUSINESS_TZ).date_naive();
+        Ok(ArrearsReport {
+            as_of: today,
+            houses: n(rows.len()),
+            outstanding: Money::round(total),
+            by_building: buildings,
+            lines: rows
+                .into_iter()
+                .take(first)
+                .map(|r| ArrearsLine {
+                    house_id: r.house_id.map(to_id),
+                    parking_space_id: r.parking_space_id.map(to_id),
+                    building_id: r.building_id.map(to_id),
+                    place: r.place,
+                    payer_id: to_id(r.payer_id),
+                    payer_name: r.payer_name,
+                    bills: i32::try_from(r.bills).unwrap_or(i32::MAX),
+                    outstanding: Money::round(r.outstanding),
+                    oldest_due: r.oldest_due,
+                })
+                .collect(),
+            csv,
+        })
+    }
+
+    /// 收缴率 (`bill:read`): per month `from`…`to` (first days, at most 36 months), what was
+    /// billed and what was collected of it.
+    async fn collection_rates(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> async_graphql::Result<Vec<CollectionRate>> {
+        let actor = ctx.actor()?;
+        let rows = service::collection(ctx.state(), &actor, parse_id("projectId", &project_id)?, from, to).await?;
+        Ok(rows
+            .into_iter()
+            .map(|c| CollectionRate {
+                period: c.period,
+                bills: i32::try_from(c.bills).unwrap_or(i32::MAX),
+                paid_bills: i32::try_from(c.paid_bills).unwrap_or(i32::MAX),
+                billed: Money::round(c.billed),
+                collected: Money::round(c.collected),
+                rate: c.rate(),
+            })
+            .collect())
+    }
+}

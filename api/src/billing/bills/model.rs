@@ -133,6 +133,65 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
 }
 
+/// 欠费 what a house (or a space) owes on overdue bills.
+#[derive(Debug, Clone)]
+pub struct Arrears {
+    pub house_id: Option<Uuid>,
+    pub parking_space_id: Option<Uuid>,
+    pub building_id: Option<Uuid>,
+    pub payer_id: Uuid,
+    pub bills: i64,
+    pub outstanding: Decimal,
+    pub oldest_due: NaiveDate,
+    pub building_name: Option<String>,
+    /// 1栋1单元101, or the space's code
+    pub place: String,
+    pub payer_name: String,
+}
+
+/// 收缴率 a month's bills and what was collected of them.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub period: NaiveDate,
+    pub bills: i64,
+    pub paid_bills: i64,
+    pub billed: Decimal,
+    pub collected: Decimal,
+}
+
+impl Collection {
+    /// collected ÷ billed, to four decimals (1 when nothing was billed)
+    pub fn rate(&self) -> Decimal {
+        if self.billed.is_zero() {
+            return Decimal::ONE;
+        }
+        (self.collected / self.billed).round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    }
+}
+
+/// The arrears as CSV (UTF-8 with a BOM, so spreadsheet programs read the Chinese header).
+pub fn arrears_csv(rows: &[Arrears]) -> String {
+    let mut out = String::from("\u{feff}楼栋,房屋/车位,缴费人,欠费账单数,欠费金额,最早截止日\n");
+    for r in rows {
+        let (building, place, payer) = (r.building_name.clone().unwrap_or_default(), &r.place, &r.payer_name);
+        let field = |s: &str| {
+            // a cell starting like a formula is quoted with a leading apostrophe (CSV injection)
+            let s = if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s.to_owned() };
+            format!("\"{}\"", s.replace('"', "\"\""))
+        };
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            field(&building),
+            field(place),
+            field(payer),
+            r.bills,
+            r.outstanding.round_dp(2),
+            r.oldest_due
+        ));
+    }
+    out
+}
+
 /// Which part of an item's cycle a month's bill carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {

@@ -688,3 +688,53 @@ pub async fn waive_late_fee(db: &mut PgConnection, bill: Uuid, at: DateTime<Utc>
     .await?
     .rows_affected())
 }
+
+/// 欠费 per house (or space): overdue bills (due before `today`, not paid) with what they
+/// still owe, the largest first.
+pub async fn arrears(
+    db: impl PgExecutor<'_>,
+    project: Uuid,
+    today: NaiveDate,
+) -> sqlx::Result<Vec<super::model::Arrears>> {
+    sqlx::query_as!(
+        super::model::Arrears,
+        r#"SELECT a.house_id, a.parking_space_id, a.building_id, a.payer_id, a.bills AS "bills!",
+                  a.outstanding AS "outstanding!", a.oldest_due AS "oldest_due!", bu.name AS "building_name?",
+                  coalesce(bu.name || un.name || h.room_no, ps.code, '') AS "place!", o.name AS payer_name
+           FROM (SELECT house_id, parking_space_id, building_id, payer_id, count(*) AS bills,
+                        sum(total + late_fee - paid) AS outstanding, min(due_date) AS oldest_due
+                 FROM bills WHERE project_id = $1 AND status <> 'paid' AND due_date < $2
+                 GROUP BY house_id, parking_space_id, building_id, payer_id) a
+           LEFT JOIN houses h ON h.id = a.house_id
+           LEFT JOIN units un ON un.id = h.unit_id
+           LEFT JOIN buildings bu ON bu.id = a.building_id
+           LEFT JOIN parking_spaces ps ON ps.id = a.parking_space_id
+           JOIN owners o ON o.id = a.payer_id
+           ORDER BY a.outstanding DESC, a.house_id, a.parking_space_id"#,
+        project,
+        today
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// 收缴率 per month: bills, what they billed (total), what was collected of it.
+pub async fn collection(
+    db: impl PgExecutor<'_>,
+    project: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<Vec<super::model::Collection>> {
+    sqlx::query_as!(
+        super::model::Collection,
+        r#"SELECT period, count(*) AS "bills!", count(*) FILTER (WHERE status = 'paid') AS "paid_bills!",
+                  sum(total) AS "billed!", sum(LEAST(paid, total)) AS "collected!"
+           FROM bills WHERE project_id = $1 AND period BETWEEN $2 AND $3
+           GROUP BY period ORDER BY period"#,
+        project,
+        from,
+        to
+    )
+    .fetch_all(db)
+    .await
+}

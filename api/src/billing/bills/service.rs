@@ -1104,3 +1104,35 @@ impl crate::kit::approval::Applier for WaiveLateFee {
         Ok(())
     }
 }
+
+/// A project's reader of bills (`bill:read`, `bill:run` or `payment:write`).
+async fn bills_reader(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<()> {
+    crate::org::company::service::project_of_company(state, actor.company_id, project).await?;
+    if !actor.reaches(&[Perm::BillRead, Perm::BillRun, Perm::PaymentWrite], project) {
+        return Err(AppError::forbidden());
+    }
+    Ok(())
+}
+
+/// 欠费 a project's houses and spaces with overdue bills (due before today, Shanghai), the
+/// largest debt first.
+pub async fn arrears(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<Vec<model::Arrears>> {
+    bills_reader(state, actor, project).await?;
+    let today = state.clock.now().with_timezone(&BUSINESS_TZ).date_naive();
+    Ok(repo::arrears(&state.db, project, today).await?)
+}
+
+/// 收缴率 a project's months `from`…`to` (at most 36).
+pub async fn collection(
+    state: &AppState,
+    actor: &Actor,
+    project: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> AppResult<Vec<model::Collection>> {
+    bills_reader(state, actor, project).await?;
+    if to < from || from + chrono::Months::new(36) < to {
+        return Err(invalid("to", "区间应在36个月以内且不早于起始月", "Up to 36 months, not before `from`"));
+    }
+    Ok(repo::collection(&state.db, project, from, to).await?)
+}
