@@ -241,14 +241,21 @@ fn main() {
     println!("| the same run again (nothing to write) | {:.2} s |", t.elapsed().as_secs_f64());
     let (bills, lines, bad): (i64, i64, i64) = server_rt.block_on(async {
         let db = &server.state.db;
-        let b = sqlx::query_scalar("SELECT count(*) FROM bills WHERE project_id = $1").bind(project).fetch_one(db).await.unwrap();
-        let l = sqlx::query_scalar("SELECT count(*) FROM bill_lines l JOIN bills b ON b.id = l.bill_id WHERE b.project_id = $1")
+        let b = sqlx::query_scalar("SELECT count(*) FROM bills WHERE project_id = $1")
             .bind(project)
             .fetch_one(db)
             .await
             .unwrap();
+        let l = sqlx::query_scalar(
+            "SELECT count(*) FROM bill_lines l JOIN bills b ON b.id = l.bill_id WHERE b.project_id = $1",
+        )
+        .bind(project)
+        .fetch_one(db)
+        .await
+        .unwrap();
         let x = sqlx::query_scalar(
-            "SELECT count(*) FROM bills b WHERE project_id = $1 AND total <> (SELECT sum(amount) FROM bill_lines WHERE bill_id = b.id)",
+            "SELECT count(*) FROM bills b JOIN (SELECT bill_id, sum(amount) AS s FROM bill_lines GROUP BY bill_id) l
+             ON l.bill_id = b.id WHERE b.project_id = $1 AND b.total <> l.s",
         )
         .bind(project)
         .fetch_one(db)
