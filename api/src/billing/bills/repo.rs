@@ -738,3 +738,10 @@ pub async fn collection(
     .fetch_all(db)
     .await
 }
+
+/// Fresh planner statistics after a large run (the owners' queries plan on them; the
+/// autovacuum daemon would get there a minute or more later).
+pub async fn analyze(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
+    sqlx::query!("ANALYZE bills, bill_lines, notifications").execute(db).await?;
+    Ok(())
+}

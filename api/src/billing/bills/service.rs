@@ -689,6 +689,14 @@ pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput)
     )
     .await?;
     tx.commit(&run).await?;
+    if plan.outcome.created + plan.outcome.regenerated >= 1_000 {
+        let db = state.db.clone();
+        tokio::spawn(async move {
+            if let Err(e) = repo::analyze(&db).await {
+                tracing::warn!(error = %e, "analyze after a bill run failed");
+            }
+        });
+    }
     Ok(run)
 }
 
