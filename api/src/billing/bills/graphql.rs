@@ -865,33 +865,23 @@ impl BillReportQuery {
     ) -> async_graphql::Result<ArrearsReport> {
         let actor = ctx.actor()?;
         let first = crate::kit::types::page_size(first, 50, 500)?;
-        let rows = service::arrears(ctx.state(), &actor, parse_id("projectId", &project_id)?).await?;
-        let csv = model::arrears_csv(&rows);
-        let mut buildings: Vec<ArrearsBuilding> = Vec::new();
-        let mut total = Decimal::ZERO;
-        for r in &rows {
-            total += r.outstanding;
-            let id = r.building_id.map(to_id);
-            match buildings.iter_mut().find(|b| b.building_id == id) {
-                Some(b) => {
-                    b.houses += 1;
-                    b.outstanding = Money::round(b.outstanding.yuan() + r.outstanding);
-                }
-                None => buildings.push(ArrearsBuilding {
-                    building_id: id,
-                    name: r.building_name.clone(),
-                    houses: 1,
-                    outstanding: Money::round(r.outstanding),
-                }),
-            }
-        }
-        let today = ctx.state().clock.now().with_timezone(&crate::kit::clock::BUSINESS_TZ).date_naive();
+        let report = service::arrears(ctx.state(), &actor, parse_id("projectId", &project_id)?).await?;
         Ok(ArrearsReport {
-            as_of: today,
-            houses: n(rows.len()),
-            outstanding: Money::round(total),
-            by_building: buildings,
-            lines: rows
+            as_of: report.as_of,
+            houses: n(report.lines.len()),
+            outstanding: Money::round(report.outstanding),
+            by_building: report
+                .by_building
+                .into_iter()
+                .map(|b| ArrearsBuilding {
+                    building_id: b.building_id.map(to_id),
+                    name: b.name,
+                    houses: n(b.houses),
+                    outstanding: Money::round(b.outstanding),
+                })
+                .collect(),
+            lines: report
+                .lines
                 .into_iter()
                 .take(first)
                 .map(|r| ArrearsLine {
@@ -906,7 +896,7 @@ impl BillReportQuery {
                     oldest_due: r.oldest_due,
                 })
                 .collect(),
-            csv,
+            csv: report.csv,
         })
     }
 

@@ -149,6 +149,49 @@ pub struct Arrears {
     pub payer_name: String,
 }
 
+/// A building's share of the arrears (none: parking spaces).
+#[derive(Debug, Clone)]
+pub struct ArrearsBuilding {
+    pub building_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub houses: usize,
+    pub outstanding: Decimal,
+}
+
+/// 欠费统计 a project's arrears on a day: every line (the largest first), per building,
+/// in all, and as CSV.
+#[derive(Debug, Clone)]
+pub struct ArrearsReport {
+    pub as_of: NaiveDate,
+    pub lines: Vec<Arrears>,
+    pub by_building: Vec<ArrearsBuilding>,
+    pub outstanding: Decimal,
+    pub csv: String,
+}
+
+impl ArrearsReport {
+    pub fn new(as_of: NaiveDate, lines: Vec<Arrears>) -> Self {
+        let mut by_building: Vec<ArrearsBuilding> = Vec::new();
+        for r in &lines {
+            match by_building.iter_mut().find(|b| b.building_id == r.building_id) {
+                Some(b) => {
+                    b.houses += 1;
+                    b.outstanding += r.outstanding;
+                }
+                None => by_building.push(ArrearsBuilding {
+                    building_id: r.building_id,
+                    name: r.building_name.clone(),
+                    houses: 1,
+                    outstanding: r.outstanding,
+                }),
+            }
+        }
+        let outstanding = lines.iter().map(|r| r.outstanding).sum();
+        let csv = arrears_csv(&lines);
+        ArrearsReport { as_of, lines, by_building, outstanding, csv }
+    }
+}
+
 /// 收缴率 a month's bills and what was collected of them.
 #[derive(Debug, Clone)]
 pub struct Collection {

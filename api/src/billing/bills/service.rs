@@ -749,13 +749,10 @@ pub async fn bills(
     after: Option<Uuid>,
     limit: usize,
 ) -> AppResult<Vec<Bill>> {
-    crate::org::company::service::project_of_company(state, actor.company_id, project).await?;
     if let Some(b) = building {
         crate::org::estate::service::building(state, actor, b).await?;
     }
-    if !actor.reaches(&[Perm::BillRead, Perm::BillRun, Perm::PaymentWrite], project) {
-        return Err(AppError::forbidden());
-    }
+    bills_reader(state, actor, project).await?;
     Ok(repo::bills(&state.db, actor.company_id, project, period, status, building, after, limit as i64).await?)
 }
 
@@ -1123,11 +1120,11 @@ async fn bills_reader(state: &AppState, actor: &Actor, project: Uuid) -> AppResu
 }
 
 /// 欠费 a project's houses and spaces with overdue bills (due before today, Shanghai), the
-/// largest debt first.
-pub async fn arrears(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<Vec<model::Arrears>> {
+/// largest debt first, per building and as CSV.
+pub async fn arrears(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<model::ArrearsReport> {
     bills_reader(state, actor, project).await?;
     let today = state.clock.now().with_timezone(&BUSINESS_TZ).date_naive();
-    Ok(repo::arrears(&state.db, project, today).await?)
+    Ok(model::ArrearsReport::new(today, repo::arrears(&state.db, project, today).await?))
 }
 
 /// 收缴率 a project's months `from`…`to` (at most 36).
