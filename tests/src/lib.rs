@@ -17,6 +17,7 @@ use wuye_api::{App, AppState, Config};
 
 pub mod broker;
 pub mod fakes;
+pub mod payfakes;
 
 pub const PASSWORD: &str = wuye_api::onboarding::seed::DEMO_PASSWORD;
 

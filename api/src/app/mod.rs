@@ -43,6 +43,8 @@ pub enum StartupError {
     Fcm(#[from] crate::notify::push::fcm::FcmConfigError),
     #[error("SMS: {0}")]
     SmsProvider(String),
+    #[error("payments: {0}")]
+    Pay(#[from] crate::billing::pay::gateway::PayError),
     #[error("push: {0}")]
     Push(String),
     #[error("migration failed: {0}")]
@@ -174,11 +176,19 @@ impl App {
             .with(crate::iot::broker::dynsec::Dynsec::default())
             .with(crate::http::ws::Watchers::default())
             .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk))
+            .with(crate::billing::pay::service::Gateways::from_config(&config, &redis)?)
             .with(crate::kit::approval::Appliers(
-                [(
-                    crate::kit::approval::ApprovalKind::LateFeeWaiver,
-                    Arc::new(crate::billing::bills::service::WaiveLateFee) as Arc<dyn crate::kit::approval::Applier>,
-                )]
+                [
+                    (
+                        crate::kit::approval::ApprovalKind::LateFeeWaiver,
+                        Arc::new(crate::billing::bills::service::WaiveLateFee)
+                            as Arc<dyn crate::kit::approval::Applier>,
+                    ),
+                    (
+                        crate::kit::approval::ApprovalKind::Refund,
+                        Arc::new(crate::billing::pay::service::ApproveRefund) as Arc<dyn crate::kit::approval::Applier>,
+                    ),
+                ]
                 .into_iter()
                 .collect(),
             ));

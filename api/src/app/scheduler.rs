@@ -66,6 +66,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let sla_steps =
         crate::workorders::service::escalate(state).await? + crate::feedback::service::escalate(state).await?;
     let late_fees = crate::billing::bills::service::accrue_late_fees(state).await?;
+    let payments = crate::billing::pay::service::reconcile(state).await?;
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated
@@ -77,7 +78,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         + cancelled
         + confirmed
         + sla_steps
-        + late_fees;
+        + late_fees
+        + payments;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -91,6 +93,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             confirmed,
             sla_steps,
             late_fees,
+            payments,
             forgotten,
             "scheduler round"
         );

@@ -8,6 +8,7 @@ pub mod graphql;
 mod input;
 pub mod localize;
 pub mod metrics;
+mod pay;
 mod playground;
 pub mod schema;
 pub mod ws;
@@ -33,6 +34,8 @@ pub fn router(state: AppState, schemas: Schemas) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/files/{*key}", get(files::serve_file))
         .route("/private/{*key}", get(files::serve_private))
+        .route("/pay/wechat/{code}/notify", axum::routing::post(pay::wechat))
+        .route("/pay/alipay/{code}/notify", axum::routing::post(pay::alipay))
         .with_state(state.clone());
     Router::new()
         .route("/graphql", get(playground::page).post(graphql::post))

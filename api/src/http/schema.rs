@@ -38,6 +38,7 @@ pub struct Query(
     crate::billing::fees::graphql::FeeQuery,
     crate::billing::meters::graphql::MeterQuery,
     crate::billing::bills::graphql::BillQuery,
+    crate::billing::pay::graphql::PayQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
@@ -66,6 +67,7 @@ pub struct Mutation(
     crate::billing::fees::graphql::FeeMutation,
     crate::billing::meters::graphql::MeterMutation,
     crate::billing::bills::graphql::BillMutation,
+    crate::billing::pay::graphql::PayMutation,
     crate::rbac::graphql::ApprovalMutation,
 );
 

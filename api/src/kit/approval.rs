@@ -20,6 +20,8 @@ crate::text_enum! {
     pub enum ApprovalKind {
         /// 滞纳金减免 a bill's late fee waived
         LateFeeWaiver = "late_fee_waiver",
+        /// 退款 (part of) a payment paid back
+        Refund = "refund",
     }
 }
 

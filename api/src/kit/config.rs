@@ -90,6 +90,89 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: Limits,
     pub iot: IotConfig,
+    pub pay: PayConfig,
+}
+
+/// 线上支付: WeChat Pay API v3 and Alipay merchants, by company code. A company without
+/// a merchant of a provider cannot pay through it (a development server uses the
+/// development gateway instead, which reports every order paid when asked).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PayConfig {
+    /// the public base URL the providers call: `{base}/pay/wechat/{companyCode}/notify`,
+    /// `{base}/pay/alipay/{companyCode}/notify`
+    pub notify_base_url: String,
+    /// an unpaid order closes after this many minutes
+    pub expire_minutes: u32,
+    /// a pending order is asked about at the provider after this many seconds
+    pub reconcile_after_secs: u64,
+    /// largest notification body accepted
+    pub notify_max_body_bytes: usize,
+    /// a WeChat Pay notification signed longer ago than this (or ahead) is refused
+    pub notify_max_skew_secs: i64,
+    pub wechat: std::collections::BTreeMap<String, WechatMerchant>,
+    pub alipay: std::collections::BTreeMap<String, AlipayMerchant>,
+}
+
+impl Default for PayConfig {
+    fn default() -> Self {
+        PayConfig {
+            notify_base_url: "http://127.0.0.1:8080".into(),
+            expire_minutes: 30,
+            reconcile_after_secs: 120,
+            notify_max_body_bytes: 64 * 1024,
+            notify_max_skew_secs: 300,
+            wechat: Default::default(),
+            alipay: Default::default(),
+        }
+    }
+}
+
+/// A WeChat Pay (API v3) merchant.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WechatMerchant {
+    /// 商户号
+    pub mchid: String,
+    /// the app's AppID (App payments)
+    pub appid: String,
+    /// the official account's or mini program's AppID (JSAPI payments; default `appid`)
+    pub jsapi_appid: Option<String>,
+    /// the serial number of the merchant API certificate
+    pub serial_no: String,
+    /// the merchant API private key (`apiclient_key.pem`)
+    pub private_key_file: PathBuf,
+    /// the APIv3 key (32 characters) that decrypts notifications
+    pub apiv3_key: SecretString,
+    /// 平台证书 platform certificates by serial number (PEM files)
+    #[serde(default)]
+    pub platform_certs: std::collections::BTreeMap<String, PathBuf>,
+    /// 微信支付公钥 the public-key mode: its id (`PUB_KEY_ID_…`) and PEM file
+    pub public_key_id: Option<String>,
+    pub public_key_file: Option<PathBuf>,
+    #[serde(default = "wechat_endpoint")]
+    pub endpoint: String,
+}
+
+fn wechat_endpoint() -> String {
+    "https://api.mch.weixin.qq.com".into()
+}
+
+/// An Alipay open-platform app (RSA2).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlipayMerchant {
+    pub app_id: String,
+    /// the app's private key: PEM, or the bare base64 the Alipay key tool writes
+    pub private_key_file: PathBuf,
+    /// 支付宝公钥 Alipay's public key: PEM or bare base64
+    pub alipay_public_key_file: PathBuf,
+    /// the merchant's Alipay account id (2088…): notifications for another seller are refused
+    pub seller_id: Option<String>,
+    #[serde(default = "alipay_gateway")]
+    pub gateway: String,
+}
+
+fn alipay_gateway() -> String {
+    "https://openapi.alipay.com/gateway.do".into()
 }
 
 /// What makes a patrol scan believable.
@@ -394,6 +477,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: Limits::default(),
             iot: IotConfig::default(),
+            pay: PayConfig::default(),
         }
     }
 }
@@ -554,6 +638,8 @@ mod tests {
         assert_eq!(cfg.iot.ingest_slots, 4);
         assert_eq!(cfg.limits.pii_lookups_per_minute, 30);
         assert_eq!(cfg.patrol.min_scan_gap_secs, 10);
+        assert_eq!(cfg.pay.wechat["JCWY"].platform_certs.len(), 1);
+        assert_eq!(cfg.pay.alipay["JCWY"].gateway, "https://openapi.alipay.com/gateway.do");
     }
 
     #[test]

@@ -687,6 +687,8 @@ impl AccountSubscription {
 pub enum ApprovalKind {
     /// 滞纳金减免: a bill's late fee waived
     LateFeeWaiver,
+    /// 退款: (part of) a payment paid back (the subject is the payment)
+    Refund,
 }
 
 /// 审批状态

@@ -79,6 +79,7 @@ permissions! {
     BillRead => "bill:read", "查看账单与收款", "View bills and payments";
     BillRun => "bill:run", "生成账单", "Run bills";
     PaymentWrite => "payment:write", "登记线下收款", "Record offline payments";
+    PaymentRefund => "payment:refund", "申请退款", "Ask for refunds";
     BillApprove => "bill:approve", "审批滞纳金减免等账务申请", "Approve late-fee waivers and other billing requests";
     SelfHouse => "self:house", "我的房屋", "My houses";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
@@ -435,6 +436,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             BillRead,
             BillRun,
             PaymentWrite,
+            PaymentRefund,
         ],
     },
     BuiltinRole {

@@ -47,6 +47,7 @@ async fn db_enums_match_checks() {
     use wuye_api::billing::bills::model as bills;
     use wuye_api::billing::fees::model as fees;
     use wuye_api::billing::meters::model as meters;
+    use wuye_api::billing::pay::model as pay;
     use wuye_api::equipment::model as equipment;
     use wuye_api::feedback::model as fb;
     use wuye_api::files::model as files;
@@ -124,6 +125,10 @@ async fn db_enums_match_checks() {
         "payments"."method" => bills::PaymentMethod,
         "approvals"."kind" => wuye_api::kit::approval::ApprovalKind,
         "approvals"."status" => wuye_api::kit::approval::ApprovalStatus,
+        "pay_orders"."provider" => pay::PayProvider,
+        "pay_orders"."channel" => pay::PayChannel,
+        "pay_orders"."status" => pay::PayOrderStatus,
+        "refunds"."status" => pay::RefundStatus,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

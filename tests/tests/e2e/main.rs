@@ -15,6 +15,7 @@ mod maintenance;
 mod notify;
 mod operations;
 mod org;
+mod pay;
 mod rbac;
 mod replicas;
 mod scope;

@@ -36,6 +36,8 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         (_, "billIds") => "bill",
         ("billRun", "id") => "bill_run",
         ("payment", "id") => "payment",
+        (_, "paymentId") => "payment",
+        ("payOrder", "id") => "pay_order",
         ("approval", "id") | ("decideApproval", "id") => "approval",
         (_, "billId") => "bill",
         (_, "ownerIds") => "owner",
@@ -117,6 +119,7 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("bill_run", "SELECT id FROM bill_runs WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("payment", "SELECT id FROM payments WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("approval", "SELECT id FROM approvals WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("pay_order", "SELECT id FROM pay_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -390,6 +393,18 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
     .execute(&s.db)
     .await
     .unwrap();
+    // an online order of each company's bill (closed: nobody asks the provider about it)
+    sqlx::query(
+        "INSERT INTO pay_orders (id, company_id, project_id, payer_id, created_by, provider, channel, out_trade_no,
+                                 bill_ids, amount, status, expires_at, created_at)
+         SELECT gen_random_uuid(), b.company_id, b.project_id, b.payer_id,
+                (SELECT u.id FROM users u WHERE u.company_id = b.company_id AND u.username LIKE '%finance1'),
+                'wechat', 'app', replace(gen_random_uuid()::text, '-', ''), ARRAY[b.id], 1, 'closed', now(), now()
+         FROM bills b",
+    )
+    .execute(&s.db)
+    .await
+    .unwrap();
     // the maintenance plans' tasks exist
     wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
     let foreign = ids_of(&s, a_company).await;
@@ -411,6 +426,7 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "bill_run",
         "payment",
         "approval",
+        "pay_order",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }

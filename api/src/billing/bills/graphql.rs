@@ -282,6 +282,10 @@ pub struct Payment {
     pub received_at: DateTime<Utc>,
     /// the bills it paid (on `payment` and `recordPayment`)
     pub allocations: Vec<PaymentAllocation>,
+    /// what no bill needed any more (the bills were settled another way meanwhile): to refund
+    pub unapplied: Money,
+    /// what was paid back
+    pub refunded: Money,
 }
 
 impl Payment {
@@ -296,6 +300,8 @@ impl Payment {
             note: p.note,
             received_by: p.received_by.map(to_id),
             received_at: p.received_at,
+            unapplied: Money::round(p.unapplied),
+            refunded: Money::round(p.refunded),
             allocations: parts
                 .into_iter()
                 .map(|(b, a)| PaymentAllocation { bill_id: to_id(b), amount: Money::round(a) })

@@ -115,6 +115,10 @@ pub struct Payment {
     pub note: Option<String>,
     pub received_by: Option<Uuid>,
     pub received_at: DateTime<Utc>,
+    /// what no bill needed (bills settled another way meanwhile): to be refunded
+    pub unapplied: Decimal,
+    /// what was paid back
+    pub refunded: Decimal,
 }
 
 /// 账单生成记录 a committed run.

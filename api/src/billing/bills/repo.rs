@@ -441,8 +441,8 @@ pub async fn next_receipt(db: &mut PgConnection, company: Uuid, year: i32) -> sq
 pub async fn insert_payment(db: &mut PgConnection, p: &Payment) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO payments (id, company_id, project_id, payer_id, method, reference, amount, receipt_no, note,
-                               received_by, received_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                               received_by, received_at, unapplied)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         p.id,
         p.company_id,
         p.project_id,
@@ -453,7 +453,8 @@ pub async fn insert_payment(db: &mut PgConnection, p: &Payment) -> sqlx::Result<
         p.receipt_no,
         p.note,
         p.received_by,
-        p.received_at
+        p.received_at,
+        p.unapplied
     )
     .execute(db)
     .await?;
@@ -503,7 +504,7 @@ pub async fn payment(db: impl PgExecutor<'_>, company: Uuid, id: Uuid) -> sqlx::
     sqlx::query_as!(
         Payment,
         r#"SELECT id, company_id, project_id, payer_id, method AS "method: PaymentMethod", reference, amount,
-                  receipt_no, note, received_by, received_at
+                  receipt_no, note, received_by, received_at, unapplied, refunded
            FROM payments WHERE company_id = $1 AND id = $2"#,
         company,
         id
@@ -517,7 +518,7 @@ pub async fn payments_of(db: impl PgExecutor<'_>, bills: &[Uuid]) -> sqlx::Resul
     let rows = sqlx::query!(
         r#"SELECT a.bill_id, a.amount AS part, p.id, p.company_id, p.project_id, p.payer_id,
                   p.method AS "method: PaymentMethod", p.reference, p.amount, p.receipt_no, p.note, p.received_by,
-                  p.received_at
+                  p.received_at, p.unapplied, p.refunded
            FROM payment_allocations a JOIN payments p ON p.id = a.payment_id
            WHERE a.bill_id = ANY($1) ORDER BY a.bill_id, p.received_at, p.id"#,
         bills
@@ -542,10 +543,84 @@ pub async fn payments_of(db: impl PgExecutor<'_>, bills: &[Uuid]) -> sqlx::Resul
                     note: r.note,
                     received_by: r.received_by,
                     received_at: r.received_at,
+                    unapplied: r.unapplied,
+                    refunded: r.refunded,
                 },
             )
         })
         .collect())
+}
+
+/// A payment locked for a refund.
+pub async fn payment_for_update(db: &mut PgConnection, company: Uuid, id: Uuid) -> sqlx::Result<Option<Payment>> {
+    sqlx::query_as!(
+        Payment,
+        r#"SELECT id, company_id, project_id, payer_id, method AS "method: PaymentMethod", reference, amount,
+                  receipt_no, note, received_by, received_at, unapplied, refunded
+           FROM payments WHERE company_id = $1 AND id = $2 FOR UPDATE"#,
+        company,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// A refund booked: the payment's unapplied and refunded amounts, what its allocations
+/// still hold of each bill (zero: gone) and the bills' new amounts.
+pub async fn unbook(
+    db: &mut PgConnection,
+    payment: &Payment,
+    allocations: &[(Uuid, Decimal)],
+    bills: &[Bill],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE payments SET unapplied = $2, refunded = $3 WHERE id = $1",
+        payment.id,
+        payment.unapplied,
+        payment.refunded
+    )
+    .execute(&mut *db)
+    .await?;
+    let ids: Vec<Uuid> = allocations.iter().map(|a| a.0).collect();
+    let left: Vec<Decimal> = allocations.iter().map(|a| a.1).collect();
+    sqlx::query!(
+        "DELETE FROM payment_allocations a USING unnest($2::uuid[], $3::numeric[]) AS u(bill, amount)
+         WHERE a.payment_id = $1 AND a.bill_id = u.bill AND u.amount = 0",
+        payment.id,
+        &ids,
+        &left
+    )
+    .execute(&mut *db)
+    .await?;
+    sqlx::query!(
+        "UPDATE payment_allocations a SET amount = u.amount
+         FROM unnest($2::uuid[], $3::numeric[]) AS u(bill, amount)
+         WHERE a.payment_id = $1 AND a.bill_id = u.bill AND u.amount > 0",
+        payment.id,
+        &ids,
+        &left
+    )
+    .execute(&mut *db)
+    .await?;
+    let ids: Vec<Uuid> = bills.iter().map(|b| b.id).collect();
+    let paid: Vec<Decimal> = bills.iter().map(|b| b.paid).collect();
+    let status: Vec<&str> = bills.iter().map(|b| b.status.as_str()).collect();
+    let paid_at: Vec<Option<DateTime<Utc>>> = bills.iter().map(|b| b.paid_at).collect();
+    let at: Vec<DateTime<Utc>> = bills.iter().map(|b| b.updated_at).collect();
+    sqlx::query!(
+        "UPDATE bills b SET paid = u.paid, status = u.status, paid_at = u.paid_at, updated_at = u.at
+         FROM unnest($1::uuid[], $2::numeric[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+              AS u(id, paid, status, paid_at, at)
+         WHERE b.id = u.id",
+        &ids,
+        &paid,
+        &status as &[&str],
+        &paid_at as &[Option<DateTime<Utc>>],
+        &at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// The bills a payment paid, with the part of each.

@@ -846,7 +846,37 @@ pub async fn record_payment(state: &AppState, actor: &Actor, retry: &Retry, i: P
             Msg::owned(format!("收款金额超过应收 {owed}"), format!("The amount is more than the {owed} owed")),
         ));
     }
-    let mut left = i.amount.yuan();
+    let p = Payment {
+        id: Uuid::now_v7(),
+        company_id: actor.company_id,
+        project_id: project,
+        payer_id: payer,
+        method: i.method,
+        reference: (!reference.is_empty()).then_some(reference),
+        amount: i.amount.yuan(),
+        receipt_no: String::new(),
+        note: (!note.is_empty()).then_some(note),
+        received_by: Some(actor.user_id),
+        received_at: now,
+        unapplied: Decimal::ZERO,
+        refunded: Decimal::ZERO,
+    };
+    let p = book(&mut tx, now, actor, p, &mut bills).await?;
+    tx.commit(&p.id).await?;
+    Ok(p.id)
+}
+
+/// Books a payment against locked bills of its payer, the oldest first, each up to what it
+/// still owes; what is left over stays on the payment as unapplied (to be refunded). Numbers
+/// the receipt, writes the allocations and the audit row, in the caller's transaction.
+pub async fn book(
+    tx: &mut sqlx::PgConnection,
+    now: chrono::DateTime<chrono::Utc>,
+    by: &dyn audit::Auditor,
+    mut p: Payment,
+    bills: &mut [Bill],
+) -> AppResult<Payment> {
+    let mut left = p.amount;
     let mut parts = Vec::new();
     let mut touched = Vec::new();
     for b in bills.iter_mut() {
@@ -864,36 +894,95 @@ pub async fn record_payment(state: &AppState, actor: &Actor, retry: &Retry, i: P
         parts.push(part);
         touched.push(b.clone());
     }
+    p.unapplied = left.max(Decimal::ZERO);
     let year = now.with_timezone(&BUSINESS_TZ).year();
-    let no = repo::next_receipt(&mut tx, actor.company_id, year).await?;
-    let p = Payment {
-        id: Uuid::now_v7(),
-        company_id: actor.company_id,
-        project_id: project,
-        payer_id: payer,
-        method: i.method,
-        reference: (!reference.is_empty()).then_some(reference),
-        amount: i.amount.yuan(),
-        receipt_no: format!("SK{year}-{no:06}"),
-        note: (!note.is_empty()).then_some(note),
-        received_by: Some(actor.user_id),
-        received_at: now,
-    };
-    repo::insert_payment(&mut tx, &p).await?;
-    repo::allocate(&mut tx, actor.company_id, p.id, &touched, &parts).await?;
+    let no = repo::next_receipt(tx, p.company_id, year).await?;
+    p.receipt_no = format!("SK{year}-{no:06}");
+    repo::insert_payment(tx, &p).await?;
+    if !touched.is_empty() {
+        repo::allocate(tx, p.company_id, p.id, &touched, &parts).await?;
+    }
     audit::record(
-        &mut tx,
+        tx,
         now,
-        actor,
+        by,
         "payment.record",
         "payment",
         Some(p.id),
         serde_json::json!({ "receiptNo": p.receipt_no, "method": p.method, "amount": p.amount.to_string(),
+            "reference": p.reference, "unapplied": p.unapplied.to_string(),
             "bills": touched.iter().zip(&parts).map(|(b, a)| serde_json::json!({ "billId": b.id, "amount": a.to_string() })).collect::<Vec<_>>() }),
     )
     .await?;
-    tx.commit(&p.id).await?;
-    Ok(p.id)
+    Ok(p)
+}
+
+/// Bills locked for a payment (in period order), within a company.
+pub async fn lock_bills(tx: &mut sqlx::PgConnection, company: Uuid, ids: &[Uuid]) -> AppResult<Vec<Bill>> {
+    Ok(repo::bills_for_update(tx, company, ids).await?)
+}
+
+/// A payment locked for a refund, within a company.
+pub async fn lock_payment(tx: &mut sqlx::PgConnection, company: Uuid, id: Uuid) -> AppResult<Payment> {
+    repo::payment_for_update(tx, company, id).await?.ok_or(AppError::not_found("payment"))
+}
+
+/// A refund of a locked payment booked in the caller's transaction: its unapplied money
+/// goes first, then what it paid of its bills, the latest bill first (those bills owe it
+/// again). Audited.
+pub async fn unbook(
+    tx: &mut sqlx::PgConnection,
+    now: chrono::DateTime<chrono::Utc>,
+    by: &dyn audit::Auditor,
+    mut p: Payment,
+    amount: Decimal,
+) -> AppResult<Payment> {
+    if amount <= Decimal::ZERO || amount > p.amount - p.refunded {
+        return Err(invalid("amount", "退款金额超过可退金额", "The refund is more than what can be refunded"));
+    }
+    let from_unapplied = p.unapplied.min(amount);
+    p.unapplied -= from_unapplied;
+    p.refunded += amount;
+    let mut left = amount - from_unapplied;
+    let mut parts = repo::allocations_of(&mut *tx, p.id).await?;
+    let ids: Vec<Uuid> = parts.iter().map(|a| a.0).collect();
+    let mut bills = repo::bills_for_update(tx, p.company_id, &ids).await?;
+    // the latest bill gives back first
+    bills.reverse();
+    let mut touched = Vec::new();
+    let mut changed = Vec::new();
+    for b in bills.iter_mut() {
+        if left.is_zero() {
+            break;
+        }
+        let Some(part) = parts.iter_mut().find(|a| a.0 == b.id) else { continue };
+        let back = part.1.min(left);
+        part.1 -= back;
+        left -= back;
+        b.paid -= back;
+        b.status = model::status_of(Money::round(b.total), Money::round(b.late_fee), Money::round(b.paid));
+        if b.status != BillStatus::Paid {
+            b.paid_at = None;
+        }
+        b.updated_at = now;
+        touched.push(b.clone());
+        changed.push(serde_json::json!({ "billId": b.id, "amount": back.to_string() }));
+    }
+    if !left.is_zero() {
+        return Err(invalid("amount", "退款金额超过可退金额", "The refund is more than what can be refunded"));
+    }
+    repo::unbook(tx, &p, &parts, &touched).await?;
+    audit::record(
+        tx,
+        now,
+        by,
+        "payment.refund",
+        "payment",
+        Some(p.id),
+        serde_json::json!({ "amount": amount.to_string(), "fromUnapplied": from_unapplied.to_string(), "bills": changed }),
+    )
+    .await?;
+    Ok(p)
 }
 
 /// A payment: staff who read its project's bills, or the payer.
