@@ -67,6 +67,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         crate::workorders::service::escalate(state).await? + crate::feedback::service::escalate(state).await?;
     let late_fees = crate::billing::bills::service::accrue_late_fees(state).await?;
     let payments = crate::billing::pay::service::reconcile(state).await?;
+    let reminders = crate::billing::bills::service::dun(state).await?;
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated
@@ -79,7 +80,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         + confirmed
         + sla_steps
         + late_fees
-        + payments;
+        + payments
+        + reminders;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -94,6 +96,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             sla_steps,
             late_fees,
             payments,
+            reminders,
             forgotten,
             "scheduler round"
         );

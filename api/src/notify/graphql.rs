@@ -570,3 +570,85 @@ impl NotifySubscription {
         }))
     }
 }
+
+/// How one channel of a notification ended.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::DeliveryStatus")]
+pub enum DeliveryStatus {
+    /// handed to the gateway or the phone
+    Sent,
+    /// failed for good
+    Failed,
+    /// not tried: muted, quiet hours, no device, no phone, daily limit
+    Skipped,
+}
+
+/// 发送状态 of a notification as a whole.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::OutboxStatus")]
+pub enum NoticeStatus {
+    /// some channel is still to be tried (or retried)
+    Pending,
+    /// every channel finished
+    Done,
+    /// given up after retries
+    Failed,
+}
+
+/// One channel's outcome.
+#[derive(SimpleObject)]
+pub struct NotificationDelivery {
+    /// the channel
+    pub channel: NotificationChannel,
+    /// how it ended
+    pub status: DeliveryStatus,
+    /// the gateway's or the dispatcher's word on it
+    pub detail: String,
+    /// when
+    pub at: DateTime<Utc>,
+}
+
+/// 发送记录 a notification sent about something, for the staff who follow it up.
+#[derive(SimpleObject)]
+pub struct SentNotice {
+    /// the notification
+    pub id: ID,
+    /// to whom (a user)
+    pub user_id: ID,
+    /// its title
+    pub title: String,
+    /// its text
+    pub body: String,
+    /// the channels it was to go through
+    pub channels: Vec<NotificationChannel>,
+    /// PENDING while some channel is still to be tried
+    pub status: NoticeStatus,
+    /// when it was queued
+    pub created_at: DateTime<Utc>,
+    /// each channel's outcome so far
+    pub deliveries: Vec<NotificationDelivery>,
+}
+
+impl From<model::Notice> for SentNotice {
+    fn from(n: model::Notice) -> Self {
+        SentNotice {
+            id: to_id(n.id),
+            user_id: to_id(n.user_id),
+            title: n.title,
+            body: n.body,
+            channels: n.channels.into_iter().map(Into::into).collect(),
+            status: n.status.into(),
+            created_at: n.created_at,
+            deliveries: n
+                .deliveries
+                .into_iter()
+                .map(|d| NotificationDelivery {
+                    channel: d.channel.into(),
+                    status: d.status.into(),
+                    detail: d.detail,
+                    at: d.at,
+                })
+                .collect(),
+        }
+    }
+}

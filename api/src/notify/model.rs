@@ -192,3 +192,25 @@ pub struct LiveNotification {
 pub struct MarkedRead {
     pub marked: u64,
 }
+
+/// What was sent about one thing (a bill, an order) and how each channel ended.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub channels: Vec<Channel>,
+    pub status: OutboxStatus,
+    pub created_at: DateTime<Utc>,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// How one channel of a notification ended.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub channel: Channel,
+    pub status: DeliveryStatus,
+    pub detail: String,
+    pub at: DateTime<Utc>,
+}

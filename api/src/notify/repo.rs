@@ -425,3 +425,51 @@ pub async fn set_quiet_hours(db: &mut PgConnection, user_id: Uuid, hours: Option
     }
     Ok(())
 }
+
+/// The notifications of a company about one thing (`data.route` and `data.id`), oldest
+/// first, with how each channel ended.
+pub async fn about(
+    db: impl PgExecutor<'_> + Copy,
+    company: Uuid,
+    route: &str,
+    id: &str,
+) -> sqlx::Result<Vec<super::model::Notice>> {
+    use super::model::{Delivery, DeliveryStatus, Notice, OutboxStatus};
+    let rows = sqlx::query!(
+        r#"SELECT id, user_id, title, body, channels AS "channels: Vec<Channel>", status AS "status: OutboxStatus",
+                  created_at
+           FROM notifications
+           WHERE (data ->> 'id') = $3 AND data ? 'route' AND data ->> 'route' = $2 AND company_id = $1
+           ORDER BY created_at, id LIMIT 100"#,
+        company,
+        route,
+        id
+    )
+    .fetch_all(db)
+    .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let ds = sqlx::query!(
+        r#"SELECT notification_id, channel AS "channel: Channel", status AS "status: DeliveryStatus", detail, at
+           FROM notification_deliveries WHERE notification_id = ANY($1) ORDER BY at"#,
+        &ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Notice {
+            id: r.id,
+            user_id: r.user_id,
+            title: r.title,
+            body: r.body,
+            channels: r.channels,
+            status: r.status,
+            created_at: r.created_at,
+            deliveries: ds
+                .iter()
+                .filter(|d| d.notification_id == r.id)
+                .map(|d| Delivery { channel: d.channel, status: d.status, detail: d.detail.clone(), at: d.at })
+                .collect(),
+        })
+        .collect())
+}

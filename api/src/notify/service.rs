@@ -475,6 +475,12 @@ impl Rules {
     }
 }
 
+/// What was sent about one thing (`route` and id, as the sending domain put in `data`):
+/// the caller has checked that its user may see it.
+pub async fn about(state: &AppState, company: Uuid, route: &str, id: Uuid) -> AppResult<Vec<super::model::Notice>> {
+    Ok(repo::about(&state.db, company, route, &id.to_string()).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ mod auth;
 mod billing;
 mod bills;
 mod broker;
+mod dunning;
 mod enums;
 mod equipment;
 mod feedback;

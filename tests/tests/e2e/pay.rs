@@ -25,12 +25,12 @@ fn dec(v: &Value) -> Decimal {
 }
 
 /// Bills of last month and this month for the houses of owners 6 and 7.
-struct Bills {
-    six: Vec<Value>,
-    seven: Vec<Value>,
+pub(crate) struct Bills {
+    pub(crate) six: Vec<Value>,
+    pub(crate) seven: Vec<Value>,
 }
 
-async fn bills(s: &TestServer) -> Bills {
+pub(crate) async fn bills(s: &TestServer) -> Bills {
     let admin = s.sign_in("admin").await;
     let finance = s.sign_in("finance1").await;
     let p = s.ok(Some(&admin), "query { projects(search: \"JCHY\") { edges { node { id } } } }", json!({})).await;

@@ -248,6 +248,80 @@ impl Bill {
             .map(|(_, part, p)| BillPayment { amount: Money::round(part), payment: Payment::new(p, Vec::new()) })
             .collect())
     }
+
+    /// 催缴记录 the reminders sent (staff who read the project's bills; empty for others)
+    async fn reminders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<BillReminder>> {
+        let actor = ctx.actor()?;
+        let (reminders, _) = service::follow_up(ctx.state(), &actor, parse_id("id", &self.id)?).await?;
+        Ok(reminders
+            .into_iter()
+            .map(|r| BillReminder {
+                step: r.step,
+                owed: Money::round(r.owed),
+                sent_by: r.sent_by.map(to_id),
+                sent_at: r.sent_at,
+            })
+            .collect())
+    }
+
+    /// 发送记录 every notice about the bill (the run's, reminders, the payment's) and how
+    /// each channel ended (staff who read the project's bills; empty for others)
+    async fn notices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::notify::graphql::SentNotice>> {
+        let actor = ctx.actor()?;
+        let (_, notices) = service::follow_up(ctx.state(), &actor, parse_id("id", &self.id)?).await?;
+        Ok(notices.into_iter().map(Into::into).collect())
+    }
+}
+
+/// 催缴 one reminder of a bill.
+#[derive(SimpleObject)]
+pub struct BillReminder {
+    /// the schedule's days after the due date (0: sent by hand)
+    pub step: i32,
+    /// what the bill still owed then
+    pub owed: Money,
+    /// who sent it by hand
+    pub sent_by: Option<ID>,
+    /// when
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A project's reminder schedule.
+#[derive(InputObject)]
+pub struct SetDunningPolicyInput {
+    /// the project
+    pub project_id: ID,
+    /// remind of an unpaid bill this many days after its due date (1 to 10 steps, each 1 to 365)
+    pub days_after_due: Vec<i32>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// What `setDunningPolicy` set.
+#[derive(SimpleObject)]
+pub struct SetDunningPolicyPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// the schedule as it is now
+    pub days_after_due: Vec<i32>,
+}
+
+/// Bills to remind of now.
+#[derive(InputObject)]
+pub struct RemindBillsInput {
+    /// unpaid bills (1 to 500); one reminder a day per bill at most
+    pub bill_ids: Vec<ID>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// What `remindBills` sent.
+#[derive(SimpleObject)]
+pub struct RemindBillsPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// reminders sent (paid bills and bills reminded today are left out)
+    pub sent: i32,
 }
 
 /// A payment's part of one bill.
@@ -598,6 +672,13 @@ pub struct BillQuery;
 
 #[Object]
 impl BillQuery {
+    /// A project's reminder schedule, days after the due date (`bill:read`); none: no
+    /// scheduled reminders.
+    async fn dunning_policy(&self, ctx: &Context<'_>, project_id: ID) -> async_graphql::Result<Option<Vec<i32>>> {
+        let actor = ctx.actor()?;
+        Ok(service::dunning_policy(ctx.state(), &actor, parse_id("projectId", &project_id)?).await?)
+    }
+
     /// 账单预览 (`bill:run`): what `runBills` would generate for the month, with totals per
     /// building and the houses it would skip and why. Writes nothing.
     async fn bill_run_preview(&self, ctx: &Context<'_>, input: BillRunInput) -> async_graphql::Result<BillRunPreview> {
@@ -700,6 +781,36 @@ pub struct BillMutation;
 
 #[Object]
 impl BillMutation {
+    /// 催缴计划 (`fee:write`): the scheduler reminds payers of unpaid bills this many days
+    /// after the due date, each step once per bill, through the app and push or by SMS.
+    #[graphql(guard = "Perm::FeeWrite")]
+    async fn set_dunning_policy(
+        &self,
+        ctx: &Context<'_>,
+        input: SetDunningPolicyInput,
+    ) -> async_graphql::Result<SetDunningPolicyPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let project = parse_id("projectId", &input.project_id)?;
+        service::set_dunning_policy(ctx.state(), &actor, &retry, project, &input.days_after_due).await?;
+        let days = service::dunning_policy(ctx.state(), &actor, project).await?.unwrap_or_default();
+        Ok(SetDunningPolicyPayload { client_mutation_id: input.client_mutation_id, days_after_due: days })
+    }
+
+    /// 催缴 by hand (`payment:write` or `bill:run`): a reminder now of each unpaid bill
+    /// given, at most one a day per bill, logged on the bill.
+    async fn remind_bills(
+        &self,
+        ctx: &Context<'_>,
+        input: RemindBillsInput,
+    ) -> async_graphql::Result<RemindBillsPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let ids = parse_ids("billIds", &input.bill_ids)?;
+        let sent = service::remind(ctx.state(), &actor, &retry, &ids).await?;
+        Ok(RemindBillsPayload { client_mutation_id: input.client_mutation_id, sent: sent as i32 })
+    }
+
     /// 生成账单 (`bill:run`): writes the month's bills for the project (or the buildings,
     /// houses or owners given) in one transaction. Running again adds nothing; unpaid bills
     /// whose lines changed are written again; a bill with a payment is left as it is.

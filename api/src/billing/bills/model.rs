@@ -391,3 +391,29 @@ mod tests {
         assert_eq!(status_of(m("0"), m("0"), m("0")), BillStatus::Paid);
     }
 }
+
+/// 催缴记录 one reminder of an overdue bill.
+#[derive(Debug, Clone)]
+pub struct Reminder {
+    pub id: Uuid,
+    pub bill_id: Uuid,
+    /// the schedule's days after the due date (0: sent by hand)
+    pub step: i32,
+    /// what the bill still owed then
+    pub owed: Decimal,
+    pub sent_by: Option<Uuid>,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// An overdue bill due a reminder.
+#[derive(Debug, Clone)]
+pub struct Overdue {
+    pub bill_id: Uuid,
+    pub company_id: Uuid,
+    pub payer_id: Uuid,
+    pub period: NaiveDate,
+    pub due_date: NaiveDate,
+    pub space: bool,
+    pub owed: Decimal,
+    pub step: i32,
+}

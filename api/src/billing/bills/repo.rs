@@ -820,3 +820,99 @@ pub async fn analyze(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
     sqlx::query!("ANALYZE bills, bill_lines, notifications").execute(db).await?;
     Ok(())
 }
+
+/// A project's reminder schedule (days after the due date).
+pub async fn dunning_policy(db: impl PgExecutor<'_>, project: Uuid) -> sqlx::Result<Option<Vec<i32>>> {
+    sqlx::query_scalar!("SELECT days_after_due FROM dunning_policies WHERE project_id = $1", project)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn set_dunning_policy(
+    db: &mut PgConnection,
+    company: Uuid,
+    project: Uuid,
+    days: &[i32],
+    by: Uuid,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO dunning_policies (project_id, company_id, days_after_due, updated_by, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (project_id) DO UPDATE SET days_after_due = $3, updated_by = $4, updated_at = $5",
+        project,
+        company,
+        days,
+        by,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Unpaid bills past a step of their project's schedule that has not been sent (only the
+/// latest step due: a schedule set late does not send the earlier ones at once).
+pub async fn overdue_for_reminders(
+    db: impl PgExecutor<'_>,
+    today: NaiveDate,
+    limit: i64,
+) -> sqlx::Result<Vec<super::model::Overdue>> {
+    sqlx::query_as!(
+        super::model::Overdue,
+        r#"SELECT b.id AS bill_id, b.company_id, b.payer_id, b.period, b.due_date,
+                  b.parking_space_id IS NOT NULL AS "space!", b.total + b.late_fee - b.paid AS "owed!",
+                  s.step AS "step!"
+           FROM dunning_policies p
+           JOIN bills b ON b.project_id = p.project_id AND b.status <> 'paid' AND b.due_date < $1
+           CROSS JOIN LATERAL (SELECT max(d) AS step FROM unnest(p.days_after_due) AS d
+                               WHERE d <= $1 - b.due_date) s
+           WHERE s.step IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM bill_reminders r WHERE r.bill_id = b.id AND r.step >= s.step)
+           ORDER BY b.due_date, b.id LIMIT $2"#,
+        today,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Reminders sent; a scheduled step already recorded (another replica) is left alone.
+/// Returns the bills whose reminder this call recorded.
+pub async fn insert_reminders(
+    db: &mut PgConnection,
+    company: &[Uuid],
+    bills: &[Uuid],
+    steps: &[i32],
+    owed: &[Decimal],
+    by: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> sqlx::Result<Vec<Uuid>> {
+    let ids: Vec<Uuid> = bills.iter().map(|_| Uuid::now_v7()).collect();
+    sqlx::query_scalar!(
+        "INSERT INTO bill_reminders (id, bill_id, company_id, step, owed, sent_by, sent_at)
+         SELECT u.id, u.bill, u.company, u.step, u.owed, $6, $7
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::numeric[]) AS u(id, bill, company, step, owed)
+         ON CONFLICT (bill_id, step) WHERE step > 0 DO NOTHING
+         RETURNING bill_id",
+        &ids,
+        bills,
+        company,
+        steps,
+        owed,
+        by,
+        at
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn reminders_of(db: impl PgExecutor<'_>, bill: Uuid) -> sqlx::Result<Vec<super::model::Reminder>> {
+    sqlx::query_as!(
+        super::model::Reminder,
+        "SELECT id, bill_id, step, owed, sent_by, sent_at FROM bill_reminders WHERE bill_id = $1 ORDER BY sent_at, id",
+        bill
+    )
+    .fetch_all(db)
+    .await
+}

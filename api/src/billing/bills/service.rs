@@ -507,32 +507,23 @@ async fn notify_payers(
     new: &[Bill],
     changed: &[Bill],
 ) -> AppResult<usize> {
-    use crate::notify::model::{Category, Channel, Priority};
+    use crate::notify::model::{Category, Priority};
     let bills: Vec<(&Bill, bool)> = new
         .iter()
         .map(|b| (b, false))
         .chain(changed.iter().map(|b| (b, true)))
         .filter(|(b, _)| !b.total.is_zero())
         .collect();
-    let mut owners: Vec<Uuid> = bills.iter().map(|(b, _)| b.payer_id).collect();
-    owners.sort();
-    owners.dedup();
-    let accounts: HashMap<Uuid, (Uuid, bool)> =
-        repo::payer_accounts(&mut *tx, &owners).await?.into_iter().map(|(o, u, a)| (o, (u, a))).collect();
-    let users: Vec<Uuid> = accounts.values().map(|(u, _)| *u).collect();
-    let pushable = crate::notify::service::with_push_devices(state, &users).await?;
+    let owners: Vec<Uuid> = bills.iter().map(|(b, _)| b.payer_id).collect();
+    let reach = payer_channels(state, tx, &owners).await?;
     let mut items = Vec::with_capacity(bills.len());
     for (b, changed) in bills {
-        let Some((user, active)) = accounts.get(&b.payer_id) else { continue };
-        let channels = if *active && pushable.contains(user) {
-            vec![Channel::InApp, Channel::Push]
-        } else {
-            vec![Channel::InApp, Channel::Sms]
-        };
+        let Some((user, channels)) = reach.get(&b.payer_id) else { continue };
+        let (user, channels) = (*user, channels.clone());
         let month = format!("{}年{}月", b.period.year(), b.period.month());
         let what = if b.parking_space_id.is_some() { "车位" } else { "房屋" };
         items.push(crate::notify::service::Personal {
-            user_id: *user,
+            user_id: user,
             title: if changed { format!("{month}账单已更新") } else { format!("{month}物业账单") },
             body: format!("您的{what}{month}账单 {} 元，请于 {} 前缴纳。", Money::round(b.total), b.due_date),
             data: serde_json::json!({ "route": "bill", "id": b.id }),
@@ -540,6 +531,33 @@ async fn notify_payers(
         });
     }
     crate::notify::service::enqueue_each(state, tx, company, Category::Bill, Priority::Normal, &items).await
+}
+
+/// How each payer is reached: push and the inbox for owners who use the app with a phone
+/// registered, else SMS and the inbox. Owners without an account are left out.
+async fn payer_channels(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    owners: &[Uuid],
+) -> AppResult<HashMap<Uuid, (Uuid, Vec<crate::notify::model::Channel>)>> {
+    use crate::notify::model::Channel;
+    let mut owners = owners.to_vec();
+    owners.sort();
+    owners.dedup();
+    let accounts = repo::payer_accounts(&mut *tx, &owners).await?;
+    let users: Vec<Uuid> = accounts.iter().map(|a| a.1).collect();
+    let pushable = crate::notify::service::with_push_devices(state, &users).await?;
+    Ok(accounts
+        .into_iter()
+        .map(|(owner, user, active)| {
+            let channels = if active && pushable.contains(&user) {
+                vec![Channel::InApp, Channel::Push]
+            } else {
+                vec![Channel::InApp, Channel::Sms]
+            };
+            (owner, (user, channels))
+        })
+        .collect())
 }
 
 fn charge_line(c: &PendingCharge) -> Line {
@@ -1229,4 +1247,187 @@ pub async fn collection(
         return Err(invalid("to", "区间应在36个月以内且不早于起始月", "Up to 36 months, not before `from`"));
     }
     Ok(repo::collection(&state.db, project, from, to).await?)
+}
+
+/// 催缴计划 (`fee:write` on the project): reminders of unpaid bills this many days after
+/// their due date (1 to 10 steps, each 1 to 365 days).
+pub async fn set_dunning_policy(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    project: Uuid,
+    days: &[i32],
+) -> AppResult<Uuid> {
+    crate::org::company::service::project(state, actor, Perm::FeeWrite, project).await?;
+    let mut days = days.to_vec();
+    days.sort();
+    days.dedup();
+    if days.is_empty() || days.len() > 10 || days.iter().any(|d| !(1..=365).contains(d)) {
+        return Err(invalid(
+            "daysAfterDue",
+            "催缴天数为1到10个、每个1到365天",
+            "daysAfterDue: 1 to 10 days, each from 1 to 365",
+        ));
+    }
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::set_dunning_policy(&mut tx, actor.company_id, project, &days, actor.user_id, now).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "dunning_policy.set",
+        "project",
+        Some(project),
+        serde_json::json!({ "daysAfterDue": days }),
+    )
+    .await?;
+    tx.commit(&project).await?;
+    Ok(project)
+}
+
+/// A project's reminder schedule (`bill:read`).
+pub async fn dunning_policy(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<Option<Vec<i32>>> {
+    bills_reader(state, actor, project).await?;
+    Ok(repo::dunning_policy(&state.db, project).await?)
+}
+
+fn reminder_text(o: &model::Overdue, today: NaiveDate) -> crate::notify::service::Personal {
+    let month = format!("{}年{}月", o.period.year(), o.period.month());
+    let what = if o.space { "车位" } else { "房屋" };
+    crate::notify::service::Personal {
+        user_id: Uuid::nil(),
+        title: "缴费提醒".into(),
+        body: format!(
+            "您的{what}{month}账单尚欠 {} 元，已逾期 {} 天，请尽快缴纳。",
+            Money::round(o.owed),
+            (today - o.due_date).num_days()
+        ),
+        data: serde_json::json!({ "route": "bill", "id": o.bill_id, "reminder": o.step }),
+        channels: Vec::new(),
+    }
+}
+
+/// Reminders recorded and their notices queued, in one transaction, per company.
+async fn send_reminders(
+    state: &AppState,
+    tx: &mut sqlx::PgConnection,
+    due: &[model::Overdue],
+    by: Option<&Actor>,
+) -> AppResult<usize> {
+    let now = state.clock.now();
+    let today = now.with_timezone(&BUSINESS_TZ).date_naive();
+    let companies: Vec<Uuid> = due.iter().map(|o| o.company_id).collect();
+    let ids: Vec<Uuid> = due.iter().map(|o| o.bill_id).collect();
+    let steps: Vec<i32> = due.iter().map(|o| o.step).collect();
+    let owed: Vec<Decimal> = due.iter().map(|o| o.owed).collect();
+    let recorded: HashSet<Uuid> =
+        repo::insert_reminders(tx, &companies, &ids, &steps, &owed, by.map(|a| a.user_id), now)
+            .await?
+            .into_iter()
+            .collect();
+    let owners: Vec<Uuid> = due.iter().map(|o| o.payer_id).collect();
+    let reach = payer_channels(state, tx, &owners).await?;
+    let mut per_company: BTreeMap<Uuid, Vec<crate::notify::service::Personal>> = BTreeMap::new();
+    for o in due.iter().filter(|o| recorded.contains(&o.bill_id)) {
+        let Some((user, channels)) = reach.get(&o.payer_id) else { continue };
+        let mut p = reminder_text(o, today);
+        p.user_id = *user;
+        p.channels = channels.clone();
+        per_company.entry(o.company_id).or_default().push(p);
+    }
+    let mut sent = 0;
+    for (company, items) in &per_company {
+        use crate::notify::model::{Category, Priority};
+        sent +=
+            crate::notify::service::enqueue_each(state, tx, *company, Category::Bill, Priority::Normal, items).await?;
+        let payload = serde_json::json!({ "reminders": items.len(), "byHand": by.is_some() });
+        match by {
+            Some(a) => audit::record(tx, now, a, "bill.remind", "bill", None, payload).await?,
+            None => audit::record(tx, now, &audit::System(*company), "bill.remind", "bill", None, payload).await?,
+        }
+    }
+    Ok(sent)
+}
+
+/// The scheduler's job: 催缴 by each project's schedule, each step once per bill, logged
+/// per bill. A reminder's SMS over a number's daily allowance waits for the next morning.
+pub async fn dun(state: &AppState) -> AppResult<usize> {
+    let today = state.clock.now().with_timezone(&BUSINESS_TZ).date_naive();
+    let due = repo::overdue_for_reminders(&state.db, today, 5000).await?;
+    if due.is_empty() {
+        return Ok(0);
+    }
+    let mut tx = state.db.begin().await?;
+    let sent = send_reminders(state, &mut tx, &due, None).await?;
+    tx.commit().await?;
+    Ok(sent)
+}
+
+/// 催缴 by hand (`payment:write` or `bill:run` on the bills' project): a reminder now for
+/// each unpaid bill given that had none today. Returns how many went out.
+pub async fn remind(state: &AppState, actor: &Actor, retry: &Retry, ids: &[Uuid]) -> AppResult<usize> {
+    let mut ids = ids.to_vec();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() || ids.len() > 500 {
+        return Err(invalid("billIds", "一次催缴1到500张账单", "Remind of 1 to 500 bills at a time"));
+    }
+    let now = state.clock.now();
+    let today = now.with_timezone(&BUSINESS_TZ).date_naive();
+    let mut due = Vec::new();
+    for id in &ids {
+        let b = bill(state, actor, *id).await?;
+        if !actor.reaches(&[Perm::PaymentWrite, Perm::BillRun], b.project_id) {
+            return Err(AppError::forbidden());
+        }
+        if b.status == BillStatus::Paid {
+            continue;
+        }
+        let today_already = repo::reminders_of(&state.db, b.id)
+            .await?
+            .iter()
+            .any(|r| r.sent_at.with_timezone(&BUSINESS_TZ).date_naive() == today);
+        if today_already {
+            continue;
+        }
+        due.push(model::Overdue {
+            bill_id: b.id,
+            company_id: b.company_id,
+            payer_id: b.payer_id,
+            period: b.period,
+            due_date: b.due_date,
+            space: b.parking_space_id.is_some(),
+            owed: b.outstanding(),
+            step: 0,
+        });
+    }
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let sent = if due.is_empty() { 0 } else { send_reminders(state, &mut tx, &due, Some(actor)).await? };
+    tx.commit(&sent).await?;
+    Ok(sent)
+}
+
+/// A bill's reminders and what was sent about it, for the staff who read its project's
+/// bills (none for others).
+pub async fn follow_up(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+) -> AppResult<(Vec<model::Reminder>, Vec<crate::notify::model::Notice>)> {
+    let b = bill(state, actor, id).await?;
+    if !actor.reaches(&[Perm::BillRead, Perm::BillRun, Perm::PaymentWrite], b.project_id)
+        || b.company_id != actor.company_id
+    {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let reminders = repo::reminders_of(&state.db, b.id).await?;
+    let notices = crate::notify::service::about(state, b.company_id, "bill", b.id).await?;
+    Ok((reminders, notices))
 }
