@@ -8,6 +8,8 @@ ensure_services
 
 export WUYE_DATABASE_URL="${WUYE_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/wuye}"
 export WUYE_ENV="${WUYE_ENV:-development}"
+# online payments without a merchant: the development gateway reports orders paid when asked
+export WUYE_PAY__DEV_GATEWAY="${WUYE_PAY__DEV_GATEWAY:-true}"
 export SQLX_OFFLINE=true
 
 db=$(basename "${WUYE_DATABASE_URL%%\?*}")

@@ -25,7 +25,9 @@ CREATE TABLE pay_orders (
     paid_at        timestamptz,
     CONSTRAINT pay_orders_out_trade_no_key UNIQUE (out_trade_no),
     CONSTRAINT pay_orders_transaction_key UNIQUE (provider, transaction_id),
-    CHECK ((status = 'paid') = (payment_id IS NOT NULL))
+    -- a paid order has its payment; a disputed one may (the money received, all unapplied)
+    CHECK (status NOT IN ('pending', 'closed') OR payment_id IS NULL),
+    CHECK (status <> 'paid' OR payment_id IS NOT NULL)
 );
 CREATE INDEX pay_orders_company_id_idx ON pay_orders (company_id);
 CREATE INDEX pay_orders_project_id_idx ON pay_orders (project_id);
@@ -58,6 +60,8 @@ CREATE TABLE refunds (
     reason             text NOT NULL,
     status             text NOT NULL CHECK (status IN ('processing', 'succeeded', 'failed')),
     provider_refund_id text,
+    -- when the provider first answered the refund request (then it is only asked about)
+    submitted_at       timestamptz,
     attempts           integer NOT NULL DEFAULT 0,
     last_error         text,
     created_at         timestamptz NOT NULL,

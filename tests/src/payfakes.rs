@@ -295,15 +295,48 @@ async fn wx_refund(
         return s.error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "订单不存在");
     };
     let refund = b["amount"]["refund"].as_i64().unwrap_or(0);
-    if b["amount"]["total"].as_i64() != Some(o.total) || refund <= 0 || refund > o.total || no.is_empty() {
+    let before: i64 = s
+        .refunds
+        .lock()
+        .unwrap()
+        .values()
+        .filter(|r| r["transaction_id"] == txn)
+        .map(|r| r["amount"]["refund"].as_i64().unwrap())
+        .sum();
+    if !matches!(o.state.as_str(), "SUCCESS" | "REFUND") {
+        return s.error(StatusCode::FORBIDDEN, "TRADE_ERROR", "订单状态不允许退款");
+    }
+    if b["amount"]["total"].as_i64() != Some(o.total) || refund <= 0 || before + refund > o.total || no.is_empty() {
         return s.error(StatusCode::BAD_REQUEST, "PARAM_ERROR", "退款金额错误");
     }
     o.state = "REFUND".into();
+    // WeChat answers PROCESSING; the refund query tells SUCCESS later
     let answer = json!({"refund_id": format!("5030{}", random(24)), "out_refund_no": no, "transaction_id": txn,
-        "out_trade_no": otn, "channel": "ORIGINAL", "status": "SUCCESS",
+        "out_trade_no": otn, "channel": "ORIGINAL", "status": "PROCESSING",
         "amount": {"refund": refund, "total": o.total, "currency": "CNY"}});
     drop(orders);
     s.refunds.lock().unwrap().insert(no, answer.clone());
+    s.answer(StatusCode::OK, Some(answer))
+}
+
+async fn wx_refund_query(
+    State(s): State<Arc<WxState>>,
+    UrlPath(no): UrlPath<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if !s.authorized(&method, &uri, &headers, b"") {
+        return s.error(StatusCode::UNAUTHORIZED, "SIGN_ERROR", "签名错误");
+    }
+    let mut refunds = s.refunds.lock().unwrap();
+    let Some(r) = refunds.get_mut(&no) else {
+        drop(refunds);
+        return s.error(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "退款单不存在");
+    };
+    r["status"] = json!("SUCCESS");
+    let answer = r.clone();
+    drop(refunds);
     s.answer(StatusCode::OK, Some(answer))
 }
 
@@ -334,6 +367,7 @@ impl FakeWechatPay {
             .route("/v3/pay/transactions/out-trade-no/{otn}", get(wx_query))
             .route("/v3/pay/transactions/out-trade-no/{otn}/close", post(wx_close))
             .route("/v3/refund/domestic/refunds", post(wx_refund))
+            .route("/v3/refund/domestic/refunds/{no}", get(wx_refund_query))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -395,6 +429,7 @@ impl FakeWechatPay {
     pub fn pay(&self, otn: &str) -> String {
         let mut orders = self.state.orders.lock().unwrap();
         let o = orders.get_mut(otn).expect("an order the server created");
+        assert_eq!(o.state, "NOTPAY", "WeChat takes payment only of an open order");
         o.state = "SUCCESS".into();
         o.transaction_id = Some(format!("42000{}", &random(23)).chars().filter(char::is_ascii_alphanumeric).collect());
         o.transaction_id.clone().unwrap()
@@ -529,6 +564,19 @@ async fn ali_gateway(State(s): State<Arc<AliState>>, body: Bytes) -> Response {
                 s.answer(&method, json!({"code": "10000", "msg": "Success", "out_trade_no": otn}))
             }
         },
+        "alipay.trade.fastpay.refund.query" => {
+            drop(orders);
+            let req_no = biz["out_request_no"].as_str().unwrap_or_default().to_owned();
+            let done = s.refunds.lock().unwrap().get(&req_no).cloned();
+            match done {
+                Some(amount) => s.answer(
+                    &method,
+                    json!({"code": "10000", "msg": "Success", "out_trade_no": otn,
+                    "out_request_no": req_no, "refund_amount": amount, "refund_status": "REFUND_SUCCESS"}),
+                ),
+                None => s.answer(&method, json!({"code": "10000", "msg": "Success"})),
+            }
+        }
         "alipay.trade.refund" => {
             let req_no = biz["out_request_no"].as_str().unwrap_or_default().to_owned();
             let amount = biz["refund_amount"].as_str().unwrap_or_default().to_owned();
@@ -537,8 +585,17 @@ async fn ali_gateway(State(s): State<Arc<AliState>>, body: Bytes) -> Response {
                 return s.business_error(&method, "ACQ.TRADE_NOT_EXIST", "交易不存在");
             };
             drop(orders);
+            if o.status != "TRADE_SUCCESS" {
+                return s.business_error(&method, "ACQ.TRADE_STATUS_ERROR", "交易状态不合法");
+            }
             let mut refunds = s.refunds.lock().unwrap();
             let repeat = refunds.contains_key(&req_no);
+            let cents = |a: &str| (a.parse::<f64>().unwrap_or(0.0) * 100.0).round() as i64;
+            let before: i64 = refunds.values().map(|a| cents(a)).sum();
+            if !repeat && (cents(&amount) <= 0 || before + cents(&amount) > cents(&o.total_amount)) {
+                drop(refunds);
+                return s.business_error(&method, "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "退款金额超限");
+            }
             refunds.insert(req_no, amount.clone());
             drop(refunds);
             s.answer(
@@ -598,6 +655,10 @@ impl FakeAlipay {
         let biz: Value = serde_json::from_str(&p["biz_content"]).unwrap();
         assert_eq!(biz["product_code"], "QUICK_MSECURITY_PAY");
         let otn = biz["out_trade_no"].as_str().unwrap().to_owned();
+        if let Some(o) = self.order(&otn) {
+            assert_eq!(o.status, "WAIT_BUYER_PAY", "Alipay does not reopen a closed or paid trade");
+            return otn;
+        }
         self.state.orders.lock().unwrap().insert(
             otn.clone(),
             AliOrder {
@@ -626,6 +687,7 @@ impl FakeAlipay {
     pub fn pay(&self, otn: &str) -> String {
         let mut orders = self.state.orders.lock().unwrap();
         let o = orders.get_mut(otn).expect("an order the app opened");
+        assert_eq!(o.status, "WAIT_BUYER_PAY", "Alipay takes payment only of an open trade");
         o.status = "TRADE_SUCCESS".into();
         o.trade_no = Some(format!("2026112722001{}", random(15)).chars().filter(char::is_ascii_alphanumeric).collect());
         o.trade_no.clone().unwrap()
@@ -654,13 +716,21 @@ impl FakeAlipay {
             ("buyer_pay_amount", amount),
             ("seller_id", ALI_SELLER_ID.into()),
             ("subject", "物业账单".into()),
+            // empty parameters are signed too
+            ("passback_params", String::new()),
             ("gmt_create", now.clone()),
             ("gmt_payment", now),
         ] {
             p.insert(k.to_owned(), v);
         }
         let key = if forged { &self.state.forged } else { &self.state.alipay };
-        let sig = sign(key, sign_content(&p, &["sign", "sign_type"]).as_bytes());
+        let content = p
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "sign" | "sign_type"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let sig = sign(key, content.as_bytes());
         p.insert("sign".into(), sig);
         form_urlencoded::Serializer::new(String::new()).extend_pairs(p.iter()).finish()
     }

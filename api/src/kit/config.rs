@@ -112,6 +112,10 @@ pub struct PayConfig {
     pub notify_max_skew_secs: i64,
     pub wechat: std::collections::BTreeMap<String, WechatMerchant>,
     pub alipay: std::collections::BTreeMap<String, AlipayMerchant>,
+    /// development only: a company without a merchant pays through the development
+    /// gateway, which reports every order paid when asked (`deploy/dev.sh` turns it on;
+    /// production refuses it)
+    pub dev_gateway: bool,
 }
 
 impl Default for PayConfig {
@@ -124,6 +128,7 @@ impl Default for PayConfig {
             notify_max_skew_secs: 300,
             wechat: Default::default(),
             alipay: Default::default(),
+            dev_gateway: false,
         }
     }
 }
@@ -594,6 +599,9 @@ impl Config {
         }
         if self.sms.provider == "dev" || self.sms.secondary.as_deref() == Some("dev") {
             return Err(ConfigError::Insecure("the development SMS sender is configured (WUYE_SMS__PROVIDER)"));
+        }
+        if self.pay.dev_gateway {
+            return Err(ConfigError::Insecure("the development payment gateway is on (WUYE_PAY__DEV_GATEWAY)"));
         }
         if self.push.fcm_service_account.is_none() && self.push.jpush_app_key.is_none() {
             return Err(ConfigError::Insecure(

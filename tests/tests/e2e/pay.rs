@@ -147,6 +147,10 @@ async fn a_wechat_payment_is_booked_once_from_its_signed_notification() {
     let first = s.ok(Some(&o6), PAY, json!({"i": input})).await["payBills"]["payOrder"].clone();
     let again = s.ok(Some(&o6), PAY, json!({"i": input})).await["payBills"]["payOrder"].clone();
     assert_eq!(first["id"], again["id"]);
+    assert_eq!(first["status"], "PENDING", "the retry did not close the order it gives back");
+    // asked again without the id (the app restarted): the open order of the same bills
+    let reopened = s.ok(Some(&o6), PAY, json!({"i": {"billIds": b.six, "provider": "WECHAT"}})).await;
+    assert_eq!(reopened["payBills"]["payOrder"]["id"], first["id"]);
     assert_eq!(wx.orders(), 1);
     assert_eq!((first["status"].as_str(), dec(&first["amount"])), (Some("PENDING"), owed));
     let otn = first["outTradeNo"].as_str().unwrap().to_owned();
@@ -236,7 +240,15 @@ async fn a_wechat_payment_is_booked_once_from_its_signed_notification() {
     assert_eq!(wx.deliver(&url, &n).await.0, 204, "acknowledged: people look at it, WeChat need not retry");
     let o = s.ok(Some(&o7), ORDER, json!({"id": seven["id"]})).await["payOrder"].clone();
     assert_eq!(o["status"], "DISPUTED");
-    assert_eq!(s.scalar("SELECT count(*) FROM payments").await, 1);
+    assert!(o["paymentId"].is_string(), "the money received is held on a payment, to refund: {o}");
+    assert_eq!(
+        s.scalar(
+            "SELECT count(*) FROM payments WHERE unapplied = amount AND NOT EXISTS
+                  (SELECT 1 FROM payment_allocations a WHERE a.payment_id = payments.id)"
+        )
+        .await,
+        1
+    );
     assert_eq!(s.ok(Some(&o7), BILL, json!({"id": b.seven[1]})).await["bill"]["status"], "UNPAID", "nothing booked");
     let told = s
         .scalar(
@@ -267,6 +279,11 @@ async fn a_wechat_payment_is_booked_once_from_its_signed_notification() {
     assert_eq!(r["refunds"][0]["status"], "PROCESSING");
     wuye_api::app::scheduler::run_once(&s.state).await.unwrap();
     let r = s.ok(Some(&finance), refunds, json!({"p": payment})).await;
+    assert_eq!(r["refunds"][0]["status"], "PROCESSING", "WeChat is still paying it back: {r}");
+    let later = s.ok(Some(&o6), BILL, json!({"id": b.six[1]})).await["bill"].clone();
+    assert_eq!(later["status"], "PAID", "nothing booked before the money moved");
+    wuye_api::app::scheduler::run_once(&s.state).await.unwrap();
+    let r = s.ok(Some(&finance), refunds, json!({"p": payment})).await;
     assert_eq!(r["refunds"][0]["status"], "SUCCEEDED", "{r}");
     let paid_back = wx.refunds();
     assert_eq!(paid_back.len(), 1);
@@ -283,9 +300,12 @@ async fn a_wechat_payment_is_booked_once_from_its_signed_notification() {
 #[tokio::test]
 async fn alipay_payments_are_found_by_asking_when_no_notification_comes() {
     let ali = FakeAlipay::start().await;
+    let wx = FakeWechatPay::start().await;
     let merchant = ali.merchant();
+    let wx_merchant = wx.merchant();
     let s = TestServer::seeded_with(|c| {
         c.pay.alipay.insert("JCWY".into(), merchant);
+        c.pay.wechat.insert("JCWY".into(), wx_merchant);
         c.pay.reconcile_after_secs = 60;
     })
     .await;
@@ -333,23 +353,28 @@ async fn alipay_payments_are_found_by_asking_when_no_notification_comes() {
     assert_eq!(s.scalar("SELECT count(*) FROM payments").await, 2);
     assert_eq!(s.ok(Some(&o7), BILL, json!({"id": b.seven[1]})).await["bill"]["status"], "PAID");
 
-    // a second order of the same bill closes the first at Alipay
+    // the same bill again through Alipay: the open order; through WeChat: refused while the
+    // Alipay order string was never opened (Alipay cannot close it, it stays payable)
     let first =
         s.ok(Some(&o6), PAY, json!({"i": {"billIds": [b.six[0]], "provider": "ALIPAY"}})).await["payBills"]["payOrder"]
             .clone();
+    let same = s.ok(Some(&o6), PAY, json!({"i": {"billIds": [b.six[0]], "provider": "ALIPAY"}})).await;
+    assert_eq!(same["payBills"]["payOrder"]["id"], first["id"]);
+    let r = s.gql(Some(&o6), PAY, json!({"i": {"billIds": [b.six[0]], "provider": "WECHAT"}})).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "billIds"), "{r}");
+    // once opened, a WeChat order of the same bill closes it at Alipay
     let p1: Value = serde_json::from_str(first["params"].as_str().unwrap()).unwrap();
     let otn1 = ali.open(p1["orderString"].as_str().unwrap());
     let second =
-        s.ok(Some(&o6), PAY, json!({"i": {"billIds": [b.six[0]], "provider": "ALIPAY"}})).await["payBills"]["payOrder"]
+        s.ok(Some(&o6), PAY, json!({"i": {"billIds": [b.six[0]], "provider": "WECHAT"}})).await["payBills"]["payOrder"]
             .clone();
     assert_ne!(first["id"], second["id"]);
     assert_eq!(ali.order(&otn1).unwrap().status, "TRADE_CLOSED");
     assert_eq!(s.ok(Some(&o6), ORDER, json!({"id": first["id"]})).await["payOrder"]["status"], "CLOSED");
 
-    // paid, and neither a notification nor the app comes back: the scheduler asks Alipay
-    let p2: Value = serde_json::from_str(second["params"].as_str().unwrap()).unwrap();
-    let otn2 = ali.open(p2["orderString"].as_str().unwrap());
-    ali.pay(&otn2);
+    // paid, and neither a notification nor the app comes back: the scheduler asks WeChat
+    let otn2 = second["outTradeNo"].as_str().unwrap().to_owned();
+    wx.pay(&otn2);
     wuye_api::app::scheduler::run_once(&s.state).await.unwrap();
     assert_eq!(s.ok(Some(&o6), ORDER, json!({"id": second["id"]})).await["payOrder"]["status"], "PENDING", "too early");
     s.advance(61);
@@ -359,7 +384,7 @@ async fn alipay_payments_are_found_by_asking_when_no_notification_comes() {
     assert_eq!(ali.bad_signatures(), 0, "every gateway request carried the app's valid signature");
     // Alipay refunds through the approval as well
     let finance = s.sign_in("finance1").await;
-    let payment = s.ok(Some(&o6), ORDER, json!({"id": second["id"]})).await["payOrder"]["paymentId"].clone();
+    let payment = paid["paymentId"].clone();
     let ask = "mutation($i: RequestRefundInput!) { requestRefund(input: $i) { approval { id } } }";
     let a =
         s.ok(Some(&finance), ask, json!({"i": {"paymentId": payment, "amount": "2", "reason": "物业费多收"}})).await;

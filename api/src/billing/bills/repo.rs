@@ -916,3 +916,13 @@ pub async fn reminders_of(db: impl PgExecutor<'_>, bill: Uuid) -> sqlx::Result<V
     .fetch_all(db)
     .await
 }
+
+/// The bills of a project in an open online order.
+pub async fn bills_being_paid(db: impl PgExecutor<'_>, project: Uuid) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        r#"SELECT DISTINCT unnest(bill_ids) AS "id!" FROM pay_orders WHERE project_id = $1 AND status = 'pending'"#,
+        project
+    )
+    .fetch_all(db)
+    .await
+}

@@ -339,9 +339,12 @@ async fn plan(
         })
         .collect();
     // a house or space with a payment on any of its bills of the month changes only by an
-    // approved adjustment: no new bill beside the paid one
+    // approved adjustment: no new bill beside the paid one. A bill in an open online order
+    // is held the same way: the owner is paying what the order says.
+    let paying: HashSet<Uuid> = repo::bills_being_paid(&mut *conn, i.project_id).await?.into_iter().collect();
+    let held = |b: &Bill| !b.paid.is_zero() || paying.contains(&b.id);
     let paid_targets: HashSet<(Option<Uuid>, Option<Uuid>)> =
-        by_key.values().filter(|b| !b.paid.is_zero()).map(|b| (b.house_id, b.parking_space_id)).collect();
+        by_key.values().filter(|b| held(b)).map(|b| (b.house_id, b.parking_space_id)).collect();
     let mut buildings: BTreeMap<Option<Uuid>, BuildingTotal> = BTreeMap::new();
     for d in drafts {
         let key = (d.house_id, d.space_id, d.resident);
@@ -402,7 +405,7 @@ async fn plan(
                     plan.outcome.unchanged += 1;
                     let t = Money::round(old.total);
                     (old, t)
-                } else if !old.paid.is_zero() {
+                } else if held(&old) {
                     if !same {
                         skip(
                             &mut plan.outcome,
@@ -467,7 +470,7 @@ async fn plan(
         let total = if fees.is_empty() {
             plan.outcome.unchanged += 1;
             Money::round(old.total)
-        } else if !old.paid.is_zero() || paid_targets.contains(&(old.house_id, old.parking_space_id)) {
+        } else if held(&old) || paid_targets.contains(&(old.house_id, old.parking_space_id)) {
             skip(&mut plan.outcome, old.house_id, old.parking_space_id, SkipReason::HasPayment, String::new());
             continue;
         } else {

@@ -28,7 +28,18 @@ pub struct Alipay {
     alipay_key: DecodingKey,
 }
 
-/// `k=v&…` over the sorted parameters, empty values and the excluded keys left out.
+/// A notification's signed text: every parameter but `sign` and `sign_type`, empty ones
+/// included, sorted, `k=v` joined by `&`.
+pub fn notify_sign_content(params: &BTreeMap<String, String>) -> String {
+    params
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "sign" | "sign_type"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A request's signed text: the sorted parameters, empty values and the excluded keys left out.
 pub fn sign_content(params: &BTreeMap<String, String>, exclude: &[&str]) -> String {
     params
         .iter()
@@ -188,11 +199,12 @@ impl Gateway for Alipay {
         }
     }
 
-    async fn close(&self, out_trade_no: &str) -> Result<(), PayError> {
+    async fn close(&self, out_trade_no: &str) -> Result<bool, PayError> {
         match self.call("alipay.trade.close", &json!({ "out_trade_no": out_trade_no })).await {
-            Ok(_) => Ok(()),
-            // never opened at Alipay: nothing to close
-            Err(PayError::Refused { code, .. }) if code == "ACQ.TRADE_NOT_EXIST" => Ok(()),
+            Ok(_) => Ok(true),
+            // the app has not opened the order string yet: Alipay cannot close it, and it
+            // stays payable until it expires
+            Err(PayError::Refused { code, .. }) if code == "ACQ.TRADE_NOT_EXIST" => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -205,12 +217,27 @@ impl Gateway for Alipay {
             "refund_reason": r.reason.chars().take(80).collect::<String>(),
         });
         match self.call("alipay.trade.refund", &biz).await {
-            Ok(v) => Ok(RefundState::Succeeded {
-                refund_id: v["trade_no"].as_str().map(|t| format!("{t}:{}", r.out_refund_no)),
-            }),
+            // money moved now; "N" (a repeat, or not yet): confirmed by the refund query
+            Ok(v) if v["fund_change"].as_str() == Some("Y") => {
+                Ok(RefundState::Succeeded { refund_id: Some(r.out_refund_no.to_owned()) })
+            }
+            Ok(_) => self.refund_status(r).await,
             Err(PayError::Refused { code, message }) => Ok(RefundState::Failed(format!("{code}: {message}"))),
             Err(e) => Err(e),
         }
+    }
+
+    async fn refund_status(&self, r: &RefundRequest<'_>) -> Result<RefundState, PayError> {
+        let biz = json!({ "out_trade_no": r.out_trade_no, "out_request_no": r.out_refund_no });
+        let v = self.call("alipay.trade.fastpay.refund.query", &biz).await?;
+        // a refund that exists answers with its number; REFUND_SUCCESS (or no status) is done
+        if v["out_request_no"].as_str() != Some(r.out_refund_no) {
+            return Ok(RefundState::Processing { refund_id: None });
+        }
+        Ok(match v["refund_status"].as_str() {
+            None | Some("REFUND_SUCCESS") => RefundState::Succeeded { refund_id: Some(r.out_refund_no.to_owned()) },
+            Some(_) => RefundState::Processing { refund_id: None },
+        })
     }
 
     fn notice(&self, n: &NotifyRequest<'_>, _now: DateTime<Utc>) -> Result<Trade, PayError> {
@@ -220,7 +247,7 @@ impl Gateway for Alipay {
         if params.get("sign_type").map(String::as_str) != Some("RSA2") {
             return Err(PayError::Signature("sign_type is not RSA2"));
         }
-        if !rsa_verify(&self.alipay_key, sign_content(&params, &["sign", "sign_type"]).as_bytes(), sign) {
+        if !rsa_verify(&self.alipay_key, notify_sign_content(&params).as_bytes(), sign) {
             return Err(PayError::Signature("signature does not verify"));
         }
         if params.get("app_id") != Some(&self.app_id) {
@@ -256,6 +283,7 @@ mod tests {
         p.insert("sign_type".to_owned(), "RSA2".to_owned());
         assert_eq!(sign_content(&p, &["sign"]), "a=1 x&b=2&sign_type=RSA2");
         assert_eq!(sign_content(&p, &["sign", "sign_type"]), "a=1 x&b=2");
+        assert_eq!(notify_sign_content(&p), "a=1 x&b=2&empty=");
     }
 
     #[test]

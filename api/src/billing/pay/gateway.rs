@@ -97,9 +97,13 @@ pub trait Gateway: Send + Sync {
     /// the parameters the app hands to the provider's SDK
     async fn prepay(&self, o: &PrepayRequest<'_>) -> Result<serde_json::Value, PayError>;
     async fn query(&self, out_trade_no: &str) -> Result<Trade, PayError>;
-    /// closes an unpaid order so it can no longer be paid
-    async fn close(&self, out_trade_no: &str) -> Result<(), PayError>;
+    /// closes an unpaid order so it can no longer be paid; false: the provider does not
+    /// know it yet (an Alipay order string not opened) and cannot close it
+    async fn close(&self, out_trade_no: &str) -> Result<bool, PayError>;
+    /// asks for a refund (idempotent by its number)
     async fn refund(&self, r: &RefundRequest<'_>) -> Result<RefundState, PayError>;
+    /// how a refund asked for earlier stands
+    async fn refund_status(&self, r: &RefundRequest<'_>) -> Result<RefundState, PayError>;
     /// a notification, verified: the order it reports
     fn notice(&self, n: &NotifyRequest<'_>, now: DateTime<Utc>) -> Result<Trade, PayError>;
 }
@@ -212,14 +216,18 @@ impl Gateway for DevGateway {
         })
     }
 
-    async fn close(&self, out_trade_no: &str) -> Result<(), PayError> {
+    async fn close(&self, out_trade_no: &str) -> Result<bool, PayError> {
         let mut r = self.redis.clone();
         let _: () = r.del(format!("{}{}", self.prefix, out_trade_no)).await.map_err(redis_err)?;
-        Ok(())
+        Ok(true)
     }
 
     async fn refund(&self, r: &RefundRequest<'_>) -> Result<RefundState, PayError> {
         Ok(RefundState::Succeeded { refund_id: Some(format!("DEV{}", r.out_refund_no)) })
+    }
+
+    async fn refund_status(&self, r: &RefundRequest<'_>) -> Result<RefundState, PayError> {
+        self.refund(r).await
     }
 
     fn notice(&self, _n: &NotifyRequest<'_>, _now: DateTime<Utc>) -> Result<Trade, PayError> {

@@ -68,6 +68,8 @@ pub struct Refund {
     pub reason: String,
     pub status: RefundStatus,
     pub provider_refund_id: Option<String>,
+    /// when the provider first answered the request
+    pub submitted_at: Option<DateTime<Utc>>,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,

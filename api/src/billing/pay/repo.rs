@@ -104,7 +104,7 @@ pub async fn due_for_check(db: impl PgExecutor<'_>, before: DateTime<Utc>, limit
                   created_at, paid_at
            FROM pay_orders
            WHERE status = 'pending' AND created_at <= $1 AND (checked_at IS NULL OR checked_at <= $1)
-           ORDER BY created_at LIMIT $2"#,
+           ORDER BY coalesce(checked_at, created_at) LIMIT $2"#,
         before,
         limit
     )
@@ -207,7 +207,7 @@ pub async fn refunds_of(db: impl PgExecutor<'_>, payment: Uuid) -> sqlx::Result<
     sqlx::query_as!(
         Refund,
         r#"SELECT id, company_id, project_id, payment_id, approval_id, out_refund_no, amount, reason,
-                  status AS "status: RefundStatus", provider_refund_id, attempts, last_error, created_at, done_at
+                  status AS "status: RefundStatus", provider_refund_id, submitted_at, attempts, last_error, created_at, done_at
            FROM refunds WHERE payment_id = $1 ORDER BY created_at, id"#,
         payment
     )
@@ -215,17 +215,53 @@ pub async fn refunds_of(db: impl PgExecutor<'_>, payment: Uuid) -> sqlx::Result<
     .await
 }
 
-/// Refunds still being paid back, locked for this replica (others skip them).
-pub async fn processing_for_update(db: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Refund>> {
+/// Refunds still being paid back, the least tried first.
+pub async fn processing(db: impl PgExecutor<'_>, limit: i64) -> sqlx::Result<Vec<Refund>> {
     sqlx::query_as!(
         Refund,
         r#"SELECT id, company_id, project_id, payment_id, approval_id, out_refund_no, amount, reason,
-                  status AS "status: RefundStatus", provider_refund_id, attempts, last_error, created_at, done_at
-           FROM refunds WHERE status = 'processing' ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED"#,
+                  status AS "status: RefundStatus", provider_refund_id, submitted_at, attempts, last_error, created_at, done_at
+           FROM refunds WHERE status = 'processing' ORDER BY attempts, created_at LIMIT $1"#,
         limit
     )
     .fetch_all(db)
     .await
+}
+
+/// Locks a refund still being paid back; false when it is not any more.
+pub async fn lock_processing(db: &mut PgConnection, id: Uuid) -> sqlx::Result<bool> {
+    Ok(sqlx::query_scalar!("SELECT id FROM refunds WHERE id = $1 AND status = 'processing' FOR UPDATE", id)
+        .fetch_optional(db)
+        .await?
+        .is_some())
+}
+
+pub async fn mark_submitted(db: &mut PgConnection, id: Uuid, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE refunds SET submitted_at = coalesce(submitted_at, $2) WHERE id = $1", id, at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The provider reported another amount: the order is disputed, with the payment that
+/// holds the money (all of it unapplied) when there was any.
+pub async fn mark_disputed(
+    db: &mut PgConnection,
+    id: Uuid,
+    transaction_id: &str,
+    payment: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE pay_orders SET status = 'disputed', transaction_id = $2, payment_id = $3, checked_at = $4 WHERE id = $1",
+        id,
+        transaction_id,
+        payment,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 pub async fn finish_refund(

@@ -25,6 +25,7 @@ use crate::billing::bills::model::{Bill, Payment, PaymentMethod};
 use crate::billing::bills::service as bills;
 use crate::kit::approval::{Applier, Approval, ApprovalKind, NewApproval};
 use crate::kit::audit::{self, System};
+use crate::kit::clock::BUSINESS_TZ;
 use crate::kit::config::{Config, RunEnv};
 use crate::kit::error::{AppError, AppResult, Msg};
 use crate::kit::idempotency::Retry;
@@ -56,7 +57,7 @@ impl Gateways {
             let g = Alipay::new(m).map_err(|e| PayError::Key(format!("pay.alipay.{code}: {e}")))?;
             merchants.insert((PayProvider::Alipay, code.clone()), Arc::new(g));
         }
-        let dev = (config.env == RunEnv::Development).then(|| {
+        let dev = (config.env == RunEnv::Development && config.pay.dev_gateway).then(|| {
             [PayProvider::Wechat, PayProvider::Alipay]
                 .into_iter()
                 .map(|p| {
@@ -137,6 +138,7 @@ pub async fn pay_bills(state: &AppState, actor: &Actor, retry: &Retry, i: PayInp
         return Err(invalid("billIds", "一次支付对应1到50张账单", "One payment settles 1 to 50 bills"));
     }
     let mut project = None;
+    let mut seen = Vec::with_capacity(ids.len());
     for id in &ids {
         let b = bills::bill(state, actor, *id).await?;
         if actor.owner_id != Some(b.payer_id) {
@@ -150,6 +152,7 @@ pub async fn pay_bills(state: &AppState, actor: &Actor, retry: &Retry, i: PayInp
             ));
         }
         project = Some(b.project_id);
+        seen.push(b);
     }
     let (Some(project), Some(owner)) = (project, actor.owner_id) else {
         return Err(invalid("billIds", "请选择账单", "Give the bills"));
@@ -167,20 +170,38 @@ pub async fn pay_bills(state: &AppState, actor: &Actor, retry: &Retry, i: PayInp
             Msg::new("该支付方式未开通", "This payment method is not available"),
         ));
     };
-    // open orders of these bills: book them if paid meanwhile, else close them
-    for o in repo::pending_of_bills(&state.db, actor.company_id, &ids).await? {
-        reconcile_one(state, &o, true).await?;
-    }
     let now = state.clock.now();
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
+    // an open order of exactly these bills, this way, for what they owe now is given again;
+    // other open orders of any of them are closed first (or booked, if paid meanwhile)
+    let owed_now: Decimal = seen.iter().map(Bill::outstanding).sum();
+    for o in repo::pending_of_bills(&state.db, actor.company_id, &ids).await? {
+        if o.provider == i.provider
+            && o.channel == i.channel
+            && o.bill_ids == ids
+            && o.amount == owed_now
+            && o.expires_at > now + TimeDelta::minutes(2)
+        {
+            tx.commit(&o.id).await?;
+            return Ok(o.id);
+        }
+        reconcile_one(state, &o, true).await?;
+    }
     let locked = bills::lock_bills(&mut tx, actor.company_id, &ids).await?;
     if locked.len() != ids.len() || locked.iter().any(|b| b.payer_id != owner || b.project_id != project) {
         return Err(AppError::conflict(
             "billIds",
             Msg::new("账单已变更，请刷新后重试", "The bills changed: reload and retry"),
+        ));
+    }
+    // another request of the same bills got in first
+    if !repo::pending_of_bills(&mut *tx, actor.company_id, &ids).await?.is_empty() {
+        return Err(AppError::conflict(
+            "billIds",
+            Msg::new("这些账单正在支付中，请稍后再试", "These bills are being paid: try again shortly"),
         ));
     }
     let amount: Decimal = locked.iter().map(Bill::outstanding).sum();
@@ -316,28 +337,24 @@ pub async fn notified(
         .ok_or(NotifyError::UnknownMerchant)?;
     let now = state.clock.now();
     let trade = gw.notice(&NotifyRequest { headers, body }, now).map_err(NotifyError::Refused)?;
-    if provider == PayProvider::Wechat {
-        // the same signed message twice is a replay: each delivery of WeChat Pay is signed anew
-        let sig = headers.get("wechatpay-signature").map(String::as_str).unwrap_or_default();
-        let key = state.redis_key(&["pay", "seen", &hex(&Sha256::digest(sig.as_bytes()))]);
-        let ttl = (state.config.pay.notify_max_skew_secs.max(60) * 2) as u64;
-        let mut r = state.redis.clone();
-        let fresh: bool = redis::cmd("SET")
-            .arg(&key)
-            .arg(1)
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl)
-            .query_async::<Option<String>>(&mut r)
-            .await
-            .map_err(AppError::from)?
-            .is_some();
-        if !fresh {
+    // a WeChat Pay delivery is signed anew each time: the same signature twice is a replay
+    let seen_key = (provider == PayProvider::Wechat)
+        .then(|| headers.get("wechatpay-signature").map(|s| s.trim()).unwrap_or_default())
+        .map(|sig| state.redis_key(&["pay", "seen", &hex(&Sha256::digest(sig.as_bytes()))]));
+    let mut r = state.redis.clone();
+    if let Some(key) = &seen_key {
+        let seen: bool = redis::cmd("EXISTS").arg(key).query_async(&mut r).await.map_err(AppError::from)?;
+        if seen {
             return Err(NotifyError::Replayed);
         }
     }
     if trade.state == TradeState::Paid {
         settle(state, company, provider, &trade).await?;
+    }
+    if let Some(key) = &seen_key {
+        let ttl = (state.config.pay.notify_max_skew_secs.max(60) * 2) as u64;
+        let _: () =
+            redis::cmd("SET").arg(key).arg(1).arg("EX").arg(ttl).query_async(&mut r).await.map_err(AppError::from)?;
     }
     Ok(())
 }
@@ -363,7 +380,15 @@ async fn settle(state: &AppState, company: Uuid, provider: PayProvider, trade: &
     };
     let system = System(company);
     if trade.amount != Some(o.amount) {
-        repo::set_status(&mut *tx, o.id, o.status, PayOrderStatus::Disputed, now).await?;
+        // the money is in: booked to nobody's bill (all of it to refund), finance told
+        let payment = match trade.amount.filter(|a| *a > Decimal::ZERO) {
+            Some(reported) => {
+                let p = online_payment(company, &o, provider, txn, reported, trade, now);
+                Some(bills::book(&mut tx, now, &system, p, &mut []).await?.id)
+            }
+            None => None,
+        };
+        repo::mark_disputed(&mut tx, o.id, txn, payment, now).await?;
         audit::record(
             &mut tx,
             now,
@@ -376,7 +401,7 @@ async fn settle(state: &AppState, company: Uuid, provider: PayProvider, trade: &
         )
         .await?;
         let text = format!(
-            "支付单 {} 金额不符：应付 {}，{} 报告 {}（交易号 {txn}），未入账，请核查",
+            "支付单 {} 金额不符：应付 {}，{} 报告 {}（交易号 {txn}），未入任何账单，请核查并退款",
             o.out_trade_no,
             o.amount,
             provider_name(provider),
@@ -388,28 +413,15 @@ async fn settle(state: &AppState, company: Uuid, provider: PayProvider, trade: &
     }
     let mut locked = bills::lock_bills(&mut tx, company, &o.bill_ids).await?;
     locked.retain(|b| b.payer_id == o.payer_id);
-    let p = Payment {
-        id: Uuid::now_v7(),
-        company_id: company,
-        project_id: o.project_id,
-        payer_id: o.payer_id,
-        method: match provider {
-            PayProvider::Wechat => PaymentMethod::Wechat,
-            PayProvider::Alipay => PaymentMethod::Alipay,
-        },
-        reference: Some(txn.to_owned()),
-        amount: o.amount,
-        receipt_no: String::new(),
-        note: None,
-        received_by: None,
-        received_at: trade.paid_at.unwrap_or(now),
-        unapplied: Decimal::ZERO,
-        refunded: Decimal::ZERO,
-    };
+    let owed: Decimal = locked.iter().map(Bill::outstanding).sum();
+    let p = online_payment(company, &o, provider, txn, o.amount, trade, now);
     let p = bills::book(&mut tx, now, &system, p, &mut locked).await?;
     repo::mark_paid(&mut tx, o.id, txn, p.id, now).await?;
-    let body =
+    let mut body =
         format!("您已通过{}缴费 {} 元，收据号 {}。感谢您的支持！", provider_name(provider), p.amount, p.receipt_no);
+    if owed > p.amount {
+        body.push_str(&format!("账单在支付期间有变动，仍欠 {} 元。", owed - p.amount));
+    }
     enqueue_each(
         state,
         &mut tx,
@@ -425,6 +437,16 @@ async fn settle(state: &AppState, company: Uuid, provider: PayProvider, trade: &
         }],
     )
     .await?;
+    if owed > p.amount {
+        let text = format!(
+            "支付单 {} 到账 {} 元，但账单在支付期间变为应收 {} 元，仍欠 {} 元，请与业主联系",
+            o.out_trade_no,
+            p.amount,
+            owed,
+            owed - p.amount
+        );
+        tell_finance(state, &mut tx, &o, "线上支付后仍有欠款", &text).await?;
+    }
     if p.unapplied > Decimal::ZERO {
         let text = format!(
             "支付单 {} 到账 {} 元，其中 {} 元因账单已另行结清未能入账，请办理退款（收据号 {}）",
@@ -434,6 +456,35 @@ async fn settle(state: &AppState, company: Uuid, provider: PayProvider, trade: &
     }
     tx.commit().await?;
     Ok(true)
+}
+
+fn online_payment(
+    company: Uuid,
+    o: &PayOrder,
+    provider: PayProvider,
+    txn: &str,
+    amount: Decimal,
+    trade: &Trade,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Payment {
+    Payment {
+        id: Uuid::now_v7(),
+        company_id: company,
+        project_id: o.project_id,
+        payer_id: o.payer_id,
+        method: match provider {
+            PayProvider::Wechat => PaymentMethod::Wechat,
+            PayProvider::Alipay => PaymentMethod::Alipay,
+        },
+        reference: Some(txn.to_owned()),
+        amount,
+        receipt_no: String::new(),
+        note: None,
+        received_by: None,
+        received_at: trade.paid_at.unwrap_or(now),
+        unapplied: Decimal::ZERO,
+        refunded: Decimal::ZERO,
+    }
 }
 
 fn provider_name(p: PayProvider) -> &'static str {
@@ -468,15 +519,17 @@ async fn tell_finance(
 
 /// Asks the provider about a pending order: paid → booked; closed there → closed here;
 /// unpaid past its expiry (or `close`: replaced by a newer order) → closed at the provider,
-/// then here.
+/// then here. An order the provider cannot close yet (an Alipay order string not opened)
+/// stays open until it expires, and `close` is refused meanwhile.
 async fn reconcile_one(state: &AppState, o: &PayOrder, close: bool) -> AppResult<()> {
     let Some(gw) = gateway(state, o.provider, o.company_id).await? else { return Ok(()) };
     let now = state.clock.now();
+    // first: an order that keeps failing goes to the back of the queue
+    repo::touch(&state.db, o.id, now).await?;
     let trade = match gw.query(&o.out_trade_no).await {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(order = %o.id, error = %e, "payment provider query failed");
-            repo::touch(&state.db, o.id, now).await?;
             if close {
                 return Err(provider_error(e));
             }
@@ -491,25 +544,42 @@ async fn reconcile_one(state: &AppState, o: &PayOrder, close: bool) -> AppResult
             repo::set_status(&state.db, o.id, PayOrderStatus::Pending, PayOrderStatus::Closed, now).await?;
         }
         TradeState::NotPaid if close || now >= o.expires_at => {
-            gw.close(&o.out_trade_no).await.map_err(provider_error)?;
+            let closed = gw.close(&o.out_trade_no).await.map_err(provider_error)?;
             // paid in the moment before it closed? ask once more
             let again = gw.query(&o.out_trade_no).await.map_err(provider_error)?;
             if again.state == TradeState::Paid {
                 settle(state, o.company_id, o.provider, &again).await?;
-            } else {
+            } else if closed || now >= o.expires_at + TimeDelta::minutes(1) {
                 repo::set_status(&state.db, o.id, PayOrderStatus::Pending, PayOrderStatus::Closed, now).await?;
+            } else if close {
+                return Err(AppError::conflict(
+                    "billIds",
+                    Msg::owned(
+                        format!(
+                            "上一笔{}订单仍可支付，请完成它，或在 {} 后重试",
+                            provider_name(o.provider),
+                            o.expires_at.with_timezone(&BUSINESS_TZ).format("%H:%M")
+                        ),
+                        format!(
+                            "The earlier {} order can still be paid: finish it, or retry after {}",
+                            o.provider,
+                            o.expires_at.with_timezone(&BUSINESS_TZ).format("%H:%M")
+                        ),
+                    ),
+                ));
             }
         }
-        _ => repo::touch(&state.db, o.id, now).await?,
+        _ => {}
     }
     Ok(())
 }
 
-/// The scheduler's job: pending orders nobody heard of for a while are asked about, and
-/// approved refunds are paid back. Returns how many orders and refunds moved.
+/// The scheduler's job: pending orders nobody heard of for a while are asked about (20
+/// a round, the longest unasked first), and approved refunds are paid back. Returns how
+/// many orders and refunds were looked at or moved.
 pub async fn reconcile(state: &AppState) -> AppResult<usize> {
     let before = state.clock.now() - TimeDelta::seconds(state.config.pay.reconcile_after_secs as i64);
-    let due = repo::due_for_check(&state.db, before, 100).await?;
+    let due = repo::due_for_check(&state.db, before, 20).await?;
     let n = due.len();
     for o in &due {
         if let Err(e) = reconcile_one(state, o, false).await {
@@ -597,6 +667,7 @@ impl Applier for ApproveRefund {
             reason: a.reason.clone(),
             status: if online { RefundStatus::Processing } else { RefundStatus::Succeeded },
             provider_refund_id: None,
+            submitted_at: None,
             attempts: 0,
             last_error: None,
             created_at: now,
@@ -610,65 +681,104 @@ impl Applier for ApproveRefund {
     }
 }
 
-/// Refunds approved and not yet paid back: asked of their provider (idempotent by the
-/// refund number); booked when paid back, finance told when refused.
+/// Most times a refund is asked about before finance is told it is stuck.
+const REFUND_ATTEMPTS: i32 = 30;
+
+/// Refunds approved and not yet paid back, each on its own: asked of its provider (once;
+/// afterwards only asked about), booked in a short transaction when paid back, finance
+/// told when refused or stuck. One refund's trouble never holds up the others.
 async fn pay_back(state: &AppState) -> AppResult<usize> {
-    let mut tx = state.db.begin().await?;
-    let due = repo::processing_for_update(&mut tx, 20).await?;
     let mut moved = 0;
-    for r in due {
-        let Some(o) = repo::order_of_payment(&mut *tx, r.payment_id).await? else { continue };
-        let Some(gw) = gateway(state, o.provider, o.company_id).await? else { continue };
-        let now = state.clock.now();
-        let outcome = gw
-            .refund(&RefundRequest {
-                out_trade_no: &o.out_trade_no,
-                transaction_id: o.transaction_id.as_deref().unwrap_or_default(),
-                out_refund_no: &r.out_refund_no,
-                amount: r.amount,
-                total: o.amount,
-                reason: &r.reason,
-            })
-            .await;
-        match outcome {
-            Ok(RefundState::Succeeded { refund_id }) => {
-                let p = bills::lock_payment(&mut tx, r.company_id, r.payment_id).await?;
-                bills::unbook(&mut tx, now, &System(r.company_id), p, r.amount).await?;
-                repo::finish_refund(&mut tx, r.id, RefundStatus::Succeeded, refund_id.as_deref(), None, Some(now))
-                    .await?;
-                enqueue_each(
-                    state,
-                    &mut tx,
-                    r.company_id,
-                    Category::Bill,
-                    Priority::Normal,
-                    &[Personal {
-                        user_id: o.created_by,
-                        title: "退款成功".into(),
-                        body: format!("{} 元已原路退回您的{}账户", r.amount, provider_name(o.provider)),
-                        data: serde_json::json!({ "route": "payment", "id": r.payment_id }),
-                        channels: vec![Channel::InApp, Channel::Push],
-                    }],
-                )
-                .await?;
-                moved += 1;
-            }
-            Ok(RefundState::Processing { refund_id }) => {
-                repo::finish_refund(&mut tx, r.id, RefundStatus::Processing, refund_id.as_deref(), None, None).await?;
-            }
-            Ok(RefundState::Failed(why)) => {
-                repo::finish_refund(&mut tx, r.id, RefundStatus::Failed, None, Some(&why), Some(now)).await?;
-                let text =
-                    format!("退款 {}（{} 元）被{}拒绝：{why}", r.out_refund_no, r.amount, provider_name(o.provider));
-                tell_finance(state, &mut tx, &o, "退款失败", &text).await?;
-                moved += 1;
-            }
-            Err(e) => {
-                let why = e.to_string();
-                repo::finish_refund(&mut tx, r.id, RefundStatus::Processing, None, Some(&why), None).await?;
-            }
+    for r in repo::processing(&state.db, 20).await? {
+        match pay_back_one(state, &r).await {
+            Ok(true) => moved += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(refund = %r.id, error = %e, "paying a refund back failed"),
         }
     }
+    Ok(moved)
+}
+
+async fn pay_back_one(state: &AppState, r: &Refund) -> AppResult<bool> {
+    let now = state.clock.now();
+    let order = repo::order_of_payment(&state.db, r.payment_id).await?;
+    let gw = match &order {
+        Some(o) => gateway(state, o.provider, o.company_id).await?,
+        None => None,
+    };
+    let (Some(o), Some(gw)) = (order, gw) else {
+        let mut tx = state.db.begin().await?;
+        repo::finish_refund(&mut tx, r.id, RefundStatus::Failed, None, Some("no merchant for this payment"), Some(now))
+            .await?;
+        tx.commit().await?;
+        return Ok(true);
+    };
+    let req = RefundRequest {
+        out_trade_no: &o.out_trade_no,
+        transaction_id: o.transaction_id.as_deref().unwrap_or_default(),
+        out_refund_no: &r.out_refund_no,
+        amount: r.amount,
+        total: o.amount,
+        reason: &r.reason,
+    };
+    let outcome = if r.submitted_at.is_none() { gw.refund(&req).await } else { gw.refund_status(&req).await };
+    let mut tx = state.db.begin().await?;
+    // another round (or replica) finished it meanwhile
+    if !repo::lock_processing(&mut tx, r.id).await? {
+        return Ok(false);
+    }
+    let moved = match outcome {
+        Ok(RefundState::Succeeded { refund_id }) => {
+            let p = bills::lock_payment(&mut tx, r.company_id, r.payment_id).await?;
+            bills::unbook(&mut tx, now, &System(r.company_id), p, r.amount).await?;
+            repo::finish_refund(&mut tx, r.id, RefundStatus::Succeeded, refund_id.as_deref(), None, Some(now)).await?;
+            repo::mark_submitted(&mut tx, r.id, now).await?;
+            enqueue_each(
+                state,
+                &mut tx,
+                r.company_id,
+                Category::Bill,
+                Priority::Normal,
+                &[Personal {
+                    user_id: o.created_by,
+                    title: "退款成功".into(),
+                    body: format!("{} 元已原路退回您的{}账户", r.amount, provider_name(o.provider)),
+                    data: serde_json::json!({ "route": "payment", "id": r.payment_id }),
+                    channels: vec![Channel::InApp, Channel::Push],
+                }],
+            )
+            .await?;
+            true
+        }
+        Ok(RefundState::Processing { refund_id }) if r.attempts + 1 < REFUND_ATTEMPTS => {
+            repo::finish_refund(&mut tx, r.id, RefundStatus::Processing, refund_id.as_deref(), None, None).await?;
+            repo::mark_submitted(&mut tx, r.id, now).await?;
+            false
+        }
+        Ok(RefundState::Failed(why)) => {
+            repo::finish_refund(&mut tx, r.id, RefundStatus::Failed, None, Some(&why), Some(now)).await?;
+            let text = format!("退款 {}（{} 元）被{}拒绝：{why}", r.out_refund_no, r.amount, provider_name(o.provider));
+            tell_finance(state, &mut tx, &o, "退款失败", &text).await?;
+            true
+        }
+        Ok(RefundState::Processing { .. }) => {
+            let why = format!("still processing after {REFUND_ATTEMPTS} checks");
+            repo::finish_refund(&mut tx, r.id, RefundStatus::Failed, None, Some(&why), Some(now)).await?;
+            let text = format!(
+                "退款 {}（{} 元）长时间未完成，请到{}商户平台核查",
+                r.out_refund_no,
+                r.amount,
+                provider_name(o.provider)
+            );
+            tell_finance(state, &mut tx, &o, "退款未完成", &text).await?;
+            true
+        }
+        Err(e) => {
+            let why = e.to_string();
+            repo::finish_refund(&mut tx, r.id, RefundStatus::Processing, None, Some(&why), None).await?;
+            false
+        }
+    };
     tx.commit().await?;
     Ok(moved)
 }

@@ -157,6 +157,16 @@ impl WechatPay {
     }
 }
 
+fn refund_state(bytes: &[u8]) -> Result<RefundState, PayError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| PayError::Malformed(e.to_string()))?;
+    let id = v["refund_id"].as_str().map(str::to_owned);
+    Ok(match v["status"].as_str().unwrap_or_default() {
+        "SUCCESS" => RefundState::Succeeded { refund_id: id },
+        "PROCESSING" => RefundState::Processing { refund_id: id },
+        other => RefundState::Failed(format!("refund {other}")),
+    })
+}
+
 #[derive(Deserialize)]
 struct Amount {
     total: i64,
@@ -275,10 +285,14 @@ impl Gateway for WechatPay {
         }
     }
 
-    async fn close(&self, out_trade_no: &str) -> Result<(), PayError> {
+    async fn close(&self, out_trade_no: &str) -> Result<bool, PayError> {
         let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}/close");
-        self.call(Method::POST, &path, Some(&json!({ "mchid": self.mchid }))).await?;
-        Ok(())
+        match self.call(Method::POST, &path, Some(&json!({ "mchid": self.mchid }))).await {
+            Ok(_) => Ok(true),
+            // never created there: it cannot be paid either
+            Err(PayError::Refused { code, .. }) if code == "ORDER_NOT_EXIST" => Ok(true),
+            Err(e) => Err(e),
+        }
     }
 
     async fn refund(&self, r: &RefundRequest<'_>) -> Result<RefundState, PayError> {
@@ -288,20 +302,27 @@ impl Gateway for WechatPay {
             "reason": r.reason.chars().take(80).collect::<String>(),
             "amount": { "refund": fen(r.amount)?, "total": fen(r.total)?, "currency": "CNY" },
         });
-        let (_, bytes) = match self.call(Method::POST, "/v3/refund/domestic/refunds", Some(&body)).await {
-            Ok(ok) => ok,
-            Err(PayError::Refused { code, message }) if code != "SYSTEM_ERROR" && code != "FREQUENCY_LIMITED" => {
-                return Ok(RefundState::Failed(format!("{code}: {message}")));
+        match self.call(Method::POST, "/v3/refund/domestic/refunds", Some(&body)).await {
+            Ok((_, bytes)) => refund_state(&bytes),
+            // worth asking again later: the merchant's balance, limits, WeChat's own trouble
+            Err(PayError::Refused { code, message })
+                if matches!(code.as_str(), "SYSTEM_ERROR" | "FREQUENCY_LIMITED" | "NOT_ENOUGH") =>
+            {
+                Err(PayError::Transport(format!("{code}: {message}")))
             }
-            Err(e) => return Err(e),
-        };
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| PayError::Malformed(e.to_string()))?;
-        let id = v["refund_id"].as_str().map(str::to_owned);
-        Ok(match v["status"].as_str().unwrap_or_default() {
-            "SUCCESS" => RefundState::Succeeded { refund_id: id },
-            "PROCESSING" => RefundState::Processing { refund_id: id },
-            other => RefundState::Failed(format!("refund {other}")),
-        })
+            Err(PayError::Refused { code, message }) => Ok(RefundState::Failed(format!("{code}: {message}"))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn refund_status(&self, r: &RefundRequest<'_>) -> Result<RefundState, PayError> {
+        let path = format!("/v3/refund/domestic/refunds/{}", r.out_refund_no);
+        match self.call(Method::GET, &path, None).await {
+            Ok((_, bytes)) => refund_state(&bytes),
+            // never reached WeChat: ask for it again
+            Err(PayError::Refused { code, .. }) if code == "RESOURCE_NOT_EXISTS" => self.refund(r).await,
+            Err(e) => Err(e),
+        }
     }
 
     fn notice(&self, n: &NotifyRequest<'_>, now: DateTime<Utc>) -> Result<Trade, PayError> {
