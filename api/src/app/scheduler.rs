@@ -68,6 +68,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let late_fees = crate::billing::bills::service::accrue_late_fees(state).await?;
     let payments = crate::billing::pay::service::reconcile(state).await?;
     let reminders = crate::billing::bills::service::dun(state).await?;
+    let prepaid = crate::billing::prepaid::service::deduct(state, None).await?;
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated
@@ -81,7 +82,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         + sla_steps
         + late_fees
         + payments
-        + reminders;
+        + reminders
+        + prepaid;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -97,6 +99,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             late_fees,
             payments,
             reminders,
+            prepaid,
             forgotten,
             "scheduler round"
         );

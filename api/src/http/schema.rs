@@ -39,6 +39,7 @@ pub struct Query(
     crate::billing::meters::graphql::MeterQuery,
     crate::billing::bills::graphql::BillQuery,
     crate::billing::pay::graphql::PayQuery,
+    crate::billing::prepaid::graphql::PrepaidQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
@@ -68,6 +69,7 @@ pub struct Mutation(
     crate::billing::meters::graphql::MeterMutation,
     crate::billing::bills::graphql::BillMutation,
     crate::billing::pay::graphql::PayMutation,
+    crate::billing::prepaid::graphql::PrepaidMutation,
     crate::rbac::graphql::ApprovalMutation,
 );
 

@@ -129,6 +129,7 @@ async fn db_enums_match_checks() {
         "pay_orders"."channel" => pay::PayChannel,
         "pay_orders"."status" => pay::PayOrderStatus,
         "refunds"."status" => pay::RefundStatus,
+        "prepaid_entries"."kind" => wuye_api::billing::prepaid::model::EntryKind,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

@@ -17,6 +17,7 @@ mod notify;
 mod operations;
 mod org;
 mod pay;
+mod prepaid;
 mod rbac;
 mod replicas;
 mod scope;

@@ -59,6 +59,8 @@ pub enum PaymentMethod {
     Wechat,
     /// 支付宝
     Alipay,
+    /// 预存款抵扣 drawn from the house's prepaid balance
+    Prepaid,
 }
 
 /// Why a house or a space got no bill from a run (or kept the one it had).
@@ -818,7 +820,11 @@ impl BillMutation {
     async fn run_bills(&self, ctx: &Context<'_>, input: BillRunInput) -> async_graphql::Result<RunBillsPayload> {
         let actor = ctx.actor()?;
         let retry = ctx.retry(input.client_mutation_id.as_deref())?;
-        let id = service::commit(ctx.state(), &actor, &retry, input.to_run()?).await?;
+        let run = input.to_run()?;
+        let project = run.project_id;
+        let id = service::commit(ctx.state(), &actor, &retry, run).await?;
+        // prepaid balances pay the new bills at once (the scheduler would, a moment later)
+        crate::billing::prepaid::service::deduct(ctx.state(), Some(project)).await?;
         Ok(RunBillsPayload::new(input.client_mutation_id, id))
     }
 

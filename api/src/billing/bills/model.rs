@@ -34,6 +34,8 @@ crate::text_enum! {
         Pos = "pos",
         Wechat = "wechat",
         Alipay = "alipay",
+        /// drawn from the house's prepaid balance
+        Prepaid = "prepaid",
     }
 }
 

@@ -926,3 +926,19 @@ pub async fn bills_being_paid(db: impl PgExecutor<'_>, project: Uuid) -> sqlx::R
     .fetch_all(db)
     .await
 }
+
+/// A house's unpaid and part-paid bills, locked, oldest first.
+pub async fn unpaid_of_house_for_update(db: &mut PgConnection, company: Uuid, house: Uuid) -> sqlx::Result<Vec<Bill>> {
+    sqlx::query_as!(
+        Bill,
+        r#"SELECT id, company_id, project_id, building_id, house_id, parking_space_id, period,
+                  paying_resident AS "paying_resident: PayingResident", payer_id, run_id, total, late_fee, paid,
+                  status AS "status: BillStatus", due_date, issued_at, paid_at, updated_at
+           FROM bills WHERE company_id = $1 AND house_id = $2 AND status <> 'paid'
+           ORDER BY period, id FOR UPDATE"#,
+        company,
+        house
+    )
+    .fetch_all(db)
+    .await
+}

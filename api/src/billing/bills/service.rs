@@ -825,7 +825,7 @@ pub async fn record_payment(state: &AppState, actor: &Actor, retry: &Retry, i: P
     let (Some(project), Some(payer)) = (project, payer) else {
         return Err(invalid("billIds", "请选择账单", "Give the bills"));
     };
-    if matches!(i.method, PaymentMethod::Wechat | PaymentMethod::Alipay) {
+    if matches!(i.method, PaymentMethod::Wechat | PaymentMethod::Alipay | PaymentMethod::Prepaid) {
         return Err(invalid(
             "method",
             "线上支付由支付平台通知登记",
@@ -936,6 +936,22 @@ pub async fn book(
     )
     .await?;
     Ok(p)
+}
+
+/// The next receipt number of the company (`SK2026-000123`), shared by payments and top-ups.
+pub async fn next_receipt_no(
+    tx: &mut sqlx::PgConnection,
+    company: Uuid,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<String> {
+    let year = now.with_timezone(&BUSINESS_TZ).year();
+    let no = repo::next_receipt(tx, company, year).await?;
+    Ok(format!("SK{year}-{no:06}"))
+}
+
+/// A house's unpaid bills, locked, oldest first.
+pub async fn lock_unpaid_of_house(tx: &mut sqlx::PgConnection, company: Uuid, house: Uuid) -> AppResult<Vec<Bill>> {
+    Ok(repo::unpaid_of_house_for_update(tx, company, house).await?)
 }
 
 /// Bills locked for a payment (in period order), within a company.
