@@ -188,6 +188,15 @@ impl App {
                         crate::kit::approval::ApprovalKind::Refund,
                         Arc::new(crate::billing::pay::service::ApproveRefund) as Arc<dyn crate::kit::approval::Applier>,
                     ),
+                    (
+                        crate::kit::approval::ApprovalKind::BillAdjustment,
+                        Arc::new(crate::billing::bills::service::AdjustBill) as Arc<dyn crate::kit::approval::Applier>,
+                    ),
+                    (
+                        crate::kit::approval::ApprovalKind::VacancyRelief,
+                        Arc::new(crate::billing::bills::service::ApproveVacancyRelief)
+                            as Arc<dyn crate::kit::approval::Applier>,
+                    ),
                 ]
                 .into_iter()
                 .collect(),

@@ -22,6 +22,10 @@ crate::text_enum! {
         LateFeeWaiver = "late_fee_waiver",
         /// 退款 (part of) a payment paid back
         Refund = "refund",
+        /// 账单调整 an amount added to or taken off a bill
+        BillAdjustment = "bill_adjustment",
+        /// 空置房优惠 a share of a vacant house's property fee off for some months
+        VacancyRelief = "vacancy_relief",
     }
 }
 

@@ -689,6 +689,10 @@ pub enum ApprovalKind {
     LateFeeWaiver,
     /// 退款: (part of) a payment paid back (the subject is the payment)
     Refund,
+    /// 账单调整: an amount added to or taken off a bill (the subject is the bill)
+    BillAdjustment,
+    /// 空置房优惠: a share of the property fee off for some months (the subject is the house)
+    VacancyRelief,
 }
 
 /// 审批状态

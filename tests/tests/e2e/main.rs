@@ -1,6 +1,7 @@
 //! End-to-end tests of a running server: one binary, modules per area.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adjust;
 mod alarms;
 mod announce;
 mod auth;

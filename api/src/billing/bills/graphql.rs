@@ -275,6 +275,36 @@ impl Bill {
     }
 }
 
+/// An adjustment to ask for.
+#[derive(InputObject)]
+pub struct RequestBillAdjustmentInput {
+    /// the bill
+    pub bill_id: ID,
+    /// yuan added to the bill (negative: taken off); the total stays ≥ 0 and ≥ what was paid
+    pub amount: Decimal,
+    /// why (2 to 500 characters)
+    pub reason: String,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// A vacancy relief to ask for.
+#[derive(InputObject)]
+pub struct RequestVacancyReliefInput {
+    /// the vacant house
+    pub house_id: ID,
+    /// the first month (its first day)
+    pub from_period: NaiveDate,
+    /// the last month (its first day; at most 23 months after the first)
+    pub to_period: NaiveDate,
+    /// the share of the property fee off (above 0, at most 1; 0.5 = half)
+    pub ratio: Decimal,
+    /// why (2 to 500 characters)
+    pub reason: String,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
 /// 催缴 one reminder of a bill.
 #[derive(SimpleObject)]
 pub struct BillReminder {
@@ -797,6 +827,48 @@ impl BillMutation {
         service::set_dunning_policy(ctx.state(), &actor, &retry, project, &input.days_after_due).await?;
         let days = service::dunning_policy(ctx.state(), &actor, project).await?.unwrap_or_default();
         Ok(SetDunningPolicyPayload { client_mutation_id: input.client_mutation_id, days_after_due: days })
+    }
+
+    /// 账单调整申请 (`payment:write` or `bill:run`): an amount added to or taken off a bill,
+    /// the way to change a bill that has a payment; someone else with `bill:approve`
+    /// decides through `decideApproval`, and the approval adds the line.
+    async fn request_bill_adjustment(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestBillAdjustmentInput,
+    ) -> async_graphql::Result<crate::rbac::graphql::ApprovalPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let bill = parse_id("billId", &input.bill_id)?;
+        let amount = Money::from_decimal("amount", input.amount, true)?.yuan();
+        let id = service::request_adjustment(ctx.state(), &actor, &retry, bill, amount, &input.reason).await?;
+        Ok(crate::rbac::graphql::ApprovalPayload::new(input.client_mutation_id, id))
+    }
+
+    /// 空置房优惠申请 (`payment:write` or `bill:run`): a share of a vacant house's property
+    /// fee off for some months; someone else with `bill:approve` decides; runs after the
+    /// approval take it off as a discount line (run the month again to apply it to an
+    /// unpaid bill already issued).
+    async fn request_vacancy_relief(
+        &self,
+        ctx: &Context<'_>,
+        input: RequestVacancyReliefInput,
+    ) -> async_graphql::Result<crate::rbac::graphql::ApprovalPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let house = parse_id("houseId", &input.house_id)?;
+        let id = service::request_vacancy_relief(
+            ctx.state(),
+            &actor,
+            &retry,
+            house,
+            input.from_period,
+            input.to_period,
+            input.ratio,
+            &input.reason,
+        )
+        .await?;
+        Ok(crate::rbac::graphql::ApprovalPayload::new(input.client_mutation_id, id))
     }
 
     /// 催缴 by hand (`payment:write` or `bill:run`): a reminder now of each unpaid bill

@@ -39,6 +39,14 @@ crate::text_enum! {
     }
 }
 
+impl LineKind {
+    /// Lines a run computes (and recomputes): fee items and their discounts. Work-order
+    /// charges and approved adjustments stay as they were written.
+    pub fn computed(self) -> bool {
+        matches!(self, LineKind::Fee | LineKind::Discount)
+    }
+}
+
 /// 账单 what one payer owes for a house or a parking space for one month.
 #[derive(Debug, Clone)]
 pub struct Bill {

@@ -942,3 +942,54 @@ pub async fn unpaid_of_house_for_update(db: &mut PgConnection, company: Uuid, ho
     .fetch_all(db)
     .await
 }
+
+/// Approved vacancy reliefs of a project's houses covering a month: house → share off.
+pub async fn reliefs(db: impl PgExecutor<'_>, project: Uuid, period: NaiveDate) -> sqlx::Result<Vec<(Uuid, Decimal)>> {
+    let rows = sqlx::query!(
+        r#"SELECT DISTINCT ON (house_id) house_id, ratio FROM vacancy_reliefs
+           WHERE project_id = $1 AND from_period <= $2 AND to_period >= $2
+           ORDER BY house_id, created_at DESC"#,
+        project,
+        period
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.house_id, r.ratio)).collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_relief(
+    db: &mut PgConnection,
+    a: &crate::kit::approval::Approval,
+    project: Uuid,
+    house: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    ratio: Decimal,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO vacancy_reliefs (id, company_id, project_id, house_id, from_period, to_period, ratio, approval_id,
+                                      created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        Uuid::now_v7(),
+        a.company_id,
+        project,
+        house,
+        from,
+        to,
+        ratio,
+        a.id,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The next position on a bill.
+pub async fn next_position(db: impl PgExecutor<'_>, bill: Uuid) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(r#"SELECT coalesce(max(position), -1) + 1 AS "n!" FROM bill_lines WHERE bill_id = $1"#, bill)
+        .fetch_one(db)
+        .await
+}

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::model::{self, Bill, BillStatus, Line, LineKind, Payment, PaymentMethod, Span};
 use super::repo::{self, HouseRow, PendingCharge};
-use crate::billing::fees::model::{Basis, FeeItem, Method, Payer, PayingResident, Price, Scope, amount};
+use crate::billing::fees::model::{Basis, FeeItem, FeeKind, Method, Payer, PayingResident, Price, Scope, amount};
 use crate::billing::meters::model::HouseUsage;
 use crate::billing::meters::service as meters;
 use crate::equipment::model::DeviceCategory;
@@ -218,6 +218,8 @@ async fn plan(
     for c in repo::pending_charges(&mut *conn, i.project_id, meters::period_end(i.period)).await? {
         charges.entry(c.house_id).or_default().push(c);
     }
+    let reliefs: HashMap<Uuid, Decimal> =
+        repo::reliefs(&mut *conn, i.project_id, i.period).await?.into_iter().collect();
     let mut plan = Plan::default();
     let out = &mut plan.outcome;
     out.period = i.period;
@@ -271,6 +273,20 @@ async fn plan(
                     skip(out, Some(h.id), None, reason, detail);
                     continue 'houses;
                 }
+            }
+        }
+        // 空置房优惠: an approved share of the property fee off, as a discount line
+        if let Some(ratio) = reliefs.get(&h.id) {
+            for d in [&mut owner, &mut tenant] {
+                let discounts: Vec<Line> = d
+                    .fees
+                    .iter()
+                    .filter(|l| l.kind == LineKind::Fee)
+                    .filter(|l| items.iter().any(|(f, _)| Some(f.id) == l.fee_item_id && f.kind == FeeKind::Property))
+                    .map(|l| relief_line(l, *ratio))
+                    .filter(|l| !l.amount.is_zero())
+                    .collect();
+                d.fees.extend(discounts);
             }
         }
         for d in [owner, tenant] {
@@ -395,10 +411,10 @@ async fn plan(
             }
             Some(old) => {
                 let have = old_lines.remove(&old.id).unwrap_or_default();
-                let mut old_fees: Vec<&Line> = have.iter().filter(|l| l.kind == LineKind::Fee).collect();
-                old_fees.sort_by_key(|l| l.fee_item_id);
+                let mut old_fees: Vec<&Line> = have.iter().filter(|l| l.kind.computed()).collect();
+                old_fees.sort_by_key(|l| (l.fee_item_id, l.kind));
                 let mut new_fees = d.fees;
-                new_fees.sort_by_key(|l| l.fee_item_id);
+                new_fees.sort_by_key(|l| (l.fee_item_id, l.kind));
                 let same =
                     old_fees.len() == new_fees.len() && old_fees.iter().zip(&new_fees).all(|(a, b)| a.same_as(b));
                 if same && d.charges.is_empty() {
@@ -421,7 +437,7 @@ async fn plan(
                     (old, t)
                 } else {
                     // regenerated: new fee lines, kept charge and adjustment lines, new charges
-                    let kept: Vec<&Line> = have.iter().filter(|l| l.kind != LineKind::Fee).collect();
+                    let kept: Vec<&Line> = have.iter().filter(|l| !l.kind.computed()).collect();
                     plan.delete_lines.extend(old_fees.iter().map(|l| l.id));
                     let mut total: Decimal = kept.iter().map(|l| l.amount).sum();
                     let first = have.iter().map(|l| l.position).max().unwrap_or(0) + 1;
@@ -466,7 +482,7 @@ async fn plan(
     leftovers.sort_by_key(|b| b.id);
     for old in leftovers {
         let have = old_lines.remove(&old.id).unwrap_or_default();
-        let fees: Vec<Uuid> = have.iter().filter(|l| l.kind == LineKind::Fee).map(|l| l.id).collect();
+        let fees: Vec<Uuid> = have.iter().filter(|l| l.kind.computed()).map(|l| l.id).collect();
         let total = if fees.is_empty() {
             plan.outcome.unchanged += 1;
             Money::round(old.total)
@@ -474,7 +490,7 @@ async fn plan(
             skip(&mut plan.outcome, old.house_id, old.parking_space_id, SkipReason::HasPayment, String::new());
             continue;
         } else {
-            let total = Money::round(have.iter().filter(|l| l.kind != LineKind::Fee).map(|l| l.amount).sum());
+            let total = Money::round(have.iter().filter(|l| !l.kind.computed()).map(|l| l.amount).sum());
             let status = model::status_of(total, Money::round(old.late_fee), Money::ZERO);
             plan.delete_lines.extend(fees);
             plan.outcome.regenerated += 1;
@@ -561,6 +577,27 @@ async fn payer_channels(
             (owner, (user, channels))
         })
         .collect())
+}
+
+/// The vacancy relief of a property-fee line: its share off, rounded half-up to the fen.
+fn relief_line(fee: &Line, ratio: Decimal) -> Line {
+    let off = Money::round(fee.amount * ratio).yuan();
+    let pct = (ratio * Decimal::ONE_HUNDRED).normalize();
+    Line {
+        id: Uuid::nil(),
+        bill_id: Uuid::nil(),
+        kind: LineKind::Discount,
+        fee_item_id: fee.fee_item_id,
+        charge_id: None,
+        name: format!("空置房优惠（{}{pct}%）", fee.name),
+        quantity: Decimal::ONE,
+        unit_price: -off,
+        months: None,
+        previous_reading: None,
+        current_reading: None,
+        amount: -off,
+        position: 0,
+    }
 }
 
 fn charge_line(c: &PendingCharge) -> Line {
@@ -1449,4 +1486,210 @@ pub async fn follow_up(
     let reminders = repo::reminders_of(&state.db, b.id).await?;
     let notices = crate::notify::service::about(state, b.company_id, "bill", b.id).await?;
     Ok((reminders, notices))
+}
+
+fn check_adjustment(b: &Bill, amount: Decimal) -> AppResult<()> {
+    if amount.is_zero() || amount.abs() > Decimal::new(1_000_000, 0) {
+        return Err(invalid(
+            "amount",
+            "调整金额不能为0，且不超过100万元",
+            "The adjustment is not 0 and at most 1,000,000",
+        ));
+    }
+    if b.total + amount < Decimal::ZERO {
+        return Err(invalid("amount", "调整后账单金额不能为负", "The bill's total cannot go below 0"));
+    }
+    if b.total + b.late_fee + amount < b.paid {
+        return Err(invalid(
+            "amount",
+            "调整后低于已缴金额，多缴部分请走退款",
+            "That is below what was paid: refund the difference instead",
+        ));
+    }
+    Ok(())
+}
+
+/// 账单调整申请 (`payment:write` or `bill:run` on the bill's project): an amount added to
+/// (or, negative, taken off) a bill, with the reason; someone else with `bill:approve`
+/// decides. The way to change a bill that has a payment.
+pub async fn request_adjustment(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    bill_id: Uuid,
+    amount: Decimal,
+    reason: &str,
+) -> AppResult<Uuid> {
+    let b = bill(state, actor, bill_id).await?;
+    if !actor.reaches(&[Perm::PaymentWrite, Perm::BillRun], b.project_id) {
+        return Err(AppError::forbidden());
+    }
+    check_adjustment(&b, amount)?;
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let id = crate::kit::approval::request(
+        &mut tx,
+        now,
+        actor,
+        crate::kit::approval::NewApproval {
+            company_id: actor.company_id,
+            project_id: Some(b.project_id),
+            kind: crate::kit::approval::ApprovalKind::BillAdjustment,
+            subject_id: b.id,
+            payload: serde_json::json!({ "amount": amount.to_string() }),
+            reason: reason.to_owned(),
+            approver_perm: Perm::BillApprove.code(),
+        },
+    )
+    .await?;
+    tx.commit(&id).await?;
+    Ok(id)
+}
+
+/// Applies an approved adjustment: a line of the bill, its total and status follow.
+pub struct AdjustBill;
+
+#[async_trait::async_trait]
+impl crate::kit::approval::Applier for AdjustBill {
+    async fn apply(
+        &self,
+        state: &AppState,
+        tx: &mut sqlx::PgConnection,
+        a: &crate::kit::approval::Approval,
+    ) -> AppResult<()> {
+        let amount: Decimal = a.payload["amount"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid("amount", "审批单缺少调整金额", "The request has no amount"))?;
+        let now = state.clock.now();
+        let mut b = repo::bills_for_update(tx, a.company_id, &[a.subject_id])
+            .await?
+            .pop()
+            .ok_or(AppError::not_found("bill"))?;
+        check_adjustment(&b, amount)?;
+        let position = repo::next_position(&mut *tx, b.id).await?;
+        let reason: String = a.reason.chars().take(40).collect();
+        let line = Line {
+            id: Uuid::now_v7(),
+            bill_id: b.id,
+            kind: LineKind::Adjustment,
+            fee_item_id: None,
+            charge_id: None,
+            name: format!("账单调整：{reason}"),
+            quantity: Decimal::ONE,
+            unit_price: amount,
+            months: None,
+            previous_reading: None,
+            current_reading: None,
+            amount,
+            position,
+        };
+        b.total += amount;
+        b.status = model::status_of(Money::round(b.total), Money::round(b.late_fee), Money::round(b.paid));
+        b.paid_at = if b.status == BillStatus::Paid { b.paid_at.or(Some(now)) } else { None };
+        b.updated_at = now;
+        repo::insert_lines(tx, a.company_id, &[line]).await?;
+        repo::update_bills(tx, std::slice::from_ref(&b)).await?;
+        audit::record(
+            tx,
+            now,
+            &audit::System(a.company_id),
+            "bill.adjust",
+            "bill",
+            Some(b.id),
+            serde_json::json!({ "amount": amount.to_string(), "approvalId": a.id, "total": b.total.to_string() }),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// 空置房优惠申请 (`payment:write` or `bill:run` on the house's project): a share (0 to 1)
+/// of the property fee off the house's bills of the months from … to (at most 24);
+/// someone else with `bill:approve` decides; runs after the approval apply it.
+#[allow(clippy::too_many_arguments)]
+pub async fn request_vacancy_relief(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    house: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+    ratio: Decimal,
+    reason: &str,
+) -> AppResult<Uuid> {
+    let h = crate::org::estate::service::house(state, actor, house).await?;
+    if !actor.reaches(&[Perm::PaymentWrite, Perm::BillRun], h.project_id) {
+        return Err(AppError::forbidden());
+    }
+    if from.day() != 1 {
+        return Err(invalid("fromPeriod", "请填写月份的第一天", "Give the first day of a month"));
+    }
+    if to.day() != 1 || to < from || to > from + chrono::Months::new(23) {
+        return Err(invalid(
+            "toPeriod",
+            "结束月份应在开始月份之后24个月内",
+            "toPeriod within 24 months from fromPeriod",
+        ));
+    }
+    if ratio <= Decimal::ZERO || ratio > Decimal::ONE || ratio.normalize().scale() > 4 {
+        return Err(invalid(
+            "ratio",
+            "优惠比例应在0到1之间、最多四位小数",
+            "ratio above 0, at most 1, up to 4 decimals",
+        ));
+    }
+    let now = state.clock.now();
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let id = crate::kit::approval::request(
+        &mut tx,
+        now,
+        actor,
+        crate::kit::approval::NewApproval {
+            company_id: actor.company_id,
+            project_id: Some(h.project_id),
+            kind: crate::kit::approval::ApprovalKind::VacancyRelief,
+            subject_id: h.id,
+            payload: serde_json::json!({ "from": from, "to": to, "ratio": ratio.to_string(), "projectId": h.project_id }),
+            reason: reason.to_owned(),
+            approver_perm: Perm::BillApprove.code(),
+        },
+    )
+    .await?;
+    tx.commit(&id).await?;
+    Ok(id)
+}
+
+/// Applies an approved vacancy relief: runs from now on take it off.
+pub struct ApproveVacancyRelief;
+
+#[async_trait::async_trait]
+impl crate::kit::approval::Applier for ApproveVacancyRelief {
+    async fn apply(
+        &self,
+        state: &AppState,
+        tx: &mut sqlx::PgConnection,
+        a: &crate::kit::approval::Approval,
+    ) -> AppResult<()> {
+        let p = &a.payload;
+        let parsed = (|| {
+            Some((
+                p["from"].as_str()?.parse::<NaiveDate>().ok()?,
+                p["to"].as_str()?.parse::<NaiveDate>().ok()?,
+                p["ratio"].as_str()?.parse::<Decimal>().ok()?,
+                p["projectId"].as_str()?.parse::<Uuid>().ok()?,
+            ))
+        })();
+        let Some((from, to, ratio, project)) = parsed else {
+            return Err(invalid("payload", "审批单内容不完整", "The request is incomplete"));
+        };
+        repo::insert_relief(tx, a, project, a.subject_id, from, to, ratio, state.clock.now()).await?;
+        Ok(())
+    }
 }
