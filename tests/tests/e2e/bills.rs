@@ -497,3 +497,59 @@ async fn late_fees_accrue_daily_after_the_grace_days_on_what_is_unpaid_up_to_the
         2
     );
 }
+
+#[tokio::test]
+async fn a_month_of_readings_imports_from_csv_all_or_nothing() {
+    let s = TestServer::seeded().await;
+    let e = estate(&s).await;
+    let tech = s.sign_in("tech1").await;
+    let (this, last) = months(&s);
+    let code_of = |m: &Value| {
+        let m = m.clone();
+        let s = &s;
+        let tech = tech.clone();
+        async move {
+            s.ok(Some(&tech), "query($id: ID!) { device(id: $id) { code } }", json!({"id": m})).await["device"]["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (c6, c7) = (code_of(&e.meter).await, code_of(&e.meter7).await);
+    let import = "mutation($i: ImportMeterReadingsInput!) { importMeterReadings(input: $i) { imported } }";
+    let run = |period: NaiveDate, csv: String, cmid: Option<&str>| json!({"i": {"projectId": e.project, "period": period.to_string(), "csv": csv, "clientMutationId": cmid}});
+
+    // a BOM, Chinese headers, resent on a weak signal: written once
+    let csv = format!("\u{feff}设备编号,读数\n{c6},100.5\n{c7}, 20 \n");
+    let a = s.ok(Some(&tech), import, run(last, csv.clone(), Some("imp-1"))).await;
+    let b = s.ok(Some(&tech), import, run(last, csv, Some("imp-1"))).await;
+    assert_eq!(
+        (a["importMeterReadings"]["imported"].as_i64(), b["importMeterReadings"]["imported"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(s.scalar("SELECT count(*) FROM meter_readings WHERE source = 'import'").await, 2);
+    assert_eq!(s.scalar("SELECT count(*) FROM audit_log WHERE action = 'meter_reading.import'").await, 1);
+
+    // every bad line named, nothing written
+    let bad = format!("deviceCode,reading\n{c6},abc\nNOPE-1,5\n{c7},-1\n{c6},101\n{c6},102\n");
+    let r = s.gql(Some(&tech), import, run(this, bad, None)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "csv"), "{r}");
+    let errors = r["errors"][0]["extensions"]["details"]["errors"].as_array().unwrap().clone();
+    let got: Vec<(i64, &str)> =
+        errors.iter().map(|e| (e["line"].as_i64().unwrap(), e["field"].as_str().unwrap())).collect();
+    assert_eq!(got, vec![(2, "reading"), (3, "deviceCode"), (4, "reading"), (6, "deviceCode")], "{r}");
+    let r = s.gql(Some(&tech), import, run(this, format!("设备编号,读数\n{c6},99\n"), None)).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "csv"), "below the previous register: {r}");
+    let r = s.gql(Some(&tech), import, run(this, "编号,值\nx,1\n".into(), None)).await;
+    assert_eq!(code(&r), "VALIDATION", "{r}");
+    assert_eq!(s.scalar("SELECT count(*) FROM meter_readings").await, 2);
+    let owner = s.sign_in("13800000006").await;
+    let r = s.gql(Some(&owner), import, run(this, format!("设备编号,读数\n{c6},120\n"), None)).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+
+    // a good month: usage follows
+    let r = s.ok(Some(&tech), import, run(this, format!("设备编号,读数\n{c6},120\n{c7},31\n"), None)).await;
+    assert_eq!(r["importMeterReadings"]["imported"], 2);
+    let usage = s.scalar("SELECT (sum(usage) * 10)::bigint FROM meter_readings WHERE period = date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai')::date").await;
+    assert_eq!(usage, 305, "19.5 + 11 m³");
+}

@@ -205,11 +205,50 @@ pub struct ReplaceMeterPayload {
     pub device_id: ID,
 }
 
+/// A month's registers as CSV.
+#[derive(InputObject)]
+pub struct ImportMeterReadingsInput {
+    /// the project
+    pub project_id: ID,
+    /// the month (its first day)
+    pub period: NaiveDate,
+    /// the file's text (UTF-8; a BOM is fine)
+    pub csv: String,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// What `importMeterReadings` wrote.
+#[derive(SimpleObject)]
+pub struct ImportMeterReadingsPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// registers written (new or corrected)
+    pub imported: i32,
+}
+
 #[derive(Default)]
 pub struct MeterMutation;
 
 #[Object]
 impl MeterMutation {
+    /// 导入读数 (`meter:write`): a month's registers of a project's meters from CSV (a
+    /// header line with 设备编号 (deviceCode) and 读数 (reading), then one meter a line),
+    /// checked line by line as entries are; any bad line: nothing is written and
+    /// `extensions.details.errors` names every bad line and field.
+    #[graphql(guard = "Perm::MeterWrite")]
+    async fn import_meter_readings(
+        &self,
+        ctx: &Context<'_>,
+        input: ImportMeterReadingsInput,
+    ) -> async_graphql::Result<ImportMeterReadingsPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let project = parse_id("projectId", &input.project_id)?;
+        let n = service::import(ctx.state(), &actor, &retry, project, input.period, &input.csv).await?;
+        Ok(ImportMeterReadingsPayload { client_mutation_id: input.client_mutation_id, imported: n as i32 })
+    }
+
     /// 录入读数 (`meter:write`): a meter's register for a month, or its correction; the
     /// next month's usage follows a correction.
     #[graphql(guard = "Perm::MeterWrite")]

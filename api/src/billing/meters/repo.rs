@@ -392,3 +392,26 @@ pub async fn house_usage(db: impl PgExecutor<'_>, project: Uuid, period: NaiveDa
     .fetch_all(db)
     .await
 }
+
+/// A project's meters by their codes (within the company).
+pub async fn meters_by_codes(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    project_id: Uuid,
+    codes: &[String],
+) -> sqlx::Result<Vec<Meter>> {
+    let rows = sqlx::query_as!(
+        MeterRow,
+        r#"SELECT id, company_id, project_id, house_id, category AS "category: DeviceCategory", code,
+                  attributes->>'multiplier' AS multiplier, attributes->>'initialReading' AS initial
+           FROM devices
+           WHERE company_id = $1 AND project_id = $2 AND code = ANY($3)
+             AND category IN ('water_meter', 'electricity_meter', 'gas_meter')"#,
+        company_id,
+        project_id,
+        codes
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Meter::from).collect())
+}

@@ -471,3 +471,165 @@ pub async fn house_usage(
     let rows = repo::house_usage(&state.db, project, period).await?;
     Ok(rows.into_iter().map(|r| ((r.house_id, r.category), r)).collect())
 }
+
+/// 导入读数 (`meter:write` on the project): a month's registers from CSV (columns
+/// 设备编号/deviceCode and 读数/reading, a header line first), checked line by line
+/// exactly as entries are — a meter of the project, a sane register, never below the
+/// previous one without a replacement; abnormal usage is held for review. Any bad line:
+/// nothing is written, and every bad line is named. Returns the registers written.
+pub async fn import(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    project: Uuid,
+    period: NaiveDate,
+    csv_text: &str,
+) -> AppResult<usize> {
+    use crate::org::estate::import::{bad_csv, err_of, line_err};
+    crate::org::company::service::project(state, actor, Perm::MeterWrite, project).await?;
+    let period = check_period(state, period)?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(csv_text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|_| AppError::validation("csv", Msg::new("无法读取表头", "Cannot read the header line")))?
+        .clone();
+    let col = |names: &[&str]| {
+        headers.iter().position(|h| names.contains(&h.trim().trim_start_matches('\u{feff}').to_lowercase().as_str()))
+    };
+    let (Some(code_col), Some(reading_col)) =
+        (col(&["设备编号", "devicecode", "device_code", "code"]), col(&["读数", "reading"]))
+    else {
+        return Err(bad_csv(vec![line_err(
+            1,
+            "header",
+            "缺少列：设备编号、读数",
+            "Missing columns: deviceCode, reading",
+        )]));
+    };
+    let max = state.config.limits.max_import_lines;
+    let mut errors = Vec::new();
+    let mut lines: Vec<(u64, String, Decimal)> = Vec::new();
+    for rec in reader.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(line_err(
+                    e.position().map(|p| p.line()).unwrap_or(0),
+                    "csv",
+                    "CSV格式错误",
+                    "Malformed CSV line",
+                ));
+                continue;
+            }
+        };
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if lines.len() + errors.len() >= max {
+            return Err(AppError::validation(
+                "csv",
+                Msg::owned(format!("一次最多导入{max}行"), format!("At most {max} lines per import")),
+            ));
+        }
+        let code = rec.get(code_col).unwrap_or("").to_owned();
+        let value = rec
+            .get(reading_col)
+            .unwrap_or("")
+            .parse::<Decimal>()
+            .map_err(|_| invalid("reading", "读数应为数字", "A reading is a number"));
+        match value.and_then(|v| register("reading", v)) {
+            Ok(v) if !code.is_empty() => lines.push((line, code, v)),
+            Ok(_) => errors.push(line_err(line, "deviceCode", "缺少设备编号", "The device code is missing")),
+            Err(e) => errors.push(err_of(line, e)),
+        }
+    }
+    let codes: Vec<String> = lines.iter().map(|l| l.1.clone()).collect();
+    let meters: HashMap<String, Meter> = repo::meters_by_codes(&state.db, actor.company_id, project, &codes)
+        .await?
+        .into_iter()
+        .map(|m| (m.code.clone(), m))
+        .collect();
+    let now = state.clock.now();
+    let read_at = read_time(period, now);
+    let ids: Vec<Uuid> = meters.values().map(|m| m.id).collect();
+    let swaps = repo::replacements(&state.db, &ids, now).await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = Vec::with_capacity(lines.len());
+    for (line, code, value) in &lines {
+        let Some(m) = meters.get(code) else {
+            errors.push(line_err(
+                *line,
+                "deviceCode",
+                format!("本项目没有表计 {code}"),
+                format!("No meter {code} in the project"),
+            ));
+            continue;
+        };
+        if !seen.insert(m.id) {
+            errors.push(line_err(
+                *line,
+                "deviceCode",
+                format!("表计 {code} 重复"),
+                format!("Meter {code} appears twice"),
+            ));
+            continue;
+        }
+        let earlier = repo::earlier(&state.db, m.id, period, model::TRAILING_MONTHS as i64 + 1).await?;
+        match compute(m, *value, read_at, &earlier, &swaps) {
+            Ok(c) => rows.push((m.clone(), c, *value)),
+            Err(b) => errors.push(err_of(*line, refused(b, "如已换表，请先登记换表"))),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(bad_csv(errors));
+    }
+    if rows.is_empty() {
+        return Err(AppError::validation("csv", Msg::new("文件没有数据行", "The file has no lines")));
+    }
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let mut written = Vec::with_capacity(rows.len());
+    for (m, c, value) in &rows {
+        let old = repo::reading_of_period(&mut tx, m.id, period).await?;
+        written.push((
+            m,
+            Reading {
+                id: old.as_ref().map_or_else(Uuid::now_v7, |o| o.id),
+                company_id: m.company_id,
+                project_id: m.project_id,
+                device_id: m.id,
+                house_id: m.house_id,
+                period,
+                reading: *value,
+                previous: c.previous,
+                usage: c.usage,
+                read_at,
+                source: ReadingSource::Import,
+                status: c.status,
+                flag_reason: c.reason.clone(),
+                recorded_by: Some(actor.user_id),
+                reviewed_by: None,
+                created_at: now,
+                updated_at: now,
+            },
+        ));
+    }
+    let all: Vec<Reading> = written.iter().map(|(_, r)| r.clone()).collect();
+    repo::upsert(&mut tx, &all).await?;
+    for (m, r) in &written {
+        follow_next(&mut tx, m, r, &swaps, now).await?;
+    }
+    let flagged = all.iter().filter(|r| r.status == ReadingStatus::Flagged).count();
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "meter_reading.import",
+        "project",
+        Some(project),
+        serde_json::json!({ "period": period, "readings": all.len(), "flagged": flagged }),
+    )
+    .await?;
+    tx.commit(&all.len()).await?;
+    Ok(all.len())
+}

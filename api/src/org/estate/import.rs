@@ -68,7 +68,7 @@ struct Line {
     owner: Option<(CheckedOwner, Relation)>,
 }
 
-fn err_of(line: u64, e: AppError) -> LineError {
+pub fn err_of(line: u64, e: AppError) -> LineError {
     let field = match &e {
         AppError::Validation { field, .. } | AppError::Conflict { field, .. } => field.to_string(),
         _ => String::new(),
@@ -81,7 +81,7 @@ fn err_of(line: u64, e: AppError) -> LineError {
     }
 }
 
-fn line_err(line: u64, field: &str, zh: impl Into<String>, en: impl Into<String>) -> LineError {
+pub fn line_err(line: u64, field: &str, zh: impl Into<String>, en: impl Into<String>) -> LineError {
     LineError { line, field: field.into(), message: zh.into(), message_en: en.into() }
 }
 
@@ -196,7 +196,7 @@ fn parse_line(line: u64, get: &dyn Fn(&str) -> String) -> AppResult<Line> {
     })
 }
 
-fn bad_csv(mut errors: Vec<LineError>) -> AppError {
+pub fn bad_csv(mut errors: Vec<LineError>) -> AppError {
     errors.sort_by_key(|e| e.line);
     let n = errors.len();
     AppError::Validation {
