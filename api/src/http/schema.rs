@@ -39,6 +39,7 @@ pub struct Query(
     crate::billing::meters::graphql::MeterQuery,
     crate::billing::bills::graphql::BillQuery,
     crate::billing::pay::graphql::PayQuery,
+    crate::billing::fees::graphql::DiscountQuery,
     crate::billing::prepaid::graphql::PrepaidQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
@@ -69,6 +70,7 @@ pub struct Mutation(
     crate::billing::meters::graphql::MeterMutation,
     crate::billing::bills::graphql::BillMutation,
     crate::billing::pay::graphql::PayMutation,
+    crate::billing::fees::graphql::DiscountMutation,
     crate::billing::prepaid::graphql::PrepaidMutation,
     crate::rbac::graphql::ApprovalMutation,
 );

@@ -68,11 +68,61 @@ async fn vacancy_relief_and_adjustments_change_bills_only_once_approved() {
     assert_eq!(dec(&bill["total"]), dec(&this["total"]) - off);
     let sum: Decimal = bill["lines"].as_array().unwrap().iter().map(|l| dec(&l["amount"])).sum();
     assert_eq!(sum, dec(&bill["total"]), "the lines add up to the total");
-    // run again: the same discount, once
+    // 优惠: 10% off the garbage fee for this house from this month; bad input names the field
+    let items = s
+        .ok(
+            Some(&finance),
+            "query($p: ID!) { feeItems(projectId: $p, first: 20) { edges { node { id name } } } }",
+            json!({"p": project}),
+        )
+        .await;
+    let garbage_item = items["feeItems"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["node"]["name"] == "垃圾清运费")
+        .unwrap()["node"]["id"]
+        .clone();
+    let add = "mutation($i: AddFeeDiscountInput!) { addFeeDiscount(input: $i) { discountId } }";
+    let disc = |kind: &str, extra: Value| {
+        let mut i = json!({"feeItemId": garbage_item, "name": "老人优惠", "kind": kind, "houseIds": [h6], "effectiveFrom": period});
+        for (k, v) in extra.as_object().unwrap() {
+            i[k] = v.clone();
+        }
+        json!({"i": i})
+    };
+    let r = s.gql(Some(&finance), add, disc("PERCENTAGE", json!({"rate": "2"}))).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "rate"), "{r}");
+    let r = s.gql(Some(&finance), add, disc("FREE_MONTHS", json!({}))).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "payMonths"), "{r}");
+    let r = s.gql(Some(&o6), add, disc("PERCENTAGE", json!({"rate": "0.1"}))).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+    s.ok(Some(&finance), add, disc("PERCENTAGE", json!({"rate": "0.1"}))).await;
+    let r = s.ok(Some(&finance), run, again.clone()).await;
+    assert_eq!(r["runBills"]["billRun"]["regenerated"], 1, "{r}");
+    let bill = s.ok(Some(&o6), BILL, json!({"id": b.six[1]})).await["bill"].clone();
+    let garbage = dec(&bill["lines"].as_array().unwrap().iter().find(|l| l["name"] == "垃圾清运费").unwrap()["amount"]);
+    let g_off = bill["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"].as_str().unwrap().starts_with("垃圾清运费优惠"))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        dec(&g_off["amount"]),
+        -(garbage / Decimal::TEN).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+        "{bill}"
+    );
+    assert!(g_off["name"].as_str().unwrap().contains("老人优惠"));
+    let sum: Decimal = bill["lines"].as_array().unwrap().iter().map(|l| dec(&l["amount"])).sum();
+    assert_eq!(sum, dec(&bill["total"]));
+
+    // run again: the same discounts, once
     let r = s.ok(Some(&finance), run, again).await;
     assert_eq!(r["runBills"]["billRun"]["unchanged"], 1, "{r}");
     let bill = s.ok(Some(&o6), BILL, json!({"id": b.six[1]})).await["bill"].clone();
-    assert_eq!(bill["lines"].as_array().unwrap().iter().filter(|l| l["kind"] == "DISCOUNT").count(), 1);
+    assert_eq!(bill["lines"].as_array().unwrap().iter().filter(|l| l["kind"] == "DISCOUNT").count(), 2);
 
     // 账单调整: last month's bill paid in full, then 12.50 more approved
     let last = s.ok(Some(&o6), BILL, json!({"id": b.six[0]})).await["bill"].clone();

@@ -130,6 +130,7 @@ async fn db_enums_match_checks() {
         "pay_orders"."status" => pay::PayOrderStatus,
         "refunds"."status" => pay::RefundStatus,
         "prepaid_entries"."kind" => wuye_api::billing::prepaid::model::EntryKind,
+        "fee_discounts"."kind" => fees::DiscountKind,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

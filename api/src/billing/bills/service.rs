@@ -220,6 +220,7 @@ async fn plan(
     }
     let reliefs: HashMap<Uuid, Decimal> =
         repo::reliefs(&mut *conn, i.project_id, i.period).await?.into_iter().collect();
+    let discounts = crate::billing::fees::service::discounts_of_month(state, i.project_id, i.period).await?;
     let mut plan = Plan::default();
     let out = &mut plan.outcome;
     out.period = i.period;
@@ -275,18 +276,30 @@ async fn plan(
                 }
             }
         }
-        // 空置房优惠: an approved share of the property fee off, as a discount line
-        if let Some(ratio) = reliefs.get(&h.id) {
+        // 优惠 and 空置房优惠 (an approved share of the property fee): one discount line per
+        // fee line, each part computed on the line's amount
+        if !discounts.is_empty() || reliefs.contains_key(&h.id) {
             for d in [&mut owner, &mut tenant] {
-                let discounts: Vec<Line> = d
+                let off: Vec<Line> = d
                     .fees
                     .iter()
                     .filter(|l| l.kind == LineKind::Fee)
-                    .filter(|l| items.iter().any(|(f, _)| Some(f.id) == l.fee_item_id && f.kind == FeeKind::Property))
-                    .map(|l| relief_line(l, *ratio))
-                    .filter(|l| !l.amount.is_zero())
+                    .filter_map(|l| {
+                        let property =
+                            items.iter().any(|(f, _)| Some(f.id) == l.fee_item_id && f.kind == FeeKind::Property);
+                        let mut parts: Vec<(String, Decimal)> = discounts
+                            .iter()
+                            .filter(|x| Some(x.fee_item_id) == l.fee_item_id)
+                            .filter_map(|x| x.off(Some(h.id), l.amount, l.months).map(|o| (x.name.clone(), o)))
+                            .collect();
+                        if let (true, Some(ratio)) = (property, reliefs.get(&h.id)) {
+                            let pct = (*ratio * Decimal::ONE_HUNDRED).normalize();
+                            parts.push((format!("空置房优惠{pct}%"), l.amount * *ratio));
+                        }
+                        discount_line(l, &parts)
+                    })
                     .collect();
-                d.fees.extend(discounts);
+                d.fees.extend(off);
             }
         }
         for d in [owner, tenant] {
@@ -579,17 +592,22 @@ async fn payer_channels(
         .collect())
 }
 
-/// The vacancy relief of a property-fee line: its share off, rounded half-up to the fen.
-fn relief_line(fee: &Line, ratio: Decimal) -> Line {
-    let off = Money::round(fee.amount * ratio).yuan();
-    let pct = (ratio * Decimal::ONE_HUNDRED).normalize();
-    Line {
+/// The discount line of a fee line: its parts added, never more than the line, rounded
+/// half-up to the fen once; none when nothing is off.
+fn discount_line(fee: &Line, parts: &[(String, Decimal)]) -> Option<Line> {
+    let total: Decimal = parts.iter().map(|p| p.1).sum();
+    let off = Money::round(total.min(fee.amount)).yuan();
+    if off <= Decimal::ZERO {
+        return None;
+    }
+    let names: Vec<&str> = parts.iter().map(|p| p.0.as_str()).collect();
+    Some(Line {
         id: Uuid::nil(),
         bill_id: Uuid::nil(),
         kind: LineKind::Discount,
         fee_item_id: fee.fee_item_id,
         charge_id: None,
-        name: format!("空置房优惠（{}{pct}%）", fee.name),
+        name: format!("{}优惠（{}）", fee.name, names.join("、")),
         quantity: Decimal::ONE,
         unit_price: -off,
         months: None,
@@ -597,7 +615,7 @@ fn relief_line(fee: &Line, ratio: Decimal) -> Line {
         current_reading: None,
         amount: -off,
         position: 0,
-    }
+    })
 }
 
 fn charge_line(c: &PendingCharge) -> Line {

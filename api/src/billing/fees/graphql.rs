@@ -465,3 +465,135 @@ impl FeeMutation {
         Ok(FeeItemPayload::new(input.client_mutation_id, id))
     }
 }
+
+/// 优惠方式
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::DiscountKind")]
+pub enum DiscountKind {
+    /// a share off every line of the item
+    Percentage,
+    /// 交N送M: on a line carrying at least N + M months (quarterly, yearly items), M free
+    FreeMonths,
+}
+
+/// 优惠 a discount of a fee item.
+#[derive(SimpleObject)]
+pub struct FeeDiscount {
+    /// the discount
+    pub id: ID,
+    /// its fee item
+    pub fee_item_id: ID,
+    /// its name on bills
+    pub name: String,
+    /// percentage or free months
+    pub kind: DiscountKind,
+    /// the share off (PERCENTAGE)
+    pub rate: Option<Decimal>,
+    /// N of 交N送M
+    pub pay_months: Option<i32>,
+    /// M of 交N送M
+    pub free_months: Option<i32>,
+    /// only these houses (empty: every house of the item)
+    pub house_ids: Vec<ID>,
+    /// the first month
+    pub effective_from: NaiveDate,
+    /// the last month (none: open)
+    pub effective_to: Option<NaiveDate>,
+}
+
+impl From<model::Discount> for FeeDiscount {
+    fn from(d: model::Discount) -> Self {
+        FeeDiscount {
+            id: to_id(d.id),
+            fee_item_id: to_id(d.fee_item_id),
+            name: d.name,
+            kind: d.kind.into(),
+            rate: d.rate,
+            pay_months: d.pay_months,
+            free_months: d.free_months,
+            house_ids: d.house_ids.into_iter().map(to_id).collect(),
+            effective_from: d.effective_from,
+            effective_to: d.effective_to,
+        }
+    }
+}
+
+/// A discount to set.
+#[derive(InputObject)]
+pub struct AddFeeDiscountInput {
+    /// the fee item
+    pub fee_item_id: ID,
+    /// its name on bills (up to 40 characters), e.g. 年缴优惠
+    pub name: String,
+    /// PERCENTAGE (give rate) or FREE_MONTHS (give payMonths and freeMonths)
+    pub kind: DiscountKind,
+    /// the share off, above 0 and at most 1 (0.05 = 5% off)
+    pub rate: Option<Decimal>,
+    /// N of 交N送M (1 to 36)
+    pub pay_months: Option<i32>,
+    /// M of 交N送M (1 to 12)
+    pub free_months: Option<i32>,
+    /// only these houses of the item's project (none: every house of the item)
+    #[graphql(default)]
+    pub house_ids: Vec<ID>,
+    /// the first month (its first day)
+    pub effective_from: NaiveDate,
+    /// the last month (its first day; none: open)
+    pub effective_to: Option<NaiveDate>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// What `addFeeDiscount` set.
+#[derive(SimpleObject)]
+pub struct AddFeeDiscountPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// the discount
+    pub discount_id: ID,
+}
+
+#[derive(Default)]
+pub struct DiscountQuery;
+
+#[Object]
+impl DiscountQuery {
+    /// 优惠 a project's discounts, oldest first (`fee:read`).
+    async fn fee_discounts(&self, ctx: &Context<'_>, project_id: ID) -> async_graphql::Result<Vec<FeeDiscount>> {
+        let actor = ctx.actor()?;
+        let list = service::discounts(ctx.state(), &actor, parse_id("projectId", &project_id)?).await?;
+        Ok(list.into_iter().map(FeeDiscount::from).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct DiscountMutation;
+
+#[Object]
+impl DiscountMutation {
+    /// 设置优惠 (`fee:write`): a percentage off a fee item, or 交N送M on lines carrying at
+    /// least N + M months, for every house of the item or listed ones, from a month on;
+    /// bill runs of those months take it off as the item's discount line.
+    #[graphql(guard = "Perm::FeeWrite")]
+    async fn add_fee_discount(
+        &self,
+        ctx: &Context<'_>,
+        input: AddFeeDiscountInput,
+    ) -> async_graphql::Result<AddFeeDiscountPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let i = service::DiscountInput {
+            fee_item_id: parse_id("feeItemId", &input.fee_item_id)?,
+            name: input.name,
+            kind: input.kind.into(),
+            rate: input.rate,
+            pay_months: input.pay_months,
+            free_months: input.free_months,
+            house_ids: crate::kit::gql::parse_ids("houseIds", &input.house_ids)?,
+            effective_from: input.effective_from,
+            effective_to: input.effective_to,
+        };
+        let id = service::add_discount(ctx.state(), &actor, &retry, i).await?;
+        Ok(AddFeeDiscountPayload { client_mutation_id: input.client_mutation_id, discount_id: to_id(id) })
+    }
+}

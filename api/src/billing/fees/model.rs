@@ -276,6 +276,36 @@ pub fn amount(method: Method, price: &Price, b: &Basis) -> Result<Line, AmountEr
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn discounts_take_their_share() {
+        let d = |kind, rate, n, m, houses: Vec<Uuid>| Discount {
+            id: Uuid::nil(),
+            project_id: Uuid::nil(),
+            fee_item_id: Uuid::nil(),
+            name: String::new(),
+            kind,
+            rate,
+            pay_months: n,
+            free_months: m,
+            house_ids: houses,
+            effective_from: NaiveDate::default(),
+            effective_to: None,
+            created_at: DateTime::default(),
+        };
+        let dec = |s: &str| s.parse::<Decimal>().unwrap();
+        let pct = d(DiscountKind::Percentage, Some(dec("0.05")), None, None, vec![]);
+        assert_eq!(pct.off(None, dec("200"), Some(Decimal::ONE)), Some(dec("10")));
+        // 交10送2 on a year of 1200: two months free (200); not on a month
+        let free = d(DiscountKind::FreeMonths, None, Some(10), Some(2), vec![]);
+        assert_eq!(free.off(None, dec("1200"), Some(dec("12"))), Some(dec("200")));
+        assert_eq!(free.off(None, dec("100"), Some(Decimal::ONE)), None);
+        assert_eq!(free.off(None, dec("1200"), None), None);
+        let only = d(DiscountKind::Percentage, Some(dec("0.5")), None, None, vec![Uuid::from_u128(7)]);
+        assert_eq!(only.off(Some(Uuid::from_u128(8)), dec("10"), None), None);
+        assert_eq!(only.off(Some(Uuid::from_u128(7)), dec("10"), None), Some(dec("5")));
+    }
+
     use super::*;
 
     fn d(s: &str) -> Decimal {
@@ -369,5 +399,50 @@ mod tests {
         assert_eq!(amount(Method::Formula, &indoor, &b), Err(AmountError::NoIndoorArea));
         let credit = price("1", vec![], Some("area - 1000"));
         assert_eq!(amount(Method::Formula, &credit, &b), Err(AmountError::Negative));
+    }
+}
+
+crate::text_enum! {
+    /// 优惠方式
+    pub enum DiscountKind {
+        /// a share off every line of the item
+        Percentage = "percentage",
+        /// 交N送M: on a line carrying at least N + M months, M of them free
+        FreeMonths = "free_months",
+    }
+}
+
+/// 优惠 a discount of a fee item.
+#[derive(Debug, Clone)]
+pub struct Discount {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub fee_item_id: Uuid,
+    pub name: String,
+    pub kind: DiscountKind,
+    pub rate: Option<Decimal>,
+    pub pay_months: Option<i32>,
+    pub free_months: Option<i32>,
+    /// only these houses (empty: every house of the item)
+    pub house_ids: Vec<Uuid>,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Discount {
+    /// What it takes off a line of `amount` carrying `months` months, for `house`, before
+    /// rounding; none when it does not apply.
+    pub fn off(&self, house: Option<Uuid>, amount: Decimal, months: Option<Decimal>) -> Option<Decimal> {
+        if !self.house_ids.is_empty() && !house.is_some_and(|h| self.house_ids.contains(&h)) {
+            return None;
+        }
+        match self.kind {
+            DiscountKind::Percentage => self.rate.map(|r| amount * r),
+            DiscountKind::FreeMonths => {
+                let (n, m) = (Decimal::from(self.pay_months?), Decimal::from(self.free_months?));
+                (months? >= n + m).then(|| amount * m / (n + m))
+            }
+        }
     }
 }

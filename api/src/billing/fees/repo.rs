@@ -179,3 +179,54 @@ pub async fn active_items(db: impl PgExecutor<'_>, project_id: Uuid) -> sqlx::Re
     .fetch_all(db)
     .await
 }
+
+pub async fn insert_discount(
+    db: &mut PgConnection,
+    company: Uuid,
+    by: Uuid,
+    d: &super::model::Discount,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO fee_discounts (id, company_id, project_id, fee_item_id, name, kind, rate, pay_months, free_months,
+                                    house_ids, effective_from, effective_to, created_by, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        d.id,
+        company,
+        d.project_id,
+        d.fee_item_id,
+        d.name,
+        d.kind.as_str(),
+        d.rate,
+        d.pay_months,
+        d.free_months,
+        &d.house_ids,
+        d.effective_from,
+        d.effective_to,
+        by,
+        d.created_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A project's discounts, or those of one month (effective in it).
+pub async fn discounts(
+    db: impl PgExecutor<'_>,
+    project: Uuid,
+    month: Option<NaiveDate>,
+) -> sqlx::Result<Vec<super::model::Discount>> {
+    sqlx::query_as!(
+        super::model::Discount,
+        r#"SELECT id, project_id, fee_item_id, name, kind AS "kind: super::model::DiscountKind", rate, pay_months,
+                  free_months, house_ids, effective_from, effective_to, created_at
+           FROM fee_discounts
+           WHERE project_id = $1
+             AND ($2::date IS NULL OR (effective_from <= $2 AND (effective_to IS NULL OR effective_to >= $2)))
+           ORDER BY created_at, id"#,
+        project,
+        month
+    )
+    .fetch_all(db)
+    .await
+}

@@ -1,7 +1,7 @@
 //! Fee items: made and priced by finance (`fee:write`), read by those who bill or manage
 //! the project (`fee:read`); every change audited in its transaction.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -423,4 +423,121 @@ pub async fn billable(state: &AppState, project: Uuid) -> AppResult<Vec<(FeeItem
             (i, p)
         })
         .collect())
+}
+
+/// A discount as finance sets it.
+#[derive(Debug, Clone)]
+pub struct DiscountInput {
+    pub fee_item_id: Uuid,
+    pub name: String,
+    pub kind: super::model::DiscountKind,
+    pub rate: Option<Decimal>,
+    pub pay_months: Option<i32>,
+    pub free_months: Option<i32>,
+    pub house_ids: Vec<Uuid>,
+    pub effective_from: NaiveDate,
+    pub effective_to: Option<NaiveDate>,
+}
+
+/// 设置优惠 (`fee:write` on the item's project): a percentage off, or 交N送M, for every
+/// house of the item or listed ones, from a month (until one); bill runs of those months
+/// take it off as the item's discount line.
+pub async fn add_discount(state: &AppState, actor: &Actor, retry: &Retry, i: DiscountInput) -> AppResult<Uuid> {
+    use super::model::{Discount, DiscountKind};
+    let f = item(state, actor, i.fee_item_id).await?;
+    let mut houses = i.house_ids.clone();
+    houses.sort();
+    houses.dedup();
+    if houses.len() > 5000 {
+        return Err(AppError::validation("houseIds", Msg::new("最多5000户", "At most 5000 houses")));
+    }
+    for h in &houses {
+        let house = crate::org::estate::service::house(state, actor, *h).await?;
+        if house.project_id != f.project_id {
+            return Err(AppError::validation(
+                "houseIds",
+                Msg::new("房屋不属于该收费项目的项目", "A house of another project"),
+            ));
+        }
+    }
+    actor.require_project(Perm::FeeWrite, f.project_id)?;
+    let name = types::text("name", &i.name, 40)?;
+    let (rate, pay, free) = match i.kind {
+        DiscountKind::Percentage => match i.rate {
+            Some(r) if r > Decimal::ZERO && r <= Decimal::ONE && r.normalize().scale() <= 4 => (Some(r), None, None),
+            _ => {
+                return Err(AppError::validation(
+                    "rate",
+                    Msg::new("优惠比例应在0到1之间、最多四位小数", "rate above 0, at most 1, up to 4 decimals"),
+                ));
+            }
+        },
+        DiscountKind::FreeMonths => match (i.pay_months, i.free_months) {
+            (Some(n), Some(m)) if (1..=36).contains(&n) && (1..=12).contains(&m) => (None, Some(n), Some(m)),
+            _ => {
+                return Err(AppError::validation(
+                    "payMonths",
+                    Msg::new("交N送M：N为1到36，M为1到12", "payMonths 1 to 36 and freeMonths 1 to 12"),
+                ));
+            }
+        },
+    };
+    if i.effective_from.day0() != 0 || i.effective_to.is_some_and(|t| t.day0() != 0 || t < i.effective_from) {
+        return Err(AppError::validation(
+            "effectiveFrom",
+            Msg::new("起止月份以当月1日表示，结束不早于开始", "Months are first days; the end is not before the start"),
+        ));
+    }
+    let now = state.clock.now();
+    let d = Discount {
+        id: Uuid::now_v7(),
+        project_id: f.project_id,
+        fee_item_id: f.id,
+        name,
+        kind: i.kind,
+        rate,
+        pay_months: pay,
+        free_months: free,
+        house_ids: houses,
+        effective_from: i.effective_from,
+        effective_to: i.effective_to,
+        created_at: now,
+    };
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::insert_discount(&mut tx, actor.company_id, actor.user_id, &d).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "fee_discount.add",
+        "fee_item",
+        Some(f.id),
+        serde_json::json!({ "discountId": d.id, "kind": d.kind, "rate": d.rate.map(|r| r.to_string()),
+                            "payMonths": d.pay_months, "freeMonths": d.free_months, "houses": d.house_ids.len(),
+                            "from": d.effective_from, "to": d.effective_to }),
+    )
+    .await?;
+    tx.commit(&d.id).await?;
+    Ok(d.id)
+}
+
+/// A project's discounts (`fee:read`).
+pub async fn discounts(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<Vec<super::model::Discount>> {
+    crate::org::company::service::project_of_company(state, actor.company_id, project).await?;
+    if !actor.reaches(&[Perm::FeeRead, Perm::FeeWrite], project) {
+        return Err(AppError::forbidden());
+    }
+    Ok(repo::discounts(&state.db, project, None).await?)
+}
+
+/// The discounts of a month, for a bill run (no caller check: the run checked the project).
+pub async fn discounts_of_month(
+    state: &AppState,
+    project: Uuid,
+    month: NaiveDate,
+) -> AppResult<Vec<super::model::Discount>> {
+    Ok(repo::discounts(&state.db, project, Some(month)).await?)
 }
