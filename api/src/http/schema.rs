@@ -40,6 +40,7 @@ pub struct Query(
     crate::billing::bills::graphql::BillQuery,
     crate::billing::pay::graphql::PayQuery,
     crate::billing::fees::graphql::DiscountQuery,
+    crate::billing::meters::graphql::SharedMeterQuery,
     crate::billing::prepaid::graphql::PrepaidQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
@@ -71,6 +72,7 @@ pub struct Mutation(
     crate::billing::bills::graphql::BillMutation,
     crate::billing::pay::graphql::PayMutation,
     crate::billing::fees::graphql::DiscountMutation,
+    crate::billing::meters::graphql::SharedMeterMutation,
     crate::billing::prepaid::graphql::PrepaidMutation,
     crate::rbac::graphql::ApprovalMutation,
 );

@@ -24,5 +24,6 @@ mod replicas;
 mod scope;
 mod security;
 mod server;
+mod shared;
 mod sms;
 mod workorders;

@@ -221,6 +221,7 @@ async fn plan(
     let reliefs: HashMap<Uuid, Decimal> =
         repo::reliefs(&mut *conn, i.project_id, i.period).await?.into_iter().collect();
     let discounts = crate::billing::fees::service::discounts_of_month(state, i.project_id, i.period).await?;
+    let shared = meters::shared_usage(state, i.project_id, i.period, &usage).await?;
     let mut plan = Plan::default();
     let out = &mut plan.outcome;
     out.period = i.period;
@@ -263,7 +264,10 @@ async fn plan(
             let Some(span) = model::span(f.cycle, i.period, f.effective_from, f.effective_to, h.charge_start) else {
                 continue;
             };
-            let u = f.meter_category.and_then(|c| usage.get(&(h.id, c)));
+            // a SHARED item bills the house's share of the shared meters of its category
+            let u = f
+                .meter_category
+                .and_then(|c| if f.kind == FeeKind::Shared { shared.get(&(h.id, c)) } else { usage.get(&(h.id, c)) });
             match fee_line(f, prices, &span, h.building_area, h.indoor_area, u) {
                 Ok(Some(l)) if f.paying_resident == PayingResident::Tenant && h.tenant_id.is_some() => {
                     tenant.fees.push(l)

@@ -323,3 +323,95 @@ impl MeterMutation {
         Ok(MeterRecordPayload::new(input.client_mutation_id, id))
     }
 }
+
+/// 公摊方式
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "model::ShareMethod")]
+pub enum ShareMethod {
+    /// by building area
+    Area,
+    /// the same for each house
+    Equal,
+    /// by each house's own usage of the same kind of meter that month
+    Usage,
+}
+
+/// 公摊表 a meter of common parts and the houses that share it.
+#[derive(SimpleObject)]
+pub struct SharedMeter {
+    /// the meter (a device of the ledger not on a house)
+    pub device_id: ID,
+    /// how its usage is split
+    pub method: ShareMethod,
+    /// the houses that share it
+    pub house_ids: Vec<ID>,
+    /// when it was last set
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A shared meter to set.
+#[derive(InputObject)]
+pub struct SetSharedMeterInput {
+    /// the meter (not on a house)
+    pub device_id: ID,
+    /// how its usage is split
+    pub method: ShareMethod,
+    /// the houses of its project that share it (1 to 5000)
+    pub house_ids: Vec<ID>,
+    /// makes a retry apply once
+    pub client_mutation_id: Option<String>,
+}
+
+/// What `setSharedMeter` set.
+#[derive(SimpleObject)]
+pub struct SetSharedMeterPayload {
+    /// the `clientMutationId` of the input, echoed
+    pub client_mutation_id: Option<String>,
+    /// the meter
+    pub device_id: ID,
+}
+
+#[derive(Default)]
+pub struct SharedMeterQuery;
+
+#[Object]
+impl SharedMeterQuery {
+    /// 公摊表 a project's shared meters (`meter:read`).
+    async fn shared_meters(&self, ctx: &Context<'_>, project_id: ID) -> async_graphql::Result<Vec<SharedMeter>> {
+        let actor = ctx.actor()?;
+        let list = service::shared_meters(ctx.state(), &actor, parse_id("projectId", &project_id)?).await?;
+        Ok(list
+            .into_iter()
+            .map(|m| SharedMeter {
+                device_id: to_id(m.device_id),
+                method: m.method.into(),
+                house_ids: m.house_ids.into_iter().map(to_id).collect(),
+                updated_at: m.updated_at,
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct SharedMeterMutation;
+
+#[Object]
+impl SharedMeterMutation {
+    /// 设置公摊表 (`meter:write`): a meter of common parts and the houses that share its
+    /// usage each month, by building area, equally or by their own usage; a fee item of
+    /// kind SHARED on its category bills each house its share (4 decimals, the shares
+    /// adding up to the meter's usage).
+    #[graphql(guard = "Perm::MeterWrite")]
+    async fn set_shared_meter(
+        &self,
+        ctx: &Context<'_>,
+        input: SetSharedMeterInput,
+    ) -> async_graphql::Result<SetSharedMeterPayload> {
+        let actor = ctx.actor()?;
+        let retry = ctx.retry(input.client_mutation_id.as_deref())?;
+        let device = parse_id("deviceId", &input.device_id)?;
+        let houses = crate::kit::gql::parse_ids("houseIds", &input.house_ids)?;
+        let id = service::set_shared(ctx.state(), &actor, &retry, device, input.method.into(), &houses).await?;
+        Ok(SetSharedMeterPayload { client_mutation_id: input.client_mutation_id, device_id: to_id(id) })
+    }
+}

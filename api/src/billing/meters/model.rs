@@ -170,6 +170,21 @@ pub fn previous_month(period: NaiveDate) -> NaiveDate {
 mod tests {
     use super::*;
 
+    #[test]
+    fn shares_add_up_exactly() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        // 100 over three equal houses: 33.3334 + 33.3333 + 33.3333
+        let s = split(d("100"), &[(a, d("1")), (b, d("1")), (c, d("1"))]).unwrap();
+        assert_eq!(s, vec![(a, d("33.3334")), (b, d("33.3333")), (c, d("33.3333"))]);
+        // by area 89.5 and 120.25: the larger remainder gets the unit
+        let s = split(d("10"), &[(a, d("89.5")), (b, d("120.25"))]).unwrap();
+        assert_eq!(s.iter().map(|x| x.1).sum::<Decimal>(), d("10"));
+        assert_eq!(s, vec![(a, d("4.2670")), (b, d("5.7330"))]);
+        assert!(split(d("10"), &[(a, Decimal::ZERO)]).is_none());
+        assert!(split(d("10"), &[]).is_none());
+    }
+
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
     }
@@ -209,4 +224,57 @@ mod tests {
         assert_eq!(next_month(month_of(p)), NaiveDate::from_ymd_opt(2026, 2, 1).unwrap());
         assert_eq!(previous_month(month_of(p)), NaiveDate::from_ymd_opt(2025, 12, 1).unwrap());
     }
+}
+
+crate::text_enum! {
+    /// 公摊方式 how a shared meter's usage is split over its houses
+    pub enum ShareMethod {
+        /// by building area
+        Area = "area",
+        /// the same for each house
+        Equal = "equal",
+        /// by each house's own usage of the same kind of meter that month
+        Usage = "usage",
+    }
+}
+
+/// 公摊表 a meter of common parts and the houses that share it.
+#[derive(Debug, Clone)]
+pub struct SharedMeter {
+    pub device_id: Uuid,
+    pub project_id: Uuid,
+    pub method: ShareMethod,
+    pub house_ids: Vec<Uuid>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Splits `total` by the weights to 4 decimals so the shares add up to it exactly: each
+/// share rounded down, the units left given to the largest remainders (the first listed
+/// first on a tie). None when the weights add up to nothing.
+pub fn split(total: Decimal, weights: &[(Uuid, Decimal)]) -> Option<Vec<(Uuid, Decimal)>> {
+    let sum: Decimal = weights.iter().map(|w| w.1).sum();
+    if sum <= Decimal::ZERO || weights.iter().any(|w| w.1.is_sign_negative()) {
+        return None;
+    }
+    let unit = Decimal::new(1, 4);
+    let mut shares: Vec<(Uuid, Decimal, Decimal)> = weights
+        .iter()
+        .map(|(h, w)| {
+            let raw = total * *w / sum;
+            let down = raw.round_dp_with_strategy(4, rust_decimal::RoundingStrategy::ToZero);
+            (*h, down, raw - down)
+        })
+        .collect();
+    let given: Decimal = shares.iter().map(|s| s.1).sum();
+    let mut left = rust_decimal::prelude::ToPrimitive::to_i64(&((total - given) / unit).round()).unwrap_or(0).max(0);
+    let mut order: Vec<usize> = (0..shares.len()).collect();
+    order.sort_by(|a, b| shares[*b].2.cmp(&shares[*a].2).then(a.cmp(b)));
+    for i in order {
+        if left == 0 {
+            break;
+        }
+        shares[i].1 += unit;
+        left -= 1;
+    }
+    Some(shares.into_iter().map(|(h, s, _)| (h, s)).collect())
 }

@@ -415,3 +415,80 @@ pub async fn meters_by_codes(
     .await?;
     Ok(rows.into_iter().map(Meter::from).collect())
 }
+
+pub async fn set_shared(
+    db: &mut PgConnection,
+    company: Uuid,
+    s: &super::model::SharedMeter,
+    by: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO shared_meters (device_id, company_id, project_id, method, house_ids, updated_by, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (device_id) DO UPDATE SET method = $4, house_ids = $5, updated_by = $6, updated_at = $7",
+        s.device_id,
+        company,
+        s.project_id,
+        s.method.as_str(),
+        &s.house_ids,
+        by,
+        s.updated_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn shared_meters(db: impl PgExecutor<'_>, project: Uuid) -> sqlx::Result<Vec<super::model::SharedMeter>> {
+    sqlx::query_as!(
+        super::model::SharedMeter,
+        r#"SELECT device_id, project_id, method AS "method: super::model::ShareMethod", house_ids, updated_at
+           FROM shared_meters WHERE project_id = $1 ORDER BY device_id"#,
+        project
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// A project's shared meters in use with their month's reading: (meter, category, usage,
+/// whether the reading is held).
+pub async fn shared_readings(
+    db: impl PgExecutor<'_>,
+    project: Uuid,
+    period: NaiveDate,
+) -> sqlx::Result<Vec<(super::model::SharedMeter, DeviceCategory, Option<Decimal>, bool)>> {
+    let rows = sqlx::query!(
+        r#"SELECT s.device_id, s.project_id, s.method AS "method: super::model::ShareMethod", s.house_ids, s.updated_at,
+                  d.category AS "category: DeviceCategory", r.usage AS "usage?", (r.status = 'flagged') AS "flagged?"
+           FROM shared_meters s
+           JOIN devices d ON d.id = s.device_id AND d.status <> 'scrapped'
+           LEFT JOIN meter_readings r ON r.device_id = s.device_id AND r.period = $2
+           WHERE s.project_id = $1 ORDER BY s.device_id"#,
+        project,
+        period
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                super::model::SharedMeter {
+                    device_id: r.device_id,
+                    project_id: r.project_id,
+                    method: r.method,
+                    house_ids: r.house_ids,
+                    updated_at: r.updated_at,
+                },
+                r.category,
+                r.usage,
+                r.flagged.unwrap_or(false),
+            )
+        })
+        .collect())
+}
+
+pub async fn house_areas(db: impl PgExecutor<'_>, houses: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Decimal)>> {
+    let rows = sqlx::query!("SELECT id, building_area FROM houses WHERE id = ANY($1)", houses).fetch_all(db).await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.building_area)).collect())
+}

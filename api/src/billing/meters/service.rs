@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::model::{self, Backwards, Meter, Reading, ReadingSource, ReadingStatus, Replacement};
+use super::model::{self, Backwards, Meter, Reading, ReadingSource, ReadingStatus, Replacement, split};
 use super::repo;
 use crate::equipment::model::DeviceCategory;
 use crate::kit::audit;
@@ -632,4 +632,118 @@ pub async fn import(
     .await?;
     tx.commit(&all.len()).await?;
     Ok(all.len())
+}
+
+/// 设置公摊表 (`meter:write` on the project): a meter of common parts (one not on a house)
+/// and the houses of the project that share its usage, by building area, equally, or by
+/// their own usage. A fee item of kind SHARED on its category bills each house its share.
+pub async fn set_shared(
+    state: &AppState,
+    actor: &Actor,
+    retry: &Retry,
+    device: Uuid,
+    method: model::ShareMethod,
+    houses: &[Uuid],
+) -> AppResult<Uuid> {
+    let m = meter(state, actor, device, true).await?;
+    let mut ids = houses.to_vec();
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() || ids.len() > 5000 {
+        return Err(invalid("houseIds", "公摊户数应为1到5000", "1 to 5000 houses share a meter"));
+    }
+    for h in &ids {
+        let house = crate::org::estate::service::house(state, actor, *h).await?;
+        if house.project_id != m.project_id {
+            return Err(invalid("houseIds", "房屋不在该表计的项目", "A house of another project"));
+        }
+    }
+    if m.house_id.is_some() {
+        return Err(invalid("deviceId", "该表计属于某户，不能设为公摊表", "That meter is a house's own"));
+    }
+    let now = state.clock.now();
+    let s = model::SharedMeter { device_id: m.id, project_id: m.project_id, method, house_ids: ids, updated_at: now };
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    repo::set_shared(&mut tx, m.company_id, &s, actor.user_id).await?;
+    audit::record(
+        &mut tx,
+        now,
+        actor,
+        "shared_meter.set",
+        "device",
+        Some(m.id),
+        serde_json::json!({ "method": method, "houses": s.house_ids.len() }),
+    )
+    .await?;
+    tx.commit(&m.id).await?;
+    Ok(m.id)
+}
+
+/// A project's shared meters (`meter:read`).
+pub async fn shared_meters(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<Vec<model::SharedMeter>> {
+    crate::org::company::service::project_of_company(state, actor.company_id, project).await?;
+    if !actor.reaches(&[Perm::MeterRead, Perm::MeterWrite], project) {
+        return Err(AppError::forbidden());
+    }
+    Ok(repo::shared_meters(&state.db, project).await?)
+}
+
+/// Each house's share of the project's shared meters for a month, by meter category (as
+/// the usage a SHARED fee item bills): exact to 4 decimals, the shares of a meter adding
+/// up to its usage. A meter without a usable reading (or, shared by usage, a house of it
+/// without one) leaves its houses missing or held, so the run skips them with the reason.
+pub async fn shared_usage(
+    state: &AppState,
+    project: Uuid,
+    period: NaiveDate,
+    own: &HashMap<(Uuid, DeviceCategory), model::HouseUsage>,
+) -> AppResult<HashMap<(Uuid, DeviceCategory), model::HouseUsage>> {
+    let mut out: HashMap<(Uuid, DeviceCategory), model::HouseUsage> = HashMap::new();
+    let meters = repo::shared_readings(&state.db, project, period).await?;
+    if meters.is_empty() {
+        return Ok(out);
+    }
+    let all: Vec<Uuid> = meters.iter().flat_map(|m| m.0.house_ids.iter().copied()).collect();
+    let areas: HashMap<Uuid, Decimal> = repo::house_areas(&state.db, &all).await?.into_iter().collect();
+    for (m, category, usage, flagged) in meters {
+        let mut add = |house: Uuid, share: Decimal, missing: i64, held: i64| {
+            let u = out.entry((house, category)).or_insert(model::HouseUsage {
+                house_id: house,
+                category,
+                meters: 0,
+                missing: 0,
+                flagged: 0,
+                usage: Decimal::ZERO,
+                previous: None,
+                current: None,
+            });
+            u.meters += 1;
+            u.missing += missing;
+            u.flagged += held;
+            u.usage += share;
+        };
+        let weights: Option<Vec<(Uuid, Decimal)>> = match m.method {
+            model::ShareMethod::Area => m.house_ids.iter().map(|h| areas.get(h).map(|a| (*h, *a))).collect(),
+            model::ShareMethod::Equal => Some(m.house_ids.iter().map(|h| (*h, Decimal::ONE)).collect()),
+            model::ShareMethod::Usage => m
+                .house_ids
+                .iter()
+                .map(|h| own.get(&(*h, category)).filter(|u| u.missing == 0 && u.flagged == 0).map(|u| (*h, u.usage)))
+                .collect(),
+        };
+        let shares = match (usage, flagged) {
+            (_, true) => None,
+            (Some(total), false) => weights.and_then(|w| split(total, &w)),
+            (None, false) => None,
+        };
+        match shares {
+            Some(s) => s.into_iter().for_each(|(h, q)| add(h, q, 0, 0)),
+            None if flagged => m.house_ids.iter().for_each(|h| add(*h, Decimal::ZERO, 0, 1)),
+            None => m.house_ids.iter().for_each(|h| add(*h, Decimal::ZERO, 1, 0)),
+        }
+    }
+    Ok(out)
 }
