@@ -58,17 +58,25 @@ async fn acquire(state: &AppState) -> Option<sqlx::PgConnection> {
 
 /// One round of every job (tests call it directly).
 pub async fn run_once(state: &AppState) -> AppResult<()> {
-    let offline = crate::iot::telemetry::service::sweep_offline(state).await?;
-    let (escalated, reminded) = crate::iot::alarms::service::follow_up(state).await?;
-    let (tasks, overdue) = crate::maintenance::plans::service::schedule(state).await?;
-    let (patrols, missed) = crate::maintenance::patrols::service::patrol_schedule(state).await?;
-    let (cancelled, confirmed) = crate::workorders::service::follow_up(state).await?;
-    let sla_steps =
-        crate::workorders::service::escalate(state).await? + crate::feedback::service::escalate(state).await?;
-    let late_fees = crate::billing::bills::service::accrue_late_fees(state).await?;
-    let payments = crate::billing::pay::service::reconcile(state).await?;
-    let reminders = crate::billing::bills::service::dun(state).await?;
-    let prepaid = crate::billing::prepaid::service::deduct(state, None).await?;
+    // one job's failure is logged and the others still run
+    fn or_zero<T: Default>(job: &str, r: AppResult<T>) -> T {
+        r.unwrap_or_else(|e| {
+            e.log_if_internal();
+            tracing::warn!(job, error = %e, "scheduled job failed");
+            T::default()
+        })
+    }
+    let offline = or_zero("offline", crate::iot::telemetry::service::sweep_offline(state).await);
+    let (escalated, reminded) = or_zero("alarms", crate::iot::alarms::service::follow_up(state).await);
+    let (tasks, overdue) = or_zero("maintenance", crate::maintenance::plans::service::schedule(state).await);
+    let (patrols, missed) = or_zero("patrols", crate::maintenance::patrols::service::patrol_schedule(state).await);
+    let (cancelled, confirmed) = or_zero("work orders", crate::workorders::service::follow_up(state).await);
+    let sla_steps = or_zero("work-order SLA", crate::workorders::service::escalate(state).await)
+        + or_zero("feedback SLA", crate::feedback::service::escalate(state).await);
+    let late_fees = or_zero("late fees", crate::billing::bills::service::accrue_late_fees(state).await);
+    let payments = or_zero("payments", crate::billing::pay::service::reconcile(state).await);
+    let reminders = or_zero("dunning", crate::billing::bills::service::dun(state).await);
+    let prepaid = or_zero("prepaid", crate::billing::prepaid::service::deduct(state, None).await);
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated

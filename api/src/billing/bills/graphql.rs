@@ -896,7 +896,10 @@ impl BillMutation {
         let project = run.project_id;
         let id = service::commit(ctx.state(), &actor, &retry, run).await?;
         // prepaid balances pay the new bills at once (the scheduler would, a moment later)
-        crate::billing::prepaid::service::deduct(ctx.state(), Some(project)).await?;
+        if let Err(e) = crate::billing::prepaid::service::deduct(ctx.state(), Some(project)).await {
+            e.log_if_internal();
+            tracing::warn!(error = %e, "prepaid deduction after a run failed; the scheduler will retry");
+        }
         Ok(RunBillsPayload::new(input.client_mutation_id, id))
     }
 

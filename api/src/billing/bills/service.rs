@@ -375,7 +375,11 @@ async fn plan(
     // approved adjustment: no new bill beside the paid one. A bill in an open online order
     // is held the same way: the owner is paying what the order says.
     let paying: HashSet<Uuid> = repo::bills_being_paid(&mut *conn, i.project_id).await?.into_iter().collect();
-    let held = |b: &Bill| !b.paid.is_zero() || paying.contains(&b.id);
+    // a bill with an approved adjustment is held too: the adjustment was decided against
+    // its lines as they were
+    let adjusted: HashSet<Uuid> =
+        old_lines.iter().filter(|(_, ls)| ls.iter().any(|l| l.kind == LineKind::Adjustment)).map(|(b, _)| *b).collect();
+    let held = |b: &Bill| !b.paid.is_zero() || paying.contains(&b.id) || adjusted.contains(&b.id);
     let paid_targets: HashSet<(Option<Uuid>, Option<Uuid>)> =
         by_key.values().filter(|b| held(b)).map(|b| (b.house_id, b.parking_space_id)).collect();
     let mut buildings: BTreeMap<Option<Uuid>, BuildingTotal> = BTreeMap::new();
@@ -1650,7 +1654,7 @@ pub async fn request_vacancy_relief(
     if from.day() != 1 {
         return Err(invalid("fromPeriod", "请填写月份的第一天", "Give the first day of a month"));
     }
-    if to.day() != 1 || to < from || to > from + chrono::Months::new(23) {
+    if to.day() != 1 || to < from || from.checked_add_months(chrono::Months::new(23)).is_none_or(|last| to > last) {
         return Err(invalid(
             "toPeriod",
             "结束月份应在开始月份之后24个月内",

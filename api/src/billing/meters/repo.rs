@@ -461,7 +461,7 @@ pub async fn shared_readings(
         r#"SELECT s.device_id, s.project_id, s.method AS "method: super::model::ShareMethod", s.house_ids, s.updated_at,
                   d.category AS "category: DeviceCategory", r.usage AS "usage?", (r.status = 'flagged') AS "flagged?"
            FROM shared_meters s
-           JOIN devices d ON d.id = s.device_id AND d.status <> 'scrapped'
+           JOIN devices d ON d.id = s.device_id AND d.status <> 'scrapped' AND d.house_id IS NULL
            LEFT JOIN meter_readings r ON r.device_id = s.device_id AND r.period = $2
            WHERE s.project_id = $1 ORDER BY s.device_id"#,
         project,

@@ -589,6 +589,19 @@ pub async fn reconcile(state: &AppState) -> AppResult<usize> {
     Ok(n + pay_back(state).await?)
 }
 
+/// Which of these bills are in an open online order.
+pub async fn bills_in_open_orders(
+    tx: &mut sqlx::PgConnection,
+    company: Uuid,
+    bills: &[Uuid],
+) -> AppResult<std::collections::HashSet<Uuid>> {
+    if bills.is_empty() {
+        return Ok(Default::default());
+    }
+    let open = repo::pending_of_bills(&mut *tx, company, bills).await?;
+    Ok(open.into_iter().flat_map(|o| o.bill_ids).filter(|b| bills.contains(b)).collect())
+}
+
 /// A refund request.
 #[derive(Debug, Clone)]
 pub struct RefundInput {
@@ -603,6 +616,13 @@ pub struct RefundInput {
 pub async fn request_refund(state: &AppState, actor: &Actor, retry: &Retry, i: RefundInput) -> AppResult<Uuid> {
     let (p, _) = bills::payment(state, actor, i.payment_id).await?;
     actor.require_project(Perm::PaymentRefund, p.project_id)?;
+    if p.method == PaymentMethod::Prepaid {
+        return Err(invalid(
+            "paymentId",
+            "预存款抵扣不能退款，请通过账单调整处理",
+            "A prepaid deduction is not refunded: adjust the bill instead",
+        ));
+    }
     let in_flight = repo::refunds_in_flight(&state.db, p.id).await?;
     if i.amount <= Decimal::ZERO || i.amount > p.amount - p.refunded - in_flight {
         return Err(AppError::validation(

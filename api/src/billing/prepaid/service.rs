@@ -61,6 +61,8 @@ pub async fn top_up(state: &AppState, actor: &Actor, retry: &Retry, i: TopUpInpu
         Err(done) => return Ok(done),
     };
     let balance = repo::lock_account(&mut tx, actor.company_id, h.project_id, h.id, now).await?;
+    // the house's bills before the company's receipt counter, as payments lock them
+    bills::lock_unpaid_of_house(&mut tx, actor.company_id, h.id).await?;
     let receipt = bills::next_receipt_no(&mut tx, actor.company_id, now).await?;
     let e = Entry {
         id: Uuid::now_v7(),
@@ -105,7 +107,15 @@ async fn draw(
     house: Uuid,
     mut balance: Decimal,
 ) -> AppResult<Decimal> {
-    let unpaid = bills::lock_unpaid_of_house(tx, company, house).await?;
+    let mut unpaid = bills::lock_unpaid_of_house(tx, company, house).await?;
+    // bills the owner is paying online are left to that payment
+    let paying = crate::billing::pay::service::bills_in_open_orders(
+        tx,
+        company,
+        &unpaid.iter().map(|b| b.id).collect::<Vec<_>>(),
+    )
+    .await?;
+    unpaid.retain(|b| !paying.contains(&b.id));
     let mut payers: Vec<Uuid> = Vec::new();
     for b in &unpaid {
         if !payers.contains(&b.payer_id) {
@@ -162,10 +172,17 @@ pub async fn deduct(state: &AppState, project: Option<Uuid>) -> AppResult<usize>
     let houses = repo::houses_to_deduct(&state.db, project, 500).await?;
     for (house, company, project) in &houses {
         let now = state.clock.now();
-        let mut tx = state.db.begin().await?;
-        let balance = repo::lock_account(&mut tx, *company, *project, *house, now).await?;
-        draw(&mut tx, now, &System(*company), None, *company, *project, *house, balance).await?;
-        tx.commit().await?;
+        let one = async {
+            let mut tx = state.db.begin().await?;
+            let balance = repo::lock_account(&mut tx, *company, *project, *house, now).await?;
+            draw(&mut tx, now, &System(*company), None, *company, *project, *house, balance).await?;
+            tx.commit().await?;
+            AppResult::Ok(())
+        };
+        if let Err(e) = one.await {
+            e.log_if_internal();
+            tracing::warn!(house = %house, error = %e, "drawing on a prepaid balance failed");
+        }
     }
     Ok(houses.len())
 }
