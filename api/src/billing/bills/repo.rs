@@ -877,7 +877,8 @@ pub async fn overdue_for_reminders(
     .await
 }
 
-/// Reminders sent; a scheduled step already recorded (another replica) is left alone.
+/// Reminders sent; a scheduled step already recorded (another replica), or a second
+/// reminder by hand of the same day (two clerks at once), is left alone.
 /// Returns the bills whose reminder this call recorded.
 pub async fn insert_reminders(
     db: &mut PgConnection,
@@ -893,7 +894,7 @@ pub async fn insert_reminders(
         "INSERT INTO bill_reminders (id, bill_id, company_id, step, owed, sent_by, sent_at)
          SELECT u.id, u.bill, u.company, u.step, u.owed, $6, $7
          FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::numeric[]) AS u(id, bill, company, step, owed)
-         ON CONFLICT (bill_id, step) WHERE step > 0 DO NOTHING
+         ON CONFLICT DO NOTHING
          RETURNING bill_id",
         &ids,
         bills,
