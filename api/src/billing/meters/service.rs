@@ -550,7 +550,12 @@ pub async fn import(
     let now = state.clock.now();
     let read_at = read_time(period, now);
     let ids: Vec<Uuid> = meters.values().map(|m| m.id).collect();
-    let swaps = repo::replacements(&state.db, &ids, now).await?;
+    // the history is read in the transaction that writes, as an entry's is
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let swaps = repo::replacements(&mut *tx, &ids, now).await?;
     let mut seen = std::collections::HashSet::new();
     let mut rows = Vec::with_capacity(lines.len());
     for (line, code, value) in &lines {
@@ -572,7 +577,7 @@ pub async fn import(
             ));
             continue;
         }
-        let earlier = repo::earlier(&state.db, m.id, period, model::TRAILING_MONTHS as i64 + 1).await?;
+        let earlier = repo::earlier(&mut *tx, m.id, period, model::TRAILING_MONTHS as i64 + 1).await?;
         match compute(m, *value, read_at, &earlier, &swaps) {
             Ok(c) => rows.push((m.clone(), c, *value)),
             Err(b) => errors.push(err_of(*line, refused(b, "如已换表，请先登记换表"))),
@@ -584,10 +589,6 @@ pub async fn import(
     if rows.is_empty() {
         return Err(AppError::validation("csv", Msg::new("文件没有数据行", "The file has no lines")));
     }
-    let mut tx = match retry.begin(state).await? {
-        Ok(tx) => tx,
-        Err(done) => return Ok(done),
-    };
     let mut written = Vec::with_capacity(rows.len());
     for (m, c, value) in &rows {
         let old = repo::reading_of_period(&mut tx, m.id, period).await?;
