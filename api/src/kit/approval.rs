@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Auditor};
 use super::error::{AppError, AppResult, Msg};
+use super::idempotency::Retry;
 use super::state::AppState;
 
 crate::text_enum! {
@@ -84,6 +85,18 @@ fn reason_text(field: &'static str, s: &str) -> AppResult<String> {
         ));
     }
     Ok(t.to_owned())
+}
+
+/// Files a request on its own, applied once per `clientMutationId`: what a domain's
+/// "ask for approval" mutation does.
+pub async fn ask(state: &AppState, by: &dyn Auditor, retry: &Retry, n: NewApproval) -> AppResult<Uuid> {
+    let mut tx = match retry.begin(state).await? {
+        Ok(tx) => tx,
+        Err(done) => return Ok(done),
+    };
+    let id = request(&mut tx, state.clock.now(), by, n).await?;
+    tx.commit(&id).await?;
+    Ok(id)
 }
 
 /// Files a request in the caller's transaction. One open request per subject and kind.

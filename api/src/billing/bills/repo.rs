@@ -480,24 +480,7 @@ pub async fn allocate(
     )
     .execute(&mut *db)
     .await?;
-    let paid: Vec<Decimal> = bills.iter().map(|b| b.paid).collect();
-    let status: Vec<&str> = bills.iter().map(|b| b.status.as_str()).collect();
-    let paid_at: Vec<Option<DateTime<Utc>>> = bills.iter().map(|b| b.paid_at).collect();
-    let at: Vec<DateTime<Utc>> = bills.iter().map(|b| b.updated_at).collect();
-    sqlx::query!(
-        "UPDATE bills b SET paid = u.paid, status = u.status, paid_at = u.paid_at, updated_at = u.at
-         FROM unnest($1::uuid[], $2::numeric[], $3::text[], $4::timestamptz[], $5::timestamptz[])
-              AS u(id, paid, status, paid_at, at)
-         WHERE b.id = u.id",
-        &ids,
-        &paid,
-        &status as &[&str],
-        &paid_at as &[Option<DateTime<Utc>>],
-        &at
-    )
-    .execute(db)
-    .await?;
-    Ok(())
+    set_paid(db, bills).await
 }
 
 pub async fn payment(db: impl PgExecutor<'_>, company: Uuid, id: Uuid) -> sqlx::Result<Option<Payment>> {
@@ -602,25 +585,7 @@ pub async fn unbook(
     )
     .execute(&mut *db)
     .await?;
-    let ids: Vec<Uuid> = bills.iter().map(|b| b.id).collect();
-    let paid: Vec<Decimal> = bills.iter().map(|b| b.paid).collect();
-    let status: Vec<&str> = bills.iter().map(|b| b.status.as_str()).collect();
-    let paid_at: Vec<Option<DateTime<Utc>>> = bills.iter().map(|b| b.paid_at).collect();
-    let at: Vec<DateTime<Utc>> = bills.iter().map(|b| b.updated_at).collect();
-    sqlx::query!(
-        "UPDATE bills b SET paid = u.paid, status = u.status, paid_at = u.paid_at, updated_at = u.at
-         FROM unnest($1::uuid[], $2::numeric[], $3::text[], $4::timestamptz[], $5::timestamptz[])
-              AS u(id, paid, status, paid_at, at)
-         WHERE b.id = u.id",
-        &ids,
-        &paid,
-        &status as &[&str],
-        &paid_at as &[Option<DateTime<Utc>>],
-        &at
-    )
-    .execute(db)
-    .await?;
-    Ok(())
+    set_paid(db, bills).await
 }
 
 /// The bills a payment paid, with the part of each.
@@ -993,4 +958,27 @@ pub async fn next_position(db: impl PgExecutor<'_>, bill: Uuid) -> sqlx::Result<
     sqlx::query_scalar!(r#"SELECT coalesce(max(position), -1) + 1 AS "n!" FROM bill_lines WHERE bill_id = $1"#, bill)
         .fetch_one(db)
         .await
+}
+
+/// Bills' paid amounts, statuses and times as a payment or a refund left them.
+async fn set_paid(db: &mut PgConnection, bills: &[Bill]) -> sqlx::Result<()> {
+    let ids: Vec<Uuid> = bills.iter().map(|b| b.id).collect();
+    let paid: Vec<Decimal> = bills.iter().map(|b| b.paid).collect();
+    let status: Vec<&str> = bills.iter().map(|b| b.status.as_str()).collect();
+    let paid_at: Vec<Option<DateTime<Utc>>> = bills.iter().map(|b| b.paid_at).collect();
+    let at: Vec<DateTime<Utc>> = bills.iter().map(|b| b.updated_at).collect();
+    sqlx::query!(
+        "UPDATE bills b SET paid = u.paid, status = u.status, paid_at = u.paid_at, updated_at = u.at
+         FROM unnest($1::uuid[], $2::numeric[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+              AS u(id, paid, status, paid_at, at)
+         WHERE b.id = u.id",
+        &ids,
+        &paid,
+        &status as &[&str],
+        &paid_at as &[Option<DateTime<Utc>>],
+        &at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }

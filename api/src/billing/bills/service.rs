@@ -1254,15 +1254,10 @@ pub async fn request_late_fee_waiver(
     if b.late_fee.is_zero() || b.status == BillStatus::Paid {
         return Err(invalid("billId", "该账单没有可减免的滞纳金", "The bill has no late fee to waive"));
     }
-    let now = state.clock.now();
-    let mut tx = match retry.begin(state).await? {
-        Ok(tx) => tx,
-        Err(done) => return Ok(done),
-    };
-    let id = crate::kit::approval::request(
-        &mut tx,
-        now,
+    crate::kit::approval::ask(
+        state,
         actor,
+        retry,
         crate::kit::approval::NewApproval {
             company_id: actor.company_id,
             project_id: Some(b.project_id),
@@ -1273,9 +1268,7 @@ pub async fn request_late_fee_waiver(
             approver_perm: Perm::BillApprove.code(),
         },
     )
-    .await?;
-    tx.commit(&id).await?;
-    Ok(id)
+    .await
 }
 
 /// Applies an approved late-fee waiver: the bill's late fee is gone and stops accruing.
@@ -1551,15 +1544,10 @@ pub async fn request_adjustment(
         return Err(AppError::forbidden());
     }
     check_adjustment(&b, amount)?;
-    let now = state.clock.now();
-    let mut tx = match retry.begin(state).await? {
-        Ok(tx) => tx,
-        Err(done) => return Ok(done),
-    };
-    let id = crate::kit::approval::request(
-        &mut tx,
-        now,
+    crate::kit::approval::ask(
+        state,
         actor,
+        retry,
         crate::kit::approval::NewApproval {
             company_id: actor.company_id,
             project_id: Some(b.project_id),
@@ -1570,9 +1558,7 @@ pub async fn request_adjustment(
             approver_perm: Perm::BillApprove.code(),
         },
     )
-    .await?;
-    tx.commit(&id).await?;
-    Ok(id)
+    .await
 }
 
 /// Applies an approved adjustment: a line of the bill, its total and status follow.
@@ -1668,15 +1654,10 @@ pub async fn request_vacancy_relief(
             "ratio above 0, at most 1, up to 4 decimals",
         ));
     }
-    let now = state.clock.now();
-    let mut tx = match retry.begin(state).await? {
-        Ok(tx) => tx,
-        Err(done) => return Ok(done),
-    };
-    let id = crate::kit::approval::request(
-        &mut tx,
-        now,
+    crate::kit::approval::ask(
+        state,
         actor,
+        retry,
         crate::kit::approval::NewApproval {
             company_id: actor.company_id,
             project_id: Some(h.project_id),
@@ -1687,9 +1668,7 @@ pub async fn request_vacancy_relief(
             approver_perm: Perm::BillApprove.code(),
         },
     )
-    .await?;
-    tx.commit(&id).await?;
-    Ok(id)
+    .await
 }
 
 /// Applies an approved vacancy relief: runs from now on take it off.

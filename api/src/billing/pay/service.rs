@@ -633,15 +633,10 @@ pub async fn request_refund(state: &AppState, actor: &Actor, retry: &Retry, i: R
             ),
         ));
     }
-    let now = state.clock.now();
-    let mut tx = match retry.begin(state).await? {
-        Ok(tx) => tx,
-        Err(done) => return Ok(done),
-    };
-    let id = crate::kit::approval::request(
-        &mut tx,
-        now,
+    crate::kit::approval::ask(
+        state,
         actor,
+        retry,
         NewApproval {
             company_id: actor.company_id,
             project_id: Some(p.project_id),
@@ -652,9 +647,7 @@ pub async fn request_refund(state: &AppState, actor: &Actor, retry: &Retry, i: R
             approver_perm: Perm::BillApprove.code(),
         },
     )
-    .await?;
-    tx.commit(&id).await?;
-    Ok(id)
+    .await
 }
 
 /// Applies an approved refund: a refund row; an offline payment's is booked at once (paid
