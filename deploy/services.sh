@@ -77,6 +77,15 @@ ensure_toolchain() {
     say "installing tesseract-ocr (captcha test)"
     apt_install tesseract-ocr
   fi
+  # printed bills embed a Chinese TrueType font; the PDF test reads them back with poppler
+  if [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+    say "installing fonts-wqy-microhei (printed bills)"
+    apt_install fonts-wqy-microhei
+  fi
+  if ! command -v pdftotext >/dev/null 2>&1; then
+    say "installing poppler-utils (PDF test)"
+    apt_install poppler-utils
+  fi
   if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo not found: install Rust 1.95 with rustup (https://rustup.rs)" >&2
     exit 1

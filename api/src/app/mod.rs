@@ -177,6 +177,7 @@ impl App {
             .with(crate::http::ws::Watchers::default())
             .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk))
             .with(crate::billing::pay::service::Gateways::from_config(&config, &redis)?)
+            .with(crate::billing::print::service::Printer::new(&config.print))
             .with(crate::kit::approval::Appliers(
                 [
                     (

@@ -77,6 +77,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let payments = or_zero("payments", crate::billing::pay::service::reconcile(state).await);
     let reminders = or_zero("dunning", crate::billing::bills::service::dun(state).await);
     let prepaid = or_zero("prepaid", crate::billing::prepaid::service::deduct(state, None).await);
+    let bill_notices = or_zero("bill notices", crate::billing::bills::service::notify_runs(state).await);
+    let prints = or_zero("bill prints", crate::billing::print::service::render_prints(state).await);
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated
@@ -91,7 +93,9 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         + late_fees
         + payments
         + reminders
-        + prepaid;
+        + prepaid
+        + bill_notices
+        + prints;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -107,6 +111,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             late_fees,
             payments,
             reminders,
+            bill_notices,
+            prints,
             prepaid,
             forgotten,
             "scheduler round"

@@ -9,7 +9,6 @@ use crate::rbac::graphql::ActorExt;
 
 /// 用途 what a private file is for
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "model::Purpose")]
 pub enum FilePurpose {
     /// a repair report or its result
     WorkOrder,
@@ -17,6 +16,16 @@ pub enum FilePurpose {
     Feedback,
     /// a maintenance record (staff only)
     Maintenance,
+}
+
+impl From<FilePurpose> for model::Purpose {
+    fn from(p: FilePurpose) -> Self {
+        match p {
+            FilePurpose::WorkOrder => model::Purpose::WorkOrder,
+            FilePurpose::Feedback => model::Purpose::Feedback,
+            FilePurpose::Maintenance => model::Purpose::Maintenance,
+        }
+    }
 }
 
 /// A photo to upload (multipart request, the GraphQL multipart spec).

@@ -12,10 +12,22 @@ crate::text_enum! {
         Feedback = "feedback",
         /// 保养照片 a maintenance record
         Maintenance = "maintenance",
+        /// 账单 a printed bill or a run's bills (generated)
+        Bill = "bill",
+        /// 收据 a printed receipt (generated)
+        Receipt = "receipt",
     }
 }
 
-/// One uploaded file.
+impl Purpose {
+    /// Photos people upload and attach to records; the others are documents the server
+    /// generates.
+    pub fn is_photo(self) -> bool {
+        matches!(self, Purpose::WorkOrder | Purpose::Feedback | Purpose::Maintenance)
+    }
+}
+
+/// One stored file.
 #[derive(Debug, Clone)]
 pub struct StoredFile {
     pub id: Uuid,

@@ -23,10 +23,36 @@ pub async fn insert(db: impl PgExecutor<'_>, f: &StoredFile) -> sqlx::Result<()>
     Ok(())
 }
 
-/// How many of `keys` the user uploaded in the company.
+/// A generated document's row; the same key twice (the same document made again) is kept once.
+pub async fn insert_generated(db: impl PgExecutor<'_>, f: &StoredFile) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO files (id, company_id, uploaded_by, purpose, key, content_type, size_bytes, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING",
+        f.id,
+        f.company_id,
+        f.uploaded_by,
+        f.purpose.as_str(),
+        f.key,
+        f.content_type,
+        f.size_bytes,
+        f.created_at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Whether a file is stored under this key.
+pub async fn exists(db: impl PgExecutor<'_>, key: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM files WHERE key = $1) AS "e!""#, key).fetch_one(db).await
+}
+
+/// How many of `keys` (photos) the user uploaded in the company.
 pub async fn count_own(db: impl PgExecutor<'_>, company_id: Uuid, user: Uuid, keys: &[String]) -> sqlx::Result<i64> {
     sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM files WHERE company_id = $1 AND uploaded_by = $2 AND key = ANY($3)"#,
+        r#"SELECT count(*) AS "n!" FROM files
+           WHERE company_id = $1 AND uploaded_by = $2 AND key = ANY($3)
+             AND purpose IN ('work_order', 'feedback', 'maintenance')"#,
         company_id,
         user,
         keys

@@ -33,6 +33,9 @@ pub async fn upload(
     if actor.must_change_password {
         return Err(crate::rbac::model::password_change_required());
     }
+    if !purpose.is_photo() {
+        return Err(bad_file("只能上传照片", "Only photos can be uploaded"));
+    }
     let owner_may = matches!(purpose, Purpose::WorkOrder | Purpose::Feedback) && actor.has(Perm::SelfHouse);
     if !actor.is_staff() && !owner_may {
         return Err(AppError::forbidden());
@@ -70,6 +73,38 @@ pub async fn upload(
     repo::insert(&mut *tx, &f).await?;
     tx.commit(&key).await?;
     Ok(key)
+}
+
+/// Stores a document the server generated (a printed bill, a receipt) as a private file
+/// under `key` (`private/{company}/{purpose}/…`), made for `by`; the same key again stores
+/// nothing new. Serve it with `signed_url`.
+pub async fn store_generated(
+    state: &AppState,
+    company: Uuid,
+    by: Uuid,
+    purpose: Purpose,
+    key: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> AppResult<()> {
+    state.storage.put(key, bytes).await.map_err(AppError::internal)?;
+    let f = StoredFile {
+        id: Uuid::now_v7(),
+        company_id: company,
+        uploaded_by: by,
+        purpose,
+        key: key.to_owned(),
+        content_type: content_type.to_owned(),
+        size_bytes: bytes.len() as i64,
+        created_at: state.clock.now(),
+    };
+    repo::insert_generated(&state.db, &f).await?;
+    Ok(())
+}
+
+/// Whether a generated document is stored already.
+pub async fn stored(state: &AppState, key: &str) -> AppResult<bool> {
+    Ok(repo::exists(&state.db, key).await?)
 }
 
 /// Every key is a file the caller uploaded in their company (`field` names the input in

@@ -42,6 +42,7 @@ pub struct Query(
     crate::billing::fees::graphql::DiscountQuery,
     crate::billing::meters::graphql::SharedMeterQuery,
     crate::billing::prepaid::graphql::PrepaidQuery,
+    crate::billing::print::graphql::PrintQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
@@ -74,6 +75,7 @@ pub struct Mutation(
     crate::billing::fees::graphql::DiscountMutation,
     crate::billing::meters::graphql::SharedMeterMutation,
     crate::billing::prepaid::graphql::PrepaidMutation,
+    crate::billing::print::graphql::PrintMutation,
     crate::rbac::graphql::ApprovalMutation,
 );
 

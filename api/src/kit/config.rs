@@ -91,6 +91,33 @@ pub struct Config {
     pub limits: Limits,
     pub iot: IotConfig,
     pub pay: PayConfig,
+    pub print: PrintConfig,
+}
+
+/// 打印 printed bills and receipts: the font every PDF embeds (subset to what it prints).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PrintConfig {
+    /// a TrueType font (`.ttf`, or a `.ttc` with `font_index`) with Chinese glyphs;
+    /// the scripts install WenQuanYi Micro Hei (Debian `fonts-wqy-microhei`)
+    pub font_path: PathBuf,
+    pub font_index: u32,
+    /// a run print's renderer renews its lease this often; a replica that stopped
+    /// leaves its print to another after it ran out
+    pub lease_secs: u64,
+    /// bills of a run print rendered between progress updates
+    pub chunk: usize,
+}
+
+impl Default for PrintConfig {
+    fn default() -> Self {
+        PrintConfig {
+            font_path: PathBuf::from("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
+            font_index: 0,
+            lease_secs: 120,
+            chunk: 500,
+        }
+    }
 }
 
 /// 线上支付: WeChat Pay API v3 and Alipay merchants, by company code. A company without
@@ -483,6 +510,7 @@ impl Default for Config {
             limits: Limits::default(),
             iot: IotConfig::default(),
             pay: PayConfig::default(),
+            print: PrintConfig::default(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod gql;
 pub mod idempotency;
 pub mod money;
 pub mod pagination;
+pub mod pdf;
 pub mod state;
 pub mod storage;
 pub mod types;

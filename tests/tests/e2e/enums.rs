@@ -132,6 +132,7 @@ async fn db_enums_match_checks() {
         "prepaid_entries"."kind" => wuye_api::billing::prepaid::model::EntryKind,
         "fee_discounts"."kind" => fees::DiscountKind,
         "shared_meters"."method" => meters::ShareMethod,
+        "bill_prints"."status" => wuye_api::billing::print::model::PrintStatus,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

@@ -19,6 +19,7 @@ mod operations;
 mod org;
 mod pay;
 mod prepaid;
+mod print;
 mod rbac;
 mod replicas;
 mod scope;

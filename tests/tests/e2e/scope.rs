@@ -35,6 +35,8 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         ("bill", "id") => "bill",
         (_, "billIds") => "bill",
         ("billRun", "id") => "bill_run",
+        (_, "runId") => "bill_run",
+        ("billPrint", "id") => "bill_print",
         ("payment", "id") => "payment",
         (_, "paymentId") => "payment",
         ("payOrder", "id") => "pay_order",
@@ -120,6 +122,7 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("payment", "SELECT id FROM payments WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("approval", "SELECT id FROM approvals WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("pay_order", "SELECT id FROM pay_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("bill_print", "SELECT id FROM bill_prints WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -405,6 +408,16 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
     .execute(&s.db)
     .await
     .unwrap();
+    // a print of each company's run (queued: nobody renders it here)
+    sqlx::query(
+        "INSERT INTO bill_prints (id, company_id, run_id, building_ids, status, requested_by, created_at, attempts)
+         SELECT gen_random_uuid(), r.company_id, r.id, '{}', 'queued',
+                (SELECT u.id FROM users u WHERE u.company_id = r.company_id AND u.username LIKE '%finance1'), now(), 99
+         FROM bill_runs r",
+    )
+    .execute(&s.db)
+    .await
+    .unwrap();
     // the maintenance plans' tasks exist
     wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
     let foreign = ids_of(&s, a_company).await;
@@ -427,6 +440,7 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "payment",
         "approval",
         "pay_order",
+        "bill_print",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }

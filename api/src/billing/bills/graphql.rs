@@ -266,6 +266,13 @@ impl Bill {
             .collect())
     }
 
+    /// 打印账单 the bill as a PDF (items, readings, total, due date, how to pay): a signed
+    /// URL valid five minutes
+    async fn pdf_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let actor = ctx.actor()?;
+        Ok(crate::billing::print::service::bill_pdf(ctx.state(), &actor, parse_id("id", &self.id)?).await?)
+    }
+
     /// 发送记录 every notice about the bill (the run's, reminders, the payment's) and how
     /// each channel ended (staff who read the project's bills; empty for others)
     async fn notices(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<crate::notify::graphql::SentNotice>> {
@@ -367,6 +374,7 @@ pub struct PaymentAllocation {
 
 /// 收款 money received, with its receipt number.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Payment {
     /// the payment's id
     pub id: ID,
@@ -392,6 +400,15 @@ pub struct Payment {
     pub unapplied: Money,
     /// what was paid back
     pub refunded: Money,
+}
+
+#[ComplexObject]
+impl Payment {
+    /// 收据 the numbered receipt as a PDF: a signed URL valid five minutes
+    async fn receipt_url(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        let actor = ctx.actor()?;
+        Ok(crate::billing::print::service::receipt_pdf(ctx.state(), &actor, parse_id("id", &self.id)?).await?)
+    }
 }
 
 impl Payment {
@@ -900,6 +917,8 @@ impl BillMutation {
             e.log_if_internal();
             tracing::warn!(error = %e, "prepaid deduction after a run failed; the scheduler will retry");
         }
+        // then every payer is told what is left to pay, outside the run's time
+        service::notify_run_later(ctx.state(), id);
         Ok(RunBillsPayload::new(input.client_mutation_id, id))
     }
 

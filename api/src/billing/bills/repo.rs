@@ -982,3 +982,58 @@ async fn set_paid(db: &mut PgConnection, bills: &[Bill]) -> sqlx::Result<()> {
     .await?;
     Ok(())
 }
+
+/// A run whose notices are not queued yet, locked: (company, created at). None when another
+/// worker holds it or its notices went out.
+pub async fn claim_run_notices(db: &mut PgConnection, run: Uuid) -> sqlx::Result<Option<(Uuid, DateTime<Utc>)>> {
+    let r = sqlx::query!(
+        "SELECT company_id, created_at FROM bill_runs WHERE id = $1 AND notified_at IS NULL FOR UPDATE SKIP LOCKED",
+        run
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(r.map(|r| (r.company_id, r.created_at)))
+}
+
+/// Runs whose notices were not queued, committed before `before` (oldest first).
+pub async fn unnotified_runs(db: impl PgExecutor<'_>, before: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM bill_runs WHERE notified_at IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2",
+        before,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// What a run's notices say: its bills (new or written again) that still owe something.
+pub struct RunNotice {
+    pub id: Uuid,
+    pub payer_id: Uuid,
+    pub period: NaiveDate,
+    pub space: bool,
+    pub owed: Decimal,
+    pub due_date: NaiveDate,
+    /// written again (the bill was issued before the run)
+    pub changed: bool,
+}
+
+pub async fn run_notices(db: &mut PgConnection, run: Uuid, created_at: DateTime<Utc>) -> sqlx::Result<Vec<RunNotice>> {
+    sqlx::query_as!(
+        RunNotice,
+        r#"SELECT id, payer_id, period, parking_space_id IS NOT NULL AS "space!", total + late_fee - paid AS "owed!",
+                  due_date, issued_at < $2 AS "changed!"
+           FROM bills WHERE run_id = $1 AND status <> 'paid' AND total + late_fee - paid > 0"#,
+        run,
+        created_at
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn set_run_notified(db: &mut PgConnection, run: Uuid, notices: i32, at: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query!("UPDATE bill_runs SET notices = $2, notified_at = $3 WHERE id = $1", run, notices, at)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -537,40 +537,59 @@ async fn plan(
     Ok(plan)
 }
 
-/// 账单通知 every payer of a new or changed bill that owes something, in the run's
-/// transaction: in the app and by push to owners who use the app; by SMS (amount and due
-/// date) to those who have not activated it or have no phone registered for push.
-async fn notify_payers(
-    state: &AppState,
-    tx: &mut sqlx::PgConnection,
-    company: Uuid,
-    new: &[Bill],
-    changed: &[Bill],
-) -> AppResult<usize> {
+/// 账单通知 every payer of a run's bills that still owe something (after prepaid balances
+/// paid what they could): in the app and by push to owners who use the app; by SMS (the
+/// amount owed and the due date) to those who have not activated it or have no phone
+/// registered for push. Outside the run's transaction, once per run: the run's row is
+/// locked and marked in the transaction that queues the notices.
+pub async fn notify_run(state: &AppState, run: Uuid) -> AppResult<usize> {
     use crate::notify::model::{Category, Priority};
-    let bills: Vec<(&Bill, bool)> = new
-        .iter()
-        .map(|b| (b, false))
-        .chain(changed.iter().map(|b| (b, true)))
-        .filter(|(b, _)| !b.total.is_zero())
-        .collect();
-    let owners: Vec<Uuid> = bills.iter().map(|(b, _)| b.payer_id).collect();
-    let reach = payer_channels(state, tx, &owners).await?;
+    let mut tx = state.db.begin().await?;
+    let Some((company, created_at)) = repo::claim_run_notices(&mut tx, run).await? else { return Ok(0) };
+    let bills = repo::run_notices(&mut tx, run, created_at).await?;
+    let owners: Vec<Uuid> = bills.iter().map(|b| b.payer_id).collect();
+    let reach = payer_channels(state, &mut tx, &owners).await?;
     let mut items = Vec::with_capacity(bills.len());
-    for (b, changed) in bills {
+    for b in &bills {
         let Some((user, channels)) = reach.get(&b.payer_id) else { continue };
-        let (user, channels) = (*user, channels.clone());
         let month = format!("{}年{}月", b.period.year(), b.period.month());
-        let what = if b.parking_space_id.is_some() { "车位" } else { "房屋" };
+        let what = if b.space { "车位" } else { "房屋" };
         items.push(crate::notify::service::Personal {
-            user_id: user,
-            title: if changed { format!("{month}账单已更新") } else { format!("{month}物业账单") },
-            body: format!("您的{what}{month}账单 {} 元，请于 {} 前缴纳。", Money::round(b.total), b.due_date),
+            user_id: *user,
+            title: if b.changed { format!("{month}账单已更新") } else { format!("{month}物业账单") },
+            body: format!("您的{what}{month}账单 {} 元，请于 {} 前缴纳。", Money::round(b.owed), b.due_date),
             data: serde_json::json!({ "route": "bill", "id": b.id }),
-            channels,
+            channels: channels.clone(),
         });
     }
-    crate::notify::service::enqueue_each(state, tx, company, Category::Bill, Priority::Normal, &items).await
+    let sent =
+        crate::notify::service::enqueue_each(state, &mut tx, company, Category::Bill, Priority::Normal, &items).await?;
+    repo::set_run_notified(&mut tx, run, i32::try_from(sent).unwrap_or(i32::MAX), state.clock.now()).await?;
+    tx.commit().await?;
+    Ok(sent)
+}
+
+/// The notices of a run just committed, queued in the background (the scheduler queues
+/// them if this process stops first).
+pub fn notify_run_later(state: &AppState, run: Uuid) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = notify_run(&state, run).await {
+            e.log_if_internal();
+            tracing::warn!(%run, error = %e, "bill notices failed; the scheduler will retry");
+        }
+    });
+}
+
+/// Runs whose notices were never queued (the process stopped after the commit): a minute
+/// after their commit, so the request that ran them goes first.
+pub async fn notify_runs(state: &AppState) -> AppResult<usize> {
+    let before = state.clock.now() - chrono::TimeDelta::seconds(60);
+    let mut sent = 0;
+    for run in repo::unnotified_runs(&state.db, before, 10).await? {
+        sent += notify_run(state, run).await?;
+    }
+    Ok(sent)
 }
 
 /// How each payer is reached: push and the inbox for owners who use the app with a phone
@@ -715,8 +734,10 @@ pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput)
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
+    let started = std::time::Instant::now();
     repo::lock_project_runs(&mut tx, i.project_id).await?;
     let mut plan = plan(state, &mut tx, actor, &i, due, now).await?;
+    let planned = started.elapsed();
     let run = Uuid::now_v7();
     let o = &plan.outcome;
     let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
@@ -759,7 +780,6 @@ pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput)
             ));
         }
     }
-    let sent = notify_payers(state, &mut tx, actor.company_id, &plan.new_bills, &plan.changed_bills).await?;
     audit::record(
         &mut tx,
         now,
@@ -769,10 +789,19 @@ pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput)
         Some(run),
         serde_json::json!({ "projectId": i.project_id, "period": i.period, "dueDate": due, "scope": i.scope,
             "created": o.created, "regenerated": o.regenerated, "unchanged": o.unchanged, "skipped": o.skipped,
-            "total": o.total.to_string(), "notices": sent }),
+            "total": o.total.to_string() }),
     )
     .await?;
     tx.commit(&run).await?;
+    tracing::info!(
+        %run,
+        created = plan.outcome.created,
+        regenerated = plan.outcome.regenerated,
+        lines = plan.outcome.lines,
+        plan_ms = planned.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "bill run committed"
+    );
     if plan.outcome.created + plan.outcome.regenerated >= 1_000 {
         let db = state.db.clone();
         tokio::spawn(async move {

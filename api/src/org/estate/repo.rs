@@ -302,3 +302,20 @@ pub async fn analyze(db: impl PgExecutor<'_>) -> sqlx::Result<()> {
     sqlx::query!("ANALYZE houses, buildings, units, owners, house_residents, projects").execute(db).await?;
     Ok(())
 }
+
+/// How many of `ids` are buildings of the company's project.
+pub async fn count_buildings_of_project(
+    db: impl PgExecutor<'_>,
+    company_id: Uuid,
+    project_id: Uuid,
+    ids: &[Uuid],
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM buildings WHERE company_id = $1 AND project_id = $2 AND id = ANY($3)"#,
+        company_id,
+        project_id,
+        ids
+    )
+    .fetch_one(db)
+    .await
+}
