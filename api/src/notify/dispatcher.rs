@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::model::{Category, Channel, DeliveryStatus, Notification, OutboxStatus, Priority, PushDevice};
 use super::push::{PushError, PushMessage};
-use super::repo::{self, Attempt, ChannelOutcome};
+use super::repo::{self, Attempt, ChannelOutcome, Conclusion};
 use super::sms::{SmsError, SmsKind, SmsMessage};
 use crate::kit::error::AppResult;
 use crate::kit::gql::group_by;
@@ -71,24 +71,35 @@ pub async fn dispatch_once(state: &AppState) -> AppResult<usize> {
     let batch = Batch {
         rules: super::service::rules_for(state, &users).await?,
         devices: group_by(repo::devices_for(&state.db, &users).await?, |d| d.user_id),
+        phones: repo::phones_of(&state.db, &users).await?.into_iter().collect(),
     };
     let n = rows.len();
     let batch = &batch;
-    futures_util::stream::iter(rows)
-        .for_each_concurrent(cfg.concurrency, |row| async move {
+    // each row is sent on its own; what happened is written for the whole batch at once
+    let done: Vec<Conclusion> = futures_util::stream::iter(rows)
+        .map(|row| async move {
             let id = row.id;
-            if let Err(e) = deliver(state, batch, row).await {
-                e.log_if_internal();
-                tracing::warn!(notification = %id, error = %e, "delivery bookkeeping failed; the lease will expire and it is retried");
+            match deliver(state, batch, row).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    e.log_if_internal();
+                    tracing::warn!(notification = %id, error = %e, "delivery bookkeeping failed; the lease will expire and it is retried");
+                    None
+                }
             }
         })
+        .buffer_unordered(cfg.concurrency.max(1))
+        .filter_map(|c| async move { c })
+        .collect()
         .await;
+    repo::conclude(&state.db, &done).await?;
     Ok(n)
 }
 
 struct Batch {
     rules: super::service::Rules,
     devices: std::collections::HashMap<uuid::Uuid, Vec<PushDevice>>,
+    phones: std::collections::HashMap<uuid::Uuid, Option<String>>,
 }
 
 enum Outcome {
@@ -106,7 +117,7 @@ fn attempt(target: &str, ok: bool, error: Option<String>, retry_after: Option<Du
     }
 }
 
-async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<()> {
+async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<Conclusion> {
     // on the first pass nothing can have been delivered yet
     let done: HashSet<String> =
         if n.attempts > 1 { repo::done_targets(&state.db, n.id).await?.into_iter().collect() } else { HashSet::new() };
@@ -126,7 +137,7 @@ async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<
         let outcome = match channel {
             Channel::InApp => in_app(state, &n, &mut attempts).await,
             Channel::Push => push(state, &n, batch, &done, &mut attempts).await?,
-            Channel::Sms => sms(state, &n, &mut attempts).await?,
+            Channel::Sms => sms(state, &n, batch, &mut attempts).await?,
         };
         match outcome {
             Outcome::Done(status, detail) => outcomes.push(ChannelOutcome { channel, status, detail }),
@@ -140,8 +151,8 @@ async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<
         }
     }
     let now = state.clock.now();
-    match retry {
-        None => repo::conclude(&state.db, n.id, &attempts, &outcomes, OutboxStatus::Done, None, now).await?,
+    let (status, next_attempt_at) = match retry {
+        None => (OutboxStatus::Done, None),
         Some(_) if now >= n.give_up_at => {
             for &channel in &unfinished {
                 outcomes.push(ChannelOutcome {
@@ -150,16 +161,16 @@ async fn deliver(state: &AppState, batch: &Batch, n: Notification) -> AppResult<
                     detail: "gave up after retries".into(),
                 });
             }
-            repo::conclude(&state.db, n.id, &attempts, &outcomes, OutboxStatus::Failed, None, now).await?;
             tracing::warn!(notification = %n.id, channels = ?unfinished, "notification given up");
+            (OutboxStatus::Failed, None)
         }
         Some(after) => {
             let wait = backoff(state, n.attempts).max(after.unwrap_or_default());
             let at = (now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::seconds(60))).min(n.give_up_at);
-            repo::conclude(&state.db, n.id, &attempts, &outcomes, OutboxStatus::Pending, Some(at), now).await?;
+            (OutboxStatus::Pending, Some(at))
         }
-    }
-    Ok(())
+    };
+    Ok(Conclusion { id: n.id, attempts, outcomes, status, next_attempt_at, at: now })
 }
 
 /// Exponential backoff with jitter: base × 2^(attempt-1), capped, then 50–100% of it.
@@ -241,9 +252,9 @@ async fn push(
     }
 }
 
-async fn sms(state: &AppState, n: &Notification, attempts: &mut Vec<Attempt>) -> AppResult<Outcome> {
+async fn sms(state: &AppState, n: &Notification, batch: &Batch, attempts: &mut Vec<Attempt>) -> AppResult<Outcome> {
     let now = state.clock.now();
-    let phone = crate::rbac::service::account(state, n.user_id).await?.phone;
+    let phone = batch.phones.get(&n.user_id).cloned().flatten();
     let Some(phone) = phone else {
         return Ok(Outcome::Done(DeliveryStatus::Skipped, "no phone number".into()));
     };

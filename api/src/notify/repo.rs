@@ -154,53 +154,97 @@ pub struct ChannelOutcome {
     pub detail: String,
 }
 
-/// Writes everything one dispatch pass learned about a notification in one statement: the
-/// attempts, the channel outcomes, and the row's new state (`next_attempt_at` set: retry
-/// then; otherwise the row ends as `status`).
-pub async fn conclude(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    attempts: &[Attempt],
-    outcomes: &[ChannelOutcome],
-    status: OutboxStatus,
-    next_attempt_at: Option<DateTime<Utc>>,
-    at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    let channels: Vec<String> = outcomes.iter().map(|o| o.channel.as_str().to_owned()).collect();
-    let statuses: Vec<String> = outcomes.iter().map(|o| o.status.as_str().to_owned()).collect();
-    let details: Vec<String> = outcomes.iter().map(|o| o.detail.clone()).collect();
-    let ids: Vec<Uuid> = attempts.iter().map(|_| Uuid::now_v7()).collect();
-    let targets: Vec<String> = attempts.iter().map(|a| a.target.clone()).collect();
-    let oks: Vec<bool> = attempts.iter().map(|a| a.ok).collect();
-    let errors: Vec<String> = attempts.iter().map(|a| a.error.clone().unwrap_or_default()).collect();
-    let waits: Vec<i32> = attempts.iter().map(|a| a.retry_after_secs.unwrap_or(-1)).collect();
+/// How one notification's pass ended: the attempts made, the channels finished, and
+/// whether it is done, failed or waits for `next_attempt_at`.
+pub struct Conclusion {
+    pub id: Uuid,
+    pub attempts: Vec<Attempt>,
+    pub outcomes: Vec<ChannelOutcome>,
+    pub status: OutboxStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// when the pass ended
+    pub at: DateTime<Utc>,
+}
+
+/// Writes a batch's conclusions in one statement: attempts, deliveries (a channel already
+/// recorded stays as it was), each row's status and lease released.
+pub async fn conclude(db: impl PgExecutor<'_>, done: &[Conclusion]) -> sqlx::Result<()> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let mut a_at = Vec::new();
+    let mut d_at = Vec::new();
+    let mut a_ids = Vec::new();
+    let mut a_notes = Vec::new();
+    let mut targets = Vec::new();
+    let mut oks = Vec::new();
+    let mut errors = Vec::new();
+    let mut waits = Vec::new();
+    let mut d_notes = Vec::new();
+    let mut channels = Vec::new();
+    let mut statuses = Vec::new();
+    let mut details = Vec::new();
+    for c in done {
+        for a in &c.attempts {
+            a_ids.push(Uuid::now_v7());
+            a_at.push(c.at);
+            a_notes.push(c.id);
+            targets.push(a.target.clone());
+            oks.push(a.ok);
+            errors.push(a.error.clone().unwrap_or_default());
+            waits.push(a.retry_after_secs.unwrap_or(-1));
+        }
+        for o in &c.outcomes {
+            d_notes.push(c.id);
+            d_at.push(c.at);
+            channels.push(o.channel.as_str().to_owned());
+            statuses.push(o.status.as_str().to_owned());
+            details.push(o.detail.clone());
+        }
+    }
+    let ids: Vec<Uuid> = done.iter().map(|c| c.id).collect();
+    let row_status: Vec<String> = done.iter().map(|c| c.status.as_str().to_owned()).collect();
+    let next: Vec<Option<DateTime<Utc>>> = done.iter().map(|c| c.next_attempt_at).collect();
     sqlx::query!(
         "WITH a AS (
             INSERT INTO notification_attempts (id, notification_id, channel, ok, error, retry_after_secs, at)
-            SELECT i, $1, t, o, NULLIF(e, ''), NULLIF(w, -1), $5
-            FROM unnest($8::uuid[], $9::text[], $10::bool[], $11::text[], $12::int[]) AS x(i, t, o, e, w)),
+            SELECT i, n, t, o, NULLIF(e, ''), NULLIF(w, -1), at
+            FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::bool[], $6::text[], $7::int[], $1::timestamptz[])
+                 AS x(i, n, t, o, e, w, at)),
          d AS (
             INSERT INTO notification_deliveries (notification_id, channel, status, detail, at)
-            SELECT $1, c, s, d, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS t(c, s, d)
+            SELECT n, c, s, d, at FROM unnest($8::uuid[], $9::text[], $10::text[], $11::text[], $15::timestamptz[])
+                 AS t(n, c, s, d, at)
             ON CONFLICT (notification_id, channel) DO NOTHING)
-         UPDATE notifications SET status = $6, next_attempt_at = COALESCE($7, next_attempt_at), locked_until = NULL
-         WHERE id = $1",
-        id,
-        &channels,
-        &statuses,
-        &details,
-        at,
-        status.as_str(),
-        next_attempt_at,
-        &ids,
+         UPDATE notifications SET status = u.s, next_attempt_at = COALESCE(u.next, notifications.next_attempt_at),
+                locked_until = NULL
+         FROM unnest($12::uuid[], $13::text[], $14::timestamptz[]) AS u(id, s, next)
+         WHERE notifications.id = u.id",
+        &a_at,
+        &a_ids,
+        &a_notes,
         &targets,
         &oks,
         &errors,
-        &waits
+        &waits,
+        &d_notes,
+        &channels,
+        &statuses,
+        &details,
+        &ids,
+        &row_status,
+        &next as &[Option<DateTime<Utc>>],
+        &d_at
     )
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// The phone of each account (SMS), for a whole batch.
+pub async fn phones_of(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<Vec<(Uuid, Option<String>)>> {
+    let rows = sqlx::query!("SELECT id, phone FROM users WHERE id = ANY($1)", users).fetch_all(db).await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.phone)).collect())
 }
 
 /// Channels each user muted, per category (for a whole batch).

@@ -99,7 +99,7 @@ pub async fn pending_charges(
 }
 
 /// The bills of a project's period, locked (the run rewrites some of them).
-pub async fn bills_of_period(db: &mut PgConnection, project: Uuid, period: NaiveDate) -> sqlx::Result<Vec<Bill>> {
+pub async fn bills_of_period(db: impl PgExecutor<'_>, project: Uuid, period: NaiveDate) -> sqlx::Result<Vec<Bill>> {
     sqlx::query_as!(
         Bill,
         r#"SELECT id, company_id, project_id, building_id, house_id, parking_space_id, period,

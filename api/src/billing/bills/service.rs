@@ -208,19 +208,31 @@ async fn plan(
     due: NaiveDate,
     now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<Plan> {
-    let items = crate::billing::fees::service::billable(state, i.project_id).await?;
-    let usage: HashMap<(Uuid, DeviceCategory), HouseUsage> = meters::house_usage(state, i.project_id, i.period).await?;
     let s = &i.scope;
-    let houses = repo::houses(&mut *conn, i.project_id, &s.building_ids, &s.house_ids, &s.owner_ids).await?;
     let whole = s.building_ids.is_empty() && s.house_ids.is_empty();
-    let spaces = if whole { repo::spaces(&mut *conn, i.project_id, &s.owner_ids).await? } else { Vec::new() };
+    // what the run reads, at once on several connections (each is one statement: under READ
+    // COMMITTED the run's own transaction would see no other state); the pending charges are
+    // locked in the run's transaction below
+    let db = &state.db;
+    let (items, usage, discounts, houses, spaces, reliefs, existing, old_lines, paying) = tokio::try_join!(
+        crate::billing::fees::service::billable(state, i.project_id),
+        meters::house_usage(state, i.project_id, i.period),
+        crate::billing::fees::service::discounts_of_month(state, i.project_id, i.period),
+        async { Ok::<_, AppError>(repo::houses(db, i.project_id, &s.building_ids, &s.house_ids, &s.owner_ids).await?) },
+        async {
+            if whole { Ok::<_, AppError>(repo::spaces(db, i.project_id, &s.owner_ids).await?) } else { Ok(Vec::new()) }
+        },
+        async { Ok::<_, AppError>(repo::reliefs(db, i.project_id, i.period).await?) },
+        async { Ok::<_, AppError>(repo::bills_of_period(db, i.project_id, i.period).await?) },
+        async { Ok::<_, AppError>(repo::lines_of_period(db, i.project_id, i.period).await?) },
+        async { Ok::<_, AppError>(repo::bills_being_paid(db, i.project_id).await?) },
+    )?;
+    let usage: HashMap<(Uuid, DeviceCategory), HouseUsage> = usage;
     let mut charges: HashMap<Uuid, Vec<PendingCharge>> = HashMap::new();
     for c in repo::pending_charges(&mut *conn, i.project_id, meters::period_end(i.period)).await? {
         charges.entry(c.house_id).or_default().push(c);
     }
-    let reliefs: HashMap<Uuid, Decimal> =
-        repo::reliefs(&mut *conn, i.project_id, i.period).await?.into_iter().collect();
-    let discounts = crate::billing::fees::service::discounts_of_month(state, i.project_id, i.period).await?;
+    let reliefs: HashMap<Uuid, Decimal> = reliefs.into_iter().collect();
     let shared = meters::shared_usage(state, i.project_id, i.period, &usage).await?;
     let mut plan = Plan::default();
     let out = &mut plan.outcome;
@@ -353,11 +365,11 @@ async fn plan(
         }
     }
     // what the period has already
-    let existing = repo::bills_of_period(conn, i.project_id, i.period).await?;
-    let mut old_lines: HashMap<Uuid, Vec<Line>> = HashMap::new();
-    for l in repo::lines_of_period(&mut *conn, i.project_id, i.period).await? {
-        old_lines.entry(l.bill_id).or_default().push(l);
+    let mut lines_by_bill: HashMap<Uuid, Vec<Line>> = HashMap::new();
+    for l in old_lines {
+        lines_by_bill.entry(l.bill_id).or_default().push(l);
     }
+    let mut old_lines = lines_by_bill;
     let mut by_key: HashMap<(Option<Uuid>, Option<Uuid>, PayingResident), Bill> = existing
         .into_iter()
         .map(|b| {
@@ -374,7 +386,7 @@ async fn plan(
     // a house or space with a payment on any of its bills of the month changes only by an
     // approved adjustment: no new bill beside the paid one. A bill in an open online order
     // is held the same way: the owner is paying what the order says.
-    let paying: HashSet<Uuid> = repo::bills_being_paid(&mut *conn, i.project_id).await?.into_iter().collect();
+    let paying: HashSet<Uuid> = paying.into_iter().collect();
     // a bill with an approved adjustment is held too: the adjustment was decided against
     // its lines as they were
     let adjusted: HashSet<Uuid> =
