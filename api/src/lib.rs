@@ -20,6 +20,7 @@ pub mod maintenance;
 pub mod notify;
 pub mod onboarding;
 pub mod org;
+pub mod people;
 pub mod rbac;
 pub mod workorders;
 

@@ -79,6 +79,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let prepaid = or_zero("prepaid", crate::billing::prepaid::service::deduct(state, None).await);
     let bill_notices = or_zero("bill notices", crate::billing::bills::service::notify_runs(state).await);
     let prints = or_zero("bill prints", crate::billing::print::service::render_prints(state).await);
+    let certificates = or_zero("certificates", crate::people::staff::service::remind_expiring(state).await);
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated
@@ -95,7 +96,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         + reminders
         + prepaid
         + bill_notices
-        + prints;
+        + prints
+        + certificates;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -113,6 +115,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             reminders,
             bill_notices,
             prints,
+            certificates,
             prepaid,
             forgotten,
             "scheduler round"

@@ -16,6 +16,8 @@ pub enum FilePurpose {
     Feedback,
     /// a maintenance record (staff only)
     Maintenance,
+    /// an employee's photo or a certificate scan (staff only)
+    Staff,
 }
 
 impl From<FilePurpose> for model::Purpose {
@@ -24,6 +26,7 @@ impl From<FilePurpose> for model::Purpose {
             FilePurpose::WorkOrder => model::Purpose::WorkOrder,
             FilePurpose::Feedback => model::Purpose::Feedback,
             FilePurpose::Maintenance => model::Purpose::Maintenance,
+            FilePurpose::Staff => model::Purpose::Staff,
         }
     }
 }

@@ -12,6 +12,8 @@ crate::text_enum! {
         Feedback = "feedback",
         /// 保养照片 a maintenance record
         Maintenance = "maintenance",
+        /// 员工照片与证书扫描件 (staff only)
+        Staff = "staff",
         /// 账单 a printed bill or a run's bills (generated)
         Bill = "bill",
         /// 收据 a printed receipt (generated)
@@ -23,7 +25,7 @@ impl Purpose {
     /// Photos people upload and attach to records; the others are documents the server
     /// generates.
     pub fn is_photo(self) -> bool {
-        matches!(self, Purpose::WorkOrder | Purpose::Feedback | Purpose::Maintenance)
+        matches!(self, Purpose::WorkOrder | Purpose::Feedback | Purpose::Maintenance | Purpose::Staff)
     }
 }
 

@@ -52,7 +52,7 @@ pub async fn count_own(db: impl PgExecutor<'_>, company_id: Uuid, user: Uuid, ke
     sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM files
            WHERE company_id = $1 AND uploaded_by = $2 AND key = ANY($3)
-             AND purpose IN ('work_order', 'feedback', 'maintenance')"#,
+             AND purpose IN ('work_order', 'feedback', 'maintenance', 'staff')"#,
         company_id,
         user,
         keys

@@ -43,6 +43,7 @@ pub struct Query(
     crate::billing::meters::graphql::SharedMeterQuery,
     crate::billing::prepaid::graphql::PrepaidQuery,
     crate::billing::print::graphql::PrintQuery,
+    crate::people::staff::graphql::StaffQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
@@ -76,6 +77,7 @@ pub struct Mutation(
     crate::billing::meters::graphql::SharedMeterMutation,
     crate::billing::prepaid::graphql::PrepaidMutation,
     crate::billing::print::graphql::PrintMutation,
+    crate::people::staff::graphql::StaffMutation,
     crate::rbac::graphql::ApprovalMutation,
 );
 

@@ -35,6 +35,11 @@ pub fn business_day(t: DateTime<Utc>) -> String {
     t.with_timezone(&BUSINESS_TZ).format("%Y%m%d").to_string()
 }
 
+/// The Shanghai calendar date of an instant.
+pub fn business_date(t: DateTime<Utc>) -> chrono::NaiveDate {
+    t.with_timezone(&BUSINESS_TZ).date_naive()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -233,6 +233,12 @@ fn on_constraint(name: &str) -> Option<AppError> {
         "companies_credit_code_key" => {
             conflict("creditCode", Msg::new("统一社会信用代码已被登记", "Credit code is already registered"))
         }
+        "certificates_number_key" => {
+            conflict("number", Msg::new("该类证书编号已登记", "A certificate of this kind and number is registered"))
+        }
+        "employees_company_id_card_key" => {
+            conflict("idCardNumber", Msg::new("身份证号已登记给其他员工", "The ID-card number is another employee's"))
+        }
         "roles_company_code_key" => conflict("code", Msg::new("角色编码已存在", "Role code already exists")),
         "user_roles_user_role_key" => {
             conflict("roleId", Msg::new("该用户已拥有此角色", "The user already has this role"))

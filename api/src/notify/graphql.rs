@@ -31,6 +31,8 @@ pub enum NotificationCategory {
     Bill,
     /// 考勤 clocking in and out
     Attendance,
+    /// 人事 employee records and certificates
+    Staff,
     /// 公告 announcements of the property office
     Announcement,
     /// 系统 notices a manager sends by hand

@@ -20,6 +20,8 @@ crate::text_enum! {
         Bill = "bill",
         /// clocking in and out
         Attendance = "attendance",
+        /// employee records and certificates
+        Staff = "staff",
         /// announcements of the property office
         Announcement = "announcement",
         /// notices a manager sends by hand

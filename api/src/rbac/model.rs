@@ -82,6 +82,9 @@ permissions! {
     PaymentRefund => "payment:refund", "申请退款", "Ask for refunds";
     BillApprove => "bill:approve", "审批滞纳金减免等账务申请", "Approve late-fee waivers and other billing requests";
     SelfHouse => "self:house", "我的房屋", "My houses";
+    StaffRead => "staff:read", "查看员工档案与证书", "View employee records and certificates";
+    StaffWrite => "staff:write", "管理员工档案与证书", "Manage employee records and certificates";
+    SelfProfile => "self:profile", "我的员工档案", "My employee record";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
 }
@@ -377,6 +380,8 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             MeterRead,
             BillRead,
             BillApprove,
+            StaffRead,
+            SelfProfile,
             SchemaRead,
         ],
     },
@@ -401,6 +406,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             WorkorderDo,
             MeterRead,
             MeterWrite,
+            SelfProfile,
         ],
     },
     BuiltinRole {
@@ -419,6 +425,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             WorkorderVisit,
             FeedbackRead,
             FeedbackHandle,
+            SelfProfile,
         ],
     },
     BuiltinRole {
@@ -437,12 +444,13 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             BillRun,
             PaymentWrite,
             PaymentRefund,
+            SelfProfile,
         ],
     },
     BuiltinRole {
         code: "guard",
         name: "安保人员",
-        perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo],
+        perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo, SelfProfile],
     },
     BuiltinRole { code: OWNER_ROLE, name: "业主", perms: &[SelfHouse] },
 ];
@@ -483,6 +491,8 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "bills", title: Msg::new("账单", "Bills"), perm: BillRead },
     MenuItem { code: "my-bills", title: Msg::new("我的账单", "My bills"), perm: SelfHouse },
     MenuItem { code: "approvals", title: Msg::new("审批", "Approvals"), perm: BillApprove },
+    MenuItem { code: "staff", title: Msg::new("员工档案", "Staff"), perm: StaffRead },
+    MenuItem { code: "my-profile", title: Msg::new("我的档案", "My record"), perm: SelfProfile },
 ];
 
 #[cfg(test)]

@@ -491,3 +491,8 @@ pub async fn skills_of(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Ve
     let rows = sqlx::query!("SELECT id, skills FROM users WHERE id = ANY($1)", ids).fetch_all(db).await?;
     Ok(rows.into_iter().map(|r| (r.id, r.skills)).collect())
 }
+
+/// An account's name.
+pub async fn name_of(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", id).fetch_optional(db).await
+}

@@ -449,7 +449,8 @@ pub struct Staffing {
 
 async fn staffing(state: &AppState, company_id: Uuid, project_id: Uuid, category: Category) -> AppResult<Staffing> {
     let mut conn = state.db.acquire().await?;
-    staffing_in(&mut conn, company_id, project_id, category).await
+    let today = crate::kit::clock::business_date(state.clock.now());
+    staffing_in(&mut conn, company_id, project_id, category, today).await
 }
 
 /// `staffing` on the caller's connection (the repair desk runs inside an alarm's transaction).
@@ -458,6 +459,7 @@ async fn staffing_in(
     company_id: Uuid,
     project_id: Uuid,
     category: Category,
+    today: chrono::NaiveDate,
 ) -> AppResult<Staffing> {
     let settings = repo::settings(&mut *db, project_id).await?.unwrap_or_else(|| Settings::defaults(project_id));
     let all = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::WorkorderDo).await?;
@@ -465,6 +467,8 @@ async fn staffing_in(
     let skilled: Vec<Uuid> =
         skills.iter().filter(|(_, s)| s.iter().any(|c| c == category.as_str())).map(|(u, _)| *u).collect();
     let pool = if skilled.is_empty() { all } else { skilled };
+    // at work, and licensed when the work needs a certificate (持证上岗)
+    let pool = crate::people::staff::service::able(db, company_id, category.as_str(), pool, today).await?;
     let duty = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::AlarmDuty).await?;
     let on_duty: Vec<Uuid> = pool.iter().copied().filter(|u| duty.contains(u)).collect();
     let on_duty = if on_duty.is_empty() { pool.clone() } else { on_duty };
@@ -494,6 +498,13 @@ async fn open(
     if w.state == State::Assigned {
         log(tx, &w, Action::Assign, Some(State::Submitted), None, "自动派单", None, now).await?;
         tell(state, tx, &w, &[w.assignee_id], "新派工单", format!("{} {}，请及时接单", w.number(), w.title)).await?;
+    } else if st.pool.is_empty() {
+        // nobody may take it (none licensed or at work): the dispatchers decide, never no one
+        let desk =
+            crate::rbac::service::duty_holders_in(tx, w.company_id, w.project_id, Perm::WorkorderDispatch).await?;
+        let desk: Vec<Option<Uuid>> = desk.into_iter().map(Some).collect();
+        let text = format!("{}（暂无可接单的持证在岗人员，请人工派单）", pool_text(&w));
+        tell(state, tx, &w, &desk, "新工单待派", text).await?;
     } else {
         let pool: Vec<Option<Uuid>> = st.pool.iter().copied().map(Some).collect();
         tell(state, tx, &w, &pool, "新工单待接", pool_text(&w)).await?;
@@ -1358,7 +1369,7 @@ impl RepairDesk for Desk {
             _ if category == Category::Elevator => Priority::High,
             _ => Priority::Normal,
         };
-        let st = staffing_in(tx, r.company_id, r.project_id, category).await?;
+        let st = staffing_in(tx, r.company_id, r.project_id, category, crate::kit::clock::business_date(r.at)).await?;
         let w = open(state, tx, w, &st, None).await?;
         crate::iot::alarms::service::link_repair(tx, r.request_id, w.id).await?;
         Ok(change_event(state, &w, Action::Submit).await.into_iter().collect())

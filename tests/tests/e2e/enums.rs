@@ -133,6 +133,11 @@ async fn db_enums_match_checks() {
         "fee_discounts"."kind" => fees::DiscountKind,
         "shared_meters"."method" => meters::ShareMethod,
         "bill_prints"."status" => wuye_api::billing::print::model::PrintStatus,
+        "employees"."gender" => wuye_api::people::staff::model::Gender,
+        "employees"."status" => wuye_api::people::staff::model::EmployeeStatus,
+        "certificates"."kind" => wuye_api::people::staff::model::CertificateKind,
+        "certificate_requirements"."kind" => wuye_api::people::staff::model::CertificateKind,
+        "certificate_requirements"."category" => wo::Category,
     ];
     // `op` is optional: '' stands for "no comparison" (None in Rust)
     let mut ops = codes(alarms::RuleOp::ALL, |v| v.as_str());

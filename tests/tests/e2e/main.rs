@@ -18,6 +18,7 @@ mod notify;
 mod operations;
 mod org;
 mod pay;
+mod people;
 mod prepaid;
 mod print;
 mod rbac;

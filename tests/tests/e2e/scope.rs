@@ -37,6 +37,7 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         ("billRun", "id") => "bill_run",
         (_, "runId") => "bill_run",
         ("billPrint", "id") => "bill_print",
+        (_, "certificateId") => "certificate",
         ("payment", "id") => "payment",
         (_, "paymentId") => "payment",
         ("payOrder", "id") => "pay_order",
@@ -123,6 +124,7 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("approval", "SELECT id FROM approvals WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("pay_order", "SELECT id FROM pay_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("bill_print", "SELECT id FROM bill_prints WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("certificate", "SELECT id FROM certificates WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -418,6 +420,17 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
     .execute(&s.db)
     .await
     .unwrap();
+    // a certificate of each company's technician
+    sqlx::query(
+        "INSERT INTO certificates (id, company_id, user_id, kind, number, issuer, issued_on, created_by, created_at,
+                                   updated_at)
+         SELECT gen_random_uuid(), u.company_id, u.id, 'electrician', 'E-' || u.id, '应急管理局', '2020-01-01', u.id,
+                now(), now()
+         FROM users u WHERE u.username LIKE '%tech1'",
+    )
+    .execute(&s.db)
+    .await
+    .unwrap();
     // the maintenance plans' tasks exist
     wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
     let foreign = ids_of(&s, a_company).await;
@@ -441,6 +454,7 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "approval",
         "pay_order",
         "bill_print",
+        "certificate",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }
