@@ -42,6 +42,15 @@ pub async fn insert_generated(db: impl PgExecutor<'_>, f: &StoredFile) -> sqlx::
     Ok(())
 }
 
+/// Removes the rows of a document's earlier versions (keys starting with `prefix`, other
+/// than `keep`); returns their keys.
+pub async fn remove_versions(db: impl PgExecutor<'_>, prefix: &str, keep: &str) -> sqlx::Result<Vec<String>> {
+    let like = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+    sqlx::query_scalar!("DELETE FROM files WHERE key LIKE $1 AND key <> $2 RETURNING key", like, keep)
+        .fetch_all(db)
+        .await
+}
+
 /// Whether a file is stored under this key.
 pub async fn exists(db: impl PgExecutor<'_>, key: &str) -> sqlx::Result<bool> {
     sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM files WHERE key = $1) AS "e!""#, key).fetch_one(db).await

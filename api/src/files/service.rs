@@ -102,6 +102,17 @@ pub async fn store_generated(
     Ok(())
 }
 
+/// Removes the earlier versions of a generated document (keys starting with `prefix`
+/// other than `keep`), rows and objects.
+pub async fn remove_versions(state: &AppState, prefix: &str, keep: &str) -> AppResult<()> {
+    for key in repo::remove_versions(&state.db, prefix, keep).await? {
+        if let Err(e) = state.storage.delete(&key).await {
+            tracing::warn!(%key, error = %e, "an earlier version of a document was not removed");
+        }
+    }
+    Ok(())
+}
+
 /// Whether a generated document is stored already.
 pub async fn stored(state: &AppState, key: &str) -> AppResult<bool> {
     Ok(repo::exists(&state.db, key).await?)

@@ -49,6 +49,15 @@ impl Storage {
         Ok(())
     }
 
+    /// Removes an object; one that is not there is fine.
+    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         let path = self.path(key)?;
         match tokio::fs::read(path).await {

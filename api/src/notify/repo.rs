@@ -107,11 +107,20 @@ pub async fn claim(
         Notification,
         // the batch is picked once (a CTE), never re-run per row by a plan made on an empty
         // table: after a bill run put 50,000 rows in at once, that took minutes per batch
-        r#"WITH due AS MATERIALIZED (
+        // critical ones first, then the rest in due order, each through its partial index
+        // (sorting every pending row per batch cost tens of milliseconds after a bill run)
+        r#"WITH critical AS MATERIALIZED (
              SELECT id FROM notifications
-             WHERE status = 'pending' AND next_attempt_at <= $1 AND (locked_until IS NULL OR locked_until < $1)
-             ORDER BY (priority = 'critical') DESC, next_attempt_at
-             LIMIT $3 FOR UPDATE SKIP LOCKED)
+             WHERE status = 'pending' AND priority = 'critical' AND next_attempt_at <= $1
+               AND (locked_until IS NULL OR locked_until < $1)
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+         rest AS MATERIALIZED (
+             SELECT id FROM notifications
+             WHERE status = 'pending' AND next_attempt_at <= $1 AND priority <> 'critical'
+               AND (locked_until IS NULL OR locked_until < $1)
+             ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+         due AS MATERIALIZED (
+             SELECT id FROM critical UNION ALL (SELECT id FROM rest LIMIT $3 - (SELECT count(*) FROM critical)))
          UPDATE notifications n SET locked_until = $2, attempts = n.attempts + 1
          FROM due
          WHERE n.id = due.id

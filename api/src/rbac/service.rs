@@ -645,12 +645,17 @@ pub async fn user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Accoun
 /// grant that reaches further than the actor's own (a project-scoped administrator cannot
 /// reset the password of one with wider access, and so become them).
 pub async fn writable_user(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Account> {
-    let target = staff_in_scope(state, actor, Perm::UserWrite, Some(id), None, None, 1)
-        .await?
-        .pop()
-        .ok_or(AppError::not_found("user"))?;
+    manageable(state, actor, Perm::UserWrite, id).await
+}
+
+/// A staff account `perm` lets the caller change: within the permission's reach, and (other
+/// than oneself) none of its grants reaching further or holding more than the caller's
+/// (`CANNOT_MANAGE`): a project's HR clerk cannot mark the company's administrator gone.
+pub async fn manageable(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -> AppResult<Account> {
+    let target =
+        staff_in_scope(state, actor, perm, Some(id), None, None, 1).await?.pop().ok_or(AppError::not_found("user"))?;
     if id != actor.user_id {
-        let mine = actor.require(Perm::UserWrite)?.clone();
+        let mine = actor.require(perm)?.clone();
         let their_own: HashSet<Uuid> = repo::own_projects(&state.db, id).await?.into_iter().collect();
         let grants = repo::grants_of(&state.db, id).await?;
         let within = grants.iter().filter(|g| g.role_code != OWNER_ROLE).all(|g| {

@@ -463,12 +463,13 @@ async fn staffing_in(
 ) -> AppResult<Staffing> {
     let settings = repo::settings(&mut *db, project_id).await?.unwrap_or_else(|| Settings::defaults(project_id));
     let all = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::WorkorderDo).await?;
+    // at work, and licensed when the work needs a certificate (持证上岗); then the skilled
+    // among them, else all of them
+    let all = crate::people::staff::service::able(db, company_id, category.as_str(), all, today).await?;
     let skills = crate::rbac::service::skills_of_in(db, &all).await?;
     let skilled: Vec<Uuid> =
         skills.iter().filter(|(_, s)| s.iter().any(|c| c == category.as_str())).map(|(u, _)| *u).collect();
     let pool = if skilled.is_empty() { all } else { skilled };
-    // at work, and licensed when the work needs a certificate (持证上岗)
-    let pool = crate::people::staff::service::able(db, company_id, category.as_str(), pool, today).await?;
     let duty = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::AlarmDuty).await?;
     let on_duty: Vec<Uuid> = pool.iter().copied().filter(|u| duty.contains(u)).collect();
     let on_duty = if on_duty.is_empty() { pool.clone() } else { on_duty };
@@ -806,7 +807,23 @@ async fn technician(state: &AppState, w: &WorkOrder, user: Uuid) -> AppResult<()
             "This person cannot take this project's work orders",
         ));
     }
+    if !qualified(state, w, user).await? {
+        return Err(invalid(
+            "assigneeId",
+            "该人员休假中或没有本类工作所需的有效证书",
+            "This person is on leave or holds no valid certificate this work needs",
+        ));
+    }
     Ok(())
+}
+
+/// At work, and licensed when the order's category needs a certificate (持证上岗).
+async fn qualified(state: &AppState, w: &WorkOrder, user: Uuid) -> AppResult<bool> {
+    let today = crate::kit::clock::business_date(state.clock.now());
+    let mut conn = state.db.acquire().await?;
+    let ok =
+        crate::people::staff::service::able(&mut conn, w.company_id, w.category.as_str(), vec![user], today).await?;
+    Ok(!ok.is_empty())
 }
 
 fn assignee_only(actor: &Actor, w: &WorkOrder) -> AppResult<()> {
@@ -915,6 +932,15 @@ impl Known {
                     assignee_only(actor, w)?;
                 }
                 technician(state, w, *to).await?;
+            }
+            Move::Grab if !qualified(state, w, actor.user_id).await? => {
+                return Err(AppError::Forbidden {
+                    reason: "NOT_QUALIFIED",
+                    msg: Msg::new(
+                        "休假中或没有本类工作所需的有效证书，不能抢单",
+                        "On leave, or without a valid certificate this work needs: the order cannot be grabbed",
+                    ),
+                });
             }
             Move::Start { .. } => {
                 let p = crate::org::company::service::project_of_company(state, w.company_id, w.project_id).await?;

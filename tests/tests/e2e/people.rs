@@ -95,7 +95,7 @@ async fn records_are_private_validated_and_scoped() {
     let role = s
         .ok(
             Some(&admin),
-            "mutation { createRole(input: {code: \"hr_viewer\", name: \"人事查询\", permissions: [\"staff:read\", \"project:read\"]}) { role { id } } }",
+            "mutation { createRole(input: {code: \"hr_clerk\", name: \"人事专员\", permissions: [\"staff:read\", \"staff:write\", \"project:read\"]}) { role { id } } }",
             json!({}),
         )
         .await["createRole"]["role"]["id"]
@@ -124,6 +124,25 @@ async fn records_are_private_validated_and_scoped() {
     // finance works company-wide: in every project
     let fin = user_id(&s, &s.sign_in("finance1").await).await;
     assert!(ids.contains(&fin.as_str()));
+    // a search by phone digits would unmask them: names only without pii:read
+    let found = s.ok(Some(&cs), "{ employees(search: \"0002\") { edges { node { userId } } } }", json!({})).await;
+    assert_eq!(found["employees"]["edges"], json!([]), "{found}");
+
+    // the project's HR clerk edits the records of the estate's staff only
+    let r = s
+        .ok(Some(&cs), &save_q(), json!({"i": {"userId": t1, "position": "高级水电工", "department": "工程部"}}))
+        .await;
+    assert_eq!(r["saveEmployee"]["employee"]["idCardNumber"], "110105********002X", "kept, and still masked");
+    let r = s.gql(Some(&cs), &save_q(), json!({"i": {"userId": fin, "position": "出纳"}})).await;
+    assert_eq!((code(&r), reason(&r)), ("FORBIDDEN", "CANNOT_MANAGE"), "finance works company-wide: {r}");
+    let status = "mutation($u: ID!, $s: EmployeeStatus!) { setEmployeeStatus(input: {userId: $u, status: $s}) { employee { status } } }";
+    let admin_id = user_id(&s, &admin).await;
+    let r = s.gql(Some(&cs), status, json!({"u": admin_id, "s": "LEFT"})).await;
+    assert_eq!((code(&r), reason(&r)), ("FORBIDDEN", "CANNOT_MANAGE"), "nobody locks out the administrator: {r}");
+    // a leave, yes; but disabling a technician's account needs access covering theirs
+    s.ok(Some(&cs), status, json!({"u": t1, "s": "ON_LEAVE"})).await;
+    let r = s.gql(Some(&cs), status, json!({"u": t1, "s": "LEFT"})).await;
+    assert_eq!((code(&r), reason(&r)), ("FORBIDDEN", "CANNOT_MANAGE"), "{r}");
 }
 
 #[tokio::test]
@@ -144,6 +163,16 @@ async fn leaving_ends_the_account_and_coming_back_restores_it() {
     assert!(
         s.gql(None, SIGN_IN, json!({"l": "tech2", "p": PASSWORD})).await["data"]["signIn"]["accessToken"].is_string()
     );
+    // an account an administrator disabled stays disabled when its employee comes back
+    s.ok(
+        Some(&admin),
+        "mutation($u: ID!) { setUserStatus(input: {userId: $u, active: false}) { user { status } } }",
+        json!({"u": t2}),
+    )
+    .await;
+    s.ok(Some(&admin), status, json!({"u": t2, "s": "LEFT"})).await;
+    s.ok(Some(&admin), status, json!({"u": t2, "s": "ACTIVE"})).await;
+    assert_eq!(reason(&s.gql(None, SIGN_IN, json!({"l": "tech2", "p": PASSWORD})).await), "ACCOUNT_DISABLED");
     // nobody marks themselves gone
     let me = user_id(&s, &admin).await;
     let r = s.gql(Some(&admin), status, json!({"u": me, "s": "LEFT"})).await;
@@ -214,7 +243,7 @@ async fn certificates_remind_before_expiry_and_gate_dispatch() {
     s.ok(Some(&cs), settings, json!({"i": {"projectId": estate, "dispatch": "AUTO"}})).await;
     let owner = s.sign_in("13800000006").await;
     let house = s.ok(Some(&owner), "{ myHouses { id } }", json!({})).await["myHouses"][0]["id"].clone();
-    let report = "mutation($i: ReportRepairInput!) { reportRepair(input: $i) { workOrder { state assigneeId } } }";
+    let report = "mutation($i: ReportRepairInput!) { reportRepair(input: $i) { workOrder { id state assigneeId } } }";
     let w = s
         .ok(Some(&owner), report, json!({"i": {"houseId": house, "category": "ELECTRICAL", "description": "插座没电"}}))
         .await;
@@ -227,6 +256,16 @@ async fn certificates_remind_before_expiry_and_gate_dispatch() {
         .await;
     assert_eq!(w["reportRepair"]["workOrder"]["state"], "SUBMITTED", "{w}");
     assert!(w["reportRepair"]["workOrder"]["assigneeId"].is_null());
+    // nor can he grab it, or be given it
+    let tech1 = s.sign_in("tech1").await;
+    let waiting = w["reportRepair"]["workOrder"]["id"].clone();
+    let grab = "mutation($i: WorkOrderInput!) { grabWorkOrder(input: $i) { workOrder { id } } }";
+    let r = s.gql(Some(&tech1), grab, json!({"i": {"workOrderId": waiting}})).await;
+    assert_eq!((code(&r), reason(&r)), ("FORBIDDEN", "NOT_QUALIFIED"), "{r}");
+    let cs = s.sign_in("cs1").await;
+    let assign = "mutation($i: AssignWorkOrderInput!) { assignWorkOrder(input: $i) { workOrder { id } } }";
+    let r = s.gql(Some(&cs), assign, json!({"i": {"workOrderId": waiting, "assigneeId": t1}})).await;
+    assert_eq!((code(&r), field(&r)), ("VALIDATION", "assigneeId"), "{r}");
     // other work still is
     let w = s
         .ok(Some(&owner), report, json!({"i": {"houseId": house, "category": "PLUMBING", "description": "漏水"}}))

@@ -599,7 +599,14 @@ pub async fn notify_runs(state: &AppState) -> AppResult<usize> {
     let before = state.clock.now() - chrono::TimeDelta::seconds(60);
     let mut sent = 0;
     for run in repo::unnotified_runs(&state.db, before, 10).await? {
-        sent += notify_run(state, run).await?;
+        // one run that fails never holds up the others
+        match notify_run(state, run).await {
+            Ok(n) => sent += n,
+            Err(e) => {
+                e.log_if_internal();
+                tracing::warn!(%run, error = %e, "bill notices failed; retried next round");
+            }
+        }
     }
     Ok(sent)
 }

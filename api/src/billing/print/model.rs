@@ -32,6 +32,8 @@ pub struct Print {
     pub rendered: i32,
     pub file_key: Option<String>,
     pub error: Option<String>,
+    /// renderers that took it so far: the current one's token (its writes name it)
+    pub attempts: i32,
     pub requested_by: Uuid,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,

@@ -41,6 +41,70 @@ pub struct SheetLine {
     pub amount: Decimal,
 }
 
+/// Bumped when a page's layout or wording changes: documents made before are made again.
+pub const TEMPLATE: &str = "2026-11-28";
+
+impl Sheet {
+    /// Everything the page shows, as text: a printed bill is made again exactly when this
+    /// changes (an amount, a name, the template).
+    pub fn fingerprint(&self) -> String {
+        let mut s = format!(
+            "{TEMPLATE}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            self.company,
+            self.company_phone,
+            self.project,
+            self.place,
+            self.payer,
+            self.bill_id,
+            self.period,
+            self.issued,
+            self.due,
+            self.status.as_str(),
+            self.total,
+            self.late_fee,
+            self.paid,
+            self.lines.len()
+        );
+        for l in &self.lines {
+            s.push_str(&format!(
+                "|{}:{}:{}:{}:{:?}:{:?}:{}",
+                l.kind.as_str(),
+                l.name,
+                l.quantity,
+                l.unit_price,
+                l.previous,
+                l.current,
+                l.amount
+            ));
+        }
+        s
+    }
+}
+
+impl Receipt {
+    /// As `Sheet::fingerprint`.
+    pub fn fingerprint(&self) -> String {
+        let mut s = format!(
+            "{TEMPLATE}|{}|{}|{}|{}|{}|{:?}|{}|{}|{:?}|{}|{}",
+            self.company,
+            self.project,
+            self.receipt_no,
+            self.payer,
+            self.method.as_str(),
+            self.reference,
+            self.amount,
+            self.received_at,
+            self.received_by,
+            self.unapplied,
+            self.refunded
+        );
+        for (what, amount) in &self.items {
+            s.push_str(&format!("|{what}:{amount}"));
+        }
+        s
+    }
+}
+
 /// A number as printed: no trailing zeros beyond what it needs (readings, quantities).
 fn plain(d: Decimal) -> String {
     d.normalize().to_string()
@@ -200,6 +264,7 @@ pub struct Receipt {
 pub fn in_words(amount: Decimal) -> String {
     const DIGITS: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
     const PLACES: [&str; 4] = ["", "拾", "佰", "仟"];
+    // amounts are NUMERIC(14, 2): below 10¹², so 万亿 is as far as it goes
     const GROUPS: [&str; 4] = ["", "万", "亿", "万亿"];
     let fen_total = Money::round(amount.abs()).yuan() * Decimal::ONE_HUNDRED;
     let fen_total: u128 = fen_total.trunc().to_string().parse().unwrap_or(0);
@@ -210,9 +275,6 @@ pub fn in_words(amount: Decimal) -> String {
         yuan /= 10_000;
     }
     let mut out = String::new();
-    if amount.is_sign_negative() && fen_total > 0 {
-        out.push('负');
-    }
     let mut zero_pending = false;
     for (gi, g) in groups.iter().enumerate().rev() {
         if *g == 0 {
@@ -239,7 +301,7 @@ pub fn in_words(amount: Decimal) -> String {
         }
         out.push_str(GROUPS[gi.min(3)]);
     }
-    let whole = !out.is_empty() && !out.ends_with('负');
+    let whole = !out.is_empty();
     if whole {
         out.push('元');
     }
@@ -258,6 +320,9 @@ pub fn in_words(amount: Decimal) -> String {
                 out.push('分');
             }
         }
+    }
+    if amount.is_sign_negative() && fen_total > 0 {
+        out.insert(0, '负');
     }
     out
 }
@@ -298,7 +363,12 @@ pub fn receipt(doc: &mut Doc, r: &Receipt) {
     y -= 22.0;
     for (what, amount) in &r.items {
         if y < BOTTOM {
-            break;
+            // a payment of many bills goes on to another page
+            p.finish();
+            p = doc.page();
+            y = PAGE_HEIGHT - 60.0;
+            p.text(PAGE_WIDTH / 2.0, y, 14.0, Align::Center, &format!("收据 {}（续）", r.receipt_no));
+            y -= 30.0;
         }
         let what = fit(&mut p, what, 10.0, 380.0);
         p.text(LEFT + 4.0, y, 10.0, Align::Left, &what);
@@ -351,6 +421,8 @@ mod tests {
             ("100000000", "壹亿元整"),
             ("100005000", "壹亿零伍仟元整"),
             ("2.345", "贰元叁角伍分"),
+            ("-100", "负壹佰元整"),
+            ("-0.5", "负伍角"),
         ] {
             assert_eq!(in_words(n.parse().unwrap()), words, "{n}");
         }

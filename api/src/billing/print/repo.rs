@@ -142,6 +142,31 @@ pub async fn receipt(db: &mut PgConnection, company: Uuid, payment: Uuid) -> sql
     }))
 }
 
+/// A queued or rendering print of the same run and buildings, and how many the company
+/// has on their way (the company's prints locked: two requests count one after the other).
+pub async fn active(
+    db: &mut PgConnection,
+    company: Uuid,
+    run: Uuid,
+    buildings: &[Uuid],
+) -> sqlx::Result<(Option<Uuid>, i64)> {
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtextextended('bill_prints:' || $1::text, 0))", company.to_string())
+        .execute(&mut *db)
+        .await?;
+    let r = sqlx::query!(
+        r#"SELECT (SELECT id FROM bill_prints WHERE company_id = $1 AND run_id = $2 AND building_ids = $3
+                     AND status IN ('queued', 'rendering') ORDER BY created_at LIMIT 1) AS same,
+                  (SELECT count(*) FROM bill_prints WHERE company_id = $1 AND status IN ('queued', 'rendering'))
+                     AS "active!""#,
+        company,
+        run,
+        buildings
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((r.same, r.active))
+}
+
 pub async fn insert(db: impl PgExecutor<'_>, p: &Print) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO bill_prints (id, company_id, run_id, building_ids, status, requested_by, created_at)
@@ -162,7 +187,8 @@ pub async fn insert(db: impl PgExecutor<'_>, p: &Print) -> sqlx::Result<()> {
 pub async fn get(db: impl PgExecutor<'_>, company: Uuid, id: Uuid) -> sqlx::Result<Option<(Print, Uuid)>> {
     let r = sqlx::query!(
         r#"SELECT pr.id, pr.company_id, pr.run_id, pr.building_ids, pr.status AS "status: PrintStatus", pr.pages,
-                  pr.rendered, pr.file_key, pr.error, pr.requested_by, pr.created_at, pr.finished_at, r.project_id
+                  pr.rendered, pr.file_key, pr.error, pr.attempts, pr.requested_by, pr.created_at, pr.finished_at,
+                  r.project_id
            FROM bill_prints pr JOIN bill_runs r ON r.id = pr.run_id
            WHERE pr.company_id = $1 AND pr.id = $2"#,
         company,
@@ -182,6 +208,7 @@ pub async fn get(db: impl PgExecutor<'_>, company: Uuid, id: Uuid) -> sqlx::Resu
                 rendered: r.rendered,
                 file_key: r.file_key,
                 error: r.error,
+                attempts: r.attempts,
                 requested_by: r.requested_by,
                 created_at: r.created_at,
                 finished_at: r.finished_at,
@@ -206,7 +233,7 @@ pub async fn claim(
                        WHERE (status = 'queued' OR (status = 'rendering' AND lease_until < $1)) AND attempts < $3
                        ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING id, company_id, run_id, building_ids, status AS "status: PrintStatus", pages, rendered, file_key,
-                     error, requested_by, created_at, finished_at"#,
+                     error, attempts, requested_by, created_at, finished_at"#,
         now,
         lease_until,
         max_attempts
@@ -215,17 +242,21 @@ pub async fn claim(
     .await
 }
 
-/// Progress, and the lease renewed; false when the print is no longer this renderer's.
+/// Progress, and the lease renewed; false when the print is no longer this renderer's
+/// (its lease ran out and another took it: `attempt` is the token `claim` gave).
 pub async fn progress(
     db: impl PgExecutor<'_>,
     id: Uuid,
+    attempt: i32,
     pages: i32,
     rendered: i32,
     lease_until: DateTime<Utc>,
 ) -> sqlx::Result<bool> {
     let n = sqlx::query!(
-        "UPDATE bill_prints SET pages = $2, rendered = $3, lease_until = $4 WHERE id = $1 AND status = 'rendering'",
+        "UPDATE bill_prints SET pages = $3, rendered = $4, lease_until = $5
+         WHERE id = $1 AND attempts = $2 AND status = 'rendering'",
         id,
+        attempt,
         pages,
         rendered,
         lease_until
@@ -236,9 +267,11 @@ pub async fn progress(
     Ok(n == 1)
 }
 
+/// The print done (with its file) or failed, by the renderer holding it.
 pub async fn finish(
     db: impl PgExecutor<'_>,
     id: Uuid,
+    attempt: i32,
     file_key: Option<&str>,
     error: Option<&str>,
     at: DateTime<Utc>,
@@ -247,12 +280,13 @@ pub async fn finish(
     sqlx::query!(
         "UPDATE bill_prints SET status = $2, file_key = $3, error = $4, finished_at = $5, lease_until = NULL,
                 rendered = CASE WHEN $3::text IS NULL THEN rendered ELSE pages END
-         WHERE id = $1",
+         WHERE id = $1 AND attempts = $6 AND status = 'rendering'",
         id,
         status.as_str(),
         file_key,
         error,
-        at
+        at,
+        attempt
     )
     .execute(db)
     .await?;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
+use chrono::Datelike;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -19,6 +20,9 @@ use crate::rbac::model::{Actor, Perm};
 
 /// A renderer that stopped more often than this on one print gives it up.
 const MAX_ATTEMPTS: i32 = 3;
+
+/// Run prints of a company queued or rendering at once, at most.
+const MAX_ACTIVE: i64 = 3;
 
 /// The font every document embeds, loaded on first use (a state part).
 pub struct Printer {
@@ -47,47 +51,56 @@ fn pdf_error(e: PdfError) -> AppError {
     AppError::internal(e)
 }
 
+/// A short hash of what a document shows: its version in the file's name.
+fn tag(fingerprint: &str) -> String {
+    Sha256::digest(fingerprint.as_bytes()).iter().take(8).map(|x| format!("{x:02x}")).collect()
+}
+
+/// Renders one document off the async threads.
+async fn render_doc(
+    state: &AppState,
+    title: String,
+    draw: impl FnOnce(&mut Doc) + Send + 'static,
+) -> AppResult<Vec<u8>> {
+    let font = state.part::<Printer>()?.font()?;
+    tokio::task::spawn_blocking(move || {
+        let mut doc = Doc::new(font, &title);
+        draw(&mut doc);
+        doc.finish()
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(pdf_error)
+}
+
+/// Stores a new version of a document and removes the versions before it.
+async fn keep_version(
+    state: &AppState,
+    company: Uuid,
+    by: Uuid,
+    purpose: Purpose,
+    prefix: &str,
+    key: &str,
+    bytes: &[u8],
+) -> AppResult<()> {
+    crate::files::service::store_generated(state, company, by, purpose, key, "application/pdf", bytes).await?;
+    crate::files::service::remove_versions(state, prefix, key).await
+}
+
 /// 打印账单 one bill as a PDF (staff who read its project's bills, or the owner who pays
-/// it): a signed URL valid a few minutes. Rendered again only when the bill changed.
+/// it): a signed URL valid a few minutes. Made again only when something it shows changed
+/// (the earlier version is removed then).
 pub async fn bill_pdf(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<String> {
     let b = crate::billing::bills::service::bill(state, actor, id).await?;
-    let mut h = Sha256::new();
-    h.update(format!(
-        "{}|{}|{}|{}|{}",
-        b.updated_at.timestamp_micros(),
-        b.total,
-        b.late_fee,
-        b.paid,
-        b.status.as_str()
-    ));
-    let tag: String = h.finalize().iter().take(6).map(|x| format!("{x:02x}")).collect();
-    let key = format!("private/{}/bill/{}-{tag}.pdf", b.company_id, b.id.simple());
+    let mut conn = state.db.acquire().await?;
+    let sheet = repo::sheets(&mut conn, b.company_id, &[b.id]).await?.pop().ok_or(AppError::not_found("bill"))?;
+    drop(conn);
+    let prefix = format!("private/{}/bill/{}-", b.company_id, b.id.simple());
+    let key = format!("{prefix}{}.pdf", tag(&sheet.fingerprint()));
     if !crate::files::service::stored(state, &key).await? {
-        let mut conn = state.db.acquire().await?;
-        let sheets = repo::sheets(&mut conn, b.company_id, &[b.id]).await?;
-        drop(conn);
-        let font = state.part::<Printer>()?.font()?;
-        let title = format!("{}年{}月账单", chrono::Datelike::year(&b.period), chrono::Datelike::month(&b.period));
-        let bytes = tokio::task::spawn_blocking(move || {
-            let mut doc = Doc::new(font, &title);
-            for s in &sheets {
-                render::bill(&mut doc, s);
-            }
-            doc.finish()
-        })
-        .await
-        .map_err(AppError::internal)?
-        .map_err(pdf_error)?;
-        crate::files::service::store_generated(
-            state,
-            b.company_id,
-            actor.user_id,
-            Purpose::Bill,
-            &key,
-            "application/pdf",
-            &bytes,
-        )
-        .await?;
+        let title = format!("{}年{}月账单", b.period.year(), b.period.month());
+        let bytes = render_doc(state, title, move |doc| render::bill(doc, &sheet)).await?;
+        keep_version(state, b.company_id, actor.user_id, Purpose::Bill, &prefix, &key, &bytes).await?;
     }
     Ok(crate::files::service::signed_url(state, &key))
 }
@@ -96,38 +109,17 @@ pub async fn bill_pdf(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<St
 /// owner who paid): a signed URL valid a few minutes.
 pub async fn receipt_pdf(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<String> {
     let (p, _) = crate::billing::bills::service::payment(state, actor, id).await?;
-    let key = format!("private/{}/receipt/{}-{}.pdf", p.company_id, p.id.simple(), refund_tag(p.refunded));
+    let mut conn = state.db.acquire().await?;
+    let r = repo::receipt(&mut conn, p.company_id, p.id).await?.ok_or(AppError::not_found("payment"))?;
+    drop(conn);
+    let prefix = format!("private/{}/receipt/{}-", p.company_id, p.id.simple());
+    let key = format!("{prefix}{}.pdf", tag(&r.fingerprint()));
     if !crate::files::service::stored(state, &key).await? {
-        let mut conn = state.db.acquire().await?;
-        let r = repo::receipt(&mut conn, p.company_id, p.id).await?.ok_or(AppError::not_found("payment"))?;
-        drop(conn);
-        let font = state.part::<Printer>()?.font()?;
         let title = format!("收据 {}", r.receipt_no);
-        let bytes = tokio::task::spawn_blocking(move || {
-            let mut doc = Doc::new(font, &title);
-            render::receipt(&mut doc, &r);
-            doc.finish()
-        })
-        .await
-        .map_err(AppError::internal)?
-        .map_err(pdf_error)?;
-        crate::files::service::store_generated(
-            state,
-            p.company_id,
-            actor.user_id,
-            Purpose::Receipt,
-            &key,
-            "application/pdf",
-            &bytes,
-        )
-        .await?;
+        let bytes = render_doc(state, title, move |doc| render::receipt(doc, &r)).await?;
+        keep_version(state, p.company_id, actor.user_id, Purpose::Receipt, &prefix, &key, &bytes).await?;
     }
     Ok(crate::files::service::signed_url(state, &key))
-}
-
-/// A receipt changes only when money is paid back.
-fn refund_tag(refunded: rust_decimal::Decimal) -> String {
-    refunded.normalize().to_string().replace('.', "_")
 }
 
 /// 批量打印 a run's bills (or some buildings' of them) as one PDF, one bill a page,
@@ -168,6 +160,22 @@ pub async fn print_run(
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
+    // the same print asked again while one is on its way: that one; and a company renders
+    // a few at a time
+    let (same, active) = repo::active(&mut tx, actor.company_id, run, &buildings).await?;
+    if let Some(id) = same {
+        tx.commit(&id).await?;
+        return Ok(id);
+    }
+    if active >= MAX_ACTIVE {
+        return Err(AppError::conflict(
+            "runId",
+            Msg::new(
+                "打印任务较多，请等待当前任务完成后再试",
+                "Too many prints on their way: try again when one is done",
+            ),
+        ));
+    }
     let p = Print {
         id: Uuid::now_v7(),
         company_id: actor.company_id,
@@ -178,6 +186,7 @@ pub async fn print_run(
         rendered: 0,
         file_key: None,
         error: None,
+        attempts: 0,
         requested_by: actor.user_id,
         created_at: state.clock.now(),
         finished_at: None,
@@ -216,14 +225,14 @@ pub async fn render_prints(state: &AppState) -> AppResult<usize> {
     while let Some(p) = repo::claim(&state.db, state.clock.now(), lease(state), MAX_ATTEMPTS).await? {
         match render_one(state, &p).await {
             Ok(Some(key)) => {
-                repo::finish(&state.db, p.id, Some(&key), None, state.clock.now()).await?;
+                repo::finish(&state.db, p.id, p.attempts, Some(&key), None, state.clock.now()).await?;
                 done += 1;
             }
             // another renderer has it now
             Ok(None) => {}
             Err(e) => {
                 e.log_if_internal();
-                repo::finish(&state.db, p.id, None, Some(&e.to_string()), state.clock.now()).await?;
+                repo::finish(&state.db, p.id, p.attempts, None, Some(&e.to_string()), state.clock.now()).await?;
             }
         }
     }
@@ -238,7 +247,7 @@ fn lease(state: &AppState) -> chrono::DateTime<chrono::Utc> {
 async fn render_one(state: &AppState, p: &Print) -> AppResult<Option<String>> {
     let bills = repo::run_bills(&state.db, p.run_id, &p.building_ids).await?;
     let total = i32::try_from(bills.len()).unwrap_or(i32::MAX);
-    if !repo::progress(&state.db, p.id, total, 0, lease(state)).await? {
+    if !repo::progress(&state.db, p.id, p.attempts, total, 0, lease(state)).await? {
         return Ok(None);
     }
     let font = state.part::<Printer>()?.font()?;
@@ -258,12 +267,16 @@ async fn render_one(state: &AppState, p: &Print) -> AppResult<Option<String>> {
         .map_err(AppError::internal)?;
         rendered += chunk.len();
         let n = i32::try_from(rendered).unwrap_or(i32::MAX);
-        if !repo::progress(&state.db, p.id, total, n, lease(state)).await? {
+        if !repo::progress(&state.db, p.id, p.attempts, total, n, lease(state)).await? {
             return Ok(None);
         }
     }
     let bytes =
         tokio::task::spawn_blocking(move || doc.finish()).await.map_err(AppError::internal)?.map_err(pdf_error)?;
+    // still this renderer's, for the upload too
+    if !repo::progress(&state.db, p.id, p.attempts, total, total, lease(state)).await? {
+        return Ok(None);
+    }
     let key = format!("private/{}/bill/run-{}-{}.pdf", p.company_id, p.run_id.simple(), p.id.simple());
     crate::files::service::store_generated(
         state,

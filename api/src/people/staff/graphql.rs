@@ -248,7 +248,7 @@ impl StaffQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "only staff acting in this project")] project_id: Option<ID>,
         status: Option<EmployeeStatus>,
-        #[graphql(desc = "part of the name or phone, taken literally")] search: Option<String>,
+        #[graphql(desc = "part of the name (or the phone, with `pii:read`), taken literally")] search: Option<String>,
         first: Option<i32>,
         after: Option<String>,
     ) -> async_graphql::Result<Conn<Employee>> {
@@ -506,11 +506,15 @@ impl StaffMutation {
     ) -> async_graphql::Result<EmployeePayload> {
         let actor = ctx.actor()?;
         let retry = ctx.retry(input.client_mutation_id.as_deref())?;
-        let contact = match (input.emergency_contact_name, input.emergency_contact_phone) {
-            (None, None) => None,
-            (n, p) => Some((n.unwrap_or_default(), p.unwrap_or_default())),
-        };
-        let id = service::update_own(ctx.state(), &actor, &retry, contact, input.photo).await?;
+        let id = service::update_own(
+            ctx.state(),
+            &actor,
+            &retry,
+            input.emergency_contact_name,
+            input.emergency_contact_phone,
+            input.photo,
+        )
+        .await?;
         Ok(EmployeePayload::new(input.client_mutation_id, id))
     }
 

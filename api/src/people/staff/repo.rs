@@ -9,7 +9,8 @@ use super::model::{Certificate, CertificateKind, Employee, EmployeeStatus, Gende
 /// A page of staff accounts (holding a role other than the owner's, or with a record)
 /// with their records, in id order: of the company, or (with
 /// `projects`) those whose grants reach one of the projects (a company-wide grant reaches
-/// all). `search` matches the name or the phone literally.
+/// all). `search` matches the name literally, and the phone when `phones` (`pii:read`: a
+/// phone search by someone who sees masks would confirm the masked digits one by one).
 #[allow(clippy::too_many_arguments)]
 pub async fn employees(
     db: impl PgExecutor<'_>,
@@ -17,6 +18,7 @@ pub async fn employees(
     projects: Option<&[Uuid]>,
     status: Option<EmployeeStatus>,
     search: Option<&str>,
+    phones: bool,
     after: Option<Uuid>,
     limit: i64,
 ) -> sqlx::Result<Vec<Employee>> {
@@ -37,7 +39,7 @@ pub async fn employees(
                     SELECT 1 FROM user_roles ur
                     WHERE ur.user_id = u.id AND (ur.scope = 'company' OR ur.project_ids && $2)))
              AND ($3::text IS NULL OR coalesce(e.status, 'active') = $3)
-             AND ($4::text IS NULL OR u.name LIKE $4 OR u.phone LIKE $4)
+             AND ($4::text IS NULL OR u.name LIKE $4 OR ($7 AND u.phone LIKE $4))
              AND ($5::uuid IS NULL OR u.id > $5)
            ORDER BY u.id LIMIT $6"#,
         company,
@@ -45,7 +47,8 @@ pub async fn employees(
         status.map(|s| s.as_str()),
         like,
         after,
-        limit
+        limit,
+        phones
     )
     .fetch_all(db)
     .await
@@ -97,13 +100,15 @@ pub struct Record<'a> {
     pub emergency_phone: &'a str,
 }
 
-pub async fn lock_employee(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Option<EmployeeStatus>> {
-    sqlx::query_scalar!(
-        r#"SELECT status AS "status: EmployeeStatus" FROM employees WHERE user_id = $1 FOR UPDATE"#,
+/// The record's status, and whether leaving disabled the account, under the row's lock.
+pub async fn lock_employee(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Option<(EmployeeStatus, bool)>> {
+    let r = sqlx::query!(
+        r#"SELECT status AS "status: EmployeeStatus", disabled_account FROM employees WHERE user_id = $1 FOR UPDATE"#,
         user
     )
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(r.map(|r| (r.status, r.disabled_account)))
 }
 
 pub async fn upsert(
@@ -157,16 +162,18 @@ pub async fn set_status(
     user: Uuid,
     status: EmployeeStatus,
     left_on: Option<NaiveDate>,
+    disabled_account: bool,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO employees (user_id, company_id, status, left_on, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $5)
-         ON CONFLICT (user_id) DO UPDATE SET status = $3, left_on = $4, updated_at = $5",
+        "INSERT INTO employees (user_id, company_id, status, left_on, disabled_account, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6)
+         ON CONFLICT (user_id) DO UPDATE SET status = $3, left_on = $4, disabled_account = $5, updated_at = $6",
         user,
         company,
         status.as_str(),
         left_on,
+        disabled_account,
         at
     )
     .execute(db)
@@ -180,7 +187,8 @@ pub async fn update_own(
     db: &mut PgConnection,
     company: Uuid,
     user: Uuid,
-    emergency: Option<(&str, &str)>,
+    emergency_name: Option<&str>,
+    emergency_phone: Option<&str>,
     photo: Option<Option<&str>>,
     at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
@@ -193,8 +201,8 @@ pub async fn update_own(
              photo_key = CASE WHEN $5 THEN $6 ELSE employees.photo_key END, updated_at = $7",
         user,
         company,
-        emergency.map(|e| e.0),
-        emergency.map(|e| e.1),
+        emergency_name,
+        emergency_phone,
         photo.is_some(),
         photo.flatten(),
         at

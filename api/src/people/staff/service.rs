@@ -57,6 +57,28 @@ async fn reachable(state: &AppState, actor: &Actor, perm: Perm, user: Uuid, own:
     Ok(e)
 }
 
+/// A staff account whose record the caller's `staff:write` may change: every project the
+/// employee acts in is one the caller's permission reaches (a project's HR clerk does not
+/// edit the record of someone who works company-wide).
+async fn writable(state: &AppState, actor: &Actor, user: Uuid) -> AppResult<()> {
+    repo::employee(&state.db, actor.company_id, user).await?.ok_or(AppError::not_found("employee"))?;
+    let Ok(mine) = reach(actor, Perm::StaffWrite) else { return Err(AppError::not_found("employee")) };
+    let Some(mine) = mine else { return Ok(()) };
+    match repo::projects_of(&state.db, user).await? {
+        Some(theirs) if !theirs.is_empty() && theirs.iter().all(|p| mine.contains(p)) => Ok(()),
+        Some(theirs) if theirs.iter().any(|p| mine.contains(p)) => Err(cannot_manage()),
+        None => Err(cannot_manage()),
+        Some(_) => Err(AppError::not_found("employee")),
+    }
+}
+
+fn cannot_manage() -> AppError {
+    AppError::Forbidden {
+        reason: "CANNOT_MANAGE",
+        msg: Msg::new("该员工的工作范围超出您的管理范围", "This employee works beyond the projects you manage"),
+    }
+}
+
 /// An employee as the caller may see them: the ID-card number and phones in clear for
 /// their own record or with `pii:read`, masked otherwise.
 pub struct EmployeeView {
@@ -101,7 +123,8 @@ pub async fn employees(
         r = Some(vec![p]);
     }
     let search = search.map(str::trim).filter(|s| !s.is_empty());
-    Ok(repo::employees(&state.db, actor.company_id, r.as_deref(), status, search, after, limit as i64).await?)
+    let phones = actor.unmask_pii();
+    Ok(repo::employees(&state.db, actor.company_id, r.as_deref(), status, search, phones, after, limit as i64).await?)
 }
 
 /// One employee (`staff:read` reaching them, or oneself).
@@ -155,7 +178,7 @@ async fn file(
 
 /// 录入员工信息 (`staff:write` reaching the employee).
 pub async fn save(state: &AppState, actor: &Actor, retry: &Retry, i: SaveEmployee) -> AppResult<Uuid> {
-    let before = reachable(state, actor, Perm::StaffWrite, i.user_id, false).await?;
+    writable(state, actor, i.user_id).await?;
     let position = optional_text("position", &i.position, 50)?;
     let department = optional_text("department", &i.department, 50)?;
     let (ename, ephone) = emergency(&i.emergency_name, &i.emergency_phone)?;
@@ -176,6 +199,8 @@ pub async fn save(state: &AppState, actor: &Actor, retry: &Retry, i: SaveEmploye
         Err(done) => return Ok(done),
     };
     repo::lock_employee(&mut tx, i.user_id).await?;
+    // read again under the lock: a concurrent change of the photo or the card is kept
+    let before = repo::employee(&mut *tx, actor.company_id, i.user_id).await?.ok_or(AppError::not_found("employee"))?;
     let (enc, idx) = match &card {
         None => (
             before.id_card_enc.clone(),
@@ -244,7 +269,16 @@ pub async fn set_status(
     user: Uuid,
     status: EmployeeStatus,
 ) -> AppResult<Uuid> {
-    reachable(state, actor, Perm::StaffWrite, user, false).await?;
+    writable(state, actor, user).await?;
+    // leaving disables the account and coming back enables it: only someone whose access
+    // covers the account's (as for disabling it by hand) may do either
+    let current = repo::employee(&state.db, actor.company_id, user).await?.map(|e| e.status);
+    if status == EmployeeStatus::Left || current == Some(EmployeeStatus::Left) {
+        crate::rbac::service::manageable(state, actor, Perm::StaffWrite, user).await.map_err(|e| match e {
+            AppError::NotFound { .. } => AppError::not_found("employee"),
+            other => other,
+        })?;
+    }
     if user == actor.user_id && status == EmployeeStatus::Left {
         return Err(invalid("userId", "不能将自己设为离职", "You cannot mark yourself as gone"));
     }
@@ -252,15 +286,30 @@ pub async fn set_status(
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
-    let was = repo::lock_employee(&mut tx, user).await?.unwrap_or(EmployeeStatus::Active);
+    let was = repo::lock_employee(&mut tx, user).await?;
+    let (was, disabled_by_leaving) = was.unwrap_or((EmployeeStatus::Active, false));
     let now = state.clock.now();
     let left_on = (status == EmployeeStatus::Left).then(|| business_date(now));
-    repo::set_status(&mut tx, actor.company_id, user, status, left_on, now).await?;
     let ended = status == EmployeeStatus::Left && was != EmployeeStatus::Left;
+    let back = was == EmployeeStatus::Left && status != EmployeeStatus::Left;
+    // leaving disables an active account, and coming back enables only what leaving
+    // disabled (an account an administrator disabled stays so)
+    let account = crate::rbac::service::account(state, user).await?;
+    let disables = ended && account.status == AccountStatus::Active;
+    let keep_flag = if ended {
+        disables
+    } else if back {
+        false
+    } else {
+        disabled_by_leaving
+    };
+    repo::set_status(&mut tx, actor.company_id, user, status, left_on, keep_flag, now).await?;
     if ended {
-        crate::rbac::repo::set_status(&mut tx, actor.company_id, user, AccountStatus::Disabled, now).await?;
+        if disables {
+            crate::rbac::repo::set_status(&mut tx, actor.company_id, user, AccountStatus::Disabled, now).await?;
+        }
         crate::rbac::service::end_sessions(state, &mut tx, user, true).await?;
-    } else if was == EmployeeStatus::Left && status != EmployeeStatus::Left {
+    } else if back && disabled_by_leaving {
         crate::rbac::repo::set_status(&mut tx, actor.company_id, user, AccountStatus::Active, now).await?;
     }
     audit::record(
@@ -286,13 +335,16 @@ pub async fn update_own(
     state: &AppState,
     actor: &Actor,
     retry: &Retry,
-    emergency_contact: Option<(String, String)>,
+    emergency_name: Option<String>,
+    emergency_phone: Option<String>,
     photo: Option<String>,
 ) -> AppResult<Uuid> {
     actor.require(Perm::SelfProfile)?;
-    let e = match &emergency_contact {
-        Some((n, p)) => Some(emergency(n, p)?),
+    let name = emergency_name.map(|n| optional_text("emergencyContactName", &n, 50)).transpose()?;
+    let phone = match emergency_phone.as_deref().map(str::trim) {
         None => None,
+        Some("") => Some(String::new()),
+        Some(p) => Some(Phone::parse("emergencyContactPhone", p)?.as_str().to_owned()),
     };
     let photo = file(state, actor, "photo", photo.as_deref()).await?;
     let mut tx = match retry.begin(state).await? {
@@ -304,7 +356,8 @@ pub async fn update_own(
         &mut tx,
         actor.company_id,
         actor.user_id,
-        e.as_ref().map(|(n, p)| (n.as_str(), p.as_str())),
+        name.as_deref(),
+        phone.as_deref(),
         photo.as_ref().map(|p| p.as_deref()),
         now,
     )
@@ -316,7 +369,7 @@ pub async fn update_own(
         "employee.self_update",
         "employee",
         Some(actor.user_id),
-        serde_json::json!({ "emergencyContact": emergency_contact.is_some(), "photo": photo.is_some() }),
+        serde_json::json!({ "emergencyContact": name.is_some() || phone.is_some(), "photo": photo.is_some() }),
     )
     .await?;
     tx.commit(&actor.user_id).await?;
@@ -370,7 +423,7 @@ pub async fn add_certificate(
     kind: CertificateKind,
     c: CertificateInput,
 ) -> AppResult<Uuid> {
-    reachable(state, actor, Perm::StaffWrite, user, false).await?;
+    writable(state, actor, user).await?;
     let k = check_certificate(state, &c)?;
     let scan = file(state, actor, "scan", c.scan.as_deref()).await?.flatten();
     let mut tx = match retry.begin(state).await? {
@@ -415,10 +468,7 @@ async fn writable_certificate(
     id: Uuid,
 ) -> AppResult<Certificate> {
     let c = repo::lock_certificate(tx, actor.company_id, id).await?.ok_or(AppError::not_found("certificate"))?;
-    let r = reach(actor, Perm::StaffWrite).map_err(|_| AppError::not_found("certificate"))?;
-    if !covers(state, &r, c.user_id).await? {
-        return Err(AppError::not_found("certificate"));
-    }
+    writable(state, actor, c.user_id).await.map_err(|_| AppError::not_found("certificate"))?;
     Ok(c)
 }
 
@@ -432,10 +482,7 @@ pub async fn update_certificate(
 ) -> AppResult<Uuid> {
     // checked before the retry key is taken: a wrong id or value changes nothing
     let cert = repo::certificate(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("certificate"))?;
-    let r = reach(actor, Perm::StaffWrite).map_err(|_| AppError::not_found("certificate"))?;
-    if !covers(state, &r, cert.user_id).await? {
-        return Err(AppError::not_found("certificate"));
-    }
+    writable(state, actor, cert.user_id).await.map_err(|_| AppError::not_found("certificate"))?;
     let k = check_certificate(state, &c)?;
     let scan = file(state, actor, "scan", c.scan.as_deref()).await?;
     let mut tx = match retry.begin(state).await? {
@@ -474,10 +521,7 @@ pub async fn update_certificate(
 /// 删除证书 (`staff:write`).
 pub async fn remove_certificate(state: &AppState, actor: &Actor, retry: &Retry, id: Uuid) -> AppResult<Uuid> {
     let cert = repo::certificate(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("certificate"))?;
-    let r = reach(actor, Perm::StaffWrite).map_err(|_| AppError::not_found("certificate"))?;
-    if !covers(state, &r, cert.user_id).await? {
-        return Err(AppError::not_found("certificate"));
-    }
+    writable(state, actor, cert.user_id).await.map_err(|_| AppError::not_found("certificate"))?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
