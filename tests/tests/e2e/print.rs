@@ -214,3 +214,39 @@ async fn a_run_prints_in_the_background_one_page_a_bill() {
     let _ = std::fs::remove_file(&pdf);
     assert_eq!(s.scalar("SELECT count(*) FROM bill_prints").await, 1);
 }
+
+#[tokio::test]
+async fn a_renderer_whose_lease_ran_out_writes_nothing() {
+    use wuye_api::billing::print::repo;
+    let s = TestServer::seeded().await;
+    let b = bills(&s).await;
+    let finance = s.sign_in("finance1").await;
+    let run = s.ok(Some(&finance), BILL, json!({"id": b.six[1]})).await["bill"]["runId"].clone();
+    // a print nobody has taken yet (inserted directly: the server would render it at once)
+    let id = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO bill_prints (id, company_id, run_id, building_ids, status, requested_by, created_at)
+         SELECT $1, r.company_id, r.id, '{}', 'queued', r.created_by, now() FROM bill_runs r WHERE r.id = $2::uuid",
+    )
+    .bind(id)
+    .bind(run.as_str().unwrap())
+    .execute(&s.db)
+    .await
+    .unwrap();
+    let now = s.clock_now();
+    let lease = chrono::TimeDelta::seconds(120);
+    let first = repo::claim(&s.db, now, now + lease, 3).await.unwrap().expect("the print is claimed");
+    assert_eq!(first.id, id);
+    assert!(repo::claim(&s.db, now, now + lease, 3).await.unwrap().is_none(), "held while leased");
+    // the first renderer stalls past its lease; another takes the print over
+    let later = now + lease + chrono::TimeDelta::seconds(1);
+    let second = repo::claim(&s.db, later, later + lease, 3).await.unwrap().expect("taken over");
+    assert_ne!(first.attempts, second.attempts);
+    // the stalled one's progress and result are refused
+    assert!(!repo::progress(&s.db, id, first.attempts, 2, 1, later + lease).await.unwrap());
+    repo::finish(&s.db, id, first.attempts, None, Some("stale"), later).await.unwrap();
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, error FROM bill_prints WHERE id = $1").bind(id).fetch_one(&s.db).await.unwrap();
+    assert_eq!((status.as_str(), error), ("rendering", None));
+    assert!(repo::progress(&s.db, id, second.attempts, 2, 1, later + lease).await.unwrap());
+}

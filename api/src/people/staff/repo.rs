@@ -37,7 +37,10 @@ pub async fn employees(
                     WHERE sr.user_id = u.id AND r.code <> 'owner'))
              AND ($2::uuid[] IS NULL OR EXISTS (
                     SELECT 1 FROM user_roles ur
-                    WHERE ur.user_id = u.id AND (ur.scope = 'company' OR ur.project_ids && $2)))
+                    WHERE ur.user_id = u.id AND (ur.scope = 'company' OR ur.project_ids && $2
+                         OR (ur.scope = 'own' AND (EXISTS (SELECT 1 FROM projects p WHERE p.manager_id = ur.user_id AND p.id = ANY($2))
+                             OR EXISTS (SELECT 1 FROM project_service_staff ps
+                                        WHERE ps.user_id = ur.user_id AND ps.project_id = ANY($2)))))))
              AND ($3::text IS NULL OR coalesce(e.status, 'active') = $3)
              AND ($4::text IS NULL OR u.name LIKE $4 OR ($7 AND u.phone LIKE $4))
              AND ($5::uuid IS NULL OR u.id > $5)
@@ -75,13 +78,18 @@ pub async fn employee(db: impl PgExecutor<'_>, company: Uuid, user: Uuid) -> sql
     .await
 }
 
-/// The projects a staff account acts in, by its grants: None when a grant is company-wide.
-pub async fn projects_of(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<Option<Vec<Uuid>>> {
+/// The projects a staff account acts in, by its grants: None when a grant is company-wide;
+/// an `own` grant reaches the projects it manages or serves.
+pub async fn projects_of(db: &sqlx::PgPool, user: Uuid) -> sqlx::Result<Option<Vec<Uuid>>> {
     let rows = sqlx::query!("SELECT scope, project_ids FROM user_roles WHERE user_id = $1", user).fetch_all(db).await?;
     if rows.iter().any(|r| r.scope == "company") {
         return Ok(None);
     }
+    let own = rows.iter().any(|r| r.scope == "own");
     let mut ids: Vec<Uuid> = rows.into_iter().flat_map(|r| r.project_ids).collect();
+    if own {
+        ids.extend(crate::rbac::repo::own_projects(db, user).await?);
+    }
     ids.sort();
     ids.dedup();
     Ok(Some(ids))
@@ -317,7 +325,10 @@ pub async fn expiring(
            WHERE c.company_id = $1 AND c.expires_on <= $3
              AND ($2::uuid[] IS NULL OR EXISTS (
                     SELECT 1 FROM user_roles ur
-                    WHERE ur.user_id = c.user_id AND (ur.scope = 'company' OR ur.project_ids && $2)))
+                    WHERE ur.user_id = c.user_id AND (ur.scope = 'company' OR ur.project_ids && $2
+                         OR (ur.scope = 'own' AND (EXISTS (SELECT 1 FROM projects p WHERE p.manager_id = ur.user_id AND p.id = ANY($2))
+                             OR EXISTS (SELECT 1 FROM project_service_staff ps
+                                        WHERE ps.user_id = ur.user_id AND ps.project_id = ANY($2)))))))
            ORDER BY c.expires_on, c.id LIMIT $4"#,
         company,
         projects as Option<&[Uuid]>,
@@ -430,12 +441,12 @@ pub async fn take_reminders(
     Ok(rows.into_iter().map(|r| (r.id, r.user_id, r.company_id, r.kind, r.expires_on)).collect())
 }
 
-/// The managers of the projects an account acts in (its project-scoped grants).
-pub async fn managers_of(db: &mut PgConnection, user: Uuid) -> sqlx::Result<Vec<Uuid>> {
+/// The managers (other than themselves) of these projects.
+pub async fn managers_of(db: &mut PgConnection, projects: &[Uuid], user: Uuid) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
-        r#"SELECT DISTINCT p.manager_id AS "manager_id!" FROM user_roles ur
-           JOIN projects p ON p.id = ANY(ur.project_ids)
-           WHERE ur.user_id = $1 AND p.manager_id IS NOT NULL AND p.manager_id <> $1"#,
+        r#"SELECT DISTINCT manager_id AS "manager_id!" FROM projects
+           WHERE id = ANY($1) AND manager_id IS NOT NULL AND manager_id <> $2"#,
+        projects,
         user
     )
     .fetch_all(db)

@@ -627,7 +627,10 @@ pub async fn remind_expiring(state: &AppState) -> AppResult<usize> {
         let mut tx = state.db.begin().await?;
         let due = repo::take_reminders(&mut tx, today, *days, shorter, now).await?;
         for (id, user, company, kind, expires) in &due {
-            let mut to = repo::managers_of(&mut tx, *user).await?;
+            // the managers of the projects they act in (a company-wide employee: HR is told
+            // through the expiring list)
+            let projects = repo::projects_of(&state.db, *user).await?.unwrap_or_default();
+            let mut to = repo::managers_of(&mut tx, &projects, *user).await?;
             to.insert(0, *user);
             let left = (*expires - today).num_days();
             let name = crate::rbac::repo::name_of(&mut *tx, *user).await?.unwrap_or_default();
