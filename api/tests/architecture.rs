@@ -22,6 +22,7 @@ const LAYERS: &[&str] = &[
     "iot",
     "maintenance",
     "workorders",
+    "people",
     "feedback",
     "billing",
     "onboarding",

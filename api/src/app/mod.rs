@@ -176,6 +176,7 @@ impl App {
             .with(crate::iot::broker::dynsec::Dynsec::default())
             .with(crate::http::ws::Watchers::default())
             .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk))
+            .with::<Arc<dyn crate::workorders::service::Eligibility>>(Arc::new(crate::people::staff::service::Licences))
             .with(crate::billing::pay::service::Gateways::from_config(&config, &redis)?)
             .with(crate::billing::print::service::Printer::new(&config.print))
             .with(crate::kit::approval::Appliers(

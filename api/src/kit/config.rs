@@ -674,6 +674,7 @@ mod tests {
         assert_eq!(cfg.iot.ingest_slots, 4);
         assert_eq!(cfg.limits.pii_lookups_per_minute, 30);
         assert_eq!(cfg.patrol.min_scan_gap_secs, 10);
+        assert_eq!((cfg.print.font_index, cfg.print.chunk), (0, 500));
         assert_eq!(cfg.pay.wechat["JCWY"].platform_certs.len(), 1);
         assert_eq!(cfg.pay.alipay["JCWY"].gateway, "https://openapi.alipay.com/gateway.do");
     }

@@ -1141,6 +1141,29 @@ pub async fn decide_approval(
     Ok(a.id)
 }
 
+/// The projects an account manages or serves (what an `own` grant reaches).
+pub async fn own_projects(state: &AppState, user_id: Uuid) -> AppResult<Vec<Uuid>> {
+    Ok(repo::own_projects(&state.db, user_id).await?)
+}
+
+/// An account's status set in the caller's transaction (leaving a job disables it); call
+/// `account_changed` after the commit.
+pub async fn set_account_status_in(
+    tx: &mut sqlx::PgConnection,
+    company_id: Uuid,
+    user_id: Uuid,
+    status: AccountStatus,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AppResult<()> {
+    repo::set_status(tx, company_id, user_id, status, at).await?;
+    Ok(())
+}
+
+/// An account's name, on the caller's connection.
+pub async fn name_of_in(db: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<Option<String>> {
+    Ok(repo::name_of(db, user_id).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

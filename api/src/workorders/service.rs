@@ -7,6 +7,8 @@
 //! publishes a change event after the commit. A refused transition is CONFLICT naming the
 //! current state.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -439,6 +441,21 @@ pub async fn create(state: &AppState, actor: &Actor, retry: &Retry, i: CreateInp
 /// Who may take a project's new order of a category, read before any transaction (a
 /// transaction never waits for a second pooled connection: under a burst that could
 /// starve the pool).
+/// Who of the staff may be offered work of a category today: the people module answers
+/// (at work, and licensed when the category needs a certificate). Registered at startup as
+/// a state part (`Arc<dyn Eligibility>`).
+#[async_trait::async_trait]
+pub trait Eligibility: Send + Sync {
+    async fn able(
+        &self,
+        db: &mut sqlx::PgConnection,
+        company: Uuid,
+        category: Category,
+        users: Vec<Uuid>,
+        today: chrono::NaiveDate,
+    ) -> AppResult<Vec<Uuid>>;
+}
+
 pub struct Staffing {
     pub settings: Settings,
     /// `workorder:do` holders of the project, narrowed to the category's skill holders
@@ -450,11 +467,12 @@ pub struct Staffing {
 async fn staffing(state: &AppState, company_id: Uuid, project_id: Uuid, category: Category) -> AppResult<Staffing> {
     let mut conn = state.db.acquire().await?;
     let today = crate::kit::clock::business_date(state.clock.now());
-    staffing_in(&mut conn, company_id, project_id, category, today).await
+    staffing_in(state, &mut conn, company_id, project_id, category, today).await
 }
 
 /// `staffing` on the caller's connection (the repair desk runs inside an alarm's transaction).
 async fn staffing_in(
+    state: &AppState,
     db: &mut sqlx::PgConnection,
     company_id: Uuid,
     project_id: Uuid,
@@ -465,7 +483,7 @@ async fn staffing_in(
     let all = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::WorkorderDo).await?;
     // at work, and licensed when the work needs a certificate (持证上岗); then the skilled
     // among them, else all of them
-    let all = crate::people::staff::service::able(db, company_id, category.as_str(), all, today).await?;
+    let all = state.part::<Arc<dyn Eligibility>>()?.able(db, company_id, category, all, today).await?;
     let skills = crate::rbac::service::skills_of_in(db, &all).await?;
     let skilled: Vec<Uuid> =
         skills.iter().filter(|(_, s)| s.iter().any(|c| c == category.as_str())).map(|(u, _)| *u).collect();
@@ -821,8 +839,7 @@ async fn technician(state: &AppState, w: &WorkOrder, user: Uuid) -> AppResult<()
 async fn qualified(state: &AppState, w: &WorkOrder, user: Uuid) -> AppResult<bool> {
     let today = crate::kit::clock::business_date(state.clock.now());
     let mut conn = state.db.acquire().await?;
-    let ok =
-        crate::people::staff::service::able(&mut conn, w.company_id, w.category.as_str(), vec![user], today).await?;
+    let ok = state.part::<Arc<dyn Eligibility>>()?.able(&mut conn, w.company_id, w.category, vec![user], today).await?;
     Ok(!ok.is_empty())
 }
 
@@ -1395,7 +1412,8 @@ impl RepairDesk for Desk {
             _ if category == Category::Elevator => Priority::High,
             _ => Priority::Normal,
         };
-        let st = staffing_in(tx, r.company_id, r.project_id, category, crate::kit::clock::business_date(r.at)).await?;
+        let st = staffing_in(state, tx, r.company_id, r.project_id, category, crate::kit::clock::business_date(r.at))
+            .await?;
         let w = open(state, tx, w, &st, None).await?;
         crate::iot::alarms::service::link_repair(tx, r.request_id, w.id).await?;
         Ok(change_event(state, &w, Action::Submit).await.into_iter().collect())

@@ -144,7 +144,7 @@ pub async fn print_run(
     buildings.dedup();
     if !buildings.is_empty() {
         let n =
-            crate::org::estate::repo::count_buildings_of_project(&state.db, actor.company_id, r.project_id, &buildings)
+            crate::org::estate::service::count_buildings_of_project(state, actor.company_id, r.project_id, &buildings)
                 .await?;
         if n as usize != buildings.len() {
             return Err(AppError::validation(

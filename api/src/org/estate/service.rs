@@ -467,3 +467,13 @@ pub async fn create_parking_space(
     tx.commit(&p.id).await?;
     Ok(p.id)
 }
+
+/// How many of `ids` are buildings of the company's project.
+pub async fn count_buildings_of_project(
+    state: &AppState,
+    company_id: Uuid,
+    project_id: Uuid,
+    ids: &[Uuid],
+) -> AppResult<i64> {
+    Ok(repo::count_buildings_of_project(&state.db, company_id, project_id, ids).await?)
+}

@@ -225,13 +225,7 @@ async fn load_employee(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Emp
 async fn load_certificate(ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Certificate> {
     let actor = ctx.actor()?;
     let state = ctx.state();
-    let c = super::repo::certificate(&state.db, actor.company_id, id)
-        .await?
-        .ok_or(crate::kit::error::AppError::not_found("certificate"))?;
-    // readable with the employee's record
-    service::employee(state, &actor, c.user_id)
-        .await
-        .map_err(|_| crate::kit::error::AppError::not_found("certificate"))?;
+    let c = service::certificate(state, &actor, id).await?;
     Ok(Certificate::new(ctx, c, business_date(state.clock.now())))
 }
 
@@ -329,9 +323,11 @@ async fn requirements_of(ctx: &Context<'_>) -> async_graphql::Result<Vec<Certifi
 pub struct SaveEmployeeInput {
     /// the staff account
     pub user_id: ID,
+    /// 性别
     pub gender: Option<Gender>,
     /// 18 characters; omitted: kept as it is; empty: removed
     pub id_card_number: Option<String>,
+    /// 入职日期
     pub hire_date: Option<NaiveDate>,
     /// 岗位 (up to 50 characters)
     #[graphql(default)]
@@ -354,7 +350,9 @@ pub struct SaveEmployeeInput {
 /// A status change.
 #[derive(InputObject)]
 pub struct SetEmployeeStatusInput {
+    /// the staff account
     pub user_id: ID,
+    /// the new status
     pub status: EmployeeStatus,
     /// makes a retry apply once
     pub client_mutation_id: Option<String>,
@@ -363,7 +361,9 @@ pub struct SetEmployeeStatusInput {
 /// What an employee changes of their own record; omitted fields stay as they are.
 #[derive(InputObject)]
 pub struct UpdateMyEmployeeRecordInput {
+    /// 紧急联系人
     pub emergency_contact_name: Option<String>,
+    /// the emergency contact's mobile number (empty: removed)
     pub emergency_contact_phone: Option<String>,
     /// a photo key from `uploadFile` (purpose STAFF); empty: removed
     pub photo: Option<String>,
@@ -376,11 +376,13 @@ pub struct UpdateMyEmployeeRecordInput {
 pub struct AddCertificateInput {
     /// the staff account
     pub user_id: ID,
+    /// 类别
     pub kind: CertificateKind,
     /// 证书编号 (unique per kind in the company)
     pub number: String,
     /// 发证机关
     pub issuer: String,
+    /// 发证日期 (not in the future)
     pub issued_on: NaiveDate,
     /// none: it does not expire
     pub expires_on: Option<NaiveDate>,
@@ -393,10 +395,15 @@ pub struct AddCertificateInput {
 /// A renewal or a correction.
 #[derive(InputObject)]
 pub struct UpdateCertificateInput {
+    /// the certificate
     pub certificate_id: ID,
+    /// 证书编号
     pub number: String,
+    /// 发证机关
     pub issuer: String,
+    /// 发证日期
     pub issued_on: NaiveDate,
+    /// 有效期至 (none: it does not expire)
     pub expires_on: Option<NaiveDate>,
     /// a scan key from `uploadFile` (purpose STAFF); omitted: kept; empty: removed
     pub scan: Option<String>,
@@ -407,6 +414,7 @@ pub struct UpdateCertificateInput {
 /// A certificate to remove.
 #[derive(InputObject)]
 pub struct RemoveCertificateInput {
+    /// the certificate
     pub certificate_id: ID,
     /// makes a retry apply once
     pub client_mutation_id: Option<String>,
@@ -415,6 +423,7 @@ pub struct RemoveCertificateInput {
 /// The certificates a kind of work needs.
 #[derive(InputObject)]
 pub struct SetCertificateRequirementInput {
+    /// the kind of work
     pub category: WorkOrderCategory,
     /// a valid certificate of one of these (empty: none needed)
     pub kinds: Vec<CertificateKind>,

@@ -78,21 +78,16 @@ pub async fn employee(db: impl PgExecutor<'_>, company: Uuid, user: Uuid) -> sql
     .await
 }
 
-/// The projects a staff account acts in, by its grants: None when a grant is company-wide;
-/// an `own` grant reaches the projects it manages or serves.
-pub async fn projects_of(db: &sqlx::PgPool, user: Uuid) -> sqlx::Result<Option<Vec<Uuid>>> {
+/// The projects a staff account's grants name, whether one is company-wide, and whether one
+/// is `own` (reaching the projects it manages or serves).
+pub async fn grant_reach(db: impl PgExecutor<'_>, user: Uuid) -> sqlx::Result<(bool, bool, Vec<Uuid>)> {
     let rows = sqlx::query!("SELECT scope, project_ids FROM user_roles WHERE user_id = $1", user).fetch_all(db).await?;
-    if rows.iter().any(|r| r.scope == "company") {
-        return Ok(None);
-    }
+    let company = rows.iter().any(|r| r.scope == "company");
     let own = rows.iter().any(|r| r.scope == "own");
     let mut ids: Vec<Uuid> = rows.into_iter().flat_map(|r| r.project_ids).collect();
-    if own {
-        ids.extend(crate::rbac::repo::own_projects(db, user).await?);
-    }
     ids.sort();
     ids.dedup();
-    Ok(Some(ids))
+    Ok((company, own, ids))
 }
 
 /// The fields HR writes.

@@ -33,10 +33,25 @@ fn reach(actor: &Actor, perm: Perm) -> AppResult<Option<Vec<Uuid>>> {
     })
 }
 
+/// The projects a staff account acts in, by its grants: None when a grant is company-wide;
+/// an `own` grant reaches the projects it manages or serves.
+pub async fn projects_of(state: &AppState, user: Uuid) -> AppResult<Option<Vec<Uuid>>> {
+    let (company, own, mut ids) = repo::grant_reach(&state.db, user).await?;
+    if company {
+        return Ok(None);
+    }
+    if own {
+        ids.extend(crate::rbac::service::own_projects(state, user).await?);
+        ids.sort();
+        ids.dedup();
+    }
+    Ok(Some(ids))
+}
+
 /// Whether a permission scoped to `reach` covers the staff account `user`.
 async fn covers(state: &AppState, reach: &Option<Vec<Uuid>>, user: Uuid) -> AppResult<bool> {
     let Some(mine) = reach else { return Ok(true) };
-    Ok(match repo::projects_of(&state.db, user).await? {
+    Ok(match projects_of(state, user).await? {
         // a company-wide employee acts in every project
         None => true,
         Some(theirs) => theirs.iter().any(|p| mine.contains(p)),
@@ -64,7 +79,7 @@ async fn writable(state: &AppState, actor: &Actor, user: Uuid) -> AppResult<()> 
     repo::employee(&state.db, actor.company_id, user).await?.ok_or(AppError::not_found("employee"))?;
     let Ok(mine) = reach(actor, Perm::StaffWrite) else { return Err(AppError::not_found("employee")) };
     let Some(mine) = mine else { return Ok(()) };
-    match repo::projects_of(&state.db, user).await? {
+    match projects_of(state, user).await? {
         Some(theirs) if !theirs.is_empty() && theirs.iter().all(|p| mine.contains(p)) => Ok(()),
         Some(theirs) if theirs.iter().any(|p| mine.contains(p)) => Err(cannot_manage()),
         None => Err(cannot_manage()),
@@ -306,11 +321,13 @@ pub async fn set_status(
     repo::set_status(&mut tx, actor.company_id, user, status, left_on, keep_flag, now).await?;
     if ended {
         if disables {
-            crate::rbac::repo::set_status(&mut tx, actor.company_id, user, AccountStatus::Disabled, now).await?;
+            crate::rbac::service::set_account_status_in(&mut tx, actor.company_id, user, AccountStatus::Disabled, now)
+                .await?;
         }
         crate::rbac::service::end_sessions(state, &mut tx, user, true).await?;
     } else if back && disabled_by_leaving {
-        crate::rbac::repo::set_status(&mut tx, actor.company_id, user, AccountStatus::Active, now).await?;
+        crate::rbac::service::set_account_status_in(&mut tx, actor.company_id, user, AccountStatus::Active, now)
+            .await?;
     }
     audit::record(
         &mut tx,
@@ -377,6 +394,13 @@ pub async fn update_own(
 }
 
 // ---- certificates ------------------------------------------------------------------------
+
+/// One certificate, readable with its employee's record.
+pub async fn certificate(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Certificate> {
+    let c = repo::certificate(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("certificate"))?;
+    employee(state, actor, c.user_id).await.map_err(|_| AppError::not_found("certificate"))?;
+    Ok(c)
+}
 
 /// The certificates of these employees, each list by kind then expiry.
 pub async fn certificates_of(state: &AppState, users: &[Uuid]) -> AppResult<Vec<Certificate>> {
@@ -592,6 +616,24 @@ pub async fn set_requirement(
     Ok(actor.company_id)
 }
 
+/// The work-order module's question (who may be offered work of a category), answered
+/// here: registered at startup as its `Eligibility` part.
+pub struct Licences;
+
+#[async_trait::async_trait]
+impl crate::workorders::service::Eligibility for Licences {
+    async fn able(
+        &self,
+        db: &mut sqlx::PgConnection,
+        company: Uuid,
+        category: crate::workorders::model::Category,
+        users: Vec<Uuid>,
+        today: NaiveDate,
+    ) -> AppResult<Vec<Uuid>> {
+        able(db, company, category.as_str(), users, today).await
+    }
+}
+
 /// Of the technicians offered work of a category: those at work (not on leave, not gone)
 /// and, when the category needs a certificate, holding a valid one today.
 pub async fn able(
@@ -629,11 +671,11 @@ pub async fn remind_expiring(state: &AppState) -> AppResult<usize> {
         for (id, user, company, kind, expires) in &due {
             // the managers of the projects they act in (a company-wide employee: HR is told
             // through the expiring list)
-            let projects = repo::projects_of(&state.db, *user).await?.unwrap_or_default();
+            let projects = projects_of(state, *user).await?.unwrap_or_default();
             let mut to = repo::managers_of(&mut tx, &projects, *user).await?;
             to.insert(0, *user);
             let left = (*expires - today).num_days();
-            let name = crate::rbac::repo::name_of(&mut *tx, *user).await?.unwrap_or_default();
+            let name = crate::rbac::service::name_of_in(&mut tx, *user).await?.unwrap_or_default();
             crate::notify::service::enqueue(
                 state,
                 &mut tx,
