@@ -5,26 +5,9 @@ use uuid::Uuid;
 
 use super::model::{Purpose, StoredFile};
 
+/// A stored file's row. Upload keys are new ids; a generated document's key names what it
+/// shows, so the same document made twice is kept once.
 pub async fn insert(db: impl PgExecutor<'_>, f: &StoredFile) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO files (id, company_id, uploaded_by, purpose, key, content_type, size_bytes, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        f.id,
-        f.company_id,
-        f.uploaded_by,
-        f.purpose.as_str(),
-        f.key,
-        f.content_type,
-        f.size_bytes,
-        f.created_at
-    )
-    .execute(db)
-    .await?;
-    Ok(())
-}
-
-/// A generated document's row; the same key twice (the same document made again) is kept once.
-pub async fn insert_generated(db: impl PgExecutor<'_>, f: &StoredFile) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO files (id, company_id, uploaded_by, purpose, key, content_type, size_bytes, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (key) DO NOTHING",

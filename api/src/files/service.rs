@@ -98,7 +98,7 @@ pub async fn store_generated(
         size_bytes: bytes.len() as i64,
         created_at: state.clock.now(),
     };
-    repo::insert_generated(&state.db, &f).await?;
+    repo::insert(&state.db, &f).await?;
     Ok(())
 }
 

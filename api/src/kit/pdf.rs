@@ -68,22 +68,12 @@ impl Font {
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
             .collect();
-        let f = Font {
-            index,
-            units,
-            ascent: f32::from(face.ascender()) * scale,
-            descent: f32::from(face.descender()) * scale,
-            cap_height: face.capital_height().map(|h| f32::from(h) * scale).unwrap_or(700.0),
-            bbox: [
-                f32::from(b.x_min) * scale,
-                f32::from(b.y_min) * scale,
-                f32::from(b.x_max) * scale,
-                f32::from(b.y_max) * scale,
-            ],
-            name,
-            data: Vec::new(),
-        };
-        Ok(Arc::new(Font { data, ..f }))
+        let ascent = f32::from(face.ascender()) * scale;
+        let descent = f32::from(face.descender()) * scale;
+        let cap_height = face.capital_height().map(|h| f32::from(h) * scale).unwrap_or(700.0);
+        let bbox = [b.x_min, b.y_min, b.x_max, b.y_max].map(|v| f32::from(v) * scale);
+        // the face borrows `data`: read everything first, then keep the bytes
+        Ok(Arc::new(Font { data, index, units, ascent, descent, cap_height, bbox, name }))
     }
 }
 

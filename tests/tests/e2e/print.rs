@@ -64,11 +64,11 @@ async fn a_printed_bill_reads_back_in_chinese_and_stays_private() {
         assert!(text.contains(l["name"].as_str().unwrap()), "{l} in:\n{text}");
         assert!(text.contains(l["amount"].as_str().unwrap()), "{l} in:\n{text}");
     }
-    let water = bill["lines"].as_array().unwrap().iter().find(|l| !l["currentReading"].is_null());
-    if let Some(w) = water {
-        // readings as printed: 20 → 35
-        let cur: rust_decimal::Decimal = w["currentReading"].as_str().unwrap().parse().unwrap();
-        assert!(text.contains(&cur.normalize().to_string()), "{w} in:\n{text}");
+    // the water line's registers as printed (20 → 35)
+    let w = bill["lines"].as_array().unwrap().iter().find(|l| !l["currentReading"].is_null()).expect("a metered line");
+    for reading in ["previousReading", "currentReading"] {
+        let r: rust_decimal::Decimal = w[reading].as_str().unwrap().parse().unwrap();
+        assert!(text.contains(&r.normalize().to_string()), "{w} in:\n{text}");
     }
     // the font is embedded and subset (its name is tagged ABCDEF+…)
     let fonts = run("pdffonts", &[pdf.to_str().unwrap()]);

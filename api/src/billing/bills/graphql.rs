@@ -910,18 +910,7 @@ impl BillMutation {
         let actor = ctx.actor()?;
         let retry = ctx.retry(input.client_mutation_id.as_deref())?;
         let run = input.to_run()?;
-        let project = run.project_id;
-        let id = service::commit(ctx.state(), &actor, &retry, run).await?;
-        // prepaid balances pay the new bills at once (the scheduler would, a moment later),
-        // then every payer is told what is left to pay, outside the run's time; when the
-        // deduction failed the scheduler does both, in that order
-        match crate::billing::prepaid::service::deduct(ctx.state(), Some(project)).await {
-            Ok(_) => service::notify_run_later(ctx.state(), id),
-            Err(e) => {
-                e.log_if_internal();
-                tracing::warn!(error = %e, "prepaid deduction after a run failed; the scheduler will retry");
-            }
-        }
+        let id = service::run_bills(ctx.state(), &actor, &retry, run).await?;
         Ok(RunBillsPayload::new(input.client_mutation_id, id))
     }
 

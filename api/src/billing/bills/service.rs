@@ -832,6 +832,23 @@ pub async fn commit(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput)
     Ok(run)
 }
 
+/// 生成账单 as finance asks for it: the run committed; prepaid balances pay its bills at
+/// once (the scheduler would, a moment later); then every payer is told what is left to
+/// pay, in the background, outside the run's time. When the deduction fails the
+/// scheduler does both, in that order.
+pub async fn run_bills(state: &AppState, actor: &Actor, retry: &Retry, i: RunInput) -> AppResult<Uuid> {
+    let project = i.project_id;
+    let id = commit(state, actor, retry, i).await?;
+    match crate::billing::prepaid::service::deduct(state, Some(project)).await {
+        Ok(_) => notify_run_later(state, id),
+        Err(e) => {
+            e.log_if_internal();
+            tracing::warn!(error = %e, "prepaid deduction after a run failed; the scheduler will retry");
+        }
+    }
+    Ok(id)
+}
+
 /// A run as it was recorded.
 pub async fn run(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<model::Run> {
     let r = repo::run(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("billRun"))?;

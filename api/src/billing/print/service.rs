@@ -29,11 +29,19 @@ pub struct Printer {
     path: PathBuf,
     index: u32,
     font: OnceLock<Result<Arc<Font>, String>>,
+    /// documents rendered on request at once in this process: a request of a hundred
+    /// aliases of one bill renders it once, the others wait and find it stored
+    on_request: tokio::sync::Semaphore,
 }
 
 impl Printer {
     pub fn new(config: &crate::kit::config::PrintConfig) -> Self {
-        Printer { path: config.font_path.clone(), index: config.font_index, font: OnceLock::new() }
+        Printer {
+            path: config.font_path.clone(),
+            index: config.font_index,
+            font: OnceLock::new(),
+            on_request: tokio::sync::Semaphore::new(2),
+        }
     }
 
     fn font(&self) -> AppResult<Arc<Font>> {
@@ -97,6 +105,8 @@ pub async fn bill_pdf(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<St
     drop(conn);
     let prefix = format!("private/{}/bill/{}-", b.company_id, b.id.simple());
     let key = format!("{prefix}{}.pdf", tag(&sheet.fingerprint()));
+    let printer = state.part::<Printer>()?;
+    let _turn = printer.on_request.acquire().await.map_err(AppError::internal)?;
     if !crate::files::service::stored(state, &key).await? {
         let title = format!("{}年{}月账单", b.period.year(), b.period.month());
         let bytes = render_doc(state, title, move |doc| render::bill(doc, &sheet)).await?;
@@ -114,6 +124,8 @@ pub async fn receipt_pdf(state: &AppState, actor: &Actor, id: Uuid) -> AppResult
     drop(conn);
     let prefix = format!("private/{}/receipt/{}-", p.company_id, p.id.simple());
     let key = format!("{prefix}{}.pdf", tag(&r.fingerprint()));
+    let printer = state.part::<Printer>()?;
+    let _turn = printer.on_request.acquire().await.map_err(AppError::internal)?;
     if !crate::files::service::stored(state, &key).await? {
         let title = format!("收据 {}", r.receipt_no);
         let bytes = render_doc(state, title, move |doc| render::receipt(doc, &r)).await?;
