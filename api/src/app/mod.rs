@@ -177,6 +177,7 @@ impl App {
             .with(crate::http::ws::Watchers::default())
             .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk))
             .with::<Arc<dyn crate::workorders::service::Eligibility>>(Arc::new(crate::people::staff::service::Licences))
+            .with::<Arc<dyn crate::rbac::service::DutyRoster>>(Arc::new(crate::people::attendance::service::Roster))
             .with(crate::billing::pay::service::Gateways::from_config(&config, &redis)?)
             .with(crate::billing::print::service::Printer::new(&config.print))
             .with(crate::kit::approval::Appliers(
@@ -193,6 +194,11 @@ impl App {
                     (
                         crate::kit::approval::ApprovalKind::BillAdjustment,
                         Arc::new(crate::billing::bills::service::AdjustBill) as Arc<dyn crate::kit::approval::Applier>,
+                    ),
+                    (
+                        crate::kit::approval::ApprovalKind::Attendance,
+                        Arc::new(crate::people::attendance::service::DecideAttendance)
+                            as Arc<dyn crate::kit::approval::Applier>,
                     ),
                     (
                         crate::kit::approval::ApprovalKind::VacancyRelief,

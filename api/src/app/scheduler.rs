@@ -80,6 +80,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let bill_notices = or_zero("bill notices", crate::billing::bills::service::notify_runs(state).await);
     let prints = or_zero("bill prints", crate::billing::print::service::render_prints(state).await);
     let certificates = or_zero("certificates", crate::people::staff::service::remind_expiring(state).await);
+    let attendance = or_zero("attendance", crate::people::attendance::service::settle(state).await);
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated
@@ -97,7 +98,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         + prepaid
         + bill_notices
         + prints
-        + certificates;
+        + certificates
+        + attendance;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -116,6 +118,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             bill_notices,
             prints,
             certificates,
+            attendance,
             prepaid,
             forgotten,
             "scheduler round"

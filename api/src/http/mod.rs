@@ -11,6 +11,7 @@ pub mod metrics;
 mod pay;
 mod playground;
 pub mod schema;
+mod terminals;
 pub mod ws;
 
 use axum::Router;
@@ -36,6 +37,7 @@ pub fn router(state: AppState, schemas: Schemas) -> Router {
         .route("/private/{*key}", get(files::serve_private))
         .route("/pay/wechat/{code}/notify", axum::routing::post(pay::wechat))
         .route("/pay/alipay/{code}/notify", axum::routing::post(pay::alipay))
+        .route("/attendance/terminals/{id}/punches", axum::routing::post(terminals::punches))
         .with_state(state.clone());
     Router::new()
         .route("/graphql", get(playground::page).post(graphql::post))

@@ -44,6 +44,7 @@ pub struct Query(
     crate::billing::prepaid::graphql::PrepaidQuery,
     crate::billing::print::graphql::PrintQuery,
     crate::people::staff::graphql::StaffQuery,
+    crate::people::attendance::graphql::AttendanceQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
@@ -78,6 +79,7 @@ pub struct Mutation(
     crate::billing::prepaid::graphql::PrepaidMutation,
     crate::billing::print::graphql::PrintMutation,
     crate::people::staff::graphql::StaffMutation,
+    crate::people::attendance::graphql::AttendanceMutation,
     crate::rbac::graphql::ApprovalMutation,
 );
 

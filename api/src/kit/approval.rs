@@ -27,6 +27,8 @@ crate::text_enum! {
         BillAdjustment = "bill_adjustment",
         /// 空置房优惠 a share of a vacant house's property fee off for some months
         VacancyRelief = "vacancy_relief",
+        /// 补签 / 请假 an attendance correction or leave
+        Attendance = "attendance",
     }
 }
 
@@ -70,6 +72,11 @@ pub struct NewApproval {
 #[async_trait::async_trait]
 pub trait Applier: Send + Sync {
     async fn apply(&self, state: &AppState, tx: &mut PgConnection, a: &Approval) -> AppResult<()>;
+
+    /// Hears of a rejection in the decision's transaction (the asker is told, say).
+    async fn rejected(&self, _state: &AppState, _tx: &mut PgConnection, _a: &Approval) -> AppResult<()> {
+        Ok(())
+    }
 }
 
 /// The appliers by kind, a state part.
@@ -220,10 +227,12 @@ pub async fn decide(
         }
         None => None,
     };
+    let appliers = state.part::<Appliers>()?;
+    let applier = appliers.0.get(&a.kind).ok_or_else(|| AppError::internal(NoApplier(a.kind.as_str())))?;
     if approve {
-        let appliers = state.part::<Appliers>()?;
-        let applier = appliers.0.get(&a.kind).ok_or_else(|| AppError::internal(NoApplier(a.kind.as_str())))?;
         applier.apply(state, tx, &a).await?;
+    } else {
+        applier.rejected(state, tx, &a).await?;
     }
     let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Rejected };
     sqlx::query!(

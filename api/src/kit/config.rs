@@ -87,6 +87,7 @@ pub struct Config {
     pub push: PushConfig,
     pub notify: NotifyConfig,
     pub patrol: PatrolConfig,
+    pub attendance: AttendanceConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub iot: IotConfig,
@@ -222,6 +223,52 @@ pub struct PatrolConfig {
 impl Default for PatrolConfig {
     fn default() -> Self {
         PatrolConfig { max_accuracy_m: 50.0, max_speed_mps: 4.0, min_scan_gap_secs: 10 }
+    }
+}
+
+/// What makes a punch believable, and how long one may take to arrive.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AttendanceConfig {
+    /// a phone punch needs the reported accuracy within this many metres
+    pub max_accuracy_m: f64,
+    /// a punch queued offline is accepted this long after the phone recorded it
+    pub offline_max_hours: i64,
+    /// a terminal's buffered punches, likewise
+    pub terminal_offline_max_hours: i64,
+    /// a punch's time may run ahead of the server's clock by this much (phone clocks drift)
+    pub clock_skew_secs: i64,
+    /// a second punch this close to one already taken is the same punch (a double tap)
+    pub double_tap_secs: i64,
+    /// 补签 for punches up to this many days back
+    pub correction_max_days: i64,
+    /// punches count for a shift from this long before its start
+    pub window_before_minutes: i64,
+    /// and until this long after its end
+    pub window_after_minutes: i64,
+    /// a terminal's signed timestamp may differ from the server's clock by this much
+    pub terminal_max_skew_secs: i64,
+    /// punches in one terminal request
+    pub terminal_batch_max: usize,
+    /// bytes in one terminal request
+    pub terminal_max_body_bytes: usize,
+}
+
+impl Default for AttendanceConfig {
+    fn default() -> Self {
+        AttendanceConfig {
+            max_accuracy_m: 100.0,
+            offline_max_hours: 24,
+            terminal_offline_max_hours: 72,
+            clock_skew_secs: 120,
+            double_tap_secs: 60,
+            correction_max_days: 31,
+            window_before_minutes: 240,
+            window_after_minutes: 360,
+            terminal_max_skew_secs: 300,
+            terminal_batch_max: 500,
+            terminal_max_body_bytes: 256 * 1024,
+        }
     }
 }
 
@@ -506,6 +553,7 @@ impl Default for Config {
             push: PushConfig::default(),
             notify: NotifyConfig::default(),
             patrol: PatrolConfig::default(),
+            attendance: AttendanceConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
             iot: IotConfig::default(),

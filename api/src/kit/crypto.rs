@@ -157,6 +157,20 @@ fn mac(key: &[u8; 32], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// HMAC-SHA256 under a key of any length (what a terminal signs its requests with).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+/// Whether `sig` is the HMAC-SHA256 of `data` under `key` (compared in constant time).
+pub fn verify_hmac_sha256(key: &[u8], data: &[u8], sig: &[u8]) -> bool {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    m.update(data);
+    m.verify_slice(sig).is_ok()
+}
+
 /// A fresh opaque token: 32 random bytes, URL-safe base64.
 pub fn random_token() -> String {
     let mut b = [0u8; 32];

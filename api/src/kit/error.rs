@@ -239,6 +239,16 @@ fn on_constraint(name: &str) -> Option<AppError> {
         "employees_company_id_card_key" => {
             conflict("idCardNumber", Msg::new("身份证号已登记给其他员工", "The ID-card number is another employee's"))
         }
+        "employees_employee_no_key" => {
+            conflict("employeeNo", Msg::new("工号已被其他员工使用", "The employee number is another employee's"))
+        }
+        "shifts_name_key" => conflict("name", Msg::new("已有同名班次", "A shift of this name exists")),
+        "rota_patterns_name_key" => {
+            conflict("name", Msg::new("该项目已有同名排班规则", "The project has a pattern of this name"))
+        }
+        "attendance_terminals_name_key" => {
+            conflict("name", Msg::new("已有同名考勤机", "A terminal of this name exists"))
+        }
         "roles_company_code_key" => conflict("code", Msg::new("角色编码已存在", "Role code already exists")),
         "user_roles_user_role_key" => {
             conflict("roleId", Msg::new("该用户已拥有此角色", "The user already has this role"))

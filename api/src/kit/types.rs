@@ -221,6 +221,15 @@ impl Geofence {
     }
 }
 
+/// Metres between two points (haversine).
+pub fn distance_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lng2 - lng1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * a.sqrt().asin()
+}
+
 /// Page size requested by a client, clamped by the configured limits.
 pub fn page_size(first: Option<i32>, default: usize, max: usize) -> Result<usize, AppError> {
     match first {

@@ -1,3 +1,4 @@
-//! 人员管理 people: employee records and certificates (`staff`).
+//! 人员管理 people: employee records and certificates (`staff`), attendance (`attendance`).
 
+pub mod attendance;
 pub mod staff;

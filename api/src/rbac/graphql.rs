@@ -693,6 +693,8 @@ pub enum ApprovalKind {
     BillAdjustment,
     /// 空置房优惠: a share of the property fee off for some months (the subject is the house)
     VacancyRelief,
+    /// 补签 / 请假: an attendance correction or leave (the subject is the attendance request)
+    Attendance,
 }
 
 /// 审批状态

@@ -85,6 +85,10 @@ permissions! {
     StaffRead => "staff:read", "查看员工档案与证书", "View employee records and certificates";
     StaffWrite => "staff:write", "管理员工档案与证书", "Manage employee records and certificates";
     SelfProfile => "self:profile", "我的员工档案", "My employee record";
+    AttendanceRead => "attendance:read", "查看考勤记录与报表", "View attendance records and reports";
+    AttendanceWrite => "attendance:write", "管理班次、排班与考勤机", "Manage shifts, rotas and terminals";
+    AttendanceApprove => "attendance:approve", "审批补签与请假", "Approve corrections and leave";
+    SelfAttendance => "self:attendance", "打卡、我的考勤、补签与请假", "Clock in, my attendance, corrections and leave";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
 }
@@ -382,6 +386,10 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             BillApprove,
             StaffRead,
             SelfProfile,
+            AttendanceRead,
+            AttendanceWrite,
+            AttendanceApprove,
+            SelfAttendance,
             SchemaRead,
         ],
     },
@@ -407,6 +415,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             MeterRead,
             MeterWrite,
             SelfProfile,
+            SelfAttendance,
         ],
     },
     BuiltinRole {
@@ -426,6 +435,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             FeedbackRead,
             FeedbackHandle,
             SelfProfile,
+            SelfAttendance,
         ],
     },
     BuiltinRole {
@@ -445,12 +455,13 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             PaymentWrite,
             PaymentRefund,
             SelfProfile,
+            SelfAttendance,
         ],
     },
     BuiltinRole {
         code: "guard",
         name: "安保人员",
-        perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo, SelfProfile],
+        perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo, SelfProfile, SelfAttendance],
     },
     BuiltinRole { code: OWNER_ROLE, name: "业主", perms: &[SelfHouse] },
 ];
@@ -493,6 +504,8 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "approvals", title: Msg::new("审批", "Approvals"), perm: BillApprove },
     MenuItem { code: "staff", title: Msg::new("员工档案", "Staff"), perm: StaffRead },
     MenuItem { code: "my-profile", title: Msg::new("我的档案", "My record"), perm: SelfProfile },
+    MenuItem { code: "attendance", title: Msg::new("考勤", "Attendance"), perm: AttendanceRead },
+    MenuItem { code: "my-attendance", title: Msg::new("打卡", "Clock in"), perm: SelfAttendance },
 ];
 
 #[cfg(test)]

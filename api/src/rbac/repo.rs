@@ -493,6 +493,13 @@ pub async fn skills_of(db: impl PgExecutor<'_>, ids: &[Uuid]) -> sqlx::Result<Ve
 }
 
 /// An account's name.
+pub async fn names_of(db: impl PgExecutor<'_>, company: Uuid, ids: &[Uuid]) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query!("SELECT id, name FROM users WHERE company_id = $1 AND id = ANY($2)", company, ids)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+}
+
 pub async fn name_of(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar!("SELECT name FROM users WHERE id = $1", id).fetch_optional(db).await
 }

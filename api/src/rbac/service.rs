@@ -1005,6 +1005,20 @@ pub async fn duty_holders(state: &AppState, company_id: Uuid, project_id: Uuid, 
     Ok(repo::duty_holders(&state.db, company_id, project_id, perm.code()).await?)
 }
 
+/// 在岗: who of a project's staff is on shift and clocked in now. The attendance module
+/// answers; it is registered at startup as a state part (`Arc<dyn DutyRoster>`), so the
+/// domains below it (alarms, work orders) route to the people at work.
+#[async_trait::async_trait]
+pub trait DutyRoster: Send + Sync {
+    async fn on_duty(
+        &self,
+        state: &AppState,
+        db: &mut sqlx::PgConnection,
+        company_id: Uuid,
+        project_id: Uuid,
+    ) -> AppResult<Vec<Uuid>>;
+}
+
 /// The project's manager, else the holders of the project-manager role over it.
 pub async fn project_managers(state: &AppState, company_id: Uuid, project_id: Uuid) -> AppResult<Vec<Uuid>> {
     Ok(repo::project_managers(&state.db, company_id, project_id).await?)
@@ -1160,6 +1174,15 @@ pub async fn set_account_status_in(
 }
 
 /// An account's name, on the caller's connection.
+/// The names of some accounts of the company (for people the caller was shown).
+pub async fn names_of(
+    state: &AppState,
+    company: Uuid,
+    ids: &[Uuid],
+) -> AppResult<std::collections::HashMap<Uuid, String>> {
+    Ok(repo::names_of(&state.db, company, ids).await?.into_iter().collect())
+}
+
 pub async fn name_of_in(db: &mut sqlx::PgConnection, user_id: Uuid) -> AppResult<Option<String>> {
     Ok(repo::name_of(db, user_id).await?)
 }

@@ -460,7 +460,8 @@ pub struct Staffing {
     pub settings: Settings,
     /// `workorder:do` holders of the project, narrowed to the category's skill holders
     pub pool: Vec<Uuid>,
-    /// those of the pool on duty (`alarm:duty`); the whole pool when nobody is
+    /// those of the pool on shift and clocked in now; else those holding `alarm:duty`; else
+    /// the whole pool
     pub on_duty: Vec<Uuid>,
 }
 
@@ -488,8 +489,15 @@ async fn staffing_in(
     let skilled: Vec<Uuid> =
         skills.iter().filter(|(_, s)| s.iter().any(|c| c == category.as_str())).map(|(u, _)| *u).collect();
     let pool = if skilled.is_empty() { all } else { skilled };
-    let duty = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::AlarmDuty).await?;
-    let on_duty: Vec<Uuid> = pool.iter().copied().filter(|u| duty.contains(u)).collect();
+    // on shift and clocked in; else (nobody is, or the project keeps no rota) those
+    // holding `alarm:duty`; else the whole pool
+    let roster = state.part::<Arc<dyn crate::rbac::service::DutyRoster>>()?;
+    let at_work = roster.on_duty(state, db, company_id, project_id).await?;
+    let mut on_duty: Vec<Uuid> = pool.iter().copied().filter(|u| at_work.contains(u)).collect();
+    if on_duty.is_empty() {
+        let duty = crate::rbac::service::duty_holders_in(db, company_id, project_id, Perm::AlarmDuty).await?;
+        on_duty = pool.iter().copied().filter(|u| duty.contains(u)).collect();
+    }
     let on_duty = if on_duty.is_empty() { pool.clone() } else { on_duty };
     Ok(Staffing { settings, pool, on_duty })
 }
@@ -1127,7 +1135,7 @@ async fn apply(
                         ),
                     ));
                 }
-                let d = crate::maintenance::patrols::service::distance_m(lat, lng, at.lat, at.lng);
+                let d = crate::kit::types::distance_m(lat, lng, at.lat, at.lng);
                 if d > radius as f64 {
                     return Err(AppError::validation(
                         "position",

@@ -4,6 +4,7 @@
 mod adjust;
 mod alarms;
 mod announce;
+mod attendance;
 mod auth;
 mod billing;
 mod bills;

@@ -38,6 +38,10 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         (_, "runId") => "bill_run",
         ("billPrint", "id") => "bill_print",
         (_, "certificateId") => "certificate",
+        ("attendanceRequest", "id") => "attendance_request",
+        ("saveShift", "id") | ("saveRotaPattern", "slots") | (_, "shiftId") => "shift",
+        ("saveRotaPattern", "id") | (_, "patternId") => "rota_pattern",
+        (_, "terminalId") => "terminal",
         ("payment", "id") => "payment",
         (_, "paymentId") => "payment",
         ("payOrder", "id") => "pay_order",
@@ -125,6 +129,10 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("pay_order", "SELECT id FROM pay_orders WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("bill_print", "SELECT id FROM bill_prints WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("certificate", "SELECT id FROM certificates WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("shift", "SELECT id FROM shifts WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("rota_pattern", "SELECT id FROM rota_patterns WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("terminal", "SELECT id FROM attendance_terminals WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("attendance_request", "SELECT id FROM attendance_requests WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -431,6 +439,23 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
     .execute(&s.db)
     .await
     .unwrap();
+    // each company's shift, pattern, terminal and a technician's leave request
+    for sql in [
+        "INSERT INTO shifts (id, company_id, project_id, name, starts_at, ends_at, created_at, updated_at)
+         SELECT gen_random_uuid(), company_id, id, '早班', '08:00', '17:00', now(), now() FROM projects WHERE code = 'JCHY'",
+        "INSERT INTO rota_patterns (id, company_id, project_id, name, kind, slots, observe_holidays, created_at, updated_at)
+         SELECT gen_random_uuid(), company_id, project_id, '常白班', 'week', ARRAY[id, id, id, id, id, NULL, NULL]::uuid[],
+                true, now(), now() FROM shifts",
+        "INSERT INTO attendance_terminals (id, company_id, project_id, name, kind, key_enc, created_at)
+         SELECT gen_random_uuid(), company_id, id, '南门人脸机', 'face', '\\x00', now() FROM projects WHERE code = 'JCHY'",
+        "INSERT INTO attendance_requests (id, company_id, project_id, user_id, kind, leave_type, starts_at, ends_at, reason,
+                                          status, created_at)
+         SELECT gen_random_uuid(), u.company_id, p.id, u.id, 'leave', 'sick', now(), now() + interval '1 day', '测试',
+                'pending', now()
+         FROM users u JOIN projects p ON p.company_id = u.company_id AND p.code = 'JCHY' WHERE u.username LIKE '%tech1'",
+    ] {
+        sqlx::query(sql).execute(&s.db).await.unwrap();
+    }
     // the maintenance plans' tasks exist
     wuye_api::maintenance::plans::service::schedule(&s.state).await.unwrap();
     let foreign = ids_of(&s, a_company).await;
@@ -455,6 +480,10 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "pay_order",
         "bill_print",
         "certificate",
+        "shift",
+        "rota_pattern",
+        "terminal",
+        "attendance_request",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }

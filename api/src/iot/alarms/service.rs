@@ -1,6 +1,8 @@
 //! 告警: storing what the rules decide, telling the on-duty staff, escalating to the
 //! manager, reminding; and the people's side (acknowledge, resolve, rules, repair requests).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
 
@@ -43,9 +45,24 @@ fn priority(severity: Severity) -> Priority {
     if severity == Severity::Minor { Priority::High } else { Priority::Critical }
 }
 
-/// 值班人员: who hears of a project's alarms first.
+/// 值班人员: who hears of a project's alarms first — those holding `alarm:duty` who are on
+/// shift and clocked in now; when none of them is, every holder and the project's manager
+/// (never no one).
 async fn on_duty(state: &AppState, company_id: Uuid, project_id: Uuid) -> AppResult<Vec<Uuid>> {
-    crate::rbac::service::duty_holders(state, company_id, project_id, Perm::AlarmDuty).await
+    let mut conn = state.db.acquire().await?;
+    let holders = crate::rbac::service::duty_holders_in(&mut conn, company_id, project_id, Perm::AlarmDuty).await?;
+    let roster = state.part::<Arc<dyn crate::rbac::service::DutyRoster>>()?;
+    let at_work = roster.on_duty(state, &mut conn, company_id, project_id).await?;
+    drop(conn);
+    let on_shift: Vec<Uuid> = holders.iter().copied().filter(|u| at_work.contains(u)).collect();
+    if !on_shift.is_empty() {
+        return Ok(on_shift);
+    }
+    let mut all = holders;
+    all.extend(crate::rbac::service::project_managers(state, company_id, project_id).await?);
+    all.sort();
+    all.dedup();
+    Ok(all)
 }
 
 /// Every company's enabled rules (ingest caches them in `IotCache`).
@@ -93,7 +110,12 @@ pub async fn apply(
             )
             .await?;
             let alarm = repo::get_alarm(&mut *tx, d.company_id, id).await?.ok_or(AppError::not_found("alarm"))?;
-            let duty = on_duty(state, d.company_id, d.project_id).await?;
+            let mut duty = on_duty(state, d.company_id, d.project_id).await?;
+            if rule.escalate_after_secs == 0 {
+                // the manager hears at once by the escalation: one message, not two
+                let managers = crate::rbac::service::project_managers(state, d.company_id, d.project_id).await?;
+                duty.retain(|u| !managers.contains(u));
+            }
             let n = notice(&alarm, title.clone(), detail.clone(), priority(rule.severity), None);
             crate::notify::service::enqueue(state, &mut tx, d.company_id, &duty, &n).await?;
             if rule.escalate_after_secs == 0 {

@@ -12,6 +12,7 @@ use crate::kit::error::{AppError, AppResult, Msg};
 use crate::kit::idempotency::Retry;
 use crate::kit::state::AppState;
 use crate::kit::types;
+use crate::kit::types::distance_m;
 use crate::notify::model::{Category, NewNotification, Priority};
 use crate::rbac::model::{Actor, Perm};
 
@@ -157,15 +158,6 @@ pub async fn scan(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Scan> 
         return Err(AppError::not_found("scan"));
     }
     Ok(s)
-}
-
-/// Metres between two points (haversine).
-pub fn distance_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lng2 - lng1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * 6_371_000.0 * a.sqrt().asin()
 }
 
 fn already_scanned() -> AppError {

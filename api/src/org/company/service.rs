@@ -199,6 +199,11 @@ pub async fn project(state: &AppState, actor: &Actor, perm: Perm, id: Uuid) -> A
     Ok(p)
 }
 
+/// The company's projects (of `only`), for work the system does: where a punch may be.
+pub async fn projects_of_company(state: &AppState, company_id: Uuid, only: Option<&[Uuid]>) -> AppResult<Vec<Project>> {
+    Ok(repo::list_projects(&state.db, company_id, only, None, None, 100_000).await?)
+}
+
 /// A project of the company, for work the system does (no caller to check).
 pub async fn project_of_company(state: &AppState, company_id: Uuid, id: Uuid) -> AppResult<Project> {
     repo::get_project(&state.db, company_id, id).await?.ok_or(AppError::not_found("project"))

@@ -92,6 +92,8 @@ pub struct Employee {
     pub emergency_contact_name: String,
     /// the emergency contact's phone, masked like the phone
     pub emergency_contact_phone: String,
+    /// 工号: what attendance terminals know them by
+    pub employee_no: Option<String>,
     /// when the record last changed
     pub updated_at: Option<DateTime<Utc>>,
     #[graphql(skip)]
@@ -120,6 +122,7 @@ impl Employee {
             left_on: e.left_on,
             emergency_contact_name: e.emergency_name,
             emergency_contact_phone: v.emergency_phone,
+            employee_no: e.employee_no,
             updated_at: e.updated_at,
             photo_key: e.photo_key,
             id: e.user_id,
@@ -343,6 +346,8 @@ pub struct SaveEmployeeInput {
     /// the emergency contact's mobile number
     #[graphql(default)]
     pub emergency_contact_phone: String,
+    /// 工号 (1-20 letters, digits, dashes; unique in the company); omitted: kept; empty: removed
+    pub employee_no: Option<String>,
     /// makes a retry apply once
     pub client_mutation_id: Option<String>,
 }
@@ -485,6 +490,7 @@ impl StaffMutation {
                 photo: input.photo,
                 emergency_name: input.emergency_contact_name,
                 emergency_phone: input.emergency_contact_phone,
+                employee_no: input.employee_no,
             },
         )
         .await?;

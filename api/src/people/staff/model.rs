@@ -61,6 +61,8 @@ pub struct Employee {
     pub left_on: Option<NaiveDate>,
     pub emergency_name: String,
     pub emergency_phone: String,
+    /// 工号: what attendance terminals know them by
+    pub employee_no: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
 }
 

@@ -30,7 +30,8 @@ pub async fn employees(
                   coalesce(e.position, '') AS "position!", coalesce(e.department, '') AS "department!",
                   e.photo_key AS "photo_key?", coalesce(e.status, 'active') AS "status!: EmployeeStatus",
                   e.left_on AS "left_on?", coalesce(e.emergency_name, '') AS "emergency_name!",
-                  coalesce(e.emergency_phone, '') AS "emergency_phone!", e.updated_at AS "updated_at?"
+                  coalesce(e.emergency_phone, '') AS "emergency_phone!", e.employee_no AS "employee_no?",
+                  e.updated_at AS "updated_at?"
            FROM users u LEFT JOIN employees e ON e.user_id = u.id
            WHERE u.company_id = $1 AND (e.user_id IS NOT NULL OR EXISTS (
                     SELECT 1 FROM user_roles sr JOIN roles r ON r.id = sr.role_id
@@ -66,7 +67,8 @@ pub async fn employee(db: impl PgExecutor<'_>, company: Uuid, user: Uuid) -> sql
                   coalesce(e.position, '') AS "position!", coalesce(e.department, '') AS "department!",
                   e.photo_key AS "photo_key?", coalesce(e.status, 'active') AS "status!: EmployeeStatus",
                   e.left_on AS "left_on?", coalesce(e.emergency_name, '') AS "emergency_name!",
-                  coalesce(e.emergency_phone, '') AS "emergency_phone!", e.updated_at AS "updated_at?"
+                  coalesce(e.emergency_phone, '') AS "emergency_phone!", e.employee_no AS "employee_no?",
+                  e.updated_at AS "updated_at?"
            FROM users u LEFT JOIN employees e ON e.user_id = u.id
            WHERE u.company_id = $1 AND u.id = $2 AND (e.user_id IS NOT NULL OR EXISTS (
                     SELECT 1 FROM user_roles sr JOIN roles r ON r.id = sr.role_id
@@ -101,6 +103,7 @@ pub struct Record<'a> {
     pub photo_key: Option<&'a str>,
     pub emergency_name: &'a str,
     pub emergency_phone: &'a str,
+    pub employee_no: Option<&'a str>,
 }
 
 /// The record's status, and whether leaving disabled the account, under the row's lock.
@@ -123,11 +126,11 @@ pub async fn upsert(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO employees (user_id, company_id, gender, id_card_enc, id_card_idx, hire_date, position, department,
-                                photo_key, status, emergency_name, emergency_phone, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11, $12, $12)
+                                photo_key, status, emergency_name, emergency_phone, employee_no, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'active', $10, $11, $13, $12, $12)
          ON CONFLICT (user_id) DO UPDATE SET gender = $3, id_card_enc = $4, id_card_idx = $5, hire_date = $6,
              position = $7, department = $8, photo_key = $9, emergency_name = $10, emergency_phone = $11,
-             updated_at = $12",
+             employee_no = $13, updated_at = $12",
         user,
         company,
         r.gender.map(|g| g.as_str()),
@@ -139,7 +142,8 @@ pub async fn upsert(
         r.photo_key,
         r.emergency_name,
         r.emergency_phone,
-        at
+        at,
+        r.employee_no
     )
     .execute(db)
     .await?;
@@ -446,4 +450,21 @@ pub async fn managers_of(db: &mut PgConnection, projects: &[Uuid], user: Uuid) -
     )
     .fetch_all(db)
     .await
+}
+
+/// Staff accounts of the company by their employee numbers (what terminals send).
+pub async fn by_employee_no(
+    db: impl PgExecutor<'_>,
+    company: Uuid,
+    nos: &[String],
+) -> sqlx::Result<Vec<(String, Uuid)>> {
+    let rows = sqlx::query!(
+        r#"SELECT e.employee_no AS "no!", e.user_id FROM employees e
+           WHERE e.company_id = $1 AND e.employee_no = ANY($2) AND e.status <> 'left'"#,
+        company,
+        nos
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.no, r.user_id)).collect())
 }

@@ -33,6 +33,21 @@ fn reach(actor: &Actor, perm: Perm) -> AppResult<Option<Vec<Uuid>>> {
     })
 }
 
+/// Whether an account is a staff account of the company.
+pub async fn is_staff(state: &AppState, company: Uuid, user: Uuid) -> AppResult<bool> {
+    Ok(repo::employee(&state.db, company, user).await?.is_some())
+}
+
+/// Staff accounts of the company by the employee numbers a terminal sent (those who left
+/// are not found).
+pub async fn by_employee_no(
+    db: &mut sqlx::PgConnection,
+    company: Uuid,
+    nos: &[String],
+) -> AppResult<Vec<(String, Uuid)>> {
+    Ok(repo::by_employee_no(db, company, nos).await?)
+}
+
 /// The projects a staff account acts in, by its grants: None when a grant is company-wide;
 /// an `own` grant reaches the projects it manages or serves.
 pub async fn projects_of(state: &AppState, user: Uuid) -> AppResult<Option<Vec<Uuid>>> {
@@ -159,6 +174,24 @@ pub struct SaveEmployee {
     pub photo: Option<String>,
     pub emergency_name: String,
     pub emergency_phone: String,
+    /// omitted: kept; empty: removed
+    pub employee_no: Option<String>,
+}
+
+/// 工号: 1 to 20 letters, digits or dashes (what a terminal's keypad and badge hold).
+fn employee_no(v: &str) -> AppResult<Option<String>> {
+    let t = v.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if t.len() > 20 || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(invalid(
+            "employeeNo",
+            "工号应为1到20位字母、数字或短横线",
+            "An employee number is 1 to 20 letters, digits or dashes",
+        ));
+    }
+    Ok(Some(t.to_owned()))
 }
 
 fn optional_text(field: &'static str, v: &str, max: usize) -> AppResult<String> {
@@ -209,6 +242,7 @@ pub async fn save(state: &AppState, actor: &Actor, retry: &Retry, i: SaveEmploye
         Some(n) => Some(Some(IdCardNumber::parse("idCardNumber", n)?)),
     };
     let photo = file(state, actor, "photo", i.photo.as_deref()).await?;
+    let number = i.employee_no.as_deref().map(employee_no).transpose()?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
@@ -240,6 +274,10 @@ pub async fn save(state: &AppState, actor: &Actor, retry: &Retry, i: SaveEmploye
         None => before.photo_key.clone(),
         Some(k) => k,
     };
+    let number = match number {
+        None => before.employee_no.clone(),
+        Some(n) => n,
+    };
     let now = state.clock.now();
     repo::upsert(
         &mut tx,
@@ -255,6 +293,7 @@ pub async fn save(state: &AppState, actor: &Actor, retry: &Retry, i: SaveEmploye
             photo_key: photo_key.as_deref(),
             emergency_name: &ename,
             emergency_phone: &ephone,
+            employee_no: number.as_deref(),
         },
         now,
     )
