@@ -244,7 +244,10 @@ fn main() {
 
     let t = Instant::now();
     let days = server_rt.block_on(wuye_api::people::attendance::service::settle(&server.state)).unwrap();
-    println!("| scheduler settling round, {TECHS} rostered | {:.2} s ({days} days written) |", t.elapsed().as_secs_f64());
+    println!(
+        "| scheduler settling round, {TECHS} rostered | {:.2} s ({days} days written) |",
+        t.elapsed().as_secs_f64()
+    );
 
     let month = server_rt.block_on(month_of_results(&server, company, estate, &ids[..REPORTED]));
     let manager = server_rt.block_on(server.sign_in("manager"));

@@ -81,6 +81,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
     let prints = or_zero("bill prints", crate::billing::print::service::render_prints(state).await);
     let certificates = or_zero("certificates", crate::people::staff::service::remind_expiring(state).await);
     let attendance = or_zero("attendance", crate::people::attendance::service::settle(state).await);
+    let exams = or_zero("exams", crate::people::training::service::grade_expired(state).await);
     let forgotten = crate::kit::idempotency::expire(state).await?;
     let total = offline
         + escalated
@@ -99,7 +100,8 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
         + bill_notices
         + prints
         + certificates
-        + attendance;
+        + attendance
+        + exams;
     if total + forgotten as usize > 0 {
         tracing::debug!(
             offline,
@@ -119,6 +121,7 @@ pub async fn run_once(state: &AppState) -> AppResult<()> {
             prints,
             certificates,
             attendance,
+            exams,
             prepaid,
             forgotten,
             "scheduler round"

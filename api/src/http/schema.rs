@@ -45,6 +45,7 @@ pub struct Query(
     crate::billing::print::graphql::PrintQuery,
     crate::people::staff::graphql::StaffQuery,
     crate::people::attendance::graphql::AttendanceQuery,
+    crate::people::training::graphql::TrainingQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
@@ -80,6 +81,7 @@ pub struct Mutation(
     crate::billing::print::graphql::PrintMutation,
     crate::people::staff::graphql::StaffMutation,
     crate::people::attendance::graphql::AttendanceMutation,
+    crate::people::training::graphql::TrainingMutation,
     crate::rbac::graphql::ApprovalMutation,
 );
 

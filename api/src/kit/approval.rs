@@ -229,10 +229,12 @@ pub async fn decide(
     };
     let appliers = state.part::<Appliers>()?;
     let applier = appliers.0.get(&a.kind).ok_or_else(|| AppError::internal(NoApplier(a.kind.as_str())))?;
+    // the appliers see the decision as it will stand (the asker is told the note)
+    let decided = Approval { decided_by: Some(user), decided_at: Some(at), decision_note: note.clone(), ..a.clone() };
     if approve {
-        applier.apply(state, tx, &a).await?;
+        applier.apply(state, tx, &decided).await?;
     } else {
-        applier.rejected(state, tx, &a).await?;
+        applier.rejected(state, tx, &decided).await?;
     }
     let status = if approve { ApprovalStatus::Approved } else { ApprovalStatus::Rejected };
     sqlx::query!(

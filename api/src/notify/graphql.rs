@@ -33,6 +33,8 @@ pub enum NotificationCategory {
     Attendance,
     /// 人事 employee records and certificates
     Staff,
+    /// 培训考核 exams and their results
+    Training,
     /// 公告 announcements of the property office
     Announcement,
     /// 系统 notices a manager sends by hand

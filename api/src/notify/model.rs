@@ -22,6 +22,8 @@ crate::text_enum! {
         Attendance = "attendance",
         /// employee records and certificates
         Staff = "staff",
+        /// training sessions, exams and their results
+        Training = "training",
         /// announcements of the property office
         Announcement = "announcement",
         /// notices a manager sends by hand

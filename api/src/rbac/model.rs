@@ -89,6 +89,9 @@ permissions! {
     AttendanceWrite => "attendance:write", "管理班次、排班与考勤机", "Manage shifts, rotas and terminals";
     AttendanceApprove => "attendance:approve", "审批补签与请假", "Approve corrections and leave";
     SelfAttendance => "self:attendance", "打卡、我的考勤、补签与请假", "Clock in, my attendance, corrections and leave";
+    TrainingRead => "training:read", "查看考试成绩与员工成绩档案", "View exam results and transcripts";
+    TrainingWrite => "training:write", "管理题库、考试与实操考核", "Manage the question bank, exams and practical assessments";
+    SelfTraining => "self:training", "参加考试、我的成绩", "Sit exams, my results";
     DevTools => "dev:tools", "开发调试工具（仅开发环境）", "Development helpers (development servers only)";
     SchemaRead => "schema:read", "查看接口文档（操练场）", "Read the API schema (playground docs)";
 }
@@ -390,6 +393,9 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             AttendanceWrite,
             AttendanceApprove,
             SelfAttendance,
+            TrainingRead,
+            TrainingWrite,
+            SelfTraining,
             SchemaRead,
         ],
     },
@@ -416,6 +422,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             MeterWrite,
             SelfProfile,
             SelfAttendance,
+            SelfTraining,
         ],
     },
     BuiltinRole {
@@ -436,6 +443,7 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             FeedbackHandle,
             SelfProfile,
             SelfAttendance,
+            SelfTraining,
         ],
     },
     BuiltinRole {
@@ -456,12 +464,13 @@ pub const BUILTIN_ROLES: &[BuiltinRole] = &[
             PaymentRefund,
             SelfProfile,
             SelfAttendance,
+            SelfTraining,
         ],
     },
     BuiltinRole {
         code: "guard",
         name: "安保人员",
-        perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo, SelfProfile, SelfAttendance],
+        perms: &[ProjectRead, EstateRead, CommandDoor, PatrolRead, PatrolDo, SelfProfile, SelfAttendance, SelfTraining],
     },
     BuiltinRole { code: OWNER_ROLE, name: "业主", perms: &[SelfHouse] },
 ];
@@ -506,6 +515,8 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { code: "my-profile", title: Msg::new("我的档案", "My record"), perm: SelfProfile },
     MenuItem { code: "attendance", title: Msg::new("考勤", "Attendance"), perm: AttendanceRead },
     MenuItem { code: "my-attendance", title: Msg::new("打卡", "Clock in"), perm: SelfAttendance },
+    MenuItem { code: "training", title: Msg::new("培训考核", "Training"), perm: TrainingRead },
+    MenuItem { code: "my-exams", title: Msg::new("我的考试", "My exams"), perm: SelfTraining },
 ];
 
 #[cfg(test)]

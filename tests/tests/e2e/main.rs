@@ -12,6 +12,7 @@ mod broker;
 mod dunning;
 mod enums;
 mod equipment;
+mod exams;
 mod feedback;
 mod iot;
 mod maintenance;

@@ -42,6 +42,10 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         ("saveShift", "id") | ("saveRotaPattern", "slots") | (_, "shiftId") => "shift",
         ("saveRotaPattern", "id") | (_, "patternId") => "rota_pattern",
         (_, "terminalId") => "terminal",
+        ("exam", "id") | (_, "examId") => "exam",
+        ("examAttempt", "id") | (_, "attemptId") => "exam_attempt",
+        ("saveExamQuestion", "id") | (_, "questionId") => "exam_question",
+        (_, "candidateIds") => "user",
         ("payment", "id") => "payment",
         (_, "paymentId") => "payment",
         ("payOrder", "id") => "pay_order",
@@ -133,6 +137,9 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("rota_pattern", "SELECT id FROM rota_patterns WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("terminal", "SELECT id FROM attendance_terminals WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("attendance_request", "SELECT id FROM attendance_requests WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("exam", "SELECT id FROM exams WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("exam_attempt", "SELECT id FROM exam_attempts WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("exam_question", "SELECT id FROM exam_questions WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -453,6 +460,21 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
          SELECT gen_random_uuid(), u.company_id, p.id, u.id, 'leave', 'sick', now(), now() + interval '1 day', '测试',
                 'pending', now()
          FROM users u JOIN projects p ON p.company_id = u.company_id AND p.code = 'JCHY' WHERE u.username LIKE '%tech1'",
+        "INSERT INTO exam_questions (id, company_id, topic, kind, stem, options, answer, created_by, created_at, updated_at)
+         SELECT gen_random_uuid(), u.company_id, '消防', 'true_false', '消防通道可以堆物', ARRAY['正确', '错误'], ARRAY[1]::smallint[],
+                u.id, now(), now()
+         FROM users u WHERE u.username LIKE '%tech1'",
+        "INSERT INTO exams (id, company_id, title, draws, time_limit_minutes, attempts_allowed, pass_mark, opens_at,
+                            closes_at, created_by, created_at)
+         SELECT gen_random_uuid(), company_id, '消防考试', '[{\"topic\": \"消防\", \"count\": 1}]', 30, 3, 60,
+                now() - interval '1 hour', now() + interval '1 day', created_by, now()
+         FROM exam_questions",
+        "INSERT INTO exam_candidates (exam_id, user_id) SELECT e.id, q.created_by FROM exams e
+         JOIN exam_questions q ON q.company_id = e.company_id",
+        "INSERT INTO exam_attempts (id, exam_id, company_id, user_id, number, started_at, deadline, questions, option_orders)
+         SELECT gen_random_uuid(), c.exam_id, e.company_id, c.user_id, 1, now(), now() + interval '30 minutes',
+                ARRAY[q.id], jsonb_build_object(q.id::text, jsonb_build_array(0, 1))
+         FROM exam_candidates c JOIN exams e ON e.id = c.exam_id JOIN exam_questions q ON q.company_id = e.company_id",
     ] {
         sqlx::query(sql).execute(&s.db).await.unwrap();
     }
@@ -484,6 +506,9 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "rota_pattern",
         "terminal",
         "attendance_request",
+        "exam",
+        "exam_attempt",
+        "exam_question",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }

@@ -155,6 +155,16 @@ impl Windows {
 pub struct PunchAt {
     pub at: DateTime<Utc>,
     pub direction: Option<Direction>,
+    /// where it was taken (None: anywhere counts)
+    pub project_id: Option<Uuid>,
+    /// sent well after it was taken (queued offline): shown to managers
+    pub offline: bool,
+}
+
+impl PunchAt {
+    pub fn at(at: DateTime<Utc>) -> PunchAt {
+        PunchAt { at, direction: None, project_id: None, offline: false }
+    }
 }
 
 /// Everything a day's result depends on.
@@ -206,7 +216,9 @@ fn leave_within(
 /// The day's result; None for a day nobody rostered and nobody punched.
 pub fn evaluate(i: &DayInput<'_>) -> Option<AttendanceDay> {
     let (lo, hi) = i.window;
-    let punches: Vec<PunchAt> = i.punches.iter().filter(|p| p.at >= lo && p.at < hi).copied().collect();
+    // a rostered day counts the punches taken at its project only
+    let here = |p: &PunchAt| i.plan.project_id.is_none() || p.project_id.is_none() || p.project_id == i.plan.project_id;
+    let punches: Vec<PunchAt> = i.punches.iter().filter(|p| p.at >= lo && p.at < hi && here(p)).copied().collect();
     let settled = i.now >= hi;
     let mut d = AttendanceDay {
         user_id: i.user_id,
@@ -223,6 +235,7 @@ pub fn evaluate(i: &DayInput<'_>) -> Option<AttendanceDay> {
         late_minutes: 0,
         early_minutes: 0,
         missing_punches: 0,
+        offline_punches: punches.iter().filter(|p| p.offline).count() as i32,
         leave_minutes: 0,
         worked_minutes: 0,
         overtime_minutes: 0,
@@ -319,7 +332,8 @@ pub fn on_duty(
     if now < lo || now > e {
         return false;
     }
-    let seen: Vec<PunchAt> = punches.iter().filter(|p| p.at >= lo && p.at <= now).copied().collect();
+    let here = |p: &PunchAt| plan.project_id.is_none() || p.project_id.is_none() || p.project_id == plan.project_id;
+    let seen: Vec<PunchAt> = punches.iter().filter(|p| p.at >= lo && p.at <= now && here(p)).copied().collect();
     clocked_in(&seen)
 }
 
@@ -365,7 +379,7 @@ mod tests {
         leave: &[(DateTime<Utc>, DateTime<Utc>)],
     ) -> AttendanceDay {
         let w = Windows::default().of(day, p, p, p);
-        let punches: Vec<PunchAt> = punches.iter().map(|&at| PunchAt { at, direction: None }).collect();
+        let punches: Vec<PunchAt> = punches.iter().map(|&at| PunchAt::at(at)).collect();
         evaluate(&DayInput {
             user_id: Uuid::nil(),
             company_id: Uuid::nil(),
@@ -414,6 +428,31 @@ mod tests {
         // the next night's window does not take this morning's departure
         let next = run(&p, date(2026, 11, 28), &[sh(2026, 11, 28, 6, 5)], &[]);
         assert_eq!(next.status, DayStatus::Absent);
+    }
+
+    #[test]
+    fn punches_at_another_project_do_not_count_for_the_shift() {
+        let s = shift((8, 0), (17, 0));
+        let (here, there) = (Uuid::now_v7(), Uuid::now_v7());
+        let p = Plan { project_id: Some(here), ..plan(Some(&s)) };
+        let day = date(2026, 11, 27);
+        let w = Windows::default().of(day, &p, &p, &p);
+        let punch = |h, project| PunchAt { project_id: Some(project), ..PunchAt::at(sh(2026, 11, 27, h, 0)) };
+        let punches = [punch(8, there), punch(17, there)];
+        let input = DayInput {
+            user_id: Uuid::nil(),
+            company_id: Uuid::nil(),
+            day,
+            plan: &p,
+            window: w,
+            punches: &punches,
+            leave: &[],
+            now: sh(2030, 1, 1, 0, 0),
+        };
+        assert_eq!(evaluate(&input).unwrap().status, DayStatus::Absent);
+        let punches = [punch(8, here), PunchAt { offline: true, ..punch(17, here) }];
+        let d = evaluate(&DayInput { punches: &punches, ..input }).unwrap();
+        assert_eq!((d.status, d.offline_punches), (DayStatus::Normal, 1));
     }
 
     #[test]
@@ -506,7 +545,7 @@ mod tests {
         let p = plan(Some(&s));
         let day = date(2026, 11, 27);
         let w = Windows::default().of(day, &p, &p, &p);
-        let at = |h, m| PunchAt { at: sh(2026, 11, 27, h, m), direction: None };
+        let at = |h, m| PunchAt::at(sh(2026, 11, 27, h, m));
         assert!(on_duty(&p, day, w, &[at(7, 55)], sh(2026, 11, 27, 10, 0)));
         assert!(!on_duty(&p, day, w, &[at(7, 55), at(12, 0)], sh(2026, 11, 27, 12, 30)));
         let out = PunchAt { direction: Some(Direction::Out), ..at(9, 0) };

@@ -316,6 +316,8 @@ pub struct Punch {
     pub at: DateTime<Utc>,
     /// when the server received it (later for a punch queued offline)
     pub received_at: DateTime<Utc>,
+    /// sent well after it was taken (queued offline): its time is the phone's or terminal's
+    pub offline: bool,
     /// phone, terminal or correction
     pub source: PunchSource,
     /// in or out, when the source said
@@ -336,6 +338,7 @@ impl From<model::Punch> for Punch {
             project_id: to_id(p.project_id),
             at: p.at,
             received_at: p.received_at,
+            offline: p.received_at - p.at > chrono::TimeDelta::minutes(1) && p.source != model::PunchSource::Correction,
             source: p.source.into(),
             direction: p.direction.map(Into::into),
             distance_m: p.distance_m.map(|d| d.round()),
@@ -374,6 +377,8 @@ pub struct AttendanceDay {
     pub early_minutes: i32,
     /// 缺卡次数 (0-2)
     pub missing_punches: i32,
+    /// punches of the day sent well after they were taken (queued offline)
+    pub offline_punches: i32,
     /// 请假分钟 within the shift
     pub leave_minutes: i32,
     /// 工作分钟 (breaks excluded)
@@ -400,6 +405,7 @@ impl From<model::AttendanceDay> for AttendanceDay {
             late_minutes: d.late_minutes,
             early_minutes: d.early_minutes,
             missing_punches: d.missing_punches,
+            offline_punches: d.offline_punches,
             leave_minutes: d.leave_minutes,
             worked_minutes: d.worked_minutes,
             overtime_minutes: d.overtime_minutes,
@@ -435,6 +441,8 @@ pub struct AttendanceReportRow {
     pub absent_days: i64,
     /// 缺卡次数
     pub missing_punches: i64,
+    /// punches sent well after they were taken (queued offline)
+    pub offline_punches: i64,
     /// 请假分钟
     pub leave_minutes: i64,
     /// 工作分钟
@@ -462,6 +470,7 @@ impl From<model::MonthRow> for AttendanceReportRow {
             early_minutes: r.early_minutes,
             absent_days: r.absent_days,
             missing_punches: r.missing_punches,
+            offline_punches: r.offline_punches,
             leave_minutes: r.leave_minutes,
             worked_minutes: r.worked_minutes,
             overtime_minutes: r.overtime_minutes,

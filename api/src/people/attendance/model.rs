@@ -263,6 +263,8 @@ pub struct AttendanceDay {
     pub late_minutes: i32,
     pub early_minutes: i32,
     pub missing_punches: i32,
+    /// punches sent well after they were taken (queued offline)
+    pub offline_punches: i32,
     pub leave_minutes: i32,
     pub worked_minutes: i32,
     pub overtime_minutes: i32,
@@ -305,6 +307,8 @@ pub struct MonthRow {
     pub early_minutes: i64,
     pub absent_days: i64,
     pub missing_punches: i64,
+    /// punches sent well after they were taken
+    pub offline_punches: i64,
     pub leave_minutes: i64,
     pub worked_minutes: i64,
     /// beyond the shift on working days (150%)

@@ -113,19 +113,56 @@ pub async fn pattern(db: impl PgExecutor<'_>, company: Uuid, id: Uuid) -> sqlx::
 
 // ---- rota ----------------------------------------------------------------------------------
 
-/// Clears the way for an assignment from `from`: later ones go, an earlier open or
-/// overlapping one ends the day before.
-pub async fn end_assignments(db: &mut sqlx::PgConnection, users: &[Uuid], from: NaiveDate) -> sqlx::Result<()> {
-    sqlx::query!("DELETE FROM rota_assignments WHERE user_id = ANY($1) AND from_day >= $2", users, from)
-        .execute(&mut *db)
-        .await?;
-    sqlx::query!(
-        "UPDATE rota_assignments SET to_day = $2::date - 1
-         WHERE user_id = ANY($1) AND from_day < $2 AND (to_day IS NULL OR to_day >= $2)",
+/// Clears the way for a project's assignment from `from`: the project's later ones go, an
+/// earlier open or overlapping one ends the day before. Returns the employees who follow
+/// another project's pattern from then on (left as they are).
+pub async fn end_assignments(
+    db: &mut sqlx::PgConnection,
+    project: Uuid,
+    users: &[Uuid],
+    from: NaiveDate,
+    to: Option<NaiveDate>,
+) -> sqlx::Result<Vec<Uuid>> {
+    let elsewhere = sqlx::query_scalar!(
+        "SELECT DISTINCT user_id FROM rota_assignments
+         WHERE user_id = ANY($1) AND project_id <> $2 AND (to_day IS NULL OR to_day >= $3)
+           AND ($4::date IS NULL OR from_day <= $4)",
         users,
+        project,
+        from,
+        to
+    )
+    .fetch_all(&mut *db)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM rota_assignments WHERE user_id = ANY($1) AND project_id = $2 AND from_day >= $3",
+        users,
+        project,
         from
     )
     .execute(&mut *db)
+    .await?;
+    sqlx::query!(
+        "UPDATE rota_assignments SET to_day = $3::date - 1
+         WHERE user_id = ANY($1) AND project_id = $2 AND from_day < $3 AND (to_day IS NULL OR to_day >= $3)",
+        users,
+        project,
+        from
+    )
+    .execute(&mut *db)
+    .await?;
+    Ok(elsewhere)
+}
+
+/// Serialises whatever recomputes these employees' days (sorted: no two transactions wait
+/// on each other in a circle).
+pub async fn lock_users(db: impl PgExecutor<'_>, users: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "SELECT count(pg_advisory_xact_lock(hashtextextended(u::text, 1701))) AS n
+         FROM (SELECT u FROM unnest($1::uuid[]) AS u ORDER BY u) t",
+        users
+    )
+    .fetch_one(db)
     .await?;
     Ok(())
 }
@@ -186,11 +223,12 @@ pub async fn set_rota_day(
     d: &RotaDay,
     by: Uuid,
     at: DateTime<Utc>,
-) -> sqlx::Result<()> {
-    sqlx::query!(
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query!(
         "INSERT INTO rota_days (user_id, day, company_id, project_id, shift_id, set_by, set_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (user_id, day) DO UPDATE SET project_id = $4, shift_id = $5, set_by = $6, set_at = $7",
+         ON CONFLICT (user_id, day) DO UPDATE SET shift_id = $5, set_by = $6, set_at = $7
+         WHERE rota_days.project_id = $4",
         d.user_id,
         d.day,
         company,
@@ -200,12 +238,14 @@ pub async fn set_rota_day(
         at
     )
     .execute(db)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        == 1)
 }
 
-pub async fn clear_rota_day(db: impl PgExecutor<'_>, user: Uuid, day: NaiveDate) -> sqlx::Result<u64> {
-    Ok(sqlx::query!("DELETE FROM rota_days WHERE user_id = $1 AND day = $2", user, day)
+/// Removes a project's hand-set day (another project's stays).
+pub async fn clear_rota_day(db: impl PgExecutor<'_>, project: Uuid, user: Uuid, day: NaiveDate) -> sqlx::Result<u64> {
+    Ok(sqlx::query!("DELETE FROM rota_days WHERE user_id = $1 AND day = $2 AND project_id = $3", user, day, project)
         .execute(db)
         .await?
         .rows_affected())
@@ -613,11 +653,11 @@ pub async fn save_days(
         "INSERT INTO attendance_days (user_id, day, company_id, project_id, shift_id, kind, status, expected_start,
                                       expected_end, first_punch, last_punch, late_minutes, early_minutes,
                                       missing_punches, leave_minutes, worked_minutes, overtime_minutes, settled,
-                                      computed_at)
+                                      computed_at, offline_punches)
          SELECT * FROM UNNEST($1::uuid[], $2::date[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[],
                               $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[],
                               $12::int[], $13::int[], $14::int[], $15::int[], $16::int[], $17::int[], $18::bool[],
-                              $19::timestamptz[])
+                              $19::timestamptz[], $20::int[])
          ON CONFLICT (user_id, day) DO UPDATE SET company_id = EXCLUDED.company_id, project_id = EXCLUDED.project_id,
              shift_id = EXCLUDED.shift_id, kind = EXCLUDED.kind, status = EXCLUDED.status,
              expected_start = EXCLUDED.expected_start, expected_end = EXCLUDED.expected_end,
@@ -625,7 +665,8 @@ pub async fn save_days(
              late_minutes = EXCLUDED.late_minutes, early_minutes = EXCLUDED.early_minutes,
              missing_punches = EXCLUDED.missing_punches, leave_minutes = EXCLUDED.leave_minutes,
              worked_minutes = EXCLUDED.worked_minutes, overtime_minutes = EXCLUDED.overtime_minutes,
-             settled = EXCLUDED.settled, computed_at = EXCLUDED.computed_at",
+             settled = EXCLUDED.settled, computed_at = EXCLUDED.computed_at,
+             offline_punches = EXCLUDED.offline_punches",
         &col!(user_id),
         &col!(day),
         &col!(company_id),
@@ -644,7 +685,8 @@ pub async fn save_days(
         &col!(worked_minutes),
         &col!(overtime_minutes),
         &col!(settled),
-        &col!(computed_at)
+        &col!(computed_at),
+        &col!(offline_punches)
     )
     .execute(db)
     .await?;
@@ -686,7 +728,7 @@ pub async fn days(
         AttendanceDay,
         r#"SELECT user_id, day, company_id, project_id, shift_id, kind AS "kind: DayKind", status AS "status: DayStatus",
                   expected_start, expected_end, first_punch, last_punch, late_minutes, early_minutes, missing_punches,
-                  leave_minutes, worked_minutes, overtime_minutes, settled, computed_at
+                  offline_punches, leave_minutes, worked_minutes, overtime_minutes, settled, computed_at
            FROM attendance_days
            WHERE company_id = $1 AND ($2::uuid[] IS NULL OR user_id = ANY($2))
              AND ($3::uuid[] IS NULL OR project_id = ANY($3)) AND day BETWEEN $4 AND $5
@@ -719,12 +761,13 @@ pub async fn month(
                   (array_agg(a.project_id ORDER BY a.day DESC) FILTER (WHERE a.project_id IS NOT NULL))[1] AS project_id,
                   count(*) FILTER (WHERE a.shift_id IS NOT NULL AND a.status <> 'leave') AS "scheduled_days!",
                   count(*) FILTER (WHERE a.shift_id IS NOT NULL AND a.first_punch IS NOT NULL) AS "attended_days!",
-                  count(*) FILTER (WHERE a.late_minutes > 0) AS "late_days!",
+                  count(*) FILTER (WHERE a.late_minutes > 0 AND a.status <> 'absent') AS "late_days!",
                   COALESCE(sum(a.late_minutes), 0) AS "late_minutes!",
-                  count(*) FILTER (WHERE a.early_minutes > 0) AS "early_days!",
+                  count(*) FILTER (WHERE a.early_minutes > 0 AND a.status <> 'absent') AS "early_days!",
                   COALESCE(sum(a.early_minutes), 0) AS "early_minutes!",
                   count(*) FILTER (WHERE a.status = 'absent') AS "absent_days!",
                   COALESCE(sum(a.missing_punches) FILTER (WHERE a.status <> 'absent' AND a.settled), 0) AS "missing_punches!",
+                  COALESCE(sum(a.offline_punches), 0) AS "offline_punches!",
                   COALESCE(sum(a.leave_minutes), 0) AS "leave_minutes!",
                   COALESCE(sum(a.worked_minutes) FILTER (WHERE a.shift_id IS NOT NULL OR a.kind = 'workday'), 0) AS "worked_minutes!",
                   COALESCE(sum(a.overtime_minutes) FILTER (WHERE a.kind = 'workday'), 0) AS "overtime_minutes!",
@@ -733,9 +776,7 @@ pub async fn month(
                            FILTER (WHERE a.kind = 'holiday'), 0) AS "holiday_minutes!"
            FROM attendance_days a JOIN users u ON u.id = a.user_id LEFT JOIN employees e ON e.user_id = a.user_id
            WHERE a.company_id = $1 AND a.day BETWEEN $3 AND $4
-             AND ($2::uuid[] IS NULL OR a.user_id IN (SELECT user_id FROM attendance_days
-                                                      WHERE company_id = $1 AND day BETWEEN $3 AND $4
-                                                        AND project_id = ANY($2)))
+             AND ($2::uuid[] IS NULL OR a.project_id = ANY($2))
            GROUP BY a.user_id, u.name, e.employee_no
            ORDER BY e.employee_no NULLS LAST, u.name, a.user_id"#,
         company,

@@ -59,6 +59,18 @@ async fn projects_of(state: &AppState, user: Uuid) -> AppResult<Option<Vec<Uuid>
     crate::people::staff::service::projects_of(state, user).await
 }
 
+/// Nobody sets their own rota (a day off written over an absence is not a manager's to give
+/// themself).
+fn not_oneself(actor: &Actor, users: &[Uuid]) -> AppResult<()> {
+    if users.contains(&actor.user_id) {
+        return Err(AppError::Forbidden {
+            reason: "CANNOT_MANAGE",
+            msg: Msg::new("不能为自己排班", "Nobody sets their own rota"),
+        });
+    }
+    Ok(())
+}
+
 /// A staff account of the caller's company whose grants reach `project`.
 async fn works_in(state: &AppState, actor: &Actor, user: Uuid, project: Uuid) -> AppResult<()> {
     if !crate::people::staff::service::is_staff(state, actor.company_id, user).await? {
@@ -308,12 +320,13 @@ pub async fn assign_rota(
 ) -> AppResult<Uuid> {
     let p = repo::pattern(&state.db, actor.company_id, pattern_id).await?.ok_or(AppError::not_found("pattern"))?;
     actor.require_project(Perm::AttendanceWrite, p.project_id)?;
-    for u in users.iter().take(500) {
-        own_staff(state, actor, *u).await?;
-    }
     if users.is_empty() || users.len() > 500 {
         return Err(invalid("userIds", "一次为1到500名员工排班", "1 to 500 employees at a time"));
     }
+    for u in users {
+        own_staff(state, actor, *u).await?;
+    }
+    not_oneself(actor, users)?;
     let today = business_date(state.clock.now());
     if from < today - TimeDelta::days(RECOMPUTE_DAYS) {
         return Err(invalid("from", "排班最早可追溯62天", "A rota goes back at most 62 days"));
@@ -332,7 +345,14 @@ pub async fn assign_rota(
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
-    repo::end_assignments(&mut tx, &users, from).await?;
+    let elsewhere = repo::end_assignments(&mut tx, p.project_id, &users, from, to).await?;
+    if !elsewhere.is_empty() {
+        return Err(AppError::Conflict {
+            field: "userIds".into(),
+            msg: Msg::new("员工在该期间已按其他项目排班", "The employees follow another project's rota then"),
+            details: Some(serde_json::json!({ "userIds": elsewhere })),
+        });
+    }
     repo::insert_assignments(&mut *tx, actor.company_id, p.project_id, p.id, &users, from, to, actor.user_id, now)
         .await?;
     audit::record(
@@ -369,9 +389,13 @@ pub async fn set_rota_days(
 ) -> AppResult<Uuid> {
     own_project(state, actor, project).await?;
     actor.require_project(Perm::AttendanceWrite, project)?;
+    if users.is_empty() || days.is_empty() || users.len() * days.len() > 1000 {
+        return Err(invalid("days", "一次最多调整1000个人天", "Up to 1,000 employee-days at a time"));
+    }
     for u in users {
         own_staff(state, actor, *u).await?;
     }
+    not_oneself(actor, users)?;
     if let Some(s) = shift {
         let offered = repo::shifts(&state.db, actor.company_id, Some(project)).await?;
         if !offered.iter().any(|o| o.id == s) {
@@ -396,10 +420,16 @@ pub async fn set_rota_days(
     for u in users {
         for d in days {
             if reset {
-                repo::clear_rota_day(&mut *tx, *u, *d).await?;
+                repo::clear_rota_day(&mut *tx, project, *u, *d).await?;
             } else {
                 let r = RotaDay { user_id: *u, day: *d, project_id: project, shift_id: shift };
-                repo::set_rota_day(&mut *tx, actor.company_id, &r, actor.user_id, now).await?;
+                if !repo::set_rota_day(&mut *tx, actor.company_id, &r, actor.user_id, now).await? {
+                    return Err(AppError::Conflict {
+                        field: "days".into(),
+                        msg: Msg::new("该日已由其他项目排班", "Another project set that day"),
+                        details: Some(serde_json::json!({ "userId": u, "day": d })),
+                    });
+                }
             }
         }
     }
@@ -591,8 +621,22 @@ fn span(from: NaiveDate, to: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
     (local(from - TimeDelta::days(1), NaiveTime::MIN), local(to + TimeDelta::days(3), NaiveTime::MIN))
 }
 
+/// A punch as the arithmetic sees it: where it was taken, and whether it was sent well after
+/// (queued offline; an approved correction is not).
+fn punch_at(state: &AppState, p: &Punch) -> PunchAt {
+    let late = p.received_at - p.at > TimeDelta::seconds(state.config.attendance.clock_skew_secs.max(60));
+    PunchAt {
+        at: p.at,
+        direction: p.direction,
+        project_id: Some(p.project_id),
+        offline: late && p.source != PunchSource::Correction,
+    }
+}
+
 /// Computes and stores the results of some employees over `from..=to` in the caller's
-/// transaction; `skip` leaves those days alone.
+/// transaction, one transaction at a time per employee (an advisory lock); `skip` leaves
+/// those days alone, `only_settled` writes only days whose window has closed.
+#[allow(clippy::too_many_arguments)]
 async fn recompute_skipping(
     state: &AppState,
     db: &mut sqlx::PgConnection,
@@ -601,16 +645,21 @@ async fn recompute_skipping(
     from: NaiveDate,
     to: NaiveDate,
     skip: &HashSet<(Uuid, NaiveDate)>,
+    only_settled: bool,
 ) -> AppResult<usize> {
     if users.is_empty() || to < from {
         return Ok(0);
     }
+    let mut sorted = users.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    repo::lock_users(&mut *db, &sorted).await?;
     let now = state.clock.now();
     let l = Loaded::load(db, company, users, from, to).await?;
     let (lo, hi) = span(from, to);
     let mut punches: HashMap<Uuid, Vec<PunchAt>> = HashMap::new();
     for p in repo::punches(&mut *db, users, lo, hi).await? {
-        punches.entry(p.user_id).or_default().push(PunchAt { at: p.at, direction: p.direction });
+        punches.entry(p.user_id).or_default().push(punch_at(state, &p));
     }
     let mut leave: HashMap<Uuid, Vec<Span>> = HashMap::new();
     for (u, a, b) in repo::approved_leave(&mut *db, users, lo, hi).await? {
@@ -638,7 +687,9 @@ async fn recompute_skipping(
                     now,
                 };
                 match compute::evaluate(&input) {
+                    Some(day) if only_settled && !day.settled => {}
                     Some(day) => out.push(day),
+                    None if only_settled => {}
                     None => cleared.push((*u, d)),
                 }
             }
@@ -659,23 +710,29 @@ async fn recompute(
     from: NaiveDate,
     to: NaiveDate,
 ) -> AppResult<usize> {
-    recompute_skipping(state, db, company, users, from, to, &HashSet::new()).await
+    recompute_skipping(state, db, company, users, from, to, &HashSet::new(), false).await
 }
 
-/// The scheduler's job: yesterday's and today's results of everyone on a rota, so a day
-/// nobody punched settles as absent once its window closes. Settled days are left alone
-/// (whatever moves one recomputes it). Returns the days written.
+/// The scheduler's job: the days of the last three whose punching window has closed, for
+/// everyone on a rota, so a day nobody punched settles as absent (a 24-hour shift's window
+/// ends two days after it starts). Settled days are left alone (whatever moves one
+/// recomputes it); days still open are written by the punches. In batches of 500
+/// employees, a transaction each. Returns the days written.
 pub async fn settle(state: &AppState) -> AppResult<usize> {
     let today = business_date(state.clock.now());
-    let from = today - TimeDelta::days(1);
+    let from = today - TimeDelta::days(2);
     let mut n = 0;
     for company in repo::rostered_companies(&state.db, from, today).await? {
-        let mut tx = state.db.begin().await?;
-        let users = repo::rostered_in(&mut *tx, company, None, from, today).await?;
-        let skip: HashSet<(Uuid, NaiveDate)> =
-            repo::settled_days(&mut *tx, &users, from, today).await?.into_iter().collect();
-        n += recompute_skipping(state, &mut tx, company, &users, from, today, &skip).await?;
-        tx.commit().await?;
+        let users = repo::rostered_in(&state.db, company, None, from, today).await?;
+        for batch in users.chunks(500) {
+            let mut tx = state.db.begin().await?;
+            let skip: HashSet<(Uuid, NaiveDate)> =
+                repo::settled_days(&mut *tx, batch, from, today).await?.into_iter().collect();
+            if skip.len() < batch.len() * 3 {
+                n += recompute_skipping(state, &mut tx, company, batch, from, today, &skip, true).await?;
+            }
+            tx.commit().await?;
+        }
     }
     Ok(n)
 }
@@ -736,17 +793,25 @@ async fn punch_project(
         return Err(AppError::not_found("project"));
     }
     let day = business_date(at);
-    let rostered = match wanted {
-        Some(p) => Some(p),
-        None => {
-            let mut conn = state.db.acquire().await?;
-            let l = Loaded::load(&mut conn, actor.company_id, &[actor.user_id], day - TimeDelta::days(1), day).await?;
-            let rota = l.rota(actor.user_id);
-            let (y, t) = (rota.plan(day - TimeDelta::days(1)), rota.plan(day));
-            let night =
-                y.shift.as_ref().is_some_and(|s| s.bounds(day - TimeDelta::days(1)).1 + TimeDelta::hours(2) > at);
-            if night { y.project_id } else { t.project_id.or(y.project_id) }
+    let on_rota = {
+        let mut conn = state.db.acquire().await?;
+        let l = Loaded::load(&mut conn, actor.company_id, &[actor.user_id], day - TimeDelta::days(1), day).await?;
+        let rota = l.rota(actor.user_id);
+        let (y, t) = (rota.plan(day - TimeDelta::days(1)), rota.plan(day));
+        let night = y.shift.as_ref().is_some_and(|s| s.bounds(day - TimeDelta::days(1)).1 + TimeDelta::hours(2) > at);
+        if night { y.project_id } else { t.project_id.or(y.project_id) }
+    };
+    // the rota says where one works: a punch elsewhere would not count for the shift
+    let rostered = match (wanted, on_rota) {
+        (Some(w), Some(r)) if w != r => {
+            return Err(AppError::Validation {
+                field: "projectId".into(),
+                msg: Msg::new("今天的排班在其他项目", "Today's rota has you at another project"),
+                details: Some(serde_json::json!({ "rosteredProjectId": r })),
+            });
         }
+        (Some(w), _) => Some(w),
+        (None, r) => r,
     };
     let candidates = match rostered {
         Some(p) => vec![crate::org::company::service::project_of_company(state, actor.company_id, p).await?],
@@ -806,13 +871,20 @@ pub async fn punch(state: &AppState, actor: &Actor, retry: &Retry, p: PhonePunch
         ));
     }
     let now = state.clock.now();
-    let at = p.at.unwrap_or(now);
+    // a punch sent as it is taken counts at the server's time; only one queued offline
+    // keeps the phone's (and shows as offline to managers)
+    let skew = TimeDelta::seconds(state.config.attendance.clock_skew_secs);
+    let at = match p.at {
+        Some(t) if (now - t).abs() > skew => t,
+        _ => now,
+    };
     check_time(state, at, state.config.attendance.offline_max_hours)?;
     let (project, distance) = punch_project(state, actor, p.project_id, at, &p.fix).await?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
     };
+    repo::lock_users(&mut *tx, &[actor.user_id]).await?;
     let tap = TimeDelta::seconds(state.config.attendance.double_tap_secs);
     if let Some(same) = repo::punch_near(&mut *tx, actor.user_id, at - tap, at + tap).await? {
         tx.commit(&same).await?;
@@ -834,10 +906,17 @@ pub async fn punch(state: &AppState, actor: &Actor, retry: &Retry, p: PhonePunch
         terminal_id: None,
     };
     repo::insert_punch(&mut *tx, &punch, PunchOrigin { terminal_record: None, request_id: None }).await?;
-    let day = business_date(at);
-    recompute(state, &mut tx, actor.company_id, &[actor.user_id], day - TimeDelta::days(1), day).await?;
+    let (lo, hi) = punch_days(at, now);
+    recompute(state, &mut tx, actor.company_id, &[actor.user_id], lo, hi).await?;
     tx.commit(&punch.id).await?;
     Ok(punch.id)
+}
+
+/// The days a punch at `at` may belong to: the day before (a night shift), its own, and the
+/// next (a shift starting early that morning), not past today.
+fn punch_days(at: DateTime<Utc>, now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
+    let day = business_date(at);
+    (day - TimeDelta::days(1), (day + TimeDelta::days(1)).min(business_date(now)))
 }
 
 /// One punch: one's own (`self:attendance`), or within `attendance:read` of its project.
@@ -1064,7 +1143,7 @@ pub async fn terminal_punches(
     }
     let now = state.clock.now();
     let ts: i64 = signed.timestamp.parse().map_err(|_| TerminalError::Stale)?;
-    if (now.timestamp() - ts).abs() > c.terminal_max_skew_secs {
+    if now.timestamp().abs_diff(ts) > c.terminal_max_skew_secs.unsigned_abs() {
         return Err(TerminalError::Stale);
     }
     let nonce_ok = (8..=64).contains(&signed.nonce.len())
@@ -1095,6 +1174,23 @@ pub async fn terminal_punches(
     if fresh.is_none() {
         return Err(TerminalError::Replayed);
     }
+    let outcome = apply_terminal_batch(state, &t, body, now).await;
+    if let Err(TerminalError::App(_)) = &outcome {
+        // our failure, not the terminal's: the same signed request may be sent again
+        let _: Result<(), _> = redis::cmd("DEL").arg(&seen).query_async(&mut r).await;
+    }
+    outcome
+}
+
+/// A verified terminal request's punches, each applied once (by its record id, and a second
+/// press within `double_tap_secs` is the same punch).
+async fn apply_terminal_batch(
+    state: &AppState,
+    t: &Terminal,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<TerminalReceipt, TerminalError> {
+    let c = &state.config.attendance;
     let body: TerminalBody = serde_json::from_slice(body).map_err(|e| TerminalError::Invalid(e.to_string()))?;
     if body.punches.is_empty() || body.punches.len() > c.terminal_batch_max {
         return Err(TerminalError::Invalid(format!("1 to {} punches", c.terminal_batch_max)));
@@ -1104,8 +1200,14 @@ pub async fn terminal_punches(
     let nos: Vec<String> = body.punches.iter().map(|p| p.employee_no.trim().to_owned()).collect();
     let by_no: HashMap<String, Uuid> =
         crate::people::staff::service::by_employee_no(&mut tx, t.company_id, &nos).await?.into_iter().collect();
+    let mut users: Vec<Uuid> = by_no.values().copied().collect();
+    users.sort();
+    users.dedup();
+    repo::lock_users(&mut *tx, &users).await.map_err(AppError::from)?;
+    let tap = TimeDelta::seconds(c.double_tap_secs);
     let mut reach: HashMap<Uuid, bool> = HashMap::new();
-    let mut touched: HashMap<Uuid, (NaiveDate, NaiveDate)> = HashMap::new();
+    let mut touched: Vec<Uuid> = Vec::new();
+    let mut span_days: Option<(NaiveDate, NaiveDate)> = None;
     for p in body.punches {
         let reject = |code| RejectedPunch { record_id: p.record_id.chars().take(64).collect(), code };
         if p.record_id.is_empty() || p.record_id.len() > 64 {
@@ -1136,6 +1238,10 @@ pub async fn terminal_punches(
             receipt.rejected.push(reject("TOO_OLD"));
             continue;
         }
+        if repo::punch_near(&mut *tx, user, p.at - tap, p.at + tap).await.map_err(AppError::from)?.is_some() {
+            receipt.duplicates += 1;
+            continue;
+        }
         let punch = Punch {
             id: Uuid::now_v7(),
             company_id: t.company_id,
@@ -1156,16 +1262,20 @@ pub async fn terminal_punches(
             .map_err(AppError::from)?
         {
             receipt.accepted += 1;
-            let d = business_date(p.at);
-            let e = touched.entry(user).or_insert((d, d));
-            e.0 = e.0.min(d);
-            e.1 = e.1.max(d);
+            touched.push(user);
+            let (lo, hi) = punch_days(p.at, now);
+            span_days = Some(match span_days {
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+                None => (lo, hi),
+            });
         } else {
             receipt.duplicates += 1;
         }
     }
-    for (user, (lo, hi)) in touched {
-        recompute(state, &mut tx, t.company_id, &[user], lo - TimeDelta::days(1), hi).await?;
+    if let Some((lo, hi)) = span_days {
+        touched.sort();
+        touched.dedup();
+        recompute(state, &mut tx, t.company_id, &touched, lo, hi).await?;
     }
     repo::terminal_seen(&mut *tx, t.id, now).await.map_err(AppError::from)?;
     tx.commit().await.map_err(AppError::from)?;
@@ -1193,7 +1303,7 @@ pub async fn on_duty_in(
     let (lo, _) = span(yesterday, today);
     let mut punches: HashMap<Uuid, Vec<PunchAt>> = HashMap::new();
     for p in repo::punches(&mut *db, &users, lo, now + TimeDelta::seconds(1)).await? {
-        punches.entry(p.user_id).or_default().push(PunchAt { at: p.at, direction: p.direction });
+        punches.entry(p.user_id).or_default().push(punch_at(state, &p));
     }
     let w = windows(state);
     let mut out = Vec::new();
@@ -1324,7 +1434,7 @@ pub fn report_csv(rows: &[MonthRow], project_names: &HashMap<Uuid, String>) -> S
         if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
     };
     let mut out = String::from(
-        "\u{feff}工号,姓名,项目,应出勤天数,实出勤天数,迟到次数,迟到分钟,早退次数,早退分钟,旷工天数,缺卡次数,请假小时,工作小时,加班小时(工作日),加班小时(休息日),加班小时(节假日)\n",
+        "\u{feff}工号,姓名,项目,应出勤天数,实出勤天数,迟到次数,迟到分钟,早退次数,早退分钟,旷工天数,缺卡次数,离线补传打卡,请假小时,工作小时,加班小时(工作日),加班小时(休息日),加班小时(节假日)\n",
     );
     for r in rows {
         let project = r.project_id.and_then(|p| project_names.get(&p)).map(String::as_str).unwrap_or("");
@@ -1340,6 +1450,7 @@ pub fn report_csv(rows: &[MonthRow], project_names: &HashMap<Uuid, String>) -> S
             r.early_minutes.to_string(),
             r.absent_days.to_string(),
             r.missing_punches.to_string(),
+            r.offline_punches.to_string(),
             hours(r.leave_minutes),
             hours(r.worked_minutes),
             hours(r.overtime_minutes),
@@ -1628,6 +1739,6 @@ impl approval::Applier for DecideAttendance {
     async fn rejected(&self, state: &AppState, tx: &mut sqlx::PgConnection, a: &Approval) -> AppResult<()> {
         let r = repo::request(&mut *tx, a.company_id, a.subject_id).await?.ok_or(AppError::not_found("request"))?;
         repo::decide_request(&mut *tx, r.id, RequestStatus::Rejected, state.clock.now()).await?;
-        tell(state, tx, &r, false, None).await
+        tell(state, tx, &r, false, a.decision_note.as_deref()).await
     }
 }
