@@ -30,8 +30,11 @@ async fn user_id(s: &TestServer, token: &str) -> String {
     s.ok(Some(token), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].as_str().unwrap().to_owned()
 }
 
-/// The bank: stem → (kind, options, right options' texts).
-fn bank() -> Vec<(&'static str, &'static str, &'static str, Vec<&'static str>, Vec<usize>)> {
+/// A question: topic, kind, stem, options, the right options' indexes.
+type BankQuestion = (&'static str, &'static str, &'static str, Vec<&'static str>, Vec<usize>);
+
+/// The bank.
+fn bank() -> Vec<BankQuestion> {
     vec![
         (
             "电梯安全",
@@ -89,9 +92,11 @@ async fn exams_are_timed_graded_and_keep_their_answers_secret() {
     let bank_q = "{ examQuestions { edges { node { id answer } } } }";
     assert_eq!(code(&s.gql(Some(&tech1), bank_q, json!({})).await), "FORBIDDEN");
 
-    // an exam of two topics, two attempts, pass mark 50, for tech1
+    // an exam of the estate: two topics, two attempts, pass mark 50, for tech1
+    let estate: String =
+        sqlx::query_scalar("SELECT id::text FROM projects WHERE code = 'JCHY'").fetch_one(&s.db).await.unwrap();
     let now = s.clock_now();
-    let exam = json!({"title": "电梯与消防安全考试", "draws": [{"topic": "电梯安全", "count": 2}, {"topic": "消防", "count": 2}],
+    let exam = json!({"projectId": estate, "title": "电梯与消防安全考试", "draws": [{"topic": "电梯安全", "count": 2}, {"topic": "消防", "count": 2}],
         "timeLimitMinutes": 30, "attemptsAllowed": 2, "passMark": 50,
         "opensAt": (now - TimeDelta::minutes(1)).to_rfc3339(), "closesAt": (now + TimeDelta::hours(2)).to_rfc3339(),
         "candidateIds": [t1]});
@@ -170,6 +175,27 @@ async fn exams_are_timed_graded_and_keep_their_answers_secret() {
         .gql(Some(&tech1), &answer_q(), json!({"i": {"attemptId": a["id"], "questionId": wrong_one, "choices": [0]}}))
         .await;
     assert_eq!(code(&late), "CONFLICT", "{late}");
+    // a reader sees the score, not the answers, while the exam is open
+    let manager = s.sign_in("manager").await;
+    let peek = s
+        .ok(
+            Some(&manager),
+            "query($i: ID!) { examAttempt(id: $i) { score questions { id chosen } } }",
+            json!({"i": a["id"]}),
+        )
+        .await;
+    assert_eq!(peek["examAttempt"]["questions"], json!([]), "{peek}");
+    assert_eq!(num(&peek["examAttempt"]["score"]), 75.0);
+    // a project's manager does not read the company's bank (its answers)
+    assert_eq!(code(&s.gql(Some(&manager), bank_q, json!({})).await), "FORBIDDEN");
+    // a drawn question keeps its answer
+    let drawn = &a["questions"][0];
+    let stem = drawn["stem"].as_str().unwrap();
+    let (topic, kind, _, options, answer) = bank().into_iter().find(|b| b.2 == stem).unwrap();
+    let other = if answer[0] == 0 { 1 } else { 0 };
+    let change = json!({"i": {"id": drawn["id"], "topic": topic, "kind": kind, "stem": stem, "options": options, "answer": [other]}});
+    let r = s.gql(Some(&admin), SAVE_Q, change).await;
+    assert_eq!((code(&r), field(&r)), ("CONFLICT", "answer"), "{r}");
 
     // the second attempt runs out of time: answers refused, graded at its deadline
     let b =
@@ -202,8 +228,6 @@ async fn exams_are_timed_graded_and_keep_their_answers_secret() {
 
     // practical assessments and the transcript
     let manager = s.sign_in("manager").await;
-    let estate: String =
-        sqlx::query_scalar("SELECT id::text FROM projects WHERE code = 'JCHY'").fetch_one(&s.db).await.unwrap();
     let score = "mutation($i: ScorePracticalInput!) { scorePractical(input: $i) { practicalScoreId } }";
     let p = json!({"userId": t1, "projectId": estate, "title": "电梯困人救援演练", "score": "88.5", "passed": true});
     s.ok(Some(&manager), score, json!({"i": p})).await;

@@ -85,6 +85,13 @@ pub async fn questions(
     .await
 }
 
+/// Whether a question was drawn into any attempt.
+pub async fn question_drawn(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM exam_attempts WHERE questions @> ARRAY[$1::uuid]) AS "x!""#, id)
+        .fetch_one(db)
+        .await
+}
+
 /// Active questions per topic.
 pub async fn topic_counts(db: impl PgExecutor<'_>, company: Uuid) -> sqlx::Result<HashMap<String, i64>> {
     let rows = sqlx::query!(

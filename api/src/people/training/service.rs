@@ -58,13 +58,17 @@ pub struct QuestionInput {
     pub archived: bool,
 }
 
-/// 题库 (`training:write`): a question of a topic; true/false questions have the options
+/// 题库 (`training:write` over the company: whoever reads the bank reads the answers): a
+/// question of a topic; true/false questions have the options
 /// 正确 and 错误 unless others are given.
 pub async fn save_question(state: &AppState, actor: &Actor, retry: &Retry, i: QuestionInput) -> AppResult<Uuid> {
-    actor.require(Perm::TrainingWrite)?;
-    if let Some(id) = i.id {
-        repo::question(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("question"))?;
-    }
+    require_over(actor, Perm::TrainingWrite, None)?;
+    let before = match i.id {
+        Some(id) => {
+            Some(repo::question(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("question"))?)
+        }
+        None => None,
+    };
     let topic = types::text("topic", &i.topic, 30)?;
     let stem = types::text("stem", &i.stem, 500)?;
     let options: Vec<String> = if i.kind == QuestionKind::TrueFalse && i.options.is_empty() {
@@ -108,6 +112,20 @@ pub async fn save_question(state: &AppState, actor: &Actor, retry: &Retry, i: Qu
     }
     let explanation =
         if i.explanation.trim().is_empty() { String::new() } else { types::text("explanation", &i.explanation, 500)? };
+    // a question already drawn keeps its options and answer (attempts show and grade them):
+    // change it by archiving it and adding another
+    if let Some(b) = &before
+        && (b.kind != i.kind || b.options != options || b.answer != answer)
+        && repo::question_drawn(&state.db, b.id).await?
+    {
+        return Err(AppError::conflict(
+            "answer",
+            Msg::new(
+                "该题已被抽入答卷，不能修改选项和答案，请停用后另建",
+                "The question was drawn into attempts: archive it and add a new one",
+            ),
+        ));
+    }
     let now = state.clock.now();
     let q = Question {
         id: i.id.unwrap_or_else(Uuid::now_v7),
@@ -142,7 +160,7 @@ pub async fn save_question(state: &AppState, actor: &Actor, retry: &Retry, i: Qu
     Ok(q.id)
 }
 
-/// The bank with its answers (`training:write`).
+/// The bank with its answers (`training:write` over the company).
 pub async fn questions(
     state: &AppState,
     actor: &Actor,
@@ -151,17 +169,18 @@ pub async fn questions(
     after: Option<Uuid>,
     limit: usize,
 ) -> AppResult<Vec<Question>> {
-    actor.require(Perm::TrainingWrite)?;
+    require_over(actor, Perm::TrainingWrite, None)?;
     let topic = topic.map(str::trim).filter(|t| !t.is_empty());
     Ok(repo::questions(&state.db, actor.company_id, topic, archived, after, limit as i64).await?)
 }
 
 pub async fn question(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Question> {
-    actor.require(Perm::TrainingWrite)?;
+    require_over(actor, Perm::TrainingWrite, None)?;
     repo::question(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("question"))
 }
 
-/// Topics with their active questions (`training:write`).
+/// Topics with their active questions, no answers (`training:write` anywhere: a project's
+/// manager sets exams from them).
 pub async fn topics(state: &AppState, actor: &Actor) -> AppResult<Vec<(String, i64)>> {
     actor.require(Perm::TrainingWrite)?;
     let mut v: Vec<(String, i64)> = repo::topic_counts(&state.db, actor.company_id).await?.into_iter().collect();
@@ -196,8 +215,19 @@ pub async fn create_exam(state: &AppState, actor: &Actor, retry: &Retry, i: Exam
     if candidates.is_empty() || candidates.len() > 1000 {
         return Err(invalid("candidateIds", "考生应为1到1000人", "1 to 1,000 candidates"));
     }
+    if candidates.contains(&actor.user_id) {
+        return Err(invalid("candidateIds", "出题人不能参加本场考试", "Whoever sets an exam does not sit it"));
+    }
     for u in &candidates {
         own_staff(state, actor, *u).await?;
+        let them = crate::rbac::service::load_actor(state, *u, actor.company_id, i64::MAX).await?;
+        if matches!(them.projects(Perm::TrainingWrite), Ok(ProjectFilter::All)) {
+            return Err(AppError::Validation {
+                field: "candidateIds".into(),
+                msg: Msg::new("能查看题库答案的人员不能参加考试", "Those who read the bank's answers do not sit exams"),
+                details: Some(serde_json::json!({ "userId": u })),
+            });
+        }
         if let Some(p) = i.project_id
             && crate::people::staff::service::projects_of(state, *u).await?.is_some_and(|ps| !ps.contains(&p))
         {
@@ -232,15 +262,14 @@ pub async fn create_exam(state: &AppState, actor: &Actor, retry: &Retry, i: Exam
         }
         draws.push(Draw { topic, count: d.count });
     }
-    let ok = (1..=600).contains(&i.time_limit_minutes)
-        && (1..=10).contains(&i.attempts_allowed)
-        && (0..=100).contains(&i.pass_mark);
-    if !ok {
-        return Err(invalid(
-            "timeLimitMinutes",
-            "限时1到600分钟，1到10次机会，及格线0到100分",
-            "1-600 minutes, 1-10 attempts, a pass mark of 0-100",
-        ));
+    if !(1..=600).contains(&i.time_limit_minutes) {
+        return Err(invalid("timeLimitMinutes", "限时1到600分钟", "1 to 600 minutes"));
+    }
+    if !(1..=10).contains(&i.attempts_allowed) {
+        return Err(invalid("attemptsAllowed", "考试次数1到10次", "1 to 10 attempts"));
+    }
+    if !(0..=100).contains(&i.pass_mark) {
+        return Err(invalid("passMark", "及格线0到100分", "A pass mark of 0 to 100"));
     }
     let now = state.clock.now();
     if i.closes_at <= i.opens_at || i.closes_at <= now {
@@ -296,8 +325,9 @@ pub async fn exam(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Exam> 
     if repo::is_candidate(&state.db, e.id, actor.user_id).await? {
         return Ok(e);
     }
+    // a company-wide exam is listed to every reader, so every reader may open it
     let reaches = |perm| match (e.project_id, actor.projects(perm)) {
-        (_, Ok(ProjectFilter::All)) => true,
+        (_, Ok(ProjectFilter::All)) | (None, Ok(_)) => true,
         (Some(p), Ok(f)) => f.allows(p),
         _ => false,
     };
@@ -472,7 +502,7 @@ pub async fn answer(
             Msg::new("答卷已提交", "The attempt was submitted"),
         ));
     }
-    if state.clock.now() > a.deadline {
+    if state.clock.now() >= a.deadline {
         return Err(time_up());
     }
     let Some(order) = a.option_orders.get(&question_id).cloned() else {
@@ -542,17 +572,34 @@ pub async fn grade_expired(state: &AppState) -> AppResult<usize> {
     let now = state.clock.now();
     let mut n = 0;
     for (id, company) in repo::expired_attempts(&state.db, now, 200).await? {
-        let mut tx = state.db.begin().await?;
-        if let Some(a) = repo::attempt_for_update(&mut *tx, company, id).await?
-            && a.submitted_at.is_none()
-            && let Some(e) = repo::exam(&mut *tx, company, a.exam_id).await?
-        {
-            grade_in(&mut tx, &a, e.pass_mark, a.deadline).await?;
-            n += 1;
+        // one attempt that fails to grade does not hold up the others
+        match grade_one(state, company, id).await {
+            Ok(true) => n += 1,
+            Ok(false) => {}
+            Err(e) => {
+                e.log_if_internal();
+                tracing::warn!(attempt = %id, error = %e, "an expired exam attempt was not graded");
+            }
         }
-        tx.commit().await?;
     }
     Ok(n)
+}
+
+async fn grade_one(state: &AppState, company: Uuid, id: Uuid) -> AppResult<bool> {
+    let mut tx = state.db.begin().await?;
+    let mut graded = false;
+    if let Some(a) = repo::attempt_for_update(&mut *tx, company, id).await?
+        && a.submitted_at.is_none()
+        && let Some(e) = repo::exam(&mut *tx, company, a.exam_id).await?
+    {
+        let (score, passed) = grade_in(&mut tx, &a, e.pass_mark, a.deadline).await?;
+        audit::record(&mut tx, state.clock.now(), &audit::System(company), "exam.expire", "exam_attempt", Some(a.id),
+            serde_json::json!({ "examId": e.id, "userId": a.user_id, "number": a.number, "score": score, "passed": passed }))
+        .await?;
+        graded = true;
+    }
+    tx.commit().await?;
+    Ok(graded)
 }
 
 /// An attempt as its owner (or a reader of results) may see it.
@@ -591,9 +638,13 @@ pub async fn attempt(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Att
     }
     let bank: HashMap<Uuid, Question> =
         repo::questions_by_id(&state.db, &a.questions).await?.into_iter().map(|q| (q.id, q)).collect();
-    let reviewable = a.submitted_at.is_some() && state.clock.now() >= e.closes_at;
+    let closed = state.clock.now() >= e.closes_at;
+    let reviewable = a.submitted_at.is_some() && closed;
+    // while the exam is open a reader sees another's score, never their answers (a reader
+    // may sit the same exam)
+    let shown: &[Uuid] = if a.user_id == actor.user_id || closed { &a.questions } else { &[] };
     let mut questions = Vec::new();
-    for qid in &a.questions {
+    for qid in shown {
         let Some(q) = bank.get(qid) else { continue };
         let order = a.option_orders.get(qid).cloned().unwrap_or_default();
         let place = |orig: &i16| order.iter().position(|o| o == orig).map(|p| p as i32);
@@ -636,12 +687,16 @@ pub struct PracticalInput {
 /// 实操考核 (`training:write` over the project, or the company): a trainer's score; the
 /// employee is told.
 pub async fn score_practical(state: &AppState, actor: &Actor, retry: &Retry, i: PracticalInput) -> AppResult<Uuid> {
-    own_staff(state, actor, i.user_id).await?;
     if let Some(p) = i.project_id {
         crate::org::company::service::project_of_company(state, actor.company_id, p).await?;
-        if crate::people::staff::service::projects_of(state, i.user_id).await?.is_some_and(|ps| !ps.contains(&p)) {
-            return Err(invalid("userId", "该员工不在此项目工作", "The employee does not work in this project"));
-        }
+    }
+    // the permission first: nothing about the employee is told to one without it
+    require_over(actor, Perm::TrainingWrite, i.project_id)?;
+    own_staff(state, actor, i.user_id).await?;
+    if let Some(p) = i.project_id
+        && crate::people::staff::service::projects_of(state, i.user_id).await?.is_some_and(|ps| !ps.contains(&p))
+    {
+        return Err(invalid("userId", "该员工不在此项目工作", "The employee does not work in this project"));
     }
     require_over(actor, Perm::TrainingWrite, i.project_id)?;
     let title = types::text("title", &i.title, 50)?;
