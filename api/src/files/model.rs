@@ -18,6 +18,8 @@ crate::text_enum! {
         Bill = "bill",
         /// 收据 a printed receipt (generated)
         Receipt = "receipt",
+        /// 培训课件 a course's PDF or video (uploaded on its own route)
+        Training = "training",
     }
 }
 

@@ -75,9 +75,10 @@ pub async fn upload(
     Ok(key)
 }
 
-/// Stores a document the server generated (a printed bill, a receipt) as a private file
-/// under `key` (`private/{company}/{purpose}/…`), made for `by`; the same key again stores
-/// nothing new. Serve it with `signed_url`.
+/// Stores a document — one the server generated (a printed bill, a receipt) or an upload
+/// its domain has checked (a course's material) — as a private file under `key`
+/// (`private/{company}/{purpose}/…`), made for `by`; the same key again stores nothing new.
+/// Serve it with `signed_url`.
 pub async fn store_generated(
     state: &AppState,
     company: Uuid,

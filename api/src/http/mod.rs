@@ -12,6 +12,7 @@ mod pay;
 mod playground;
 pub mod schema;
 mod terminals;
+mod training;
 pub mod ws;
 
 use axum::Router;
@@ -38,6 +39,7 @@ pub fn router(state: AppState, schemas: Schemas) -> Router {
         .route("/pay/wechat/{code}/notify", axum::routing::post(pay::wechat))
         .route("/pay/alipay/{code}/notify", axum::routing::post(pay::alipay))
         .route("/attendance/terminals/{id}/punches", axum::routing::post(terminals::punches))
+        .route("/training/courses/{id}/materials", axum::routing::post(training::upload_material))
         .with_state(state.clone());
     Router::new()
         .route("/graphql", get(playground::page).post(graphql::post))

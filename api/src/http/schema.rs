@@ -46,6 +46,7 @@ pub struct Query(
     crate::people::staff::graphql::StaffQuery,
     crate::people::attendance::graphql::AttendanceQuery,
     crate::people::training::graphql::TrainingQuery,
+    crate::people::courses::graphql::CourseQuery,
     crate::billing::bills::graphql::BillReportQuery,
     crate::rbac::graphql::ApprovalQuery,
     ServiceQuery,
@@ -82,6 +83,7 @@ pub struct Mutation(
     crate::people::staff::graphql::StaffMutation,
     crate::people::attendance::graphql::AttendanceMutation,
     crate::people::training::graphql::TrainingMutation,
+    crate::people::courses::graphql::CourseMutation,
     crate::rbac::graphql::ApprovalMutation,
 );
 

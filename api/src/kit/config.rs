@@ -88,6 +88,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub patrol: PatrolConfig,
     pub attendance: AttendanceConfig,
+    pub training: TrainingConfig,
     pub auth: AuthConfig,
     pub limits: Limits,
     pub iot: IotConfig,
@@ -269,6 +270,23 @@ impl Default for AttendanceConfig {
             terminal_batch_max: 500,
             terminal_max_body_bytes: 256 * 1024,
         }
+    }
+}
+
+/// Training materials: each kind has its own size limit (they arrive on their own route,
+/// not through GraphQL).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TrainingConfig {
+    pub max_pdf_bytes: usize,
+    pub max_video_bytes: usize,
+    /// uploads held in memory at once per process
+    pub concurrent_uploads: usize,
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig { max_pdf_bytes: 20 * 1024 * 1024, max_video_bytes: 200 * 1024 * 1024, concurrent_uploads: 2 }
     }
 }
 
@@ -554,6 +572,7 @@ impl Default for Config {
             notify: NotifyConfig::default(),
             patrol: PatrolConfig::default(),
             attendance: AttendanceConfig::default(),
+            training: TrainingConfig::default(),
             auth: AuthConfig::default(),
             limits: Limits::default(),
             iot: IotConfig::default(),

@@ -221,6 +221,25 @@ impl Geofence {
     }
 }
 
+/// A calendar day a business system can mean (1970 to 2199): anything else is a typo or an
+/// attack, and would not fit the database's date range either.
+pub fn sane_date(field: impl Into<Field>, d: chrono::NaiveDate) -> Result<chrono::NaiveDate, AppError> {
+    use chrono::Datelike;
+    if (1970..=2199).contains(&d.year()) {
+        Ok(d)
+    } else {
+        Err(invalid(field, Msg::new("日期应在1970年到2199年之间", "A date between 1970 and 2199")))
+    }
+}
+
+/// An instant a business system can mean (1970 to 2199).
+pub fn sane_time(
+    field: impl Into<Field>,
+    t: chrono::DateTime<chrono::Utc>,
+) -> Result<chrono::DateTime<chrono::Utc>, AppError> {
+    sane_date(field, t.date_naive()).map(|_| t)
+}
+
 /// Metres between two points (haversine).
 pub fn distance_m(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());

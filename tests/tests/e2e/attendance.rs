@@ -270,6 +270,11 @@ async fn corrections_and_leave_change_results_through_approvals() {
     assert_eq!(row["leaveMinutes"], 480);
     assert!(report["csv"].as_str().unwrap().starts_with("\u{feff}工号,姓名"));
     assert!(report["csv"].as_str().unwrap().contains("李师傅"));
+    // dates no business means are refused by name, never a database error
+    let far = s.gql(Some(&manager), "{ attendanceCalendar(year: -6604) { day } }", json!({})).await;
+    assert_eq!((code(&far), field(&far)), ("VALIDATION", "year"), "{far}");
+    let days = s.gql(Some(&manager), DAYS, json!({"p": r.project, "f": "0001-01-01", "t": "0001-01-02"})).await;
+    assert_eq!((code(&days), field(&days)), ("VALIDATION", "from"), "{days}");
     let bad_month = s.gql(Some(&manager), q, json!({"m": "2026-13"})).await;
     assert_eq!((code(&bad_month), field(&bad_month)), ("VALIDATION", "month"));
     let tech1 = s.sign_in("tech1").await;

@@ -9,6 +9,7 @@ mod auth;
 mod billing;
 mod bills;
 mod broker;
+mod courses;
 mod dunning;
 mod enums;
 mod equipment;

@@ -45,7 +45,10 @@ fn kind_of(field: &str, path: &str) -> Option<&'static str> {
         ("exam", "id") | (_, "examId") => "exam",
         ("examAttempt", "id") | (_, "attemptId") => "exam_attempt",
         ("saveExamQuestion", "id") | (_, "questionId") => "exam_question",
-        (_, "candidateIds") => "user",
+        (_, "candidateIds" | "trainerId" | "attendeeIds" | "attendedIds" | "absentIds") => "user",
+        ("course", "id") | ("saveCourse", "id") | (_, "courseId") => "course",
+        ("trainingSession", "id") | (_, "sessionId") => "training_session",
+        (_, "materialId") => "course_material",
         ("payment", "id") => "payment",
         (_, "paymentId") => "payment",
         ("payOrder", "id") => "pay_order",
@@ -140,6 +143,9 @@ async fn ids_of(s: &TestServer, company: uuid::Uuid) -> HashMap<&'static str, St
         ("exam", "SELECT id FROM exams WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("exam_attempt", "SELECT id FROM exam_attempts WHERE company_id = $1 ORDER BY id LIMIT 1"),
         ("exam_question", "SELECT id FROM exam_questions WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("course", "SELECT id FROM courses WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("training_session", "SELECT id FROM training_sessions WHERE company_id = $1 ORDER BY id LIMIT 1"),
+        ("course_material", "SELECT id FROM course_materials WHERE company_id = $1 ORDER BY id LIMIT 1"),
         (
             "notification",
             "SELECT n.id FROM notifications n JOIN users u ON u.id = n.user_id WHERE u.company_id = $1 ORDER BY n.id LIMIT 1",
@@ -475,6 +481,22 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
          SELECT gen_random_uuid(), c.exam_id, e.company_id, c.user_id, 1, now(), now() + interval '30 minutes',
                 ARRAY[q.id], jsonb_build_object(q.id::text, jsonb_build_array(0, 1))
          FROM exam_candidates c JOIN exams e ON e.id = c.exam_id JOIN exam_questions q ON q.company_id = e.company_id",
+        "INSERT INTO courses (id, company_id, project_id, title, created_by, created_at, updated_at)
+         SELECT gen_random_uuid(), p.company_id, p.id, '电梯应急救援', p.manager_id, now(), now()
+         FROM projects p WHERE p.code = 'JCHY'",
+        "INSERT INTO training_sessions (id, company_id, course_id, project_id, starts_at, ends_at, place, trainer_id,
+                                        created_by, created_at)
+         SELECT gen_random_uuid(), company_id, id, project_id, now() + interval '1 day', now() + interval '26 hours',
+                '会议室', created_by, created_by, now()
+         FROM courses",
+        "INSERT INTO files (id, company_id, uploaded_by, purpose, key, content_type, size_bytes, created_at)
+         SELECT gen_random_uuid(), company_id, created_by, 'training', 'private/' || company_id || '/training/' || id || '.pdf',
+                'application/pdf', 10, now()
+         FROM courses",
+        "INSERT INTO course_materials (id, company_id, course_id, file_key, kind, name, size_bytes, created_by, created_at)
+         SELECT gen_random_uuid(), company_id, id, 'private/' || company_id || '/training/' || id || '.pdf', 'pdf', '手册', 10,
+                created_by, now()
+         FROM courses",
     ] {
         sqlx::query(sql).execute(&s.db).await.unwrap();
     }
@@ -509,6 +531,9 @@ async fn every_id_argument_is_resolved_within_the_caller_s_company() {
         "exam",
         "exam_attempt",
         "exam_question",
+        "course",
+        "training_session",
+        "course_material",
     ] {
         assert!(foreign.contains_key(k) && own.contains_key(k), "both companies have a {k}: {foreign:?} {own:?}");
     }

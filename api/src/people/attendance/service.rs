@@ -334,6 +334,9 @@ pub async fn assign_rota(
     if to.is_some_and(|t| t < from) {
         return Err(invalid("to", "结束日期应不早于开始日期", "The last day is not before the first"));
     }
+    if let Some(t) = to {
+        types::sane_date("to", t)?;
+    }
     let mut users = users.to_vec();
     users.sort();
     users.dedup();
@@ -476,6 +479,8 @@ pub async fn rota(
     if !actor.reaches(&[Perm::AttendanceRead, Perm::AttendanceWrite], project) {
         return Err(AppError::forbidden());
     }
+    types::sane_date("from", from)?;
+    types::sane_date("to", to)?;
     if to < from || (to - from).num_days() > 30 {
         return Err(invalid("to", "查询范围应在31天以内", "A range of up to 31 days"));
     }
@@ -510,6 +515,7 @@ pub async fn calendar(state: &AppState, actor: &Actor, year: i32) -> AppResult<V
     let (Some(from), Some(to)) = (NaiveDate::from_ymd_opt(year, 1, 1), NaiveDate::from_ymd_opt(year, 12, 31)) else {
         return Err(invalid("year", "年份无效", "Invalid year"));
     };
+    types::sane_date("year", from)?;
     Ok(repo::calendar(&state.db, actor.company_id, from, to).await?)
 }
 
@@ -523,6 +529,7 @@ pub async fn set_calendar_day(
     entry: Option<(CalendarKind, String)>,
 ) -> AppResult<NaiveDate> {
     require_write(actor, None)?;
+    types::sane_date("day", day)?;
     let entry = match entry {
         Some((k, n)) => Some((k, types::text("name", &n, 20)?)),
         None => None,
@@ -937,6 +944,8 @@ pub async fn punches_of(
     to: NaiveDate,
 ) -> AppResult<Vec<Punch>> {
     own_staff(state, actor, user).await?;
+    types::sane_date("from", from)?;
+    types::sane_date("to", to)?;
     if to < from || (to - from).num_days() > 30 {
         return Err(invalid("to", "查询范围应在31天以内", "A range of up to 31 days"));
     }
@@ -1376,6 +1385,8 @@ pub async fn days(
     if let Some(u) = user {
         own_staff(state, actor, u).await?;
     }
+    types::sane_date("from", from)?;
+    types::sane_date("to", to)?;
     if to < from || (to - from).num_days() > 30 {
         return Err(invalid("to", "查询范围应在31天以内", "A range of up to 31 days"));
     }
@@ -1399,6 +1410,7 @@ pub async fn days(
 pub fn month_bounds(month: &str) -> AppResult<(NaiveDate, NaiveDate)> {
     let bad = || invalid("month", "月份格式应为YYYY-MM", "A month is YYYY-MM");
     let first = NaiveDate::parse_from_str(&format!("{}-01", month.trim()), "%Y-%m-%d").map_err(|_| bad())?;
+    types::sane_date("month", first)?;
     let next = first.checked_add_months(chrono::Months::new(1)).ok_or_else(bad)?;
     Ok((first, next - TimeDelta::days(1)))
 }

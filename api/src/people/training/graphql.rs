@@ -299,11 +299,28 @@ pub struct TranscriptCertificate {
     pub valid: bool,
 }
 
+/// A training session in a transcript.
+#[derive(SimpleObject)]
+pub struct TranscriptSession {
+    /// the session
+    pub session_id: ID,
+    /// its course
+    pub course_id: ID,
+    /// the course's title
+    pub title: String,
+    /// when
+    pub starts_at: DateTime<Utc>,
+    /// whether they came (none: not marked)
+    pub attended: Option<bool>,
+}
+
 /// 成绩档案: what promotion and reward decisions rest on.
 #[derive(SimpleObject)]
 pub struct Transcript {
     /// the employee
     pub user_id: ID,
+    /// training sessions, newest first
+    pub sessions: Vec<TranscriptSession>,
     /// graded exam attempts, by exam and attempt
     pub exams: Vec<TranscriptExam>,
     /// practical assessments, newest first
@@ -407,6 +424,17 @@ impl TrainingQuery {
         let today = crate::kit::clock::business_date(state.clock.now());
         Ok(Transcript {
             user_id: to_id(t.user_id),
+            sessions: t
+                .sessions
+                .into_iter()
+                .map(|(s, title, attended)| TranscriptSession {
+                    session_id: to_id(s.id),
+                    course_id: to_id(s.course_id),
+                    title,
+                    starts_at: s.starts_at,
+                    attended,
+                })
+                .collect(),
             exams: t
                 .attempts
                 .into_iter()

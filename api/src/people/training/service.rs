@@ -271,6 +271,8 @@ pub async fn create_exam(state: &AppState, actor: &Actor, retry: &Retry, i: Exam
     if !(0..=100).contains(&i.pass_mark) {
         return Err(invalid("passMark", "及格线0到100分", "A pass mark of 0 to 100"));
     }
+    types::sane_time("opensAt", i.opens_at)?;
+    types::sane_time("closesAt", i.closes_at)?;
     let now = state.clock.now();
     if i.closes_at <= i.opens_at || i.closes_at <= now {
         return Err(invalid("closesAt", "截止时间应晚于开考时间和现在", "It closes after it opens, and in the future"));
@@ -754,6 +756,8 @@ pub async fn score_practical(state: &AppState, actor: &Actor, retry: &Retry, i: 
 /// 成绩档案: exams, practical assessments and certificates of one employee.
 pub struct Transcript {
     pub user_id: Uuid,
+    /// training sessions, newest first: the session, its course's title, whether they came
+    pub sessions: Vec<(crate::people::courses::model::Session, String, Option<bool>)>,
     pub attempts: Vec<(Attempt, String)>,
     pub practicals: Vec<Practical>,
     pub certificates: Vec<crate::people::staff::model::Certificate>,
@@ -792,6 +796,7 @@ pub async fn transcript(state: &AppState, actor: &Actor, user: Uuid) -> AppResul
         .collect();
     Ok(Transcript {
         user_id: user,
+        sessions: crate::people::courses::service::attended_by(state, user).await?,
         attempts,
         practicals: repo::practicals_of(&state.db, user).await?,
         certificates: crate::people::staff::service::certificates_of(state, &[user]).await?,
