@@ -44,6 +44,28 @@ impl Retry {
         self.0.as_ref()
     }
 
+    /// The outcome of this mutation if it was applied already (a retry), without opening a
+    /// transaction: for mutations whose checks depend on time passing (a punch queued
+    /// offline, retried after its window), so the retry still gets its first answer.
+    pub async fn applied<T: DeserializeOwned>(&self, state: &AppState) -> AppResult<Option<T>> {
+        let Some(k) = &self.0 else { return Ok(None) };
+        let done = sqlx::query!(
+            "SELECT operation, input_hash, outcome FROM client_mutations WHERE user_id = $1 AND client_id = $2",
+            k.user_id,
+            k.client_id
+        )
+        .fetch_optional(&state.db)
+        .await?;
+        match done {
+            Some(d) if d.operation == k.operation && d.input_hash == k.input_hash => match d.outcome {
+                Some(o) => Ok(Some(serde_json::from_value(o).map_err(AppError::internal)?)),
+                None => Ok(None),
+            },
+            Some(_) => Err(reused()),
+            None => Ok(None),
+        }
+    }
+
     /// Opens the mutation's transaction and claims its key there. `Err(outcome)`: the
     /// mutation was already applied; the caller returns that outcome and changes nothing.
     pub async fn begin<T: DeserializeOwned>(&self, state: &AppState) -> AppResult<Result<Tx, T>> {

@@ -170,6 +170,11 @@ async fn phone_punches_are_fenced_kept_once_and_put_people_on_duty() {
     assert_eq!(d["status"], "ABSENT", "{d}");
     assert_eq!(d["settled"], true);
     assert!(d["earlyMinutes"].as_i64().unwrap() >= 419, "{d}");
+    // the phone sends its queued punch once more a day later: still the first answer
+    s.advance(11 * 3600);
+    let tech1 = s.sign_in("tech1").await;
+    let late_retry = s.ok(Some(&tech1), PUNCH, json!({"i": queued})).await["punch"]["punch"]["id"].clone();
+    assert_eq!(late_retry, first["punch"]["id"]);
 }
 
 #[tokio::test]

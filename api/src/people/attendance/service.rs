@@ -863,6 +863,10 @@ async fn punch_project(
 /// `clientMutationId`, or a second tap within `double_tap_secs`, is the same punch.
 pub async fn punch(state: &AppState, actor: &Actor, retry: &Retry, p: PhonePunch) -> AppResult<Uuid> {
     actor.require(Perm::SelfAttendance)?;
+    // a retry answers as the first send did, however long the phone held it
+    if let Some(done) = retry.applied::<Uuid>(state).await? {
+        return Ok(done);
+    }
     let Fix { lat, lng, accuracy_m } = p.fix;
     if !(lat.is_finite() && lng.is_finite() && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lng)) {
         return Err(invalid("lat", "坐标无效", "Invalid coordinates"));
