@@ -316,6 +316,18 @@ impl Actor {
         if filter.allows(project) { Ok(()) } else { Err(AppError::forbidden()) }
     }
 
+    /// `require_project` for something of a project, or `perm` over the whole company for
+    /// something company-wide (`project` None): a company-wide shift, course or exam.
+    pub fn require_over(&self, perm: Perm, project: Option<Uuid>) -> Result<(), AppError> {
+        match project {
+            Some(p) => self.require_project(perm, p),
+            None => match self.projects(perm)? {
+                ProjectFilter::All => Ok(()),
+                ProjectFilter::Only(_) => Err(AppError::forbidden()),
+            },
+        }
+    }
+
     /// Whether any of `perms` reaches `project`, a project of the caller's company (a row's
     /// project, already read within the company; for a client's id use `require_project`).
     pub fn reaches(&self, perms: &[Perm], project: Uuid) -> bool {

@@ -115,24 +115,13 @@ fn in_range(field: &'static str, v: i32, lo: i32, hi: i32) -> AppResult<i32> {
     }
 }
 
-/// Who may write a shift of a project, or a company-wide one (`attendance:write` over the company).
-fn require_write(actor: &Actor, project: Option<Uuid>) -> AppResult<()> {
-    match project {
-        Some(p) => actor.require_project(Perm::AttendanceWrite, p),
-        None => match actor.projects(Perm::AttendanceWrite)? {
-            ProjectFilter::All => Ok(()),
-            ProjectFilter::Only(_) => Err(AppError::forbidden()),
-        },
-    }
-}
-
 /// 班次 (`attendance:write` over its project, or over the company for a company-wide one).
 pub async fn save_shift(state: &AppState, actor: &Actor, retry: &Retry, i: ShiftInput) -> AppResult<Uuid> {
     // the ids first: another company's shift or project is not found, whatever else is wrong
     let project_id = match i.id {
         Some(id) => {
             let before = repo::shift(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("shift"))?;
-            require_write(actor, before.project_id)?;
+            actor.require_over(Perm::AttendanceWrite, before.project_id)?;
             // a shift stays where it was made (the rota of that project refers to it)
             before.project_id
         }
@@ -140,7 +129,7 @@ pub async fn save_shift(state: &AppState, actor: &Actor, retry: &Retry, i: Shift
             if let Some(p) = i.project_id {
                 own_project(state, actor, p).await?;
             }
-            require_write(actor, i.project_id)?;
+            actor.require_over(Perm::AttendanceWrite, i.project_id)?;
             i.project_id
         }
     };
@@ -528,7 +517,7 @@ pub async fn set_calendar_day(
     day: NaiveDate,
     entry: Option<(CalendarKind, String)>,
 ) -> AppResult<NaiveDate> {
-    require_write(actor, None)?;
+    actor.require_over(Perm::AttendanceWrite, None)?;
     types::sane_date("day", day)?;
     let entry = match entry {
         Some((k, n)) => Some((k, types::text("name", &n, 20)?)),

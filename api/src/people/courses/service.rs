@@ -23,17 +23,6 @@ fn invalid(field: &'static str, zh: &'static str, en: &'static str) -> AppError 
     AppError::validation(field, Msg::new(zh, en))
 }
 
-/// `perm` over a project, or over the company for something company-wide.
-fn require_over(actor: &Actor, perm: Perm, project: Option<Uuid>) -> AppResult<()> {
-    match project {
-        Some(p) => actor.require_project(perm, p),
-        None => match actor.projects(perm)? {
-            ProjectFilter::All => Ok(()),
-            ProjectFilter::Only(_) => Err(AppError::forbidden()),
-        },
-    }
-}
-
 /// Whether `perm` reaches a project's (or a company-wide) item.
 fn reaches(actor: &Actor, perm: Perm, project: Option<Uuid>) -> bool {
     match (project, actor.projects(perm)) {
@@ -66,7 +55,7 @@ pub async fn save_course(state: &AppState, actor: &Actor, retry: &Retry, i: Cour
             i.project_id
         }
     };
-    require_over(actor, Perm::TrainingWrite, project)?;
+    actor.require_over(Perm::TrainingWrite, project)?;
     let opt = |field, v: &str, max| if v.trim().is_empty() { Ok(String::new()) } else { types::text(field, v, max) };
     let now = state.clock.now();
     let c = Course {
@@ -124,7 +113,7 @@ pub async fn add_material(
     bytes: &[u8],
 ) -> AppResult<Material> {
     let c = repo::course(&state.db, actor.company_id, course_id).await?.ok_or(AppError::not_found("course"))?;
-    require_over(actor, Perm::TrainingWrite, c.project_id)?;
+    actor.require_over(Perm::TrainingWrite, c.project_id)?;
     let name = types::text("name", name, 100)?;
     let Some((kind, content_type, ext)) = sniff(bytes) else {
         return Err(invalid("file", "只接受PDF文档或MP4视频", "Only PDF documents and MP4 videos are accepted"));
@@ -178,7 +167,7 @@ pub async fn remove_material(state: &AppState, actor: &Actor, retry: &Retry, id:
     let (m, course_id) =
         repo::material(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("material"))?;
     let c = repo::course(&state.db, actor.company_id, course_id).await?.ok_or(AppError::not_found("material"))?;
-    require_over(actor, Perm::TrainingWrite, c.project_id)?;
+    actor.require_over(Perm::TrainingWrite, c.project_id)?;
     let mut tx = match retry.begin(state).await? {
         Ok(tx) => tx,
         Err(done) => return Ok(done),
@@ -226,7 +215,7 @@ async fn own_staff(state: &AppState, actor: &Actor, field: &'static str, user: U
 /// attendees, who are told.
 pub async fn schedule(state: &AppState, actor: &Actor, retry: &Retry, i: SessionInput) -> AppResult<Uuid> {
     let c = repo::course(&state.db, actor.company_id, i.course_id).await?.ok_or(AppError::not_found("course"))?;
-    require_over(actor, Perm::TrainingWrite, c.project_id)?;
+    actor.require_over(Perm::TrainingWrite, c.project_id)?;
     let mut attendees = i.attendees.clone();
     attendees.sort();
     attendees.dedup();
@@ -357,7 +346,7 @@ pub async fn mark_attendance(
 ) -> AppResult<Uuid> {
     let s = repo::session(&state.db, actor.company_id, session_id).await?.ok_or(AppError::not_found("session"))?;
     if s.trainer_id != actor.user_id {
-        require_over(actor, Perm::TrainingWrite, s.project_id)?;
+        actor.require_over(Perm::TrainingWrite, s.project_id)?;
     }
     if came.contains(&actor.user_id) || missed.contains(&actor.user_id) {
         return Err(AppError::Forbidden {

@@ -34,17 +34,6 @@ async fn own_staff(state: &AppState, actor: &Actor, user: Uuid) -> AppResult<()>
     }
 }
 
-/// `perm` over a project, or over the company for something company-wide.
-fn require_over(actor: &Actor, perm: Perm, project: Option<Uuid>) -> AppResult<()> {
-    match project {
-        Some(p) => actor.require_project(perm, p),
-        None => match actor.projects(perm)? {
-            ProjectFilter::All => Ok(()),
-            ProjectFilter::Only(_) => Err(AppError::forbidden()),
-        },
-    }
-}
-
 // ---- the bank ------------------------------------------------------------------------------
 
 pub struct QuestionInput {
@@ -62,7 +51,7 @@ pub struct QuestionInput {
 /// question of a topic; true/false questions have the options
 /// 正确 and 错误 unless others are given.
 pub async fn save_question(state: &AppState, actor: &Actor, retry: &Retry, i: QuestionInput) -> AppResult<Uuid> {
-    require_over(actor, Perm::TrainingWrite, None)?;
+    actor.require_over(Perm::TrainingWrite, None)?;
     let before = match i.id {
         Some(id) => {
             Some(repo::question(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("question"))?)
@@ -169,13 +158,13 @@ pub async fn questions(
     after: Option<Uuid>,
     limit: usize,
 ) -> AppResult<Vec<Question>> {
-    require_over(actor, Perm::TrainingWrite, None)?;
+    actor.require_over(Perm::TrainingWrite, None)?;
     let topic = topic.map(str::trim).filter(|t| !t.is_empty());
     Ok(repo::questions(&state.db, actor.company_id, topic, archived, after, limit as i64).await?)
 }
 
 pub async fn question(state: &AppState, actor: &Actor, id: Uuid) -> AppResult<Question> {
-    require_over(actor, Perm::TrainingWrite, None)?;
+    actor.require_over(Perm::TrainingWrite, None)?;
     repo::question(&state.db, actor.company_id, id).await?.ok_or(AppError::not_found("question"))
 }
 
@@ -208,7 +197,7 @@ pub async fn create_exam(state: &AppState, actor: &Actor, retry: &Retry, i: Exam
     if let Some(p) = i.project_id {
         crate::org::company::service::project_of_company(state, actor.company_id, p).await?;
     }
-    require_over(actor, Perm::TrainingWrite, i.project_id)?;
+    actor.require_over(Perm::TrainingWrite, i.project_id)?;
     let mut candidates = i.candidates.clone();
     candidates.sort();
     candidates.dedup();
@@ -689,18 +678,15 @@ pub struct PracticalInput {
 /// 实操考核 (`training:write` over the project, or the company): a trainer's score; the
 /// employee is told.
 pub async fn score_practical(state: &AppState, actor: &Actor, retry: &Retry, i: PracticalInput) -> AppResult<Uuid> {
-    if let Some(p) = i.project_id {
-        crate::org::company::service::project_of_company(state, actor.company_id, p).await?;
-    }
-    // the permission first: nothing about the employee is told to one without it
-    require_over(actor, Perm::TrainingWrite, i.project_id)?;
+    // the permission first (another company's project is not found): nothing about the
+    // employee is told to one without it
+    actor.require_over(Perm::TrainingWrite, i.project_id)?;
     own_staff(state, actor, i.user_id).await?;
     if let Some(p) = i.project_id
         && crate::people::staff::service::projects_of(state, i.user_id).await?.is_some_and(|ps| !ps.contains(&p))
     {
         return Err(invalid("userId", "该员工不在此项目工作", "The employee does not work in this project"));
     }
-    require_over(actor, Perm::TrainingWrite, i.project_id)?;
     let title = types::text("title", &i.title, 50)?;
     if i.score.is_sign_negative() || i.score > Decimal::from(100) || i.score.scale() > 2 {
         return Err(invalid(
