@@ -1,4 +1,5 @@
-//! `wuye`: serve | migrate | seed-demo | bootstrap | simulate-devices | export-schema
+//! `wuye`: serve | migrate | seed-demo | bootstrap | simulate-devices | export-schema (with the
+//! persisted-operation manifests)
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,6 +139,20 @@ fn export_schema(out: &std::path::Path) -> std::io::Result<()> {
     }
     std::fs::write(out, wuye_api::http::sdl())?;
     println!("wrote {}", out.display());
+    // beside the schema: the apps' operations, and their persisted-operation manifests
+    let dir = out.parent().unwrap_or(std::path::Path::new("."));
+    let ops = dir.join("operations");
+    if ops.is_dir() {
+        std::fs::create_dir_all(dir.join("persisted"))?;
+        for (file, _, folders) in wuye_api::http::persisted::MANIFESTS {
+            let manifest = wuye_api::http::persisted::build_manifest(&ops, folders).map_err(std::io::Error::other)?;
+            let path = dir.join("persisted").join(format!("{file}.json"));
+            let mut json = serde_json::to_string_pretty(&manifest).map_err(std::io::Error::other)?;
+            json.push('\n');
+            std::fs::write(&path, json)?;
+            println!("wrote {} ({} operations)", path.display(), manifest.operations.len());
+        }
+    }
     Ok(())
 }
 

@@ -129,6 +129,7 @@ async fn sessions(s: &TestServer, n: usize) -> Vec<String> {
                     captcha_id: None,
                     captcha_answer: None,
                     ip: &ip,
+                    client: None,
                 };
                 wuye_api::auth::service::sign_in(&st, input).await.unwrap().access_token
             }));

@@ -13,7 +13,7 @@ const ENDPOINT = '/graphql';
 const WS = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql/ws`;
 
 const SIGN_IN = `mutation PlaygroundSignIn($login: String!, $password: String!, $captchaId: String, $captchaAnswer: String) {
-  signIn(input: {login: $login, password: $password, captchaId: $captchaId, captchaAnswer: $captchaAnswer}) {
+  signIn(input: {login: $login, password: $password, captchaId: $captchaId, captchaAnswer: $captchaAnswer, client: PLAYGROUND}) {
     accessToken refreshToken expiresIn mustChangePassword user { name username }
   }
 }`;

@@ -61,6 +61,19 @@ pub struct RequestCaptchaInput {
     pub client_mutation_id: Option<String>,
 }
 
+/// 客户端 the app a session is opened in. In production the owner and staff apps may send
+/// only the operations of their manifest (`schema/persisted/`); the playground may send any.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::kit::gql::ClientApp")]
+pub enum ClientApp {
+    /// the owner app (owner accounts)
+    Owner,
+    /// the staff app (staff accounts)
+    Staff,
+    /// the managers' GraphQL playground (staff accounts; ad-hoc queries need `schema:read`)
+    Playground,
+}
+
 /// Password sign-in.
 #[derive(InputObject)]
 pub struct SignInInput {
@@ -74,6 +87,9 @@ pub struct SignInInput {
     pub captcha_id: Option<String>,
     /// after `captchaRequired`: what the image shows
     pub captcha_answer: Option<String>,
+    /// the app the session is for; by default the account's own (owners: OWNER, staff: STAFF).
+    /// Managers signing in to the playground ask for PLAYGROUND.
+    pub client: Option<ClientApp>,
     /// echoed in the payload
     pub client_mutation_id: Option<String>,
 }
@@ -160,6 +176,8 @@ pub struct SignInWithSmsCodeInput {
     pub code: String,
     /// required when the phone has accounts at several companies
     pub company_id: Option<ID>,
+    /// the app the session is for; by default the account's own
+    pub client: Option<ClientApp>,
     /// echoed in the payload
     pub client_mutation_id: Option<String>,
 }
@@ -282,6 +300,7 @@ impl AuthMutation {
                 captcha_id: input.captcha_id.as_deref(),
                 captcha_answer: input.captcha_answer.as_deref(),
                 ip: &ctx.meta().ip,
+                client: input.client.map(Into::into),
             },
         )
         .await?;
@@ -312,9 +331,15 @@ impl AuthMutation {
     ) -> async_graphql::Result<AuthPayload> {
         spend_expensive(ctx)?;
         let actor = ctx.actor()?;
-        let pair =
-            service::change_password(ctx.state(), &actor, &ctx.meta().ip, &input.old_password, &input.new_password)
-                .await?;
+        let pair = service::change_password(
+            ctx.state(),
+            &actor,
+            &ctx.meta().ip,
+            ctx.meta().app,
+            &input.old_password,
+            &input.new_password,
+        )
+        .await?;
         payload(ctx, input.client_mutation_id, pair).await
     }
 
@@ -346,7 +371,9 @@ impl AuthMutation {
     ) -> async_graphql::Result<AuthPayload> {
         spend_expensive(ctx)?;
         let company = parse_opt_id("companyId", input.company_id.as_ref())?;
-        let pair = service::sign_in_with_code(ctx.state(), &input.phone, &input.code, company).await?;
+        let pair =
+            service::sign_in_with_code(ctx.state(), &input.phone, &input.code, company, input.client.map(Into::into))
+                .await?;
         payload(ctx, input.client_mutation_id, pair).await
     }
 

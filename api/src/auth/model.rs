@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::kit::gql::ClientApp;
 use crate::rbac::model::AccountStatus;
 
 /// Claims of the access token (JWT HS256, 15 minutes).
@@ -18,6 +19,9 @@ pub struct Claims {
     pub cid: Uuid,
     pub iat: i64,
     pub exp: i64,
+    /// the app the session was opened in (tokens issued before apps were told apart have none)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<ClientApp>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +44,7 @@ pub struct Credentials {
     pub must_change_password: bool,
     pub tokens_valid_after: Option<DateTime<Utc>>,
     pub sessions_valid_after: Option<DateTime<Utc>>,
+    pub is_staff: bool,
 }
 
 /// A stored refresh token (its SHA-256), one link of a rotation family.
@@ -51,6 +56,7 @@ pub struct RefreshRow {
     pub created_at: DateTime<Utc>,
     pub used: bool,
     pub revoked: bool,
+    pub app: ClientApp,
 }
 
 /// What an SMS code may be used for; a code for one purpose is useless for another.

@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::model::{Credentials, RefreshRow};
+use crate::kit::gql::ClientApp;
 use crate::rbac::model::AccountStatus;
 
 /// Accounts a sign-in name may mean: a username (unique on the server) or a phone (one
@@ -17,7 +18,9 @@ pub async fn credentials_by_login(
     sqlx::query_as!(
         Credentials,
         r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
-                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after
+                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after,
+                  (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
            FROM users u JOIN companies c ON c.id = u.company_id
            WHERE (u.username = lower($1) OR u.phone = $1) AND ($2::uuid IS NULL OR u.company_id = $2)
            ORDER BY u.id LIMIT 10"#,
@@ -32,7 +35,9 @@ pub async fn credentials_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Resul
     sqlx::query_as!(
         Credentials,
         r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
-                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after
+                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after,
+                  (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
            FROM users u JOIN companies c ON c.id = u.company_id WHERE u.id = $1"#,
         id
     )
@@ -47,7 +52,9 @@ pub async fn credentials_for_refresh(db: &mut PgConnection, id: Uuid) -> sqlx::R
     sqlx::query_as!(
         Credentials,
         r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
-                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after
+                  u.must_change_password, u.tokens_valid_after, u.sessions_valid_after,
+                  (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
            FROM users u JOIN companies c ON c.id = u.company_id WHERE u.id = $1 FOR SHARE OF u"#,
         id
     )
@@ -92,16 +99,18 @@ pub async fn insert_refresh(
     token_hash: &[u8],
     created_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
+    app: ClientApp,
 ) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO refresh_tokens (id, user_id, family_id, token_hash, created_at, expires_at, app)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         Uuid::now_v7(),
         user_id,
         family_id,
         token_hash,
         created_at,
-        expires_at
+        expires_at,
+        app.as_str()
     )
     .execute(db)
     .await?;
@@ -113,7 +122,7 @@ pub async fn refresh_for_update(db: &mut PgConnection, token_hash: &[u8]) -> sql
     sqlx::query_as!(
         RefreshRow,
         r#"SELECT user_id, family_id, expires_at, created_at, used_at IS NOT NULL AS "used!",
-                  revoked_at IS NOT NULL AS "revoked!"
+                  revoked_at IS NOT NULL AS "revoked!", app AS "app: ClientApp"
            FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE"#,
         token_hash
     )

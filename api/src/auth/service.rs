@@ -14,6 +14,7 @@ use super::repo;
 use crate::kit::audit;
 use crate::kit::crypto::{random_token, sha256};
 use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::gql::ClientApp;
 use crate::kit::idempotency::Retry;
 use crate::kit::state::AppState;
 use crate::kit::types::{NewPassword, Phone};
@@ -59,6 +60,7 @@ async fn issue_tokens(
     user: &Credentials,
     family: Option<Uuid>,
     not_before: Option<DateTime<Utc>>,
+    app: ClientApp,
 ) -> AppResult<TokenPair> {
     let now = state.clock.now();
     let a = &state.config.auth;
@@ -71,13 +73,14 @@ async fn issue_tokens(
         cid: user.company_id,
         iat,
         exp: iat + ttl as i64,
+        app: Some(app),
     };
     let access_token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &state.keys.jwt_encoding)
         .map_err(AppError::internal)?;
     let refresh_token = random_token();
     let expires = now + TimeDelta::days(a.refresh_token_ttl_days as i64);
     let family = family.unwrap_or_else(Uuid::now_v7);
-    repo::insert_refresh(tx, user.id, family, &sha256(&refresh_token), now, expires).await?;
+    repo::insert_refresh(tx, user.id, family, &sha256(&refresh_token), now, expires, app).await?;
     repo::touch_sign_in(tx, user.id, now).await?;
     Ok(TokenPair {
         user_id: user.id,
@@ -88,9 +91,30 @@ async fn issue_tokens(
     })
 }
 
-async fn start_session(state: &AppState, user: &Credentials) -> AppResult<TokenPair> {
+/// The app a new session is for: what the client asked for, if the account may use it.
+/// Owners use the owner app; staff use the staff app or, when asked, the playground.
+fn app_for(user: &Credentials, wanted: Option<ClientApp>) -> AppResult<ClientApp> {
+    match (wanted, user.is_staff) {
+        (None, true) => Ok(ClientApp::Staff),
+        (None, false) => Ok(ClientApp::Owner),
+        (Some(app @ ClientApp::Owner), false) | (Some(app @ (ClientApp::Staff | ClientApp::Playground)), true) => {
+            Ok(app)
+        }
+        (Some(ClientApp::Owner), true) => Err(AppError::validation(
+            "client",
+            Msg::new("员工账号请使用员工App登录", "Staff accounts sign in with the staff app"),
+        )),
+        (Some(_), false) => Err(AppError::validation(
+            "client",
+            Msg::new("业主账号请使用业主App登录", "Owner accounts sign in with the owner app"),
+        )),
+    }
+}
+
+async fn start_session(state: &AppState, user: &Credentials, wanted: Option<ClientApp>) -> AppResult<TokenPair> {
+    let app = app_for(user, wanted)?;
     let mut tx = state.db.begin().await?;
-    let pair = issue_tokens(state, &mut tx, user, None, None).await?;
+    let pair = issue_tokens(state, &mut tx, user, None, None, app).await?;
     tx.commit().await?;
     Ok(pair)
 }
@@ -120,7 +144,7 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<TokenPair> {
         return Err(invalid_token());
     }
     repo::mark_used(&mut tx, &hash, now).await?;
-    let pair = issue_tokens(state, &mut tx, &user, Some(row.family_id), None).await?;
+    let pair = issue_tokens(state, &mut tx, &user, Some(row.family_id), None, row.app).await?;
     tx.commit().await?;
     Ok(pair)
 }
@@ -166,6 +190,8 @@ pub struct SignIn<'a> {
     pub captcha_id: Option<&'a str>,
     pub captcha_answer: Option<&'a str>,
     pub ip: &'a str,
+    /// the app the session is for (by default the account's own)
+    pub client: Option<ClientApp>,
 }
 
 /// What a typed login means: a mainland phone however written (+86, spaces, dashes)
@@ -332,12 +358,20 @@ pub async fn sign_in(state: &AppState, input: SignIn<'_>) -> AppResult<TokenPair
         });
     }
     succeeded(state, &ident, input.ip, sole_account).await?;
-    start_session(state, &user).await
+    start_session(state, &user, input.client).await
 }
 
 /// Ends every other session of the user and returns a fresh one. A wrong current password
 /// counts towards the lockout like a failed sign-in.
-pub async fn change_password(state: &AppState, actor: &Actor, ip: &str, old: &str, new: &str) -> AppResult<TokenPair> {
+/// `app`: the app of the session the change is made in; the new session is for it too.
+pub async fn change_password(
+    state: &AppState,
+    actor: &Actor,
+    ip: &str,
+    app: Option<ClientApp>,
+    old: &str,
+    new: &str,
+) -> AppResult<TokenPair> {
     let new = NewPassword::parse("newPassword", new)?;
     if old == new.expose() {
         return Err(AppError::validation(
@@ -346,6 +380,7 @@ pub async fn change_password(state: &AppState, actor: &Actor, ip: &str, old: &st
         ));
     }
     let user = repo::credentials_by_id(&state.db, actor.user_id).await?.ok_or_else(invalid_token)?;
+    let app = app_for(&user, app)?;
     // the account signs in by username and by phone: a wrong current password counts
     // against both, like a failed sign-in
     let idents: Vec<String> =
@@ -384,7 +419,7 @@ pub async fn change_password(state: &AppState, actor: &Actor, ip: &str, old: &st
     )
     .await?;
     let user = Credentials { must_change_password: false, ..user };
-    let pair = issue_tokens(state, &mut tx, &user, None, Some(ended)).await?;
+    let pair = issue_tokens(state, &mut tx, &user, None, Some(ended), app).await?;
     tx.commit().await?;
     account_changed(state, user.id, EVENT_SESSION_REVOKED).await;
     Ok(pair)
@@ -589,10 +624,11 @@ pub async fn sign_in_with_code(
     phone: &str,
     code: &str,
     company_id: Option<Uuid>,
+    client: Option<ClientApp>,
 ) -> AppResult<TokenPair> {
     let phone = Phone::parse("phone", phone)?;
     match account_by_code(state, CodePurpose::SignIn, &phone, code, company_id).await? {
-        Some(u) => start_session(state, &u).await,
+        Some(u) => start_session(state, &u, client).await,
         None => Err(invalid_credentials()),
     }
 }
@@ -620,7 +656,7 @@ pub async fn activate_owner(
         return Err(nothing_to_activate());
     }
     let user = Credentials { status: AccountStatus::Active, must_change_password: false, ..user };
-    let pair = issue_tokens(state, &mut tx, &user, None, None).await?;
+    let pair = issue_tokens(state, &mut tx, &user, None, None, ClientApp::Owner).await?;
     tx.commit().await?;
     Ok(pair)
 }

@@ -5,23 +5,28 @@ use std::net::{IpAddr, SocketAddr};
 use axum::http::HeaderMap;
 
 use crate::kit::error::{AppError, AppResult};
+use crate::kit::gql::ClientApp;
 use crate::kit::state::AppState;
 use crate::rbac::graphql::Caller;
 
-/// Verifies a bearer token and loads its actor. A bad token is remembered in the `Caller`,
-/// not fatal; only an unreachable database or Redis is an error here.
-pub async fn authenticate(state: &AppState, token: Option<&str>) -> AppResult<Caller> {
+/// Verifies a bearer token and loads its actor, with the app the token was issued to (for
+/// tokens from before apps were told apart: the account's own). A bad token is remembered
+/// in the `Caller`, not fatal; only an unreachable database or Redis is an error here.
+pub async fn authenticate(state: &AppState, token: Option<&str>) -> AppResult<(Caller, Option<ClientApp>)> {
     let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(Caller(Ok(None)));
+        return Ok((Caller(Ok(None)), None));
     };
     let claims = match crate::auth::service::verify_access_token(state, token) {
         Ok(c) => c,
-        Err(AppError::Unauthenticated { reason, msg }) => return Ok(Caller(Err((reason, msg)))),
+        Err(AppError::Unauthenticated { reason, msg }) => return Ok((Caller(Err((reason, msg))), None)),
         Err(e) => return Err(e),
     };
     match crate::rbac::service::load_actor(state, claims.sub, claims.cid, claims.iat).await {
-        Ok(a) => Ok(Caller(Ok(Some(a)))),
-        Err(AppError::Unauthenticated { reason, msg }) => Ok(Caller(Err((reason, msg)))),
+        Ok(a) => {
+            let own = if a.is_staff() { ClientApp::Staff } else { ClientApp::Owner };
+            Ok((Caller(Ok(Some(a))), Some(claims.app.unwrap_or(own))))
+        }
+        Err(AppError::Unauthenticated { reason, msg }) => Ok((Caller(Err((reason, msg))), None)),
         Err(e) => Err(e),
     }
 }

@@ -102,10 +102,21 @@ pub async fn post(
         metrics::counter!("graphql_rejected_total", "reason" => "control_characters").increment(1);
         return error_response(StatusCode::OK, e, locale);
     }
-    let caller = match authenticate(&state, bearer(&headers)).await {
+    let (caller, app) = match authenticate(&state, bearer(&headers)).await {
         Ok(a) => a,
         Err(e) => return error_response(StatusCode::SERVICE_UNAVAILABLE, e, locale),
     };
+    // operations named by hash filled in, manifest documents parsed once, and what an
+    // app's token may not send refused
+    let mut batch = batch;
+    let persisted = match &mut batch {
+        BatchRequest::Single(r) => schema.persisted.prepare(r, &caller, app),
+        BatchRequest::Batch(v) => v.iter_mut().try_for_each(|r| schema.persisted.prepare(r, &caller, app)),
+    };
+    if let Err(e) = persisted {
+        metrics::counter!("graphql_rejected_total", "reason" => "persisted_query").increment(1);
+        return error_response(StatusCode::OK, e, locale);
+    }
     // the schema is documentation for staff: in development anyone may read it, in
     // production staff who hold `schema:read`, never anonymous callers
     let dev = state.config.is_development();
@@ -115,7 +126,7 @@ pub async fn post(
         None => "-".into(),
     };
     let request_id = request_id.map(|Extension(r)| r.0).unwrap_or_default();
-    let meta = RequestMeta { locale, ip: client_ip(&state, &headers, peer), request_id };
+    let meta = RequestMeta { locale, ip: client_ip(&state, &headers, peer), request_id, app };
     let op = match &batch {
         BatchRequest::Single(r) => op_label(r.operation_name.as_deref()),
         BatchRequest::Batch(_) => "batch".into(),

@@ -9,6 +9,7 @@ mod input;
 pub mod localize;
 pub mod metrics;
 mod pay;
+pub mod persisted;
 mod playground;
 pub mod schema;
 mod terminals;

@@ -10,6 +10,7 @@ use async_graphql::{
 };
 
 use super::localize::LocalizeSubscriptions;
+use super::persisted::Persisted;
 use super::ws::WsSession;
 use crate::kit::error::Locale;
 use crate::kit::gql::StateExt;
@@ -110,6 +111,8 @@ pub struct Schemas {
     /// introspection query that GraphiQL and schema tools send nests deeper than data
     /// queries may, so its depth is counted apart
     pub introspection: AppSchema,
+    /// the apps' operations, parsed once (`persisted.rs`)
+    pub persisted: Arc<Persisted>,
 }
 
 /// How deep an introspection query may nest (the standard one needs 13).
@@ -128,11 +131,12 @@ pub fn build(state: AppState) -> Schemas {
         .limit_depth(INTROSPECTION_DEPTH)
         .limit_complexity(limits.max_complexity)
         .finish();
+    let persisted = Arc::new(Persisted::embedded(state.config.persisted_only()));
     let ws = base()
         .extension(LocalizeSubscriptions)
-        .extension(WsLimits { timeout: Duration::from_secs(limits.request_timeout_secs) })
+        .extension(WsLimits { timeout: Duration::from_secs(limits.request_timeout_secs), persisted: persisted.clone() })
         .finish();
-    Schemas { http: base().finish(), ws, introspection }
+    Schemas { http: base().finish(), ws, introspection, persisted }
 }
 
 /// The schema as SDL, for `wuye export-schema` and the drift test.
@@ -174,11 +178,12 @@ pub struct Introspection(pub bool);
 /// introspection policy and the request timeout.
 pub struct WsLimits {
     timeout: Duration,
+    persisted: Arc<Persisted>,
 }
 
 impl ExtensionFactory for WsLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(WsLimits { timeout: self.timeout })
+        Arc::new(WsLimits { timeout: self.timeout, persisted: self.persisted.clone() })
     }
 }
 
@@ -196,6 +201,7 @@ impl Extension for WsLimits {
             return Err(err);
         }
         // the actor as it is now: roles revoked since `connection_init` no longer count
+        let mut fresh = None;
         if let (Some(session), Some(state)) = (ctx.data_opt::<WsSession>(), ctx.data_opt::<AppState>())
             && let Some(s) = session.get()
         {
@@ -208,7 +214,16 @@ impl Extension for WsLimits {
                     return Err(err);
                 }
             };
+            fresh = Some(caller.clone());
             request.data.insert(caller);
+        }
+        let app = ctx.data_opt::<crate::kit::gql::RequestMeta>().and_then(|m| m.app);
+        if let Some(caller) = fresh.as_ref().or_else(|| ctx.data_opt::<Caller>())
+            && let Err(e) = self.persisted.prepare(&mut request, caller, app)
+        {
+            let mut err = ServerError::new(e.to_string(), None);
+            err.source = Some(Arc::new(e));
+            return Err(err);
         }
         let allowed = ctx.data_opt::<Introspection>().is_some_and(|i| i.0);
         next.run(ctx, if allowed { request } else { request.disable_introspection() }).await

@@ -64,7 +64,7 @@ pub async fn upload_material(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_owned);
     let actor = match super::auth::authenticate(&state, token.as_deref()).await {
-        Ok(c) => match c.actor() {
+        Ok((c, _)) => match c.actor() {
             Some(a) => a.clone(),
             None => return refused(&AppError::unauthenticated(), &parts.headers),
         },

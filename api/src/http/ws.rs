@@ -110,7 +110,7 @@ pub async fn upgrade(
                 .on_connection_init(move |payload: serde_json::Value| async move {
                     let state = init_state;
                     let token = bearer(&payload);
-                    let caller = authenticate(&state, token.as_deref())
+                    let (caller, app) = authenticate(&state, token.as_deref())
                         .await
                         .map_err(|e| async_graphql::Error::new(e.message(locale)))?;
                     if let Err((_, msg)) = &caller.0 {
@@ -136,7 +136,7 @@ pub async fn upgrade(
                     let introspection = dev || caller.actor().is_some_and(|a| a.is_staff() && a.has(Perm::SchemaRead));
                     let mut data = Data::default();
                     data.insert(caller);
-                    data.insert(RequestMeta { locale, ip, request_id });
+                    data.insert(RequestMeta { locale, ip, request_id, app });
                     data.insert(ExpensiveBudget::new(state.config.limits.max_expensive_per_request));
                     data.insert(Introspection(introspection));
                     data.insert(init_session.clone());

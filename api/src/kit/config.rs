@@ -536,6 +536,9 @@ pub struct Limits {
     pub ws_read_buffer_bytes: usize,
     pub ws_write_buffer_bytes: usize,
     pub ws_max_message_bytes: usize,
+    /// hold tokens of the owner and staff apps to the operations of their manifest
+    /// (`schema/persisted/`); unset: on in production, off in development
+    pub persisted_only: Option<bool>,
 }
 
 impl Default for Config {
@@ -639,6 +642,7 @@ impl Default for Limits {
             ws_read_buffer_bytes: 4096,
             ws_write_buffer_bytes: 4096,
             ws_max_message_bytes: 64 * 1024,
+            persisted_only: None,
         }
     }
 }
@@ -726,6 +730,11 @@ impl Config {
 
     pub fn is_development(&self) -> bool {
         self.env == RunEnv::Development
+    }
+
+    /// Whether app tokens may send only their manifest's operations.
+    pub fn persisted_only(&self) -> bool {
+        self.limits.persisted_only.unwrap_or(!self.is_development())
     }
 }
 

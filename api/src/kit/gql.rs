@@ -24,6 +24,14 @@ pub struct RequestMeta {
     pub ip: String,
     /// `X-Request-Id`, taken from the client or made here
     pub request_id: String,
+    /// the app the caller's token was issued to (none when anonymous)
+    pub app: Option<ClientApp>,
+}
+
+crate::text_enum! {
+    /// Which app a session was opened in. Access tokens carry it; in production the apps
+    /// may send only the operations of their manifest, the playground anything.
+    pub enum ClientApp { Owner = "owner", Staff = "staff", Playground = "playground" }
 }
 
 pub trait StateExt {

@@ -22,6 +22,7 @@ mod operations;
 mod org;
 mod pay;
 mod people;
+mod persisted;
 mod prepaid;
 mod print;
 mod rbac;
