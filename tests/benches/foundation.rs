@@ -4,7 +4,8 @@
 //!   cargo bench -p wuye-tests --bench foundation   (BENCH_SECS=10 per scenario; BENCH_ONLY=houses runs one)
 //!
 //! Prints sign-in throughput, and requests/s with p50/p99 latency of an authenticated
-//! `me` query and of a 20-row houses connection query.
+//! `me` query and of a 20-row houses connection query: sent by the staff app as a persisted
+//! operation (by hash, production rules), and as ad-hoc text from the playground.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -102,14 +103,28 @@ fn main() {
         c.auth.argon2_parallelism = prod.argon2_parallelism;
         c.auth.captcha_after_failures = u32::MAX;
         c.database_max_connections = 16;
+        // as in production: the apps send their manifest's operations by hash
+        c.limits.persisted_only = Some(true);
     }));
     let url = format!("{}/graphql", server.url);
     let client_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let (token, project) = server_rt.block_on(async {
+    // a staff-app token (manifest operations only) and a playground token (ad-hoc queries)
+    let (token, playground, project) = server_rt.block_on(async {
         let token = server.sign_in("admin").await;
-        let d = server.ok(Some(&token), "{ projects(search: \"JCHY\") { edges { node { id } } } }", json!({})).await;
-        (token, d["projects"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned())
+        let q = "mutation($l: String!, $p: String!) { signIn(input: {login: $l, password: $p, client: PLAYGROUND}) { accessToken } }";
+        let d = server.ok(None, q, json!({ "l": "admin", "p": PASSWORD })).await;
+        let playground = d["signIn"]["accessToken"].as_str().unwrap().to_owned();
+        let d = server.ok(Some(&playground), "{ projects(search: \"JCHY\") { edges { node { id } } } }", json!({})).await;
+        (token, playground, d["projects"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned())
     });
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/persisted/staff.json")).unwrap(),
+    )
+    .unwrap();
+    let houses_hash = manifest["operations"].as_array().unwrap().iter().find(|o| o["name"] == "Houses").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     println!(
         "\nwuye foundation benchmark: {} s per scenario, {} cores",
@@ -127,11 +142,17 @@ fn main() {
         "variables": {"p": project},
         "operationName": "Houses"
     });
+    // the staff app's `Houses` by hash: the same fields as the ad-hoc text above
+    let houses_by_hash = json!({
+        "variables": {"projectId": project, "first": 20},
+        "extensions": {"persistedQuery": {"version": 1, "sha256Hash": houses_hash}}
+    });
     for (name, conc, tok, body) in [
         ("signIn (password, argon2id)", 4, None, sign_in),
-        ("me (authenticated)", 32, Some(token.clone()), me),
-        ("houses, 20-row connection", 32, Some(token.clone()), houses.clone()),
-        ("houses, 20-row connection", 8, Some(token.clone()), houses),
+        ("me (authenticated)", 32, Some(playground.clone()), me),
+        ("houses, 20 rows, by hash (app)", 32, Some(token.clone()), houses_by_hash.clone()),
+        ("houses, 20 rows, by hash (app)", 8, Some(token.clone()), houses_by_hash),
+        ("houses, 20 rows, ad-hoc text", 32, Some(playground.clone()), houses),
     ] {
         if std::env::var("BENCH_ONLY").is_ok_and(|only| !name.starts_with(only.as_str())) {
             continue;

@@ -171,6 +171,7 @@ impl App {
         let storage = Arc::new(Storage::local(&config.storage_dir));
         let parts = Parts::default()
             .with(ActorCache::default())
+            .with(crate::org::estate::service::HousePages::default())
             .with(Senders { sms, push })
             .with(crate::iot::telemetry::service::IotCache::default())
             .with(crate::iot::broker::dynsec::Dynsec::default())
@@ -231,6 +232,7 @@ impl App {
         let bus = self.state.events.clone();
         let bus_task = tokio::spawn(bus.run(self.redis_client.clone(), shutdown.clone()));
         tokio::spawn(crate::rbac::service::follow_account_events(self.state.clone(), shutdown.clone()));
+        tokio::spawn(crate::org::estate::service::follow_house_events(self.state.clone(), shutdown.clone()));
         tokio::spawn(crate::http::ws::follow_sessions(self.state.clone(), shutdown.clone()));
         tokio::spawn(crate::iot::telemetry::service::follow_ledger(self.state.clone(), shutdown.clone()));
         let dispatcher = self

@@ -41,6 +41,17 @@ impl EventBus {
         let _ = rx.wait_for(|live| *live).await;
     }
 
+    /// Whether this replica's Redis subscription is live now.
+    pub fn is_live(&self) -> bool {
+        *self.listening.borrow()
+    }
+
+    /// Changes of `is_live`: a cache kept honest by events must forget what it holds when
+    /// the subscription drops (events may be missed until it is back).
+    pub fn liveness(&self) -> watch::Receiver<bool> {
+        self.listening.subscribe()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }

@@ -343,3 +343,44 @@ async fn owner_search_takes_wildcards_literally() {
     let d = s.ok(Some(&admin), "{ projects(search: \"%\") { edges { node { id } } } }", json!({})).await;
     assert_eq!(d["projects"]["edges"], json!([]));
 }
+
+/// Pages of `houses` are cached per replica; a change made on any replica shows on every
+/// replica's next page: at once where it was made, on the event (well before the cache's
+/// 10 s lifetime) elsewhere.
+#[tokio::test]
+async fn house_pages_follow_changes_on_every_replica() {
+    let a = TestServer::seeded().await;
+    let b = a.replica().await;
+    b.state.events.ready().await;
+    a.state.events.ready().await;
+    let q = "{ houses(first: 5) { edges { node { id roomNo } } } }";
+    let admin_a = a.sign_in("admin").await;
+    let admin_b = b.sign_in("admin").await;
+    let first = a.ok(Some(&admin_a), q, json!({})).await;
+    let id = first["houses"]["edges"][0]["node"]["id"].as_str().unwrap().to_owned();
+    // both replicas hold the page now
+    assert_eq!(b.ok(Some(&admin_b), q, json!({})).await, first);
+    let update =
+        "mutation($id: ID!, $room: String) { updateHouse(input: {houseId: $id, roomNo: $room}) { house { id } } }";
+    // changed on A: A's next page has it at once
+    a.ok(Some(&admin_a), update, json!({ "id": id, "room": "9901" })).await;
+    assert_eq!(room_on(&a, &admin_a).await, "9901");
+    // ... and B's within a second or two (the event crosses Redis)
+    let started = std::time::Instant::now();
+    while room_on(&b, &admin_b).await != "9901" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "replica B still serves the old page");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // changed on B: A follows
+    b.ok(Some(&admin_b), update, json!({ "id": id, "room": "9902" })).await;
+    let started = std::time::Instant::now();
+    while room_on(&a, &admin_a).await != "9902" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "replica A still serves the old page");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+async fn room_on(s: &TestServer, token: &str) -> serde_json::Value {
+    let q = "{ houses(first: 5) { edges { node { id roomNo } } } }";
+    s.ok(Some(token), q, json!({})).await["houses"]["edges"][0]["node"]["roomNo"].clone()
+}

@@ -423,6 +423,7 @@ pub async fn import_houses(
     )
     .await?;
     tx.commit(&summary).await?;
+    super::service::houses_changed(state, actor.company_id).await;
     for user in existing_accounts {
         crate::rbac::service::account_changed(state, user, crate::rbac::service::EVENT_PERMISSIONS_CHANGED).await;
     }

@@ -167,6 +167,7 @@ pub async fn get_house(db: impl PgExecutor<'_>, company_id: Uuid, id: Uuid) -> s
     .await
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HouseFilter {
     pub projects: Option<Vec<Uuid>>,
     pub project_id: Option<Uuid>,

@@ -2,6 +2,10 @@
 //! permission reaches, and which houses of a person the caller may see. Projects and
 //! their scope come from `company`, people and their links from `owners`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -9,6 +13,7 @@ use super::model::{Building, House, HouseStatus, HouseUsage, ParkingSpace, Parki
 use super::repo::{self, HouseFilter, NewHouse};
 use crate::kit::audit;
 use crate::kit::error::{AppError, AppResult, Msg};
+use crate::kit::events::Event;
 use crate::kit::idempotency::Retry;
 use crate::kit::state::AppState;
 use crate::kit::types;
@@ -284,6 +289,7 @@ pub async fn create_house(
     )
     .await?;
     tx.commit(&h.id).await?;
+    houses_changed(state, actor.company_id).await;
     Ok(h.id)
 }
 
@@ -310,6 +316,7 @@ pub async fn update_house(
     audit::record(&mut tx, state.clock.now(), actor, "house.update", "house", Some(h.id), serde_json::json!({}))
         .await?;
     tx.commit(&h.id).await?;
+    houses_changed(state, actor.company_id).await;
     Ok(h.id)
 }
 
@@ -371,7 +378,121 @@ pub async fn houses(
         status: q.status,
         search: types::like_term(q.search.as_deref()),
     };
-    Ok(repo::list_houses(&state.db, actor.company_id, &f, after, limit as i64).await?)
+    // pages are cached per replica while the event bus that invalidates them is live
+    let pages = state.part::<HousePages>().ok().filter(|_| state.events.is_live());
+    let key = (actor.company_id, f, after, limit);
+    if let Some(rows) = pages.and_then(|p| p.get(&key)) {
+        return Ok(rows.as_ref().clone());
+    }
+    let generation = pages.map(|p| p.generation());
+    let rows = repo::list_houses(&state.db, actor.company_id, &key.1, after, limit as i64).await?;
+    if let (Some(p), Some(g)) = (pages, generation) {
+        p.put(key, g, Arc::new(rows.clone()));
+    }
+    Ok(rows)
+}
+
+// ---- the houses page cache -------------------------------------------------------------
+
+type PageKey = (Uuid, HouseFilter, Option<Uuid>, usize);
+
+/// Pages of the `houses` list, cached per replica for a few seconds: the staff apps and
+/// the playground page through the same houses again and again. Every change to a house
+/// drops the company's pages here and, through the event bus, on every replica; a page
+/// read while a change commits is not kept (the generation moved), and nothing is cached
+/// while the bus is down.
+#[derive(Default)]
+pub struct HousePages(RwLock<PagesInner>);
+
+#[derive(Default)]
+struct PagesInner {
+    pages: HashMap<PageKey, (Instant, Arc<Vec<House>>)>,
+    generation: u64,
+}
+
+const PAGE_TTL: Duration = Duration::from_secs(10);
+const PAGES_MAX: usize = 10_000;
+
+impl HousePages {
+    fn get(&self, key: &PageKey) -> Option<Arc<Vec<House>>> {
+        let inner = self.0.read().ok()?;
+        inner.pages.get(key).filter(|(at, _)| at.elapsed() < PAGE_TTL).map(|(_, rows)| rows.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.0.read().map(|i| i.generation).unwrap_or(0)
+    }
+
+    fn put(&self, key: PageKey, generation: u64, rows: Arc<Vec<House>>) {
+        if let Ok(mut inner) = self.0.write()
+            && inner.generation == generation
+        {
+            if inner.pages.len() >= PAGES_MAX {
+                inner.pages.clear();
+            }
+            inner.pages.insert(key, (Instant::now(), rows));
+        }
+    }
+
+    fn forget(&self, company_id: Option<Uuid>) {
+        if let Ok(mut inner) = self.0.write() {
+            inner.generation += 1;
+            match company_id {
+                Some(c) => inner.pages.retain(|k, _| k.0 != c),
+                None => inner.pages.clear(),
+            }
+        }
+    }
+}
+
+pub const EVENT_HOUSES_CHANGED: &str = "HOUSES_CHANGED";
+
+/// Houses of a company changed (created, edited, linked or unlinked): call after the
+/// commit. This replica forgets the company's pages at once, the others on the event.
+pub async fn houses_changed(state: &AppState, company_id: Uuid) {
+    if let Ok(p) = state.part::<HousePages>() {
+        p.forget(Some(company_id));
+    }
+    let ev = Event {
+        user_id: None,
+        kind: EVENT_HOUSES_CHANGED.to_owned(),
+        payload: serde_json::json!({ "companyId": company_id }),
+    };
+    if let Err(e) = state.events.publish(&ev).await {
+        tracing::warn!(error = %e, "houses event not published");
+    }
+}
+
+/// Keeps this replica's house pages honest: changes made on any replica drop them, and so
+/// does any gap in the event bus.
+pub async fn follow_house_events(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut rx = state.events.subscribe();
+    let mut live = state.events.liveness();
+    let forget = |company: Option<Uuid>| {
+        if let Ok(p) = state.part::<HousePages>() {
+            p.forget(company);
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            changed = live.changed() => match changed {
+                Ok(()) => forget(None),
+                Err(_) => return,
+            },
+            ev = rx.recv() => match ev {
+                Ok(ev) if ev.kind == EVENT_HOUSES_CHANGED => {
+                    match ev.payload["companyId"].as_str().and_then(|s| Uuid::parse_str(s).ok()) {
+                        Some(c) => forget(Some(c)),
+                        None => forget(None),
+                    }
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => forget(None),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
 }
 
 /// 我的房屋: the houses the caller's own owner record is linked to.

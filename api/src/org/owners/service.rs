@@ -289,6 +289,7 @@ pub async fn register_owner(state: &AppState, actor: &Actor, retry: &Retry, inpu
     )
     .await?;
     tx.commit(&id).await?;
+    crate::org::estate::service::houses_changed(state, actor.company_id).await;
     if let Some(user) = existing_account {
         crate::rbac::service::account_changed(state, user, crate::rbac::service::EVENT_PERMISSIONS_CHANGED).await;
     }
@@ -328,6 +329,7 @@ pub async fn link_house(
     )
     .await?;
     tx.commit(&owner_id).await?;
+    crate::org::estate::service::houses_changed(state, actor.company_id).await;
     Ok(owner_id)
 }
 
@@ -367,6 +369,7 @@ pub async fn unlink_house(
     )
     .await?;
     tx.commit(&owner_id).await?;
+    crate::org::estate::service::houses_changed(state, actor.company_id).await;
     Ok(owner_id)
 }
 
