@@ -161,3 +161,13 @@ fn the_checker_sees_each_kind_of_breach() {
     assert!(violations("org/estate/service.rs", "// crate::iot::x\nuse crate::rbac::model::Perm;\n").is_empty());
     assert!(violations("rbac/service.rs", "use crate::kit::state::AppState;\n").is_empty());
 }
+
+/// The server links the shared rules, never the apps' SDK (UniFFI, SQLite, its clients).
+#[test]
+fn the_server_does_not_link_the_sdk() {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("wuye-validate.workspace"));
+    for sdk in ["wuye-mobile", "uniffi", "rusqlite"] {
+        assert!(!manifest.contains(sdk), "api/Cargo.toml names {sdk}");
+    }
+}

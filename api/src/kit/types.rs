@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use rust_decimal::Decimal;
-use wuye_mobile::ValidationError as V;
+use wuye_validate::ValidationError as V;
 
 use crate::kit::error::{AppError, Msg};
 
@@ -21,7 +21,7 @@ pub struct Phone(String);
 
 impl Phone {
     pub fn parse(field: impl Into<Field>, input: &str) -> Result<Self, AppError> {
-        wuye_mobile::normalize_phone(input.to_owned()).map(Phone).map_err(|_| {
+        wuye_validate::normalize_phone(input).map(Phone).map_err(|_| {
             invalid(field, Msg::new("请输入正确的11位手机号", "Enter a valid 11-digit mainland mobile number"))
         })
     }
@@ -46,7 +46,7 @@ impl std::fmt::Debug for IdCardNumber {
 
 impl IdCardNumber {
     pub fn parse(field: impl Into<Field>, input: &str) -> Result<Self, AppError> {
-        match wuye_mobile::validate_id_card(input.to_owned()) {
+        match wuye_validate::validate_id_card(input) {
             Ok(info) => Ok(IdCardNumber(info.normalized)),
             Err(V::IdCardBirthDate) => Err(invalid(
                 field,
@@ -79,7 +79,7 @@ pub struct CreditCode(String);
 
 impl CreditCode {
     pub fn parse(field: impl Into<Field>, input: &str) -> Result<Self, AppError> {
-        match wuye_mobile::validate_credit_code(input.to_owned()) {
+        match wuye_validate::validate_credit_code(input) {
             Ok(c) => Ok(CreditCode(c)),
             Err(V::CreditCodeChecksum) => Err(invalid(
                 field,

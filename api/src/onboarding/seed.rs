@@ -30,7 +30,7 @@ fn with_check(prefix: &str, chars: &str, valid: impl Fn(String) -> bool) -> Stri
 
 pub fn demo_id_card(i: u32) -> String {
     let prefix = format!("510104{}{:02}{:02}{:03}", 1960 + i % 40, 1 + i % 12, 1 + i % 28, i % 1000);
-    with_check(&prefix, "0123456789X", |s| wuye_mobile::validate_id_card(s).is_ok())
+    with_check(&prefix, "0123456789X", |s| wuye_validate::validate_id_card(&s).is_ok())
 }
 
 pub fn demo_owner_phone(i: u32) -> String {
@@ -38,7 +38,7 @@ pub fn demo_owner_phone(i: u32) -> String {
 }
 
 fn credit_code(prefix: &str) -> String {
-    with_check(prefix, "0123456789ABCDEFGHJKLMNPQRTUWXY", |s| wuye_mobile::validate_credit_code(s).is_ok())
+    with_check(prefix, "0123456789ABCDEFGHJKLMNPQRTUWXY", |s| wuye_validate::validate_credit_code(&s).is_ok())
 }
 
 /// A company with the demo estate: its name, code, the first 17 characters of its credit
