@@ -1,5 +1,5 @@
 //! `wuye`: serve | migrate | seed-demo | bootstrap | simulate-devices | export-schema (with the
-//! persisted-operation manifests)
+//! persisted-operation manifests) | config-reference
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +75,11 @@ enum Cmd {
         #[arg(default_value = "schema/schema.graphql")]
         out: PathBuf,
     },
+    /// Write the configuration reference (every setting, its variable and meaning)
+    ConfigReference {
+        #[arg(default_value = "deploy/CONFIGURATION.md")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +98,18 @@ enum CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Cmd::ConfigReference { out } = &cli.cmd {
+        return match std::fs::write(out, wuye_api::kit::config::reference()) {
+            Ok(()) => {
+                println!("wrote {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("wuye: cannot write {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Cmd::ExportSchema { out } = &cli.cmd {
         return match export_schema(out) {
             Ok(()) => ExitCode::SUCCESS,
@@ -159,7 +176,7 @@ fn export_schema(out: &std::path::Path) -> std::io::Result<()> {
 async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
     match cli.cmd {
         Cmd::Migrate => {
-            let db = app::connect_db(&config).await?;
+            let db = app::connect_db_for_migrations(&config).await?;
             app::migrate(&db).await?;
             println!("migrations applied");
         }
@@ -232,7 +249,7 @@ async fn run(cli: Cli, config: Config) -> Result<(), CliError> {
             });
             app.serve(listener, rx).await?;
         }
-        Cmd::ExportSchema { .. } => {}
+        Cmd::ExportSchema { .. } | Cmd::ConfigReference { .. } => {}
     }
     Ok(())
 }

@@ -16,3 +16,22 @@ fn export_schema_creates_missing_folders() {
     assert_eq!(written, wuye_api::http::sdl());
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn committed_configuration_reference_matches_the_code() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/CONFIGURATION.md"))
+        .expect("deploy/CONFIGURATION.md");
+    assert!(
+        committed == wuye_api::kit::config::reference(),
+        "deploy/CONFIGURATION.md is stale: run `cargo run -p wuye-api -- config-reference`"
+    );
+    // every setting the code reads is there, nested ones by their variable
+    for needle in [
+        "`WUYE_DATABASE_URL`",
+        "`WUYE_LIMITS__PERSISTED_ONLY`",
+        "`WUYE_STORAGE__BUCKET`",
+        "`WUYE_PAY__WECHAT__<COMPANY>__",
+    ] {
+        assert!(committed.contains(needle), "{needle}");
+    }
+}

@@ -195,6 +195,13 @@ impl TestServer {
         self.sign_in_pair(login, PASSWORD).await.0
     }
 
+    /// A playground session (ad-hoc queries in production for staff with `schema:read`).
+    pub async fn sign_in_playground(&self, login: &str) -> String {
+        let q = "mutation($l: String!, $p: String!) { signIn(input: {login: $l, password: $p, client: PLAYGROUND}) { accessToken } }";
+        let d = self.ok(None, q, json!({ "l": login, "p": PASSWORD })).await;
+        d["signIn"]["accessToken"].as_str().unwrap().to_owned()
+    }
+
     pub fn key(&self, k: &str) -> String {
         format!("{}{k}", self.state.config.redis_prefix)
     }

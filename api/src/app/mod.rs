@@ -53,6 +53,8 @@ pub enum StartupError {
     Sync(String),
     #[error("MQTT broker: {0}")]
     Broker(#[from] crate::iot::broker::model::BrokerConfigError),
+    #[error("file storage: {0}")]
+    Storage(#[from] crate::kit::storage::StorageError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -72,16 +74,42 @@ pub fn redact_url(url: &str) -> String {
 }
 
 pub async fn connect_db(cfg: &Config) -> Result<PgPool, StartupError> {
-    let err = |source| StartupError::Postgres { url: redact_url(&cfg.database_url), source };
+    let timeout = cfg.database_statement_timeout_secs;
+    pool(&cfg.database_url, cfg.database_max_connections, timeout, false).await
+}
+
+/// The pool `wuye migrate` uses: no statement timeout (a migration may rewrite a table).
+pub async fn connect_db_for_migrations(cfg: &Config) -> Result<PgPool, StartupError> {
+    pool(&cfg.database_url, 2, 0, false).await
+}
+
+/// The read-only pool: the replica's when one is configured, else none.
+pub async fn connect_replica(cfg: &Config) -> Result<Option<PgPool>, StartupError> {
+    match &cfg.database_replica_url {
+        Some(url) => {
+            Ok(Some(pool(url, cfg.database_replica_max_connections, cfg.database_statement_timeout_secs, true).await?))
+        }
+        None => Ok(None),
+    }
+}
+
+async fn pool(url: &str, max: u32, statement_timeout_secs: u64, read_only: bool) -> Result<PgPool, StartupError> {
+    let err = |source| StartupError::Postgres { url: redact_url(url), source };
+    let timeout = format!("{}s", statement_timeout_secs);
     // keepalives: a replica that vanishes without closing its sockets loses its advisory
     // locks (scheduler, ingest slots) within ~25 s instead of the kernel's two hours
-    let opts = sqlx::postgres::PgConnectOptions::from_str(&cfg.database_url).map_err(err)?.options([
+    let mut options = vec![
         ("tcp_keepalives_idle", "10"),
         ("tcp_keepalives_interval", "5"),
         ("tcp_keepalives_count", "3"),
-    ]);
+        ("statement_timeout", timeout.as_str()),
+    ];
+    if read_only {
+        options.push(("default_transaction_read_only", "on"));
+    }
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(err)?.options(options);
     PgPoolOptions::new()
-        .max_connections(cfg.database_max_connections)
+        .max_connections(max)
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(opts)
         .await
@@ -168,13 +196,14 @@ impl App {
         let push = PushSenders { fcm, jpush };
         let events = EventBus::new(redis.clone(), &config.redis_prefix);
         let (mqtt, mqtt_events) = crate::iot::telemetry::mqtt::connect(&config)?;
-        let storage = Arc::new(Storage::local(&config.storage_dir));
-        let parts = Parts::default()
+        let storage = Arc::new(Storage::from_config(&config.storage_dir, &config.storage)?);
+        let mut parts = Parts::default()
             .with(ActorCache::default())
             .with(crate::org::estate::service::HousePages::default())
             .with(Senders { sms, push })
             .with(crate::iot::telemetry::service::IotCache::default())
             .with(crate::iot::broker::dynsec::Dynsec::default())
+            .with(crate::iot::telemetry::mqtt::BrokerLink::default())
             .with(crate::http::ws::Watchers::default())
             .with::<Arc<dyn crate::iot::alarms::service::RepairDesk>>(Arc::new(crate::workorders::service::Desk))
             .with::<Arc<dyn crate::workorders::service::Eligibility>>(Arc::new(crate::people::staff::service::Licences))
@@ -210,6 +239,9 @@ impl App {
                 .into_iter()
                 .collect(),
             ));
+        if let Some(replica) = connect_replica(&config).await? {
+            parts = parts.with(crate::kit::state::ReadReplica(replica));
+        }
         let state = AppState::new(db, redis, Arc::new(config), Arc::new(keys), storage, clock, events, mqtt, parts);
         let schemas = http::schema::build(state.clone());
         Ok(App { state, schemas, redis_client, mqtt_events: Some(mqtt_events) })

@@ -11,8 +11,9 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     let db = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&app.db).await.is_ok();
     let mut conn = app.redis.clone();
     let redis = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
-    let body = serde_json::json!({ "postgres": db, "redis": redis });
-    let status = if db && redis { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let broker = app.part::<crate::iot::telemetry::mqtt::BrokerLink>().is_ok_and(|b| b.up());
+    let body = serde_json::json!({ "postgres": db, "redis": redis, "broker": broker });
+    let status = if db && redis && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, axum::Json(body)).into_response()
 }
 

@@ -25,9 +25,22 @@ pub enum RunEnv {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Config {
+    /// `development` or `production` (production refuses development secrets and helpers)
     pub env: RunEnv,
+    /// the primary PostgreSQL: `postgres://user:password@host:5432/wuye`
     pub database_url: String,
+    /// connections this replica opens at most (keep replicas × this under the server's
+    /// `max_connections`, or put PgBouncer in transaction mode in front)
     pub database_max_connections: u32,
+    /// a statement running longer is cancelled by PostgreSQL (0: never); `wuye migrate`
+    /// runs without it
+    pub database_statement_timeout_secs: u64,
+    /// a streaming replica for read-only work (reports, device history); unset: the primary.
+    /// Its sessions are read-only whatever the URL says
+    pub database_replica_url: Option<String>,
+    /// connections to the replica at most
+    pub database_replica_max_connections: u32,
+    /// Redis: OTP codes, rate limits, live device state, nonces, the event bus (`redis://:password@host:6379`)
     pub redis_url: String,
     /// Every Redis key starts with this, so tests (and several deployments) can share a server.
     pub redis_prefix: String,
@@ -63,10 +76,14 @@ pub struct Config {
     /// development only: listen on a non-loopback address although the development helpers
     /// (demo logins, recorded SMS codes) are switched on — never on a shared network
     pub allow_non_loopback: bool,
+    /// HS256 key of access tokens; at least 32 random characters in production
     pub jwt_secret: SecretString,
     /// base64 of 32 random bytes: AES-256-GCM for ID-card numbers and the key of their blind index
     pub data_key: SecretString,
+    /// the local folder of stored files (`storage.backend = "local"`)
     pub storage_dir: PathBuf,
+    /// where files live: the local folder, or an S3-compatible bucket shared by every replica
+    pub storage: StorageConfig,
     /// Public base URL of stored files (logos), e.g. `https://wuye.example.com/files`.
     pub files_base_url: String,
     /// Take the client IP from `X-Forwarded-For` (only behind your own proxies).
@@ -103,6 +120,7 @@ pub struct PrintConfig {
     /// a TrueType font (`.ttf`, or a `.ttc` with `font_index`) with Chinese glyphs;
     /// the scripts install WenQuanYi Micro Hei (Debian `fonts-wqy-microhei`)
     pub font_path: PathBuf,
+    /// the face of a `.ttc` font file
     pub font_index: u32,
     /// a run print's renderer renews its lease this often; a replica that stopped
     /// leaves its print to another after it ran out
@@ -182,8 +200,10 @@ pub struct WechatMerchant {
     pub platform_certs: std::collections::BTreeMap<String, PathBuf>,
     /// 微信支付公钥 the public-key mode: its id (`PUB_KEY_ID_…`) and PEM file
     pub public_key_id: Option<String>,
+    /// WeChat Pay's platform public key (PEM) that signs notifications
     pub public_key_file: Option<PathBuf>,
     #[serde(default = "wechat_endpoint")]
+    /// the API base (tests point it at the local fake)
     pub endpoint: String,
 }
 
@@ -194,6 +214,7 @@ fn wechat_endpoint() -> String {
 /// An Alipay open-platform app (RSA2).
 #[derive(Debug, Clone, Deserialize)]
 pub struct AlipayMerchant {
+    /// the Alipay application id
     pub app_id: String,
     /// the app's private key: PEM, or the bare base64 the Alipay key tool writes
     pub private_key_file: PathBuf,
@@ -202,6 +223,7 @@ pub struct AlipayMerchant {
     /// the merchant's Alipay account id (2088…): notifications for another seller are refused
     pub seller_id: Option<String>,
     #[serde(default = "alipay_gateway")]
+    /// the gateway URL (tests point it at the local fake)
     pub gateway: String,
 }
 
@@ -224,6 +246,59 @@ pub struct PatrolConfig {
 impl Default for PatrolConfig {
     fn default() -> Self {
         PatrolConfig { max_accuracy_m: 50.0, max_speed_mps: 4.0, min_scan_gap_secs: 10 }
+    }
+}
+
+/// Where files (photos, bills, materials) are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// `storage_dir` on this host: development, or one replica
+    #[default]
+    Local,
+    /// an S3-compatible bucket (Aliyun OSS, Tencent COS, MinIO, AWS S3): every replica
+    /// reads what any replica wrote
+    S3,
+}
+
+/// The bucket of `storage.backend = "s3"`. Requests are signed with AWS Signature
+/// Version 4; the bucket stays private (files reach people through the API's signed URLs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
+    /// `local` (`storage_dir`) or `s3` (a bucket every replica shares)
+    pub backend: StorageBackend,
+    /// e.g. `https://oss-cn-chengdu.aliyuncs.com`; unset: AWS's endpoint for `region`
+    pub endpoint: Option<String>,
+    /// the bucket (private: no anonymous access)
+    pub bucket: String,
+    /// the bucket's region (signing)
+    pub region: String,
+    /// the access key the replicas sign with
+    pub access_key_id: Option<String>,
+    /// its secret
+    pub secret_access_key: Option<SecretString>,
+    /// `bucket.endpoint/key` (Aliyun OSS requires it) rather than `endpoint/bucket/key`
+    pub virtual_hosted_style: bool,
+    /// plain HTTP to the endpoint (a store on the same private network only)
+    pub allow_http: bool,
+    /// seconds before a storage request is given up
+    pub timeout_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: StorageBackend::Local,
+            endpoint: None,
+            bucket: "wuye-files".into(),
+            region: "cn-chengdu".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            virtual_hosted_style: false,
+            allow_http: false,
+            timeout_secs: 30,
+        }
     }
 }
 
@@ -278,7 +353,9 @@ impl Default for AttendanceConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct TrainingConfig {
+    /// largest PDF course material
     pub max_pdf_bytes: usize,
+    /// largest MP4 course material
     pub max_video_bytes: usize,
     /// uploads held in memory at once per process
     pub concurrent_uploads: usize,
@@ -309,6 +386,7 @@ pub struct IotConfig {
     pub missed_heartbeats: u32,
     /// expected seconds between messages, per category (others: `default_heartbeat_secs`)
     pub heartbeat_secs: std::collections::BTreeMap<String, u64>,
+    /// a device not heard from for this long is offline (unless its own heartbeat says otherwise)
     pub default_heartbeat_secs: u64,
     /// unacknowledged alarms are sent again to the on-duty staff this often
     pub remind_every_secs: u64,
@@ -362,7 +440,9 @@ pub struct PushConfig {
     pub fcm_endpoint: String,
     /// JPush app key; unset: the development sender
     pub jpush_app_key: Option<String>,
+    /// JPush master secret
     pub jpush_master_secret: SecretString,
+    /// the JPush push API (tests point it at the local fake)
     pub jpush_endpoint: String,
     /// iOS through JPush: production APNs (false for development builds of the app)
     pub jpush_apns_production: bool,
@@ -387,12 +467,17 @@ impl Default for PushConfig {
 pub struct NotifyConfig {
     /// run a dispatcher in this replica
     pub dispatcher: bool,
+    /// outbox rows one dispatcher claims at a time
     pub batch: usize,
+    /// deliveries in flight per replica
     pub concurrency: usize,
     /// how long a replica holds rows it is sending before others may take them
     pub lease_secs: u64,
+    /// how often an idle dispatcher looks for work
     pub poll_ms: u64,
+    /// first retry delay of a failed delivery (doubles each time)
     pub backoff_base_ms: u64,
+    /// longest retry delay
     pub backoff_max_secs: u64,
     /// after this long a notification still not delivered is marked failed
     pub give_up_after_secs: u64,
@@ -435,18 +520,26 @@ pub struct SmsConfig {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(default)]
 pub struct SmsTemplates {
+    /// the template of sign-in and verification codes
     pub security_code: Option<String>,
+    /// bills and reminders
     pub bill_notice: Option<String>,
+    /// alarms escalated to SMS
     pub alarm_escalation: Option<String>,
+    /// work-order updates
     pub work_order_update: Option<String>,
+    /// announcements and other notices
     pub notice: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct AliyunSmsConfig {
+    /// Aliyun AccessKey ID
     pub access_key_id: String,
+    /// its secret
     pub access_key_secret: SecretString,
+    /// the SMS API endpoint (tests point it at the local fake)
     pub endpoint: String,
 }
 
@@ -463,10 +556,15 @@ impl Default for AliyunSmsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct TencentSmsConfig {
+    /// Tencent Cloud SecretId
     pub secret_id: String,
+    /// its SecretKey
     pub secret_key: SecretString,
+    /// the SMS application's SdkAppId
     pub sdk_app_id: String,
+    /// the API region
     pub region: String,
+    /// the SMS API endpoint (tests point it at the local fake)
     pub endpoint: String,
 }
 
@@ -489,22 +587,37 @@ pub struct AuthConfig {
     pub jwt_issuer: String,
     /// `aud` of access tokens; a token for another audience is refused
     pub jwt_audience: String,
+    /// lifetime of an access token
     pub access_token_ttl_secs: u64,
+    /// lifetime of a refresh token (each use rotates it)
     pub refresh_token_ttl_days: u64,
     /// argon2id parameters (OWASP: m=19 MiB, t=2, p=1)
     pub argon2_memory_kib: u32,
+    /// argon2id passes
     pub argon2_iterations: u32,
+    /// argon2id lanes
     pub argon2_parallelism: u32,
+    /// ask for a captcha at every password sign-in
     pub captcha_always: bool,
+    /// failures (per login or address) before a captcha is asked
     pub captcha_after_failures: u32,
+    /// lifetime of a captcha
     pub captcha_ttl_secs: u64,
+    /// failed sign-ins of one login before it is locked
     pub lockout_failures: u32,
+    /// the window those failures are counted in
     pub lockout_window_secs: u64,
+    /// how long a locked login stays locked
     pub lockout_secs: u64,
+    /// lifetime of an SMS code
     pub otp_ttl_secs: u64,
+    /// wrong entries before an SMS code is void
     pub otp_max_attempts: u32,
+    /// seconds before another code may be sent to the same phone
     pub otp_resend_secs: u64,
+    /// codes one phone may receive a day
     pub otp_daily_per_phone: u32,
+    /// codes one address may request an hour
     pub otp_hourly_per_ip: u32,
 }
 
@@ -512,15 +625,25 @@ pub struct AuthConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct Limits {
+    /// largest plain GraphQL request body
     pub max_body_bytes: usize,
+    /// largest uploaded file
     pub max_upload_bytes: usize,
+    /// most files in one multipart request
     pub max_upload_files: usize,
+    /// deepest selection a data query may have
     pub max_depth: usize,
+    /// most complex query accepted
     pub max_complexity: usize,
+    /// most operations in one batch
     pub max_batch: usize,
+    /// a request is cut off after this
     pub request_timeout_secs: u64,
+    /// rows in a page when `first` is not given
     pub default_page_size: usize,
+    /// largest `first`
     pub max_page_size: usize,
+    /// most lines in a CSV import
     pub max_import_lines: usize,
     /// sign-ins, password changes, SMS-code and captcha requests one HTTP request may run,
     /// all aliases and batch entries together (a WebSocket connection: in its lifetime)
@@ -534,7 +657,9 @@ pub struct Limits {
     /// per WebSocket connection: the read buffer (tungstenite's default is 128 KiB, which
     /// would cost 1.25 GiB for 10,000 idle subscribers), the write buffer, and the largest message
     pub ws_read_buffer_bytes: usize,
+    /// per WebSocket connection: the write buffer
     pub ws_write_buffer_bytes: usize,
+    /// per WebSocket connection: the largest message
     pub ws_max_message_bytes: usize,
     /// hold tokens of the owner and staff apps to the operations of their manifest
     /// (`schema/persisted/`); unset: on in production, off in development
@@ -547,6 +672,9 @@ impl Default for Config {
             env: RunEnv::Development,
             database_url: "postgres://postgres@127.0.0.1:5432/wuye".into(),
             database_max_connections: 20,
+            database_statement_timeout_secs: 60,
+            database_replica_url: None,
+            database_replica_max_connections: 10,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_prefix: "wuye:".into(),
             mqtt_url: "mqtt://127.0.0.1:1883".into(),
@@ -564,6 +692,7 @@ impl Default for Config {
             jwt_secret: SecretString::from(DEV_JWT_SECRET),
             data_key: SecretString::from(DEV_DATA_KEY),
             storage_dir: PathBuf::from("data/files"),
+            storage: StorageConfig::default(),
             files_base_url: "/files".into(),
             trust_forwarded_for: false,
             trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
@@ -735,6 +864,96 @@ impl Config {
     /// Whether app tokens may send only their manifest's operations.
     pub fn persisted_only(&self) -> bool {
         self.limits.persisted_only.unwrap_or(!self.is_development())
+    }
+}
+
+// ---- the configuration reference (wuye config-reference) -----------------------------------
+
+/// Every setting as a Markdown reference, read from this file's own source: each struct's
+/// fields with their doc comments, nested sections followed from `Config` down. The
+/// committed copy (`deploy/CONFIGURATION.md`) is checked against it by a test.
+pub fn reference() -> String {
+    let src = include_str!("config.rs");
+    let structs = source_structs(src);
+    let mut rows = Vec::new();
+    walk(&structs, "Config", &[], &mut rows);
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         Generated by `wuye config-reference` from `api/src/kit/config.rs`; do not edit.\n\n\
+         Settings come from the defaults, then a TOML file (`--config`, see `deploy/wuye.example.toml`), \
+         then `WUYE_*` environment variables: nested keys join with `__` \
+         (`limits.max_depth` is `WUYE_LIMITS__MAX_DEPTH`; a map entry such as \
+         `pay.wechat.<company>.mch_id` is `WUYE_PAY__WECHAT__<COMPANY>__MCH_ID`). \
+         Lists and tables are written in TOML syntax (`WUYE_TRUSTED_PROXIES='[\"10.0.0.0/8\"]'`).\n\n\
+         | key | environment variable | type | meaning |\n| --- | --- | --- | --- |\n",
+    );
+    for (path, ty, doc) in rows {
+        let env = format!("WUYE_{}", path.join("__").to_ascii_uppercase());
+        let key = path.join(".");
+        let doc = if doc.is_empty() { "—".to_owned() } else { doc.replace('|', "\\|") };
+        out.push_str(&format!("| `{key}` | `{env}` | `{}` | {doc} |\n", ty.replace('|', "\\|")));
+    }
+    out
+}
+
+type Field = (String, String, String);
+
+/// struct name → its fields (name, type, doc), from source text.
+fn source_structs(src: &str) -> std::collections::BTreeMap<String, Vec<Field>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Option<(String, Vec<Field>)> = None;
+    let mut doc: Vec<String> = Vec::new();
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix("pub struct ").and_then(|r| r.strip_suffix(" {")) {
+            current = Some((name.to_owned(), Vec::new()));
+            doc.clear();
+            continue;
+        }
+        let Some((_, fields)) = current.as_mut() else { continue };
+        if t == "}" {
+            if let Some((name, fields)) = current.take() {
+                out.insert(name, fields);
+            }
+            continue;
+        }
+        if let Some(d) = t.strip_prefix("///") {
+            doc.push(d.trim().to_owned());
+        } else if let Some(rest) = t.strip_prefix("pub ")
+            && let Some((name, ty)) = rest.split_once(": ")
+        {
+            fields.push((name.to_owned(), ty.trim_end_matches(',').to_owned(), doc.join(" ")));
+            doc.clear();
+        } else if !t.starts_with("#[") {
+            doc.clear();
+        }
+    }
+    out
+}
+
+fn walk(
+    structs: &std::collections::BTreeMap<String, Vec<Field>>,
+    name: &str,
+    prefix: &[String],
+    rows: &mut Vec<(Vec<String>, String, String)>,
+) {
+    let Some(fields) = structs.get(name) else { return };
+    for (field, ty, doc) in fields {
+        let mut path = prefix.to_vec();
+        path.push(field.clone());
+        let inner = ty.strip_prefix("Option<").and_then(|t| t.strip_suffix('>')).unwrap_or(ty);
+        let map_value = inner
+            .rsplit_once("BTreeMap<String, ")
+            .and_then(|(_, v)| v.strip_suffix('>'))
+            .filter(|v| structs.contains_key(*v));
+        if structs.contains_key(inner) {
+            walk(structs, inner, &path, rows);
+        } else if let Some(v) = map_value {
+            path.push("<company>".into());
+            walk(structs, v, &path, rows);
+        } else {
+            rows.push((path, ty.clone(), doc.clone()));
+        }
     }
 }
 

@@ -52,6 +52,12 @@ impl AppState {
         self.parts.get::<T>().ok_or_else(|| AppError::internal(MissingPart(std::any::type_name::<T>())))
     }
 
+    /// The pool for read-only work that may lag the primary by a moment (reports, history):
+    /// the streaming replica's when `database_replica_url` is set, else the primary's.
+    pub fn reads(&self) -> &PgPool {
+        self.parts.get::<ReadReplica>().map(|r| &r.0).unwrap_or(&self.db)
+    }
+
     /// A Redis key under this deployment's prefix: `prefix` + `parts` joined by `:`.
     pub fn redis_key(&self, parts: &[&str]) -> String {
         let mut k = self.config.redis_prefix.clone();
@@ -59,6 +65,9 @@ impl AppState {
         k
     }
 }
+
+/// The read-only replica's pool (`database_replica_url`).
+pub struct ReadReplica(pub PgPool);
 
 #[derive(Debug, thiserror::Error)]
 #[error("state part {0} was not registered at startup")]

@@ -1,7 +1,16 @@
-//! Object storage behind one small type: a local folder by default; an S3-compatible
-//! bucket (OSS/MinIO) can sit behind the same calls.
+//! Object storage behind one small type: a local folder (development, one replica) or an
+//! S3-compatible bucket through `object_store` (Aliyun OSS, Tencent COS, MinIO, AWS), which
+//! every replica shares. The bucket is private: people get files through the API's signed,
+//! expiring URLs, which any replica serves.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::{ObjectStore, ObjectStoreExt};
+use secrecy::ExposeSecret;
+
+use crate::kit::config::{StorageBackend, StorageConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -9,10 +18,15 @@ pub enum StorageError {
     BadKey,
     #[error("storage i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("object store: {0}")]
+    Remote(#[from] object_store::Error),
+    #[error("storage configuration: {0}")]
+    Config(&'static str),
 }
 
 pub enum Storage {
     Local { root: PathBuf },
+    Bucket { store: Arc<dyn ObjectStore> },
 }
 
 impl Storage {
@@ -20,8 +34,39 @@ impl Storage {
         Storage::Local { root: root.as_ref().to_path_buf() }
     }
 
-    /// Keys are ours (`company-logos/<uuid>.png`), never a client's path: no `..`, no absolute paths.
-    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+    /// The storage the configuration names: `storage_dir`, or the bucket of `storage`.
+    pub fn from_config(dir: &Path, c: &StorageConfig) -> Result<Self, StorageError> {
+        match c.backend {
+            StorageBackend::Local => Ok(Storage::local(dir)),
+            StorageBackend::S3 => {
+                let (Some(id), Some(secret)) = (&c.access_key_id, &c.secret_access_key) else {
+                    return Err(StorageError::Config(
+                        "storage.access_key_id and storage.secret_access_key are required",
+                    ));
+                };
+                if c.bucket.is_empty() {
+                    return Err(StorageError::Config("storage.bucket is required"));
+                }
+                let options = object_store::ClientOptions::new()
+                    .with_allow_http(c.allow_http)
+                    .with_timeout(Duration::from_secs(c.timeout_secs))
+                    .with_connect_timeout(Duration::from_secs(5));
+                let mut b = object_store::aws::AmazonS3Builder::new()
+                    .with_bucket_name(&c.bucket)
+                    .with_region(&c.region)
+                    .with_access_key_id(id)
+                    .with_secret_access_key(secret.expose_secret())
+                    .with_virtual_hosted_style_request(c.virtual_hosted_style)
+                    .with_client_options(options);
+                if let Some(e) = &c.endpoint {
+                    b = b.with_endpoint(e);
+                }
+                Ok(Storage::Bucket { store: Arc::new(b.build()?) })
+            }
+        }
+    }
+
+    fn checked(key: &str) -> Result<&str, StorageError> {
         let ok = !key.is_empty()
             && key.split('/').all(|seg| {
                 !seg.is_empty()
@@ -29,16 +74,28 @@ impl Storage {
                     && seg != ".."
                     && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
             });
-        if !ok {
-            return Err(StorageError::BadKey);
-        }
-        match self {
-            Storage::Local { root } => Ok(root.join(key)),
-        }
+        if ok { Ok(key) } else { Err(StorageError::BadKey) }
+    }
+
+    /// Keys are ours (`company-logos/<uuid>.png`), never a client's path: no `..`, no absolute paths.
+    fn path(root: &Path, key: &str) -> Result<PathBuf, StorageError> {
+        Ok(root.join(Self::checked(key)?))
+    }
+
+    fn object(key: &str) -> Result<object_store::path::Path, StorageError> {
+        Ok(object_store::path::Path::from(Self::checked(key)?))
     }
 
     pub async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), StorageError> {
-        let path = self.path(key)?;
+        let root = match self {
+            Storage::Local { root } => root,
+            Storage::Bucket { store } => {
+                // one PUT: the object appears whole or not at all
+                store.put(&Self::object(key)?, bytes.to_vec().into()).await?;
+                return Ok(());
+            }
+        };
+        let path = Self::path(root, key)?;
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await?;
         }
@@ -51,7 +108,16 @@ impl Storage {
 
     /// Removes an object; one that is not there is fine.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match tokio::fs::remove_file(self.path(key)?).await {
+        let root = match self {
+            Storage::Local { root } => root,
+            Storage::Bucket { store } => {
+                return match store.delete(&Self::object(key)?).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                };
+            }
+        };
+        match tokio::fs::remove_file(Self::path(root, key)?).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
@@ -59,7 +125,17 @@ impl Storage {
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        let path = self.path(key)?;
+        let root = match self {
+            Storage::Local { root } => root,
+            Storage::Bucket { store } => {
+                return match store.get(&Self::object(key)?).await {
+                    Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e.into()),
+                };
+            }
+        };
+        let path = Self::path(root, key)?;
         match tokio::fs::read(path).await {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -85,11 +161,14 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape() {
-        let s = Storage::local("/tmp/x");
-        assert!(s.path("../etc/passwd").is_err());
-        assert!(s.path("/etc/passwd").is_err());
-        assert!(s.path("a//b").is_err());
-        assert!(s.path("company-logos/0190.png").is_ok());
+        let root = Path::new("/tmp/x");
+        assert!(Storage::path(root, "../etc/passwd").is_err());
+        assert!(Storage::path(root, "/etc/passwd").is_err());
+        assert!(Storage::path(root, "a//b").is_err());
+        assert!(Storage::path(root, "company-logos/0190.png").is_ok());
+        // the bucket's keys pass the same check
+        assert!(Storage::object("../etc/passwd").is_err());
+        assert_eq!(Storage::object("private/a/b.jpg").map(|p| p.to_string()).ok().as_deref(), Some("private/a/b.jpg"));
     }
 
     #[test]

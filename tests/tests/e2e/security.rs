@@ -35,7 +35,7 @@ async fn development_helpers_need_an_administrator() {
     assert_eq!(d["devSentSms"][0]["code"].as_str().map(str::len), Some(6));
     // and a production server has none of it
     let prod = TestServer::seeded_with(|c| c.env = wuye_api::kit::config::RunEnv::Production).await;
-    let admin = prod.sign_in("admin").await;
+    let admin = prod.sign_in_playground("admin").await;
     assert_eq!(code(&prod.gql(Some(&admin), q, json!({})).await), "NOT_FOUND");
 }
 

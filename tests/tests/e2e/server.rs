@@ -48,8 +48,22 @@ async fn service_config_health_and_metrics() {
     let (_, en) = s.post(None, Some("en"), json!({"query": "{ serviceConfig { passwordPolicy } }"})).await;
     assert!(en["data"]["serviceConfig"]["passwordPolicy"].as_str().unwrap().starts_with("8 to 64"));
     assert_eq!(s.http.get(format!("{}/healthz", s.url)).send().await.unwrap().status().as_u16(), 200);
-    let ready: serde_json::Value = s.http.get(format!("{}/readyz", s.url)).send().await.unwrap().json().await.unwrap();
-    assert_eq!(ready, json!({"postgres": true, "redis": true}));
+    // ready once PostgreSQL, Redis and the broker answer (the broker connection is made in
+    // the background)
+    let readyz = |s: &TestServer| {
+        let (http, url) = (s.http.clone(), format!("{}/readyz", s.url));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    assert!(s.wait_until(|| async { readyz(&s).await.0 == 200 }).await);
+    assert_eq!(readyz(&s).await.1, json!({"postgres": true, "redis": true, "broker": true}));
+    // a replica that cannot reach the broker is alive but not ready
+    let cut_off = TestServer::start_with(|c| c.mqtt_url = "mqtt://127.0.0.1:1".into()).await;
+    assert_eq!(cut_off.http.get(format!("{}/healthz", cut_off.url)).send().await.unwrap().status().as_u16(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(readyz(&cut_off).await, (503, json!({"postgres": true, "redis": true, "broker": false})));
     s.post(
         None,
         None,
@@ -114,10 +128,13 @@ async fn the_standard_introspection_query_is_answered_for_staff_only_in_producti
     let r = prod.gql(None, INTROSPECTION, json!({})).await;
     assert!(r["data"].is_null() || r["data"]["__schema"].is_null(), "anonymous in production: {r}");
     assert!(r["errors"].is_array(), "{r}");
-    let tech = prod.sign_in("tech1").await;
+    let tech = prod.sign_in_playground("tech1").await;
     let r = prod.gql(Some(&tech), INTROSPECTION, json!({})).await;
     assert!(r["errors"].is_array(), "staff without schema:read: {r}");
-    let admin = prod.sign_in("admin").await;
+    // a staff-app session may not send it at all (ad-hoc documents are the playground's)
+    let app = prod.sign_in("admin").await;
+    assert_eq!(wuye_tests::reason(&prod.gql(Some(&app), INTROSPECTION, json!({})).await), "PERSISTED_QUERY_ONLY");
+    let admin = prod.sign_in_playground("admin").await;
     let r = prod.gql(Some(&admin), INTROSPECTION, json!({})).await;
     assert!(r.get("errors").is_none(), "{r}");
     assert!(r["data"]["__schema"]["queryType"]["name"] == "Query");
@@ -281,4 +298,33 @@ async fn a_development_server_listens_only_on_loopback() {
     assert!(open.check_listen("0.0.0.0:8080".parse().unwrap()).is_ok());
     let prod = wuye_api::Config { env: wuye_api::kit::config::RunEnv::Production, ..Default::default() };
     assert!(prod.check_listen("0.0.0.0:8080".parse().unwrap()).is_ok());
+}
+
+/// `database_replica_url`: reports read from the replica's pool, whose sessions are
+/// read-only whatever the URL says; `database_statement_timeout_secs` cancels long statements.
+#[tokio::test]
+async fn replica_pool_is_read_only_and_statements_time_out() {
+    let primary = TestServer::seeded().await;
+    // the "replica" here is the same database: what matters is that the pool cannot write
+    let mut config = (*primary.state.config).clone();
+    config.database_replica_url = Some(config.database_url.clone());
+    config.database_statement_timeout_secs = 1;
+    let s = primary.replica_with(config).await;
+    assert!(!std::ptr::eq(s.state.reads(), &s.state.db), "the replica pool is in use");
+    let write = sqlx::query("CREATE TABLE replica_probe (a int)").execute(s.state.reads()).await.unwrap_err();
+    assert!(write.to_string().contains("read-only"), "{write}");
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM houses").fetch_one(s.state.reads()).await.unwrap();
+    assert!(n > 0);
+    // a report through the API reads from it
+    let admin = s.sign_in("finance1").await;
+    let p = s.ok(Some(&admin), "{ projects(first: 1) { edges { node { id } } } }", json!({})).await;
+    let project = p["projects"]["edges"][0]["node"]["id"].clone();
+    let r =
+        s.ok(Some(&admin), "query($p: ID!) { arrearsReport(projectId: $p) { asOf } }", json!({ "p": project })).await;
+    assert!(r["arrearsReport"]["asOf"].is_string(), "{r}");
+    // statements are cut off after the configured time, on both pools
+    for pool in [&s.state.db, s.state.reads()] {
+        let slow = sqlx::query("SELECT pg_sleep(3)").execute(pool).await.unwrap_err();
+        assert!(slow.to_string().contains("statement timeout"), "{slow}");
+    }
 }

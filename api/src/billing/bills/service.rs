@@ -1371,7 +1371,7 @@ async fn bills_reader(state: &AppState, actor: &Actor, project: Uuid) -> AppResu
 pub async fn arrears(state: &AppState, actor: &Actor, project: Uuid) -> AppResult<model::ArrearsReport> {
     bills_reader(state, actor, project).await?;
     let today = state.clock.now().with_timezone(&BUSINESS_TZ).date_naive();
-    Ok(model::ArrearsReport::new(today, repo::arrears(&state.db, project, today).await?))
+    Ok(model::ArrearsReport::new(today, repo::arrears(state.reads(), project, today).await?))
 }
 
 /// 收缴率 a project's months `from`…`to` (at most 36).
@@ -1386,7 +1386,7 @@ pub async fn collection(
     if to < from || from + chrono::Months::new(36) < to {
         return Err(invalid("to", "区间应在36个月以内且不早于起始月", "Up to 36 months, not before `from`"));
     }
-    Ok(repo::collection(&state.db, project, from, to).await?)
+    Ok(repo::collection(state.reads(), project, from, to).await?)
 }
 
 /// 催缴计划 (`fee:write` on the project): reminders of unpaid bills this many days after

@@ -42,7 +42,7 @@ pub async fn trend(
             Msg::new("查询范围过大（按小时31天，按天92天）", "Range too long (31 days hourly, 92 daily)"),
         ));
     }
-    Ok(repo::trend(&state.db, device, metric, bucket, from, to).await?)
+    Ok(repo::trend(state.reads(), device, metric, bucket, from, to).await?)
 }
 
 fn dec(v: f64) -> Option<Decimal> {

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -84,6 +85,16 @@ pub async fn run(state: AppState, commands: EventLoop, shutdown: watch::Receiver
     }
 }
 
+/// Whether this replica's command connection to the broker is up (`/readyz`).
+#[derive(Default)]
+pub struct BrokerLink(pub AtomicBool);
+
+impl BrokerLink {
+    pub fn up(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 async fn command_connection(state: AppState, mut events: EventLoop, mut shutdown: watch::Receiver<bool>) {
     loop {
         let ev = tokio::select! {
@@ -93,6 +104,13 @@ async fn command_connection(state: AppState, mut events: EventLoop, mut shutdown
             }
             ev = events.poll() => ev,
         };
+        if let Ok(link) = state.part::<BrokerLink>() {
+            match &ev {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => link.0.store(true, Ordering::Relaxed),
+                Err(_) => link.0.store(false, Ordering::Relaxed),
+                Ok(_) => {}
+            }
+        }
         match ev {
             Ok(Event::Incoming(Packet::ConnAck(_))) if state.config.mqtt_dynsec => {
                 if let Err(e) = state.mqtt.subscribe(RESPONSE_TOPIC, QoS::AtLeastOnce).await {

@@ -1425,7 +1425,7 @@ pub async fn month_report(
         (None, ProjectFilter::All) => None,
         (None, ProjectFilter::Only(ids)) => Some(ids),
     };
-    Ok(repo::month(&state.db, actor.company_id, projects.as_deref(), from, to).await?)
+    Ok(repo::month(state.reads(), actor.company_id, projects.as_deref(), from, to).await?)
 }
 
 fn hours(minutes: i64) -> String {
