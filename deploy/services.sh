@@ -86,6 +86,21 @@ ensure_toolchain() {
     say "installing poppler-utils (PDF test)"
     apt_install poppler-utils
   fi
+  # nginx in front of the replicas (deploy test), and its configuration check
+  if [ ! -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then
+    say "installing nginx (the deployment topology test)"
+    apt_install nginx-light || apt_install nginx
+  fi
+  # the local S3-compatible store (moto's server, signatures checked) and the Kubernetes
+  # manifest validator, from PyPI
+  if ! python3 -c "import moto.server, boto3, flask" >/dev/null 2>&1; then
+    say "installing moto[server] (the object-storage tests' S3)"
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+  fi
+  if ! command -v kubernetes-validate >/dev/null 2>&1; then
+    say "installing kubernetes-validate (the manifests' check)"
+    python3 -m pip install --quiet --disable-pip-version-check 'kubernetes-validate==1.37.0'
+  fi
   if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo not found: install Rust 1.95 with rustup (https://rustup.rs)" >&2
     exit 1

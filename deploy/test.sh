@@ -23,6 +23,9 @@ for db in $(psql -h 127.0.0.1 -U postgres -d postgres -Atqc "SELECT datname FROM
 done
 redis-cli -h 127.0.0.1 --scan --pattern 't:*' | xargs -r -n 500 redis-cli -h 127.0.0.1 del >/dev/null
 
+say "deployment files: Kubernetes manifests (schema-validated), nginx configuration (nginx -t)"
+bash deploy/check-deploy.sh
+
 say "cargo test"
 cargo test --workspace --locked
 
