@@ -29,6 +29,9 @@ bash deploy/check-deploy.sh
 say "cargo test"
 cargo test --workspace --locked
 
+say "the SDK through its Python bindings against a server process (offline queue, replay)"
+bash deploy/sdk-test.sh
+
 say "the playground in headless Chromium, network cut off"
 bash deploy/playground-test.sh
 
