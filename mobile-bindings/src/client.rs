@@ -102,6 +102,9 @@ pub struct WuyeClient {
     queue: Queue,
     /// one replay at a time
     replaying: Mutex<()>,
+    /// one refresh at a time: a refresh token is single use, and presenting a used one
+    /// ends the whole session (the server takes it for a stolen token)
+    refreshing: Mutex<()>,
 }
 
 fn now() -> i64 {
@@ -127,7 +130,15 @@ impl WuyeClient {
             .map_err(|e| SdkError::Network { message: e.to_string() })?;
         let session = store.load().and_then(|s| serde_json::from_str::<Session>(&s).ok());
         let queue = Queue::open(&config.queue_path)?;
-        Ok(Arc::new(WuyeClient { config, http, store, session: Mutex::new(session), queue, replaying: Mutex::new(()) }))
+        Ok(Arc::new(WuyeClient {
+            config,
+            http,
+            store,
+            session: Mutex::new(session),
+            queue,
+            replaying: Mutex::new(()),
+            refreshing: Mutex::new(()),
+        }))
     }
 
     /// Password sign-in; the session is saved through the `TokenStore`.
@@ -267,6 +278,20 @@ impl WuyeClient {
         Ok(self.queue.prune(&before)?)
     }
 
+    /// Starts a subscription of this app's manifest on its own thread: events go to
+    /// `listener`; a dropped connection is made again (with a fresh token) and the
+    /// subscription sent again. `cancel` on the result ends it.
+    pub fn subscribe(
+        self: Arc<Self>,
+        operation: Operation,
+        variables_json: String,
+        listener: Arc<dyn crate::subscribe::SubscriptionListener>,
+    ) -> Result<Arc<crate::subscribe::Subscription>, SdkError> {
+        self.allowed(operation)?;
+        let vars = self.variables(operation, &variables_json)?;
+        crate::subscribe::start(self, operation, Value::Object(vars), listener)
+    }
+
     /// Tests and support tools: sends a finished action again, as if its answer had been
     /// lost (the server answers it without applying it twice).
     pub fn requeue(&self, seq: i64) -> Result<(), SdkError> {
@@ -275,6 +300,26 @@ impl WuyeClient {
 }
 
 impl WuyeClient {
+    /// An access token good for a while yet (refreshed first if it is about to expire).
+    pub(crate) fn fresh_token(&self) -> Result<String, SdkError> {
+        let Some(mut s) = self.current() else { return Err(SdkError::SignedOut) };
+        if s.expires_at - now() < REFRESH_AHEAD_SECS {
+            s = self.refresh(&s)?;
+        }
+        Ok(s.access_token)
+    }
+
+    /// `ws(s)://host/graphql/ws` of the base URL.
+    pub(crate) fn ws_url(&self) -> String {
+        let base = self.config.base_url.trim_end_matches('/');
+        let base = match base.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => format!("ws://{base}"),
+        };
+        format!("{base}/graphql/ws")
+    }
+
     fn current(&self) -> Option<Session> {
         self.session.lock().ok().and_then(|s| s.clone())
     }
@@ -356,6 +401,23 @@ impl WuyeClient {
     }
 
     fn refresh(&self, s: &Session) -> Result<Session, SdkError> {
+        let _one = self.refreshing.lock().map_err(|_| SdkError::Storage { message: "refresh lock".into() })?;
+        // another thread refreshed while this one waited: use its session
+        match self.current() {
+            Some(cur) if cur.refresh_token != s.refresh_token => return Ok(cur),
+            None => return Err(SdkError::SignedOut),
+            Some(_) => {}
+        }
+        // another client on the same store (an app extension sharing the Keychain) did
+        if let Some(stored) = self.store.load().and_then(|j| serde_json::from_str::<Session>(&j).ok())
+            && stored.refresh_token != s.refresh_token
+            && stored.user_id == s.user_id
+        {
+            if let Ok(mut cur) = self.session.lock() {
+                *cur = Some(stored.clone());
+            }
+            return Ok(stored);
+        }
         match self.send(Operation::RefreshToken, &json!({ "refreshToken": s.refresh_token }), None) {
             Ok(data) => {
                 self.keep(&data["refreshToken"])?;

@@ -69,6 +69,33 @@ class Store(sdk.TokenStore):
         self.saves += 1
 
 
+class Listener(sdk.SubscriptionListener):
+    """What the app does with live events."""
+
+    def __init__(self):
+        self.events = []
+        self.errors = []
+        self.reconnects = 0
+
+    def on_next(self, data_json):
+        self.events.append(json.loads(data_json))
+
+    def on_error(self, code, message):
+        self.errors.append((code, message))
+
+    def on_reconnecting(self, attempt):
+        self.reconnects += 1
+
+
+def wait(check, secs=15):
+    until = time.time() + secs
+    while time.time() < until:
+        if check():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def client(store, queue_path):
     config = sdk.ClientConfig(base_url=BASE, app=sdk.App.OWNER, queue_path=queue_path, timeout_secs=3, language="en")
     return sdk.WuyeClient(config, store)
@@ -83,6 +110,19 @@ def main():
     assert info.user_id and store.saved, "signed in, session saved"
     houses = json.loads(app.execute(sdk.Operation.MY_HOUSES, "{}"))["myHouses"]
     house = houses[0]["id"]
+    before = len(json.loads(app.execute(sdk.Operation.MY_REPAIRS, "{}"))["workOrders"]["edges"])
+
+    # live: my repairs over graphql-transport-ws, by hash
+    live = Listener()
+    sub = app.subscribe(sdk.Operation.REPAIR_CHANGED, "{}", live)
+    probe = {"houseId": house, "category": "ELECTRICAL", "description": "楼道灯不亮 (live)"}
+    seen = None
+    # the subscription is live once an event arrives: report until one does
+    for _ in range(20):
+        seen = json.loads(app.execute(sdk.Operation.REPORT_REPAIR, json.dumps(probe)))["reportRepair"]["workOrder"]["id"]
+        if wait(lambda: any(e["workOrderChanged"]["id"] == seen for e in live.events), 1):
+            break
+    assert any(e["workOrderChanged"]["id"] == seen for e in live.events), live.events
     before = len(json.loads(app.execute(sdk.Operation.MY_REPAIRS, "{}"))["workOrders"]["edges"])
 
     # refused before sending: the staff app's operation, an unknown variable, a query queued
@@ -100,6 +140,7 @@ def main():
 
     # no signal: the server is gone; actions wait in the queue
     stop(server)
+    assert wait(lambda: live.reconnects >= 1), "the subscription noticed the server went away"
     repair = {"houseId": house, "category": "PLUMBING", "description": "厨房水龙头漏水 (queued offline)"}
     a1 = app.enqueue(sdk.Operation.REPORT_REPAIR, json.dumps(repair))
     a2 = app.enqueue(sdk.Operation.REPORT_REPAIR, json.dumps(dict(repair, description="卫生间地漏堵塞")))
@@ -108,11 +149,14 @@ def main():
     report = app.replay()
     assert report.remaining == 3 and not report.finished and report.stopped_by, report
 
-    # the app is killed and started again: the queue and the session are still there
-    app = client(store, queue_path)
-    pending = app.queued(sdk.ActionState.PENDING)
+    # the app is killed and started again: its queue and session are still there (a second
+    # client on the same files sees them)
+    restarted = client(store, queue_path)
+    pending = restarted.queued(sdk.ActionState.PENDING)
     assert [a.seq for a in pending] == [a1.seq, a2.seq, a3.seq], pending
     assert [a.attempts for a in pending] == [1, 0, 0], "the replay stopped at the first"
+    assert restarted.session().user_id == info.user_id
+    del restarted
 
     # signal again: replayed in order, each applied once; the bad one is reported, not retried
     server = start()
@@ -127,6 +171,21 @@ def main():
     ], states
     assert store.saves > saves, "the expiring session was refreshed and saved"
     first = json.loads(report.finished[0].result)["reportRepair"]["workOrder"]["id"]
+    second = json.loads(report.finished[1].result)["reportRepair"]["workOrder"]["id"]
+    # the subscription reconnected and subscribed again on its own: the replayed repairs
+    # (or a later one) reach it
+    extra = 0
+    for _ in range(20):
+        if wait(lambda: any(e["workOrderChanged"]["id"] in (first, second) for e in live.events), 1):
+            break
+        extra += 1
+        latest = json.loads(app.execute(sdk.Operation.REPORT_REPAIR, json.dumps(probe)))["reportRepair"]["workOrder"]["id"]
+        if wait(lambda: any(e["workOrderChanged"]["id"] == latest for e in live.events), 1):
+            break
+    assert live.events[-1]["workOrderChanged"]["id"] != seen, "an event after the restart arrived"
+    assert not live.errors, live.errors
+    sub.cancel()
+    assert not sub.is_running()
 
     # the answer to the first was lost: it is sent again and answered, not applied twice
     app.requeue(a1.seq)
@@ -135,7 +194,7 @@ def main():
     assert json.loads(again.finished[0].result)["reportRepair"]["workOrder"]["id"] == first
     assert app.replay().finished == []
     after = len(json.loads(app.execute(sdk.Operation.MY_REPAIRS, "{}"))["workOrders"]["edges"])
-    assert after == before + 2, (before, after)
+    assert after == before + 2 + extra, (before, after, extra)
 
     # the shared rules come with the SDK
     assert sdk.normalize_phone("+86 138-0000-0006") == "13800000006"
