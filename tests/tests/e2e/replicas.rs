@@ -1,5 +1,7 @@
-//! Two api replicas as real processes on the broker as shipped; one is killed with SIGKILL
-//! and never comes back. Its share of the device messages must reach the survivor.
+//! Three api replicas as real processes on one database, Redis and the broker as shipped;
+//! one is killed with SIGKILL in the middle of device ingest and notification dispatch and
+//! never comes back. Its share of the device messages and of the outbox must reach the
+//! survivors: nothing the broker acknowledged is lost, every notification is sent.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -35,9 +37,10 @@ fn spawn_replica(s: &TestServer, broker: &ShippedBroker, dir: &std::path::Path) 
         .env("WUYE_MQTT_CLEAN_SESSION", "false")
         .env("WUYE_HTTP_ADDR", "127.0.0.1:0")
         .env("WUYE_STORAGE_DIR", dir)
-        .env("WUYE_IOT__INGEST_SLOTS", "4")
+        .env("WUYE_IOT__INGEST_SLOTS", "6")
         .env("WUYE_IOT__JOBS", "false")
-        .env("WUYE_NOTIFY__DISPATCHER", "false")
+        .env("WUYE_NOTIFY__DISPATCHER", "true")
+        .env("WUYE_NOTIFY__LEASE_SECS", "5")
         .env("WUYE_AUTH__ARGON2_MEMORY_KIB", "4096")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
@@ -66,17 +69,28 @@ async fn stored_seqs(s: &TestServer) -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_replica_killed_for_good_strands_no_device_message() {
+async fn a_replica_killed_for_good_strands_no_device_message_and_no_notification() {
     let broker = ShippedBroker::start().await;
     let url = broker.server_url();
-    // this process provisions the device accounts and ingests nothing itself
+    // this process provisions the device accounts and queues notifications; it ingests and
+    // dispatches nothing itself
     let s = TestServer::seeded_with(|c| {
         c.mqtt_url = url;
         c.mqtt_dynsec = true;
         c.mqtt_ingest = false;
+        c.notify.dispatcher = false;
     })
     .await;
     let admin = s.sign_in("admin").await;
+    // thirty owners with a phone registered for push
+    let register = "mutation($t: String!) { registerDevice(input: {token: $t, platform: ANDROID, provider: FCM, app: OWNER}) { device { id } } }";
+    let mut users = Vec::new();
+    for i in 10..40 {
+        let t = s.sign_in(&format!("138000000{i}")).await;
+        s.ok(Some(&t), register, json!({"t": format!("tok-{i}")})).await;
+        users.push(s.ok(Some(&t), "{ me { user { id } } }", json!({})).await["me"]["user"]["id"].clone());
+    }
+    let send = "mutation($u: [ID!]!, $t: String!) { sendNotification(input: {userIds: $u, title: $t, body: \"停水通知\", category: SYSTEM}) { queued } }";
     let root = s.state.config.mqtt_topic_root.clone();
     let codes: Vec<String> =
         sqlx::query_scalar("SELECT code FROM devices ORDER BY code LIMIT 10").fetch_all(&s.db).await.unwrap();
@@ -96,12 +110,13 @@ async fn a_replica_killed_for_good_strands_no_device_message() {
     let dir = std::env::temp_dir().join(format!("wuye-replicas-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut a = spawn_replica(&s, &broker, &dir);
-    let mut b = spawn_replica(&s, &broker, &dir);
-    // both replicas up, the four slots split between them
+    let b = spawn_replica(&s, &broker, &dir);
+    let c = spawn_replica(&s, &broker, &dir);
+    // the three replicas up, the six slots split among them (two each)
     let split = s
         .wait_until(|| async {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            slots_held(&s).await == (4, 2)
+            slots_held(&s).await == (6, 3)
         })
         .await;
     assert!(split, "slots held: {:?}", slots_held(&s).await);
@@ -147,18 +162,37 @@ async fn a_replica_killed_for_good_strands_no_device_message() {
             let _ = client.disconnect().await;
         }));
     }
+    // notifications queue up while the devices publish: ten rounds to thirty phones
+    let rounds = 10;
+    for round in 0..rounds / 2 {
+        s.ok(Some(&admin), send, json!({"u": users, "t": format!("第{round}轮")})).await;
+    }
     // a fifth of the way in, one replica dies and never returns
     while acked.load(std::sync::atomic::Ordering::Relaxed) < total / 5 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     a.kill().unwrap();
     let _ = a.wait();
+    let killed = Instant::now();
+    for round in rounds / 2..rounds {
+        s.ok(Some(&admin), send, json!({"u": users, "t": format!("第{round}轮")})).await;
+    }
+    // the survivors take the dead replica's slots
+    let taken = s
+        .wait_until(|| async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            slots_held(&s).await == (6, 2)
+        })
+        .await;
+    let takeover = killed.elapsed();
+    assert!(taken, "slots held after the kill: {:?}", slots_held(&s).await);
+    eprintln!("the survivors held every slot {:.1} s after the kill", takeover.as_secs_f64());
     for p in publishers {
         p.await.unwrap();
     }
     assert_eq!(acked.load(std::sync::atomic::Ordering::Relaxed), total, "the broker took every message");
 
-    // the survivor takes the dead replica's slots and stores everything within a minute
+    // the survivors store everything within a minute
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut stored = 0;
     while Instant::now() < deadline {
@@ -169,9 +203,28 @@ async fn a_replica_killed_for_good_strands_no_device_message() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let held = slots_held(&s).await;
-    let _ = b.kill();
-    let _ = b.wait();
+    // every notification sent, the dead replica's claimed batch taken over once its lease ran out
+    let notifications = (rounds * users.len()) as i64;
+    let done = s.wait_for("SELECT count(*) FROM notifications WHERE status = 'done'", notifications).await;
+    let mut pushes = 0;
+    for i in 10..40 {
+        let got = s.pushes(&format!("tok-{i}")).await;
+        let titles: std::collections::BTreeSet<String> = got.iter().map(|p| p.title.clone()).collect();
+        assert_eq!(titles.len(), rounds, "tok-{i}: every round reached the phone");
+        pushes += got.len();
+    }
+    for mut r in [b, c] {
+        let _ = r.kill();
+        let _ = r.wait();
+    }
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(stored as usize, total, "messages stored; slots now held {held:?}");
-    assert_eq!(held, (4, 1), "the survivor holds every slot");
+    assert_eq!(held, (6, 2), "the survivors hold every slot");
+    assert_eq!(done, notifications, "every notification sent");
+    // at least once: a push the dead replica sent but never recorded may go out again
+    // (at most its claimed batch); none is sent twice otherwise
+    let doubled = pushes - notifications as usize;
+    let batch = wuye_api::kit::config::NotifyConfig::default().batch;
+    assert!(doubled <= batch, "{doubled} pushes sent twice (a claimed batch is {batch})");
+    eprintln!("pushes: {pushes} for {notifications} notifications ({doubled} resent after the kill)");
 }
