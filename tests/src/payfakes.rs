@@ -458,12 +458,17 @@ impl FakeWechatPay {
 
     /// Delivers a notification to the server; the status and body it answered.
     pub async fn deliver(&self, url: &str, n: &WxNotification) -> (u16, String) {
+        self.try_deliver(url, n).await.unwrap()
+    }
+
+    /// Delivers a notification; `Err` when no answer came (the server went away).
+    pub async fn try_deliver(&self, url: &str, n: &WxNotification) -> Result<(u16, String), reqwest::Error> {
         let mut req = reqwest::Client::new().post(url).header("content-type", "application/json").body(n.body.clone());
         for (k, v) in &n.headers {
             req = req.header(k, v);
         }
-        let r = req.send().await.unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
+        let r = req.send().await?;
+        Ok((r.status().as_u16(), r.text().await?))
     }
 }
 

@@ -9,7 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use serde_json::json;
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
 use wuye_tests::broker::ShippedBroker;
 use wuye_tests::*;
 
@@ -22,6 +23,16 @@ fn wuye_bin() -> PathBuf {
 }
 
 fn spawn_replica(s: &TestServer, broker: &ShippedBroker, dir: &std::path::Path) -> Child {
+    spawn_replica_with(s, broker, dir, &[])
+}
+
+/// A replica process with more settings (`WUYE_HTTP_ADDR`, `WUYE_CONFIG`, …).
+fn spawn_replica_with(
+    s: &TestServer,
+    broker: &ShippedBroker,
+    dir: &std::path::Path,
+    extra: &[(&str, String)],
+) -> Child {
     let c = &s.state.config;
     Command::new(wuye_bin())
         .arg("serve")
@@ -43,6 +54,7 @@ fn spawn_replica(s: &TestServer, broker: &ShippedBroker, dir: &std::path::Path) 
         .env("WUYE_NOTIFY__LEASE_SECS", "5")
         .env("WUYE_AUTH__ARGON2_MEMORY_KIB", "4096")
         .env("RUST_LOG", "warn")
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -227,4 +239,156 @@ async fn a_replica_killed_for_good_strands_no_device_message_and_no_notification
     let batch = wuye_api::kit::config::NotifyConfig::default().batch;
     assert!(doubled <= batch, "{doubled} pushes sent twice (a claimed batch is {batch})");
     eprintln!("pushes: {pushes} for {notifications} notifications ({doubled} resent after the kill)");
+}
+
+/// WeChat Pay notifications sent to a replica that is killed with SIGKILL — once before it
+/// booked the payment, once right after it did, its answers lost — are sent again by the
+/// provider (to the survivors, several at once, as it does when it gets no answer): each
+/// payment is booked exactly once, for its order's amount, and its bills are paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_cut_off_by_sigkill_is_booked_once_by_the_survivors() {
+    use wuye_tests::payfakes::{
+        FakeWechatPay, WX_APIV3_KEY, WX_APPID, WX_MCHID, WX_MERCHANT_SERIAL, WX_PLATFORM_SERIAL, WX_PUB_KEY_ID, WxKey,
+    };
+    let broker = ShippedBroker::start().await;
+    let wx = FakeWechatPay::start().await;
+    let merchant = wx.merchant();
+    let url = broker.server_url();
+    let s = TestServer::seeded_with(|c| {
+        c.pay.wechat.insert("JCWY".into(), merchant.clone());
+        c.mqtt_url = url;
+        c.mqtt_ingest = false;
+        c.notify.dispatcher = false;
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("wuye-pay-replicas-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // the replicas get the merchant from a configuration file, as in production
+    let toml = format!(
+        "[pay.wechat.JCWY]\nmchid = {:?}\nappid = {:?}\nserial_no = {:?}\nprivate_key_file = {:?}\napiv3_key = {:?}\n\
+         public_key_id = {:?}\npublic_key_file = {:?}\nendpoint = {:?}\n\
+         [pay.wechat.JCWY.platform_certs]\n{:?} = {:?}\n",
+        WX_MCHID,
+        WX_APPID,
+        WX_MERCHANT_SERIAL,
+        merchant.private_key_file.display().to_string(),
+        WX_APIV3_KEY,
+        WX_PUB_KEY_ID,
+        merchant.public_key_file.as_ref().unwrap().display().to_string(),
+        merchant.endpoint,
+        WX_PLATFORM_SERIAL,
+        merchant.platform_certs[WX_PLATFORM_SERIAL].display().to_string(),
+    );
+    let config = dir.join("wuye.toml");
+    std::fs::write(&config, toml).unwrap();
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let extra = [
+            ("WUYE_HTTP_ADDR", format!("127.0.0.1:{port}")),
+            ("WUYE_CONFIG", config.display().to_string()),
+            ("WUYE_MQTT_INGEST", "false".to_owned()),
+        ];
+        replicas.push((spawn_replica_with(&s, &broker, &dir, &extra), port));
+    }
+    for (_, port) in &replicas {
+        let health = format!("http://127.0.0.1:{port}/healthz");
+        let up = s.wait_until(|| async { s.http.get(&health).send().await.is_ok_and(|r| r.status() == 200) }).await;
+        assert!(up, "replica on {port} started");
+    }
+
+    // the owner pays both bills in one order
+    crate::pay::bills(&s).await;
+    let o6 = s.sign_in("13800000006").await;
+    let my_bills = s
+        .ok(Some(&o6), "{ myBills(first: 20, status: UNPAID) { edges { node { id outstanding } } } }", json!({}))
+        .await;
+    let ids: Vec<Value> =
+        my_bills["myBills"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect();
+    assert!(!ids.is_empty());
+    let pay = "mutation($i: PayBillsInput!) { payBills(input: $i) { payOrder { id outTradeNo amount } } }";
+    let order =
+        s.ok(Some(&o6), pay, json!({"i": {"billIds": ids, "provider": "WECHAT"}})).await["payBills"]["payOrder"]
+            .clone();
+    let otn = order["outTradeNo"].as_str().unwrap().to_owned();
+    wx.pay(&otn);
+
+    // WeChat notifies replica A, ten deliveries at once; A dies while handling them
+    let now = s.clock_now().timestamp();
+    let (mut a, a_port) = replicas.remove(0);
+    let to_a = format!("http://127.0.0.1:{a_port}/pay/wechat/JCWY/notify");
+    let notes: Vec<_> = (0..10).map(|_| wx.notification(&otn, WxKey::Platform, now, None)).collect();
+    let wx = std::sync::Arc::new(wx);
+    let mut inflight = Vec::new();
+    for n in notes {
+        let (wx, to_a) = (wx.clone(), to_a.clone());
+        inflight.push(tokio::spawn(async move { wx.try_deliver(&to_a, &n).await }));
+    }
+    // the deliveries reach A and it is working on them
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    a.kill().unwrap();
+    let _ = a.wait();
+    let booked_by_a = s.scalar("SELECT count(*) FROM payments").await;
+    let cut_off = futures_util::future::join_all(inflight).await;
+    let answered = cut_off.iter().filter(|r| matches!(r, Ok(Ok((204, _))))).count();
+
+    // no answer, or not from everyone: WeChat retries, at the survivors, all at once
+    let mut retries = Vec::new();
+    for (_, port) in &replicas {
+        for _ in 0..10 {
+            let n = wx.notification(&otn, WxKey::Platform, now, None);
+            let (wx, to) = (wx.clone(), format!("http://127.0.0.1:{port}/pay/wechat/JCWY/notify"));
+            retries.push(tokio::spawn(async move { wx.deliver(&to, &n).await }));
+        }
+    }
+    for r in futures_util::future::join_all(retries).await {
+        let (status, body) = r.unwrap();
+        assert_eq!((status, body.as_str()), (204, ""), "a survivor acknowledges the payment");
+    }
+    eprintln!("replica A answered {answered} of 10 deliveries and had booked {booked_by_a} payment(s) when it died");
+    assert_eq!(s.scalar("SELECT count(*) FROM payments").await, 1, "booked once");
+
+    // the other way round: replica B books a second owner's payment and dies before its
+    // answers are out; WeChat's retries reach the last replica, which books nothing twice
+    let o7 = s.sign_in("13800000007").await;
+    let theirs = s.ok(Some(&o7), "{ myBills(first: 20, status: UNPAID) { edges { node { id } } } }", json!({})).await;
+    let ids7: Vec<Value> =
+        theirs["myBills"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()).collect();
+    let order7 =
+        s.ok(Some(&o7), pay, json!({"i": {"billIds": ids7, "provider": "WECHAT"}})).await["payBills"]["payOrder"]
+            .clone();
+    let otn7 = order7["outTradeNo"].as_str().unwrap().to_owned();
+    wx.pay(&otn7);
+    let (mut b, b_port) = replicas.remove(0);
+    let to_b = format!("http://127.0.0.1:{b_port}/pay/wechat/JCWY/notify");
+    let mut inflight = Vec::new();
+    for _ in 0..10 {
+        let n = wx.notification(&otn7, WxKey::Platform, now, None);
+        let (wx, to_b) = (wx.clone(), to_b.clone());
+        inflight.push(tokio::spawn(async move { wx.try_deliver(&to_b, &n).await }));
+    }
+    let booked = s.wait_until(|| async { s.scalar("SELECT count(*) FROM payments").await == 2 }).await;
+    b.kill().unwrap();
+    let _ = b.wait();
+    assert!(booked, "replica B booked the second payment before it died");
+    let _ = futures_util::future::join_all(inflight).await;
+    let (_, c_port) = &replicas[0];
+    for _ in 0..10 {
+        let n = wx.notification(&otn7, WxKey::Platform, now, None);
+        let (status, _) = wx.deliver(&format!("http://127.0.0.1:{c_port}/pay/wechat/JCWY/notify"), &n).await;
+        assert_eq!(status, 204, "the last replica acknowledges what B booked");
+    }
+    assert_eq!(s.scalar("SELECT count(*) FROM payments").await, 2, "each payment booked once");
+    for (mut r, _) in replicas {
+        let _ = r.kill();
+        let _ = r.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let paid: Decimal = sqlx::query_scalar("SELECT amount FROM payments ORDER BY received_at, id LIMIT 1")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(paid.to_string(), order["amount"].as_str().unwrap(), "for the order's amount");
+    let left = s.ok(Some(&o6), "{ myBills(first: 20, status: UNPAID) { edges { node { id } } } }", json!({})).await;
+    assert!(left["myBills"]["edges"].as_array().unwrap().iter().all(|e| !ids.contains(&e["node"]["id"])), "{left}");
 }
