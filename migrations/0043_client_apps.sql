@@ -1,7 +1,9 @@
 -- Which app a session was opened in (owner app, staff app, the managers' playground):
 -- access tokens carry it, and in production the apps may send only the operations of
--- their own manifest (schema/persisted/). Sessions opened before this default to the
--- account's own app (staff: a username or a role other than owner).
+-- their own manifest (schema/persisted/). Sessions opened before this are filled in with
+-- the account's own app (staff: a username or a role other than owner). The column stays
+-- nullable (NULL: the account's own app) so the previous release, which does not write it,
+-- keeps signing people in while a rolling upgrade runs; a later release may require it.
 ALTER TABLE refresh_tokens ADD COLUMN app text;
 UPDATE refresh_tokens r
    SET app = CASE WHEN u.username IS NOT NULL OR EXISTS (
@@ -10,5 +12,4 @@ UPDATE refresh_tokens r
                   THEN 'staff' ELSE 'owner' END
   FROM users u WHERE u.id = r.user_id;
 ALTER TABLE refresh_tokens
-    ALTER COLUMN app SET NOT NULL,
     ADD CONSTRAINT refresh_tokens_app_check CHECK (app IN ('owner', 'staff', 'playground'));

@@ -47,7 +47,10 @@ fn variables(body: &str) -> Vec<(String, String)> {
 }
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("schema").join("persisted");
+    // read when the script runs (not baked in when it was compiled: a target directory may
+    // be shared by several checkouts)
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".into());
+    let root = Path::new(&manifest_dir).join("..").join("schema").join("persisted");
     let mut ops: BTreeMap<String, Op> = BTreeMap::new();
     for app in ["owner", "staff"] {
         let path = root.join(format!("{app}.json"));

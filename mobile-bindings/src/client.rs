@@ -93,6 +93,9 @@ pub struct ReplayReport {
 /// Refresh the access token when it has less than this left.
 const REFRESH_AHEAD_SECS: i64 = 60;
 
+/// An action answered with an error this many times (not refused outright) is given up.
+const MAX_ATTEMPTS: u32 = 8;
+
 #[derive(uniffi::Object)]
 pub struct WuyeClient {
     config: ClientConfig,
@@ -205,11 +208,12 @@ impl WuyeClient {
             _ => uuid::Uuid::now_v7().to_string(),
         };
         vars.insert("clientMutationId".into(), Value::String(id.clone()));
+        let user = self.current().ok_or(SdkError::SignedOut)?.user_id;
         let queued_at = rfc3339_now();
         if operation.variable("at") == Some("DateTime") && vars.get("at").is_none_or(Value::is_null) {
             vars.insert("at".into(), Value::String(queued_at.clone()));
         }
-        Ok(self.queue.push(operation, &Value::Object(vars).to_string(), &id, &queued_at)?)
+        Ok(self.queue.push(&user, operation, &Value::Object(vars).to_string(), &id, &queued_at)?)
     }
 
     /// Sends the queued actions in order. An action the server applied (or had applied:
@@ -218,9 +222,11 @@ impl WuyeClient {
     /// a busy server, stops the replay with the rest still queued.
     pub fn replay(&self) -> Result<ReplayReport, SdkError> {
         let _one = self.replaying.lock().map_err(|_| SdkError::Storage { message: "replay lock".into() })?;
+        // only the signed-in person's actions: another person on the same phone sends theirs
+        let user = self.current().ok_or(SdkError::SignedOut)?.user_id;
         let mut finished = Vec::new();
         let mut stopped_by = None;
-        while let Some(action) = self.queue.next_pending()? {
+        while let Some(action) = self.queue.next_pending(&user)? {
             let Some(op) = Operation::ALL.iter().copied().find(|o| o.name() == action.operation) else {
                 let done = self.queue.finish(
                     action.seq,
@@ -245,8 +251,11 @@ impl WuyeClient {
                     )?;
                     finished.push(done);
                 }
+                // refused for good (an action tried MAX_ATTEMPTS times with answers but never
+                // applied is given up too, so one bad action cannot hold the queue forever)
                 Err(SdkError::Graphql { code, message, .. })
-                    if matches!(code.as_str(), "CONFLICT" | "VALIDATION" | "FORBIDDEN" | "NOT_FOUND") =>
+                    if matches!(code.as_str(), "CONFLICT" | "VALIDATION" | "FORBIDDEN" | "NOT_FOUND" | "GRAPHQL")
+                        || (action.attempts + 1 >= MAX_ATTEMPTS && !code.starts_with("PERSISTED_QUERY")) =>
                 {
                     let done = self.queue.finish(
                         action.seq,
@@ -264,18 +273,29 @@ impl WuyeClient {
                 }
             }
         }
-        let remaining = self.queue.list(Some(ActionState::Pending))?.len() as u32;
+        let remaining = self.queue.list(&user, Some(ActionState::Pending))?.len() as u32;
         Ok(ReplayReport { finished, remaining, stopped_by })
     }
 
-    /// The queue, oldest first: `state` to filter.
+    /// The signed-in person's queue, oldest first: `state` to filter.
     pub fn queued(&self, state: Option<ActionState>) -> Result<Vec<QueuedAction>, SdkError> {
-        Ok(self.queue.list(state)?)
+        let user = self.current().ok_or(SdkError::SignedOut)?.user_id;
+        Ok(self.queue.list(&user, state)?)
     }
 
-    /// Forgets finished actions older than `before` (RFC 3339).
+    /// Forgets finished actions older than `before` (RFC 3339, any offset).
     pub fn prune_queue(&self, before: String) -> Result<u64, SdkError> {
-        Ok(self.queue.prune(&before)?)
+        let before = chrono::DateTime::parse_from_rfc3339(&before)
+            .map_err(|e| invalid(format!("before is not an RFC 3339 time: {e}")))?;
+        Ok(self.queue.prune(before.to_utc())?)
+    }
+
+    /// Changes the password; the server ends the other sessions and this one continues
+    /// with the new tokens (saved through the `TokenStore`).
+    pub fn change_password(&self, old_password: String, new_password: String) -> Result<SessionInfo, SdkError> {
+        let vars = json!({ "old": old_password, "new": new_password });
+        let data = self.authed(Operation::ChangePassword, &vars)?;
+        self.keep(&data["changePassword"])
     }
 
     /// Starts a subscription of this app's manifest on its own thread: events go to
@@ -448,8 +468,17 @@ impl WuyeClient {
         let answer: Value = resp.json().map_err(|e| SdkError::Network { message: format!("HTTP {status}: {e}") })?;
         if let Some(first) = answer["errors"].as_array().and_then(|e| e.first()) {
             let ext = &first["extensions"];
+            // the server does not know this operation (an older server during an upgrade)
+            // or refuses it for this app: not the action's fault, it stays queued
+            let code = match (ext["code"].as_str(), ext["entity"].as_str(), ext["reason"].as_str()) {
+                (Some("NOT_FOUND"), Some("persistedQuery"), _) => "PERSISTED_QUERY_NOT_FOUND",
+                (Some("FORBIDDEN"), _, Some("PERSISTED_QUERY_ONLY")) => "PERSISTED_QUERY_ONLY",
+                (Some(c), _, _) => c,
+                // a document the schema rejects has no code
+                (None, _, _) => "GRAPHQL",
+            };
             return Err(SdkError::Graphql {
-                code: ext["code"].as_str().unwrap_or("INTERNAL").to_owned(),
+                code: code.to_owned(),
                 reason: ext["reason"].as_str().map(str::to_owned),
                 field: ext["field"].as_str().map(str::to_owned),
                 message: first["message"].as_str().unwrap_or_default().to_owned(),

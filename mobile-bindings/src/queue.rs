@@ -78,6 +78,7 @@ PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
 CREATE TABLE IF NOT EXISTS actions (
     seq                INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id            TEXT NOT NULL,
     operation          TEXT NOT NULL,
     variables          TEXT NOT NULL,
     client_mutation_id TEXT NOT NULL UNIQUE,
@@ -89,7 +90,7 @@ CREATE TABLE IF NOT EXISTS actions (
     error_message      TEXT,
     finished_at        TEXT
 );
-CREATE INDEX IF NOT EXISTS actions_pending ON actions (state, seq);
+CREATE INDEX IF NOT EXISTS actions_pending ON actions (user_id, state, seq);
 ";
 
 const COLUMNS: &str =
@@ -123,8 +124,10 @@ impl Queue {
         Ok(f(&conn)?)
     }
 
+    /// Queues an action of `user_id` (it is only ever sent with that user's session).
     pub fn push(
         &self,
+        user_id: &str,
         op: Operation,
         variables: &str,
         client_mutation_id: &str,
@@ -132,18 +135,23 @@ impl Queue {
     ) -> Result<QueuedAction, QueueError> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO actions (operation, variables, client_mutation_id, queued_at) VALUES (?1, ?2, ?3, ?4)",
-                params![op.name(), variables, client_mutation_id, queued_at],
+                "INSERT INTO actions (user_id, operation, variables, client_mutation_id, queued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![user_id, op.name(), variables, client_mutation_id, queued_at],
             )?;
             c.query_row(&format!("SELECT {COLUMNS} FROM actions WHERE seq = last_insert_rowid()"), [], row)
         })
     }
 
-    /// The next action to send, oldest first.
-    pub fn next_pending(&self) -> Result<Option<QueuedAction>, QueueError> {
+    /// The next action of `user_id` to send, oldest first.
+    pub fn next_pending(&self, user_id: &str) -> Result<Option<QueuedAction>, QueueError> {
         self.with(|c| {
-            c.query_row(&format!("SELECT {COLUMNS} FROM actions WHERE state = 'pending' ORDER BY seq LIMIT 1"), [], row)
-                .optional()
+            c.query_row(
+                &format!("SELECT {COLUMNS} FROM actions WHERE user_id = ?1 AND state = 'pending' ORDER BY seq LIMIT 1"),
+                [user_id],
+                row,
+            )
+            .optional()
         })
     }
 
@@ -170,18 +178,21 @@ impl Queue {
         })
     }
 
-    /// Actions in `state` (all when `None`), in queue order.
-    pub fn list(&self, state: Option<ActionState>) -> Result<Vec<QueuedAction>, QueueError> {
+    /// Actions of `user_id` in `state` (all when `None`), in queue order.
+    pub fn list(&self, user_id: &str, state: Option<ActionState>) -> Result<Vec<QueuedAction>, QueueError> {
         self.with(|c| {
-            let mut stmt =
-                c.prepare(&format!("SELECT {COLUMNS} FROM actions WHERE (?1 IS NULL OR state = ?1) ORDER BY seq"))?;
-            let rows = stmt.query_map([state.map(ActionState::code)], row)?;
+            let mut stmt = c.prepare(&format!(
+                "SELECT {COLUMNS} FROM actions WHERE user_id = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY seq"
+            ))?;
+            let rows = stmt.query_map(params![user_id, state.map(ActionState::code)], row)?;
             rows.collect()
         })
     }
 
-    /// Forgets finished actions older than `before` (RFC 3339): the app keeps the queue small.
-    pub fn prune(&self, before: &str) -> Result<u64, QueueError> {
+    /// Forgets finished actions older than `before`: the app keeps the queue small. Times
+    /// are stored in UTC (`…Z`), so `before` is compared in UTC whatever its offset.
+    pub fn prune(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, QueueError> {
+        let before = before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         self.with(|c| {
             c.execute("DELETE FROM actions WHERE state <> 'pending' AND finished_at < ?1", [before]).map(|n| n as u64)
         })
@@ -207,19 +218,25 @@ mod tests {
         let path = path.to_str().unwrap();
         {
             let q = Queue::open(path).unwrap();
-            q.push(Operation::Punch, "{}", "a", "2026-11-28T08:00:00Z").unwrap();
-            q.push(Operation::AcknowledgeAlarm, "{}", "b", "2026-11-28T08:01:00Z").unwrap();
+            q.push("u1", Operation::Punch, "{}", "a", "2026-11-28T08:00:00Z").unwrap();
+            q.push("u1", Operation::AcknowledgeAlarm, "{}", "b", "2026-11-28T08:01:00Z").unwrap();
+            // another person on the same phone: their own queue
+            q.push("u2", Operation::Punch, "{}", "c", "2026-11-28T08:01:30Z").unwrap();
             // one clientMutationId, one action
-            assert!(q.push(Operation::Punch, "{}", "a", "2026-11-28T08:02:00Z").is_err());
+            assert!(q.push("u1", Operation::Punch, "{}", "a", "2026-11-28T08:02:00Z").is_err());
         }
         let q = Queue::open(path).unwrap();
-        let first = q.next_pending().unwrap().unwrap();
+        let first = q.next_pending("u1").unwrap().unwrap();
         assert_eq!((first.operation.as_str(), first.client_mutation_id.as_str()), ("Punch", "a"));
-        q.finish(first.seq, ActionState::Applied, Some("{}"), None, "2026-11-28T09:00:00Z").unwrap();
-        assert_eq!(q.next_pending().unwrap().unwrap().client_mutation_id, "b");
-        assert_eq!(q.list(Some(ActionState::Applied)).unwrap().len(), 1);
-        assert_eq!(q.prune("2026-11-28T10:00:00Z").unwrap(), 1);
-        assert_eq!(q.list(None).unwrap().len(), 1);
+        q.finish(first.seq, ActionState::Applied, Some("{}"), None, "2026-11-28T09:00:00.000Z").unwrap();
+        assert_eq!(q.next_pending("u1").unwrap().unwrap().client_mutation_id, "b");
+        assert_eq!(q.next_pending("u2").unwrap().unwrap().client_mutation_id, "c");
+        assert_eq!(q.list("u1", Some(ActionState::Applied)).unwrap().len(), 1);
+        // compared in UTC: 16:30 in Shanghai is 08:30Z, before the action finished; 17:30 is after
+        let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+        assert_eq!(q.prune(at("2026-11-28T16:30:00+08:00")).unwrap(), 0);
+        assert_eq!(q.prune(at("2026-11-28T17:30:00+08:00")).unwrap(), 1);
+        assert_eq!(q.list("u1", None).unwrap().len(), 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -53,6 +53,11 @@ impl Subscription {
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
+/// How often the client pings (with a fresh token).
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// No frame for this long (not even the answer to a ping): the connection is dead.
+const SILENT_FOR: Duration = Duration::from_secs(75);
+
 enum Ended {
     /// cancelled by the app, or the server completed the subscription
     Done,
@@ -143,7 +148,20 @@ fn once(
     send(&mut ws, json!({ "type": "connection_init", "payload": { "accessToken": token } })).map_err(net)?;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut subscribed = false;
+    let mut last_frame = Instant::now();
+    let mut last_ping = Instant::now();
     loop {
+        // a ping now and then carries a fresh token (the server extends the connection
+        // with it) and proves the connection alive: no frame at all for a while means a
+        // half-open connection (NAT expiry, a switched network), so make a new one
+        if subscribed && last_ping.elapsed() >= PING_EVERY {
+            let token = client.fresh_token().ok();
+            let _ = send(&mut ws, json!({ "type": "ping", "payload": { "accessToken": token } }));
+            last_ping = Instant::now();
+        }
+        if subscribed && last_frame.elapsed() >= SILENT_FOR {
+            return Ok(Ended::Dropped);
+        }
         if stop.load(Ordering::Relaxed) {
             let _ = send(&mut ws, json!({ "id": "1", "type": "complete" }));
             let _ = ws.close(None);
@@ -161,6 +179,7 @@ fn once(
             }
             Err(_) => return Ok(Ended::Dropped),
         };
+        last_frame = Instant::now();
         let text = match msg {
             Message::Text(t) => t.to_string(),
             Message::Close(_) => return Ok(Ended::Dropped),

@@ -45,6 +45,8 @@ pub struct Credentials {
     pub tokens_valid_after: Option<DateTime<Utc>>,
     pub sessions_valid_after: Option<DateTime<Utc>>,
     pub is_staff: bool,
+    /// linked to an owner record (a member of staff may also own a flat)
+    pub is_owner: bool,
 }
 
 /// A stored refresh token (its SHA-256), one link of a rotation family.
@@ -56,7 +58,8 @@ pub struct RefreshRow {
     pub created_at: DateTime<Utc>,
     pub used: bool,
     pub revoked: bool,
-    pub app: ClientApp,
+    /// `None`: a session the previous release opened (the account's own app)
+    pub app: Option<ClientApp>,
 }
 
 /// What an SMS code may be used for; a code for one purpose is useless for another.

@@ -20,7 +20,8 @@ pub async fn credentials_by_login(
         r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
                   u.must_change_password, u.tokens_valid_after, u.sessions_valid_after,
                   (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!",
+                  EXISTS (SELECT 1 FROM owners o WHERE o.user_id = u.id) AS "is_owner!"
            FROM users u JOIN companies c ON c.id = u.company_id
            WHERE (u.username = lower($1) OR u.phone = $1) AND ($2::uuid IS NULL OR u.company_id = $2)
            ORDER BY u.id LIMIT 10"#,
@@ -37,7 +38,8 @@ pub async fn credentials_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Resul
         r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
                   u.must_change_password, u.tokens_valid_after, u.sessions_valid_after,
                   (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!",
+                  EXISTS (SELECT 1 FROM owners o WHERE o.user_id = u.id) AS "is_owner!"
            FROM users u JOIN companies c ON c.id = u.company_id WHERE u.id = $1"#,
         id
     )
@@ -54,7 +56,8 @@ pub async fn credentials_for_refresh(db: &mut PgConnection, id: Uuid) -> sqlx::R
         r#"SELECT u.id, u.company_id, c.name AS company_name, u.status AS "status: AccountStatus", u.password_hash,
                   u.must_change_password, u.tokens_valid_after, u.sessions_valid_after,
                   (u.username IS NOT NULL OR EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!"
+                          WHERE ur.user_id = u.id AND r.code <> 'owner')) AS "is_staff!",
+                  EXISTS (SELECT 1 FROM owners o WHERE o.user_id = u.id) AS "is_owner!"
            FROM users u JOIN companies c ON c.id = u.company_id WHERE u.id = $1 FOR SHARE OF u"#,
         id
     )

@@ -92,7 +92,8 @@ async fn issue_tokens(
 }
 
 /// The app a new session is for: what the client asked for, if the account may use it.
-/// Owners use the owner app; staff use the staff app or, when asked, the playground.
+/// Owners use the owner app; staff use the staff app or, when asked, the playground; a
+/// member of staff who also owns a flat may use the owner app too.
 fn app_for(user: &Credentials, wanted: Option<ClientApp>) -> AppResult<ClientApp> {
     match (wanted, user.is_staff) {
         (None, true) => Ok(ClientApp::Staff),
@@ -100,6 +101,7 @@ fn app_for(user: &Credentials, wanted: Option<ClientApp>) -> AppResult<ClientApp
         (Some(app @ ClientApp::Owner), false) | (Some(app @ (ClientApp::Staff | ClientApp::Playground)), true) => {
             Ok(app)
         }
+        (Some(ClientApp::Owner), true) if user.is_owner => Ok(ClientApp::Owner),
         (Some(ClientApp::Owner), true) => Err(AppError::validation(
             "client",
             Msg::new("员工账号请使用员工App登录", "Staff accounts sign in with the staff app"),
@@ -144,7 +146,11 @@ pub async fn refresh(state: &AppState, token: &str) -> AppResult<TokenPair> {
         return Err(invalid_token());
     }
     repo::mark_used(&mut tx, &hash, now).await?;
-    let pair = issue_tokens(state, &mut tx, &user, Some(row.family_id), None, row.app).await?;
+    let app = match row.app {
+        Some(app) => app,
+        None => app_for(&user, None)?,
+    };
+    let pair = issue_tokens(state, &mut tx, &user, Some(row.family_id), None, app).await?;
     tx.commit().await?;
     Ok(pair)
 }

@@ -29,8 +29,9 @@ pub struct Config {
     pub env: RunEnv,
     /// the primary PostgreSQL: `postgres://user:password@host:5432/wuye`
     pub database_url: String,
-    /// connections this replica opens at most (keep replicas × this under the server's
-    /// `max_connections`, or put PgBouncer in transaction mode in front)
+    /// connections this replica opens at most (keep replicas × this, plus the replica
+    /// pools, under the server's `max_connections`; PgBouncer only in session mode: the
+    /// scheduler and ingest hold session advisory locks)
     pub database_max_connections: u32,
     /// a statement running longer is cancelled by PostgreSQL (0: never); `wuye migrate`
     /// runs without it

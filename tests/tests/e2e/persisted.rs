@@ -131,6 +131,17 @@ async fn apps_send_only_their_manifest_in_production() {
         .await;
     assert_eq!(field(&r), "client", "{r}");
 
+    // a member of staff who also owns a flat may open an owner-app session
+    let (_, me) = s.post(Some(&tech), None, by_hash(&staff_ops["Me"].0, json!({}))).await;
+    let phone = me["data"]["me"]["user"]["phone"].as_str().unwrap().to_owned();
+    let (app_admin, _) = sign_in(&s, "admin", Some("PLAYGROUND")).await;
+    let register =
+        "mutation($p: String!) { registerOwner(input: {name: \"维修工兼业主\", phone: $p}) { owner { id } } }";
+    s.ok(Some(&app_admin), register, json!({ "p": phone })).await;
+    let (tech_owner, _) = sign_in(&s, "tech1", Some("OWNER")).await;
+    let (_, r) = s.post(Some(&tech_owner), None, by_hash(&owner_ops["MyHouses"].0, json!({}))).await;
+    assert!(r.get("errors").is_none(), "{r}");
+
     // the playground: ad-hoc queries for staff who may read the schema
     let (manager, _) = sign_in(&s, "manager", Some("PLAYGROUND")).await;
     let r = s.gql(Some(&manager), "{ me { user { id } } houses(first: 1) { edges { node { id } } } }", json!({})).await;
@@ -173,4 +184,11 @@ async fn development_servers_take_ad_hoc_queries_from_any_token() {
     // hashes work in development too
     let (_, r) = s.post(Some(&owner), None, by_hash(&manifest("owner")["MyHouses"].0, json!({}))).await;
     assert!(r["data"]["myHouses"].is_array(), "{r}");
+    // a session the previous release opened (no app recorded, as during a rolling upgrade)
+    // refreshes as the account's own app
+    let (_, refresh) = sign_in(&s, "13800000006", None).await;
+    sqlx::query("UPDATE refresh_tokens SET app = NULL").execute(&s.db).await.unwrap();
+    let (_, r) =
+        s.post(None, None, by_hash(&manifest("owner")["RefreshToken"].0, json!({ "refreshToken": refresh }))).await;
+    assert!(r["data"]["refreshToken"]["accessToken"].is_string(), "{r}");
 }
