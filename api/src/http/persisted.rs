@@ -18,8 +18,8 @@ use std::path::Path;
 use async_graphql::Request;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::kit::crypto::sha256_hex;
 use crate::kit::error::{AppError, AppResult, Msg};
 use crate::kit::gql::ClientApp;
 use crate::rbac::graphql::Caller;
@@ -61,10 +61,6 @@ const EMBEDDED: [(&str, &str); 3] = [
 
 /// The longest manifest operation: longer texts are not looked up.
 const MAX_BODY: usize = 16 * 1024;
-
-pub fn sha256_hex(text: &str) -> String {
-    format!("{:x}", Sha256::digest(text.as_bytes()))
-}
 
 // ---- building the manifests (wuye export-schema) -----------------------------------------
 
@@ -229,15 +225,6 @@ impl Persisted {
         Persisted { by_hash, enforce }
     }
 
-    /// How many operations the manifests hold.
-    pub fn len(&self) -> usize {
-        self.by_hash.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
-    }
-
     /// Fills in a request that names a manifest operation by hash, hands the executor the
     /// document parsed at start-up, and refuses what the caller's app may not send.
     pub fn prepare(&self, r: &mut Request, caller: &Caller, app: Option<ClientApp>) -> AppResult<()> {
@@ -323,9 +310,9 @@ mod tests {
             .iter()
             .map(|(_, j)| serde_json::from_str::<Manifest>(j).map(|m| m.operations.len()).unwrap_or(0))
             .sum();
-        assert!(p.len() > 40, "{} operations", p.len());
+        assert!(p.by_hash.len() > 40, "{} operations", p.by_hash.len());
         // shared operations are in two manifests but parsed once
-        assert!(p.len() < total);
+        assert!(p.by_hash.len() < total);
         for (_, k) in p.by_hash.iter() {
             assert!(!k.apps.is_empty());
         }

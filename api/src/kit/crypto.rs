@@ -182,6 +182,11 @@ pub fn sha256(data: &str) -> Vec<u8> {
     Sha256::digest(data.as_bytes()).to_vec()
 }
 
+/// SHA-256 in lower-case hex (what Apollo's persisted-query ids are).
+pub fn sha256_hex(data: &str) -> String {
+    format!("{:x}", Sha256::digest(data.as_bytes()))
+}
+
 /// Equal-time comparison for secrets.
 pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
