@@ -18,6 +18,7 @@ use wuye_api::{App, AppState, Config};
 pub mod broker;
 pub mod fakes;
 pub mod payfakes;
+pub mod redis_cluster;
 
 pub const PASSWORD: &str = wuye_api::onboarding::seed::DEMO_PASSWORD;
 
@@ -66,6 +67,11 @@ pub fn test_config(database_url: &str, files: &std::path::Path) -> Config {
         database_url: database_url.to_owned(),
         database_max_connections: 10,
         redis_url: std::env::var("WUYE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()),
+        // a cluster's seed nodes, comma-separated: the suite against Redis Cluster
+        // (deploy/test-redis-cluster.sh)
+        redis_cluster_nodes: std::env::var("WUYE_TEST_REDIS_CLUSTER")
+            .map(|v| v.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default(),
         redis_prefix: format!("t:{}:", Uuid::now_v7().simple()),
         storage_dir: files.to_path_buf(),
         http_addr: "127.0.0.1:0".parse().unwrap(),

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
@@ -20,6 +19,7 @@ use crate::kit::clock::{Clock, SystemClock};
 use crate::kit::config::Config;
 use crate::kit::crypto::Keys;
 use crate::kit::events::EventBus;
+use crate::kit::redis::{Redis, Subscriber};
 use crate::kit::state::{AppState, Parts};
 use crate::kit::storage::Storage;
 use crate::notify::Senders;
@@ -116,18 +116,14 @@ async fn pool(url: &str, max: u32, statement_timeout_secs: u64, read_only: bool)
         .map_err(err)
 }
 
-pub async fn connect_redis(cfg: &Config) -> Result<(redis::Client, ConnectionManager), StartupError> {
-    let err = |source| StartupError::Redis { url: redact_url(&cfg.redis_url), source };
-    let client = redis::Client::open(cfg.redis_url.as_str()).map_err(err)?;
-    let mgr_cfg = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(3)))
-        .set_number_of_retries(1);
-    let conn =
-        tokio::time::timeout(Duration::from_secs(5), ConnectionManager::new_with_config(client.clone(), mgr_cfg))
-            .await
-            .map_err(|_| err(redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))))?
-            .map_err(err)?;
-    Ok((client, conn))
+pub async fn connect_redis(cfg: &Config) -> Result<(Redis, Subscriber), StartupError> {
+    let url = match cfg.redis_cluster_nodes.as_slice() {
+        [] => redact_url(&cfg.redis_url),
+        nodes => nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>().join(","),
+    };
+    crate::kit::redis::connect(&cfg.redis_url, &cfg.redis_cluster_nodes)
+        .await
+        .map_err(|source| StartupError::Redis { url, source })
 }
 
 pub async fn migrate(db: &PgPool) -> Result<(), StartupError> {
@@ -136,7 +132,7 @@ pub async fn migrate(db: &PgPool) -> Result<(), StartupError> {
     Ok(())
 }
 
-fn sms_sender(config: &Config, redis: &ConnectionManager, name: &str) -> Result<Arc<dyn SmsSender>, StartupError> {
+fn sms_sender(config: &Config, redis: &Redis, name: &str) -> Result<Arc<dyn SmsSender>, StartupError> {
     let c = &config.sms;
     let http = |e: reqwest::Error| StartupError::SmsProvider(format!("{name}: {e}"));
     Ok(match name {
@@ -158,7 +154,7 @@ fn sms_sender(config: &Config, redis: &ConnectionManager, name: &str) -> Result<
 pub struct App {
     pub state: AppState,
     pub schemas: Schemas,
-    redis_client: redis::Client,
+    redis_subscriber: Subscriber,
     mqtt_events: Option<rumqttc::EventLoop>,
 }
 
@@ -166,7 +162,7 @@ impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<App, StartupError> {
         crate::http::metrics::handle();
         let db = connect_db(&config).await?;
-        let (redis_client, redis) = connect_redis(&config).await?;
+        let (redis, redis_subscriber) = connect_redis(&config).await?;
         let keys = Keys::from_config(&config)?;
         let primary = sms_sender(&config, &redis, &config.sms.provider)?;
         let sms: Arc<dyn SmsSender> = match &config.sms.secondary {
@@ -244,7 +240,7 @@ impl App {
         }
         let state = AppState::new(db, redis, Arc::new(config), Arc::new(keys), storage, clock, events, mqtt, parts);
         let schemas = http::schema::build(state.clone());
-        Ok(App { state, schemas, redis_client, mqtt_events: Some(mqtt_events) })
+        Ok(App { state, schemas, redis_subscriber, mqtt_events: Some(mqtt_events) })
     }
 
     pub async fn build_default(config: Config) -> Result<App, StartupError> {
@@ -262,7 +258,7 @@ impl App {
         shutdown: watch::Receiver<bool>,
     ) -> std::io::Result<()> {
         let bus = self.state.events.clone();
-        let bus_task = tokio::spawn(bus.run(self.redis_client.clone(), shutdown.clone()));
+        let bus_task = tokio::spawn(bus.run(self.redis_subscriber.clone(), shutdown.clone()));
         tokio::spawn(crate::rbac::service::follow_account_events(self.state.clone(), shutdown.clone()));
         tokio::spawn(crate::org::estate::service::follow_house_events(self.state.clone(), shutdown.clone()));
         tokio::spawn(crate::http::ws::follow_sessions(self.state.clone(), shutdown.clone()));

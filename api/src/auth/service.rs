@@ -16,6 +16,7 @@ use crate::kit::crypto::{random_token, sha256};
 use crate::kit::error::{AppError, AppResult, Msg};
 use crate::kit::gql::ClientApp;
 use crate::kit::idempotency::Retry;
+use crate::kit::redis::{count_in_window, mget, slot_key};
 use crate::kit::state::AppState;
 use crate::kit::types::{NewPassword, Phone};
 use crate::notify::sms::{SmsError, SmsKind, SmsMessage};
@@ -216,14 +217,10 @@ pub async fn captcha_required(state: &AppState, login: &str, ip: &str) -> AppRes
     if a.captcha_always {
         return Ok(true);
     }
-    let mut conn = state.redis.clone();
     let ident = login_identity(login);
-    let (by_login, by_ip): (Option<u32>, Option<u32>) = redis::pipe()
-        .get(state.redis_key(&["signin", "fail", &ident]))
-        .get(state.redis_key(&["signin", "ipfail", ip]))
-        .query_async(&mut conn)
-        .await?;
-    Ok(by_login.unwrap_or(0) >= a.captcha_after_failures || by_ip.unwrap_or(0) >= a.captcha_after_failures)
+    // two unrelated keys (two slots on a cluster)
+    let counts = mget(&state.redis, &[fail_key(state, &ident), ipfail_key(state, ip)]).await?;
+    Ok(counts.iter().any(|n| n.as_deref().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) >= a.captcha_after_failures))
 }
 
 pub async fn new_captcha(state: &AppState) -> AppResult<(String, String)> {
@@ -266,33 +263,41 @@ fn locked(retry_after: u64) -> AppError {
     }
 }
 
+/// A login's failed attempts in the window. It shares its slot with the login's lock
+/// (`lock_key`): locking sets one and clears the other in one pipeline.
+fn fail_key(state: &AppState, ident: &str) -> String {
+    slot_key(&state.config.redis_prefix, &["signin", "fail"], ident)
+}
+
+fn lock_key(state: &AppState, ident: &str) -> String {
+    slot_key(&state.config.redis_prefix, &["signin", "lock"], ident)
+}
+
+/// An IP's failed attempts in the window (any login).
+fn ipfail_key(state: &AppState, ip: &str) -> String {
+    state.redis_key(&["signin", "ipfail", ip])
+}
+
 /// Counts an attempt for the login and the IP before the password is checked, so parallel
 /// requests cannot all slip under the limit; returns the login's count in the window.
 async fn reserve_attempt(state: &AppState, ident: &str, ip: &str) -> AppResult<u32> {
     let window = state.config.auth.lockout_window_secs as i64;
-    let fail_key = state.redis_key(&["signin", "fail", ident]);
-    let ipfail_key = state.redis_key(&["signin", "ipfail", ip]);
-    let mut conn = state.redis.clone();
-    let (n, _): (u32, u32) = redis::pipe()
-        .incr(&fail_key, 1)
-        .incr(&ipfail_key, 1)
-        .expire(&fail_key, window)
-        .ignore()
-        .expire(&ipfail_key, window)
-        .ignore()
-        .query_async(&mut conn)
-        .await?;
-    Ok(n)
+    let (fail, ipfail) = (fail_key(state, ident), ipfail_key(state, ip));
+    let (mut a, mut b) = (state.redis.clone(), state.redis.clone());
+    let (n, _) = tokio::try_join!(count_in_window(&mut a, &fail, window), count_in_window(&mut b, &ipfail, window))?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
 }
 
 /// After a failed attempt numbered `n`: at the limit the login is locked.
 async fn failed(state: &AppState, ident: &str, n: u32) -> AppResult<AppError> {
     let a = &state.config.auth;
     if n >= a.lockout_failures {
-        let lock_key = state.redis_key(&["signin", "lock", ident]);
-        let fail_key = state.redis_key(&["signin", "fail", ident]);
         let mut conn = state.redis.clone();
-        let _: () = redis::pipe().set_ex(&lock_key, 1, a.lockout_secs).del(&fail_key).query_async(&mut conn).await?;
+        let _: () = redis::pipe()
+            .set_ex(lock_key(state, ident), 1, a.lockout_secs)
+            .del(fail_key(state, ident))
+            .query_async(&mut conn)
+            .await?;
         return Ok(locked(a.lockout_secs));
     }
     Ok(invalid_credentials())
@@ -303,22 +308,22 @@ async fn failed(state: &AppState, ident: &str, n: u32) -> AppResult<AppError> {
 /// attacker owns (the same phone at another company) would reset the count against the
 /// victim's.
 async fn succeeded(state: &AppState, ident: &str, ip: &str, sole_account: bool) -> AppResult<()> {
-    let fail_key = state.redis_key(&["signin", "fail", ident]);
-    let ipfail_key = state.redis_key(&["signin", "ipfail", ip]);
-    let mut conn = state.redis.clone();
-    if sole_account {
-        let _: () = redis::pipe().del(&fail_key).decr(&ipfail_key, 1).ignore().query_async(&mut conn).await?;
-    } else {
-        let _: () =
-            redis::pipe().decr(&fail_key, 1).ignore().decr(&ipfail_key, 1).ignore().query_async(&mut conn).await?;
-    }
+    let (mut a, mut b) = (state.redis.clone(), state.redis.clone());
+    let login = async {
+        if sole_account {
+            a.del::<_, ()>(fail_key(state, ident)).await
+        } else {
+            a.decr::<_, _, ()>(fail_key(state, ident), 1).await
+        }
+    };
+    tokio::try_join!(login, b.decr::<_, _, ()>(ipfail_key(state, ip), 1))?;
     Ok(())
 }
 
 /// Refuses while the login is locked.
 async fn check_lock(state: &AppState, ident: &str) -> AppResult<()> {
     let mut conn = state.redis.clone();
-    let ttl: i64 = conn.ttl(state.redis_key(&["signin", "lock", ident])).await?;
+    let ttl: i64 = conn.ttl(lock_key(state, ident)).await?;
     if ttl > 0 { Err(locked(ttl as u64)) } else { Ok(()) }
 }
 
@@ -477,9 +482,8 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
 
     let hour = now.timestamp() / 3600;
     let ip_key = state.redis_key(&["otp", "ip", ip, &hour.to_string()]);
-    let (ip_count,): (u32,) =
-        redis::pipe().incr(&ip_key, 1).expire(&ip_key, 3600).ignore().query_async(&mut conn).await?;
-    if ip_count > a.otp_hourly_per_ip {
+    let ip_count = count_in_window(&mut conn, &ip_key, 3600).await?;
+    if ip_count > u64::from(a.otp_hourly_per_ip) {
         return Err(too_many("IP_LIMIT", Some(3600 - (now.timestamp() % 3600) as u64)));
     }
     let cool_key = state.redis_key(&["otp", "cool", p]);
@@ -498,9 +502,8 @@ pub async fn request_code(state: &AppState, ip: &str, phone: &str, purpose: Code
         return Err(too_many("RESEND_TOO_SOON", Some(ttl.max(1) as u64)));
     }
     let day_key = state.redis_key(&["otp", "day", p, &crate::kit::clock::business_day(now)]);
-    let (day_count,): (u32,) =
-        redis::pipe().incr(&day_key, 1).expire(&day_key, 86_400).ignore().query_async(&mut conn).await?;
-    if day_count > a.otp_daily_per_phone {
+    let day_count = count_in_window(&mut conn, &day_key, 86_400).await?;
+    if day_count > u64::from(a.otp_daily_per_phone) {
         return Err(too_many("DAILY_LIMIT", None));
     }
 

@@ -43,6 +43,10 @@ pub struct Config {
     pub database_replica_max_connections: u32,
     /// Redis: OTP codes, rate limits, live device state, nonces, the event bus (`redis://:password@host:6379`)
     pub redis_url: String,
+    /// the seed nodes of a Redis Cluster (`["redis://:password@10.0.0.1:6379", …]`); set:
+    /// cluster mode and `redis_url` is not used. Keys that must share a slot carry hash tags;
+    /// the event bus listens on one node at a time (pub/sub reaches every node)
+    pub redis_cluster_nodes: Vec<String>,
     /// Every Redis key starts with this, so tests (and several deployments) can share a server.
     pub redis_prefix: String,
     /// the broker: `mqtt://[user:password@]host[:port]` or `mqtts://…` (TLS, port 8883 by
@@ -677,6 +681,7 @@ impl Default for Config {
             database_replica_url: None,
             database_replica_max_connections: 10,
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster_nodes: Vec::new(),
             redis_prefix: "wuye:".into(),
             mqtt_url: "mqtt://127.0.0.1:1883".into(),
             mqtt_password_file: None,

@@ -79,6 +79,21 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// Redis is down or moving (a connection lost, a cluster failing over, a replica loading):
+/// worth a retry, not a bug.
+fn redis_unavailable(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading)
+        )
+}
+
 impl AppError {
     pub fn validation(field: impl Into<Cow<'static, str>>, msg: Msg) -> Self {
         AppError::Validation { field: field.into(), msg, details: None }
@@ -128,7 +143,7 @@ impl AppError {
             AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Unavailable(_) => "UNAVAILABLE",
             AppError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) => "UNAVAILABLE",
-            AppError::Redis(e) if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() => "UNAVAILABLE",
+            AppError::Redis(e) if redis_unavailable(e) => "UNAVAILABLE",
             AppError::Database(_) | AppError::Redis(_) | AppError::Internal(_) => "INTERNAL",
         }
     }

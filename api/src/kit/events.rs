@@ -1,11 +1,12 @@
 //! The event bus behind subscriptions: an event published on any replica goes through
-//! Redis pub/sub and reaches the subscribers connected to every replica.
+//! Redis pub/sub and reaches the subscribers connected to every replica (on a Redis
+//! Cluster a message published to any node reaches every node's subscribers).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::redis::{Redis, Subscriber};
 use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
@@ -22,14 +23,14 @@ pub struct Event {
 #[derive(Clone)]
 pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
-    redis: ConnectionManager,
+    redis: Redis,
     channel: String,
     /// true while the Redis subscription is live
     listening: Arc<watch::Sender<bool>>,
 }
 
 impl EventBus {
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: Redis, prefix: &str) -> Self {
         let (tx, _) = broadcast::channel(4096);
         EventBus { tx, redis, channel: format!("{prefix}events"), listening: Arc::new(watch::channel(false).0) }
     }
@@ -73,10 +74,11 @@ impl EventBus {
     }
 
     /// Listens on the Redis channel until shutdown, reconnecting with backoff.
-    pub async fn run(self, client: redis::Client, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, nodes: Subscriber, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
+        let mut turn = 0;
         loop {
-            match client.get_async_pubsub().await {
+            match nodes.connect(turn).await {
                 Ok(mut pubsub) => {
                     if let Err(e) = pubsub.subscribe(&self.channel).await {
                         tracing::warn!(error = %e, "event bus subscribe failed");
@@ -104,6 +106,8 @@ impl EventBus {
                 }
                 Err(e) => tracing::warn!(error = %e, "event bus: Redis unreachable"),
             }
+            // the next attempt starts at the next node (a cluster's node may be the one down)
+            turn += 1;
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = tokio::time::sleep(backoff) => {}

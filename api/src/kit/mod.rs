@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod money;
 pub mod pagination;
 pub mod pdf;
+pub mod redis;
 pub mod state;
 pub mod storage;
 pub mod types;

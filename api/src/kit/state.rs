@@ -7,7 +7,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use redis::aio::ConnectionManager;
+use super::redis::Redis;
 use sqlx::PgPool;
 
 use super::clock::Clock;
@@ -20,7 +20,7 @@ use super::storage::Storage;
 #[derive(Clone)]
 pub struct AppState {
     pub db: PgPool,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub storage: Arc<Storage>,
@@ -35,7 +35,7 @@ impl AppState {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: PgPool,
-        redis: ConnectionManager,
+        redis: Redis,
         config: Arc<Config>,
         keys: Arc<Keys>,
         storage: Arc<Storage>,

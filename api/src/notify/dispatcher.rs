@@ -261,8 +261,8 @@ async fn sms(state: &AppState, n: &Notification, batch: &Batch, attempts: &mut V
     if n.priority != Priority::Critical {
         let key = format!("{}sms:notice:{phone}:{}", state.config.redis_prefix, crate::kit::clock::business_day(now));
         let mut conn = state.redis.clone();
-        let (count,): (u32,) = redis::pipe().incr(&key, 1).expire(&key, 86_400).ignore().query_async(&mut conn).await?;
-        if count > state.config.notify.sms_daily_per_phone {
+        let count = crate::kit::redis::count_in_window(&mut conn, &key, 86_400).await?;
+        if count > u64::from(state.config.notify.sms_daily_per_phone) {
             // a bill notice or a reminder is never dropped: it waits for the next day's allowance
             if n.category == Category::Bill {
                 let local = now.with_timezone(&crate::kit::clock::BUSINESS_TZ).date_naive();

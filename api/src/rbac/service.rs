@@ -1066,7 +1066,7 @@ pub async fn pii_lookup(state: &AppState, actor: &Actor, kind: &'static str, ter
     let minute = now.timestamp().div_euclid(60);
     let key = state.redis_key(&["pii", &actor.user_id.to_string(), &minute.to_string()]);
     let mut conn = state.redis.clone();
-    let (n,): (u64,) = redis::pipe().incr(&key, 1).expire(&key, 120).ignore().query_async(&mut conn).await?;
+    let n = crate::kit::redis::count_in_window(&mut conn, &key, 120).await?;
     if n > state.config.limits.pii_lookups_per_minute {
         return Err(AppError::RateLimited {
             reason: "PII_LOOKUP_LIMIT",

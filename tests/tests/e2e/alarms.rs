@@ -154,7 +154,7 @@ async fn offline_after_missed_heartbeats_reminders_and_no_false_alarm_after_a_re
     assert_eq!(ws::next_json(&mut socket).await.unwrap()["payload"]["data"]["deviceStateChanged"]["status"], "NORMAL");
 
     // an api restart after a gap: devices silent while nobody ingested are not offline
-    let alive = format!("{}iot:ingest:alive", s.state.config.redis_prefix);
+    let alive = wuye_api::iot::telemetry::service::alive_key(&s.state);
     let mut conn = s.state.redis.clone();
     let _: () = redis::cmd("DEL").arg(&alive).query_async(&mut conn).await.unwrap();
     s.advance(10);

@@ -27,6 +27,7 @@ mod persisted;
 mod prepaid;
 mod print;
 mod rbac;
+mod redis_cluster;
 mod replicas;
 mod scope;
 mod security;

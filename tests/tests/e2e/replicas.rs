@@ -41,6 +41,8 @@ fn spawn_replica_with(
         .env("WUYE_DATABASE_URL", &c.database_url)
         .env("WUYE_DATABASE_MAX_CONNECTIONS", "6")
         .env("WUYE_REDIS_URL", &c.redis_url)
+        // as production writes a list: TOML syntax (the suite may run on a Redis Cluster)
+        .env("WUYE_REDIS_CLUSTER_NODES", format!("{:?}", c.redis_cluster_nodes))
         .env("WUYE_REDIS_PREFIX", &c.redis_prefix)
         .env("WUYE_MQTT_URL", broker.server_url())
         .env("WUYE_MQTT_TOPIC_ROOT", &c.mqtt_topic_root)

@@ -94,7 +94,7 @@ async fn aliases_and_batches_cannot_multiply_sign_ins() {
     let limited = errors.iter().filter(|e| e["extensions"]["reason"] == "TOO_MANY_IN_ONE_REQUEST").count();
     assert_eq!(limited, 3, "three guesses ran, three were refused: {r}");
     // only the three that ran were counted as failures
-    assert_eq!(s.redis_get("signin:fail:tech2").await.as_deref(), Some("3"));
+    assert_eq!(s.redis_get("signin:fail:{tech2}").await.as_deref(), Some("3"));
     // a batch shares the request's budget
     let batch: Vec<Value> =
         (0..5).map(|i| json!({"query": SIGN_IN, "variables": {"l": "cs1", "p": format!("Guess{i}000x")}})).collect();

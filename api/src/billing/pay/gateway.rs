@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::kit::redis::Redis;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use rust_decimal::Decimal;
 
 use super::model::PayChannel;
@@ -177,13 +177,13 @@ pub fn fen(amount: Decimal) -> Result<i64, PayError> {
 /// The development gateway: remembers each order's amount in Redis and reports it paid
 /// when asked, so the whole flow runs without a provider. Production refuses it.
 pub struct DevGateway {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     provider: &'static str,
 }
 
 impl DevGateway {
-    pub fn new(redis: ConnectionManager, prefix: &str, provider: &'static str) -> Self {
+    pub fn new(redis: Redis, prefix: &str, provider: &'static str) -> Self {
         DevGateway { redis, prefix: format!("{prefix}dev:pay:{provider}:"), provider }
     }
 }

@@ -46,7 +46,7 @@ pub struct Gateways {
 }
 
 impl Gateways {
-    pub fn from_config(config: &Config, redis: &redis::aio::ConnectionManager) -> Result<Gateways, PayError> {
+    pub fn from_config(config: &Config, redis: &crate::kit::redis::Redis) -> Result<Gateways, PayError> {
         let mut merchants: HashMap<(PayProvider, String), Arc<dyn Gateway>> = HashMap::new();
         for (code, m) in &config.pay.wechat {
             let g = WechatPay::new(m, config.pay.notify_max_skew_secs)

@@ -20,6 +20,7 @@ use crate::iot::alarms::model::AlarmRule;
 use crate::iot::alarms::rules::{self, Action, Observation};
 use crate::kit::error::{AppError, AppResult};
 use crate::kit::events::Event;
+use crate::kit::redis::slot_key;
 use crate::kit::state::AppState;
 use crate::rbac::model::{Actor, Perm};
 
@@ -142,8 +143,7 @@ pub async fn live_states(state: &AppState, devices: &[Uuid]) -> AppResult<Vec<Op
         return Ok(Vec::new());
     }
     let keys: Vec<String> = devices.iter().map(|d| state_key(state, *d)).collect();
-    let mut conn = state.redis.clone();
-    let raw: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut conn).await?;
+    let raw = crate::kit::redis::mget(&state.redis, &keys).await?;
     Ok(raw.into_iter().map(|r| r.and_then(|r| serde_json::from_str(&r).ok())).collect())
 }
 
@@ -358,17 +358,21 @@ pub async fn ingest_batch(state: &AppState, msgs: &[DeviceMessage<'_>]) -> AppRe
             crate::iot::alarms::service::apply(state, d, rule, action, now).await?;
         }
     }
-    let mut pipe = redis::pipe();
-    let seen = seen_key(state);
+    // the states live in many slots, the last-seen times in one sorted set
+    let mut states = Vec::with_capacity(order.len());
+    let mut zadd = redis::cmd("ZADD");
+    zadd.arg(seen_key(state));
     for id in &order {
         if let Some((_, live)) = lives.get(id) {
             let ms = live.last_seen.unwrap_or(now).timestamp_millis();
-            pipe.set(state_key(state, *id), serde_json::to_string(live).unwrap_or_default()).ignore();
-            pipe.zadd(&seen, id.to_string(), ms).ignore();
+            states.push((state_key(state, *id), serde_json::to_string(live).unwrap_or_default()));
+            zadd.arg(ms).arg(id.to_string());
         }
     }
-    let mut conn = state.redis.clone();
-    let _: () = pipe.query_async(&mut conn).await?;
+    if !states.is_empty() {
+        let mut conn = state.redis.clone();
+        tokio::try_join!(crate::kit::redis::mset(&state.redis, &states), zadd.query_async::<()>(&mut conn))?;
+    }
     for id in &order {
         if let (Some((old, live)), Some(d)) = (lives.get(id), refs.get(id))
             && *old != Some(live.status)
@@ -398,12 +402,14 @@ fn observe_into(
 
 // ---- offline detection ---------------------------------------------------------------
 
-fn alive_key(state: &AppState) -> String {
-    format!("{}iot:ingest:alive", state.config.redis_prefix)
+/// Set while some replica ingests (it expires when every one stopped). Shares its slot with
+/// `since_key`: the sweep reads both in one command.
+pub fn alive_key(state: &AppState) -> String {
+    slot_key(&state.config.redis_prefix, &["iot", "alive"], "ingest")
 }
 
 fn since_key(state: &AppState) -> String {
-    format!("{}iot:ingest:since", state.config.redis_prefix)
+    slot_key(&state.config.redis_prefix, &["iot", "since"], "ingest")
 }
 
 /// Called by each consumer every few seconds: ingest is running. After a gap (every

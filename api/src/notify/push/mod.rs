@@ -7,8 +7,8 @@ pub mod jpush;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::kit::redis::Redis;
 use futures_util::future::BoxFuture;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Category, Platform, Provider};
@@ -47,13 +47,13 @@ pub trait PushSender: Send + Sync + 'static {
 
 /// Records instead of sending (development and tests): `{prefix}dev:push:{token}`.
 pub struct DevPushSender {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
     provider: &'static str,
 }
 
 impl DevPushSender {
-    pub fn new(redis: ConnectionManager, prefix: &str, provider: &'static str) -> Self {
+    pub fn new(redis: Redis, prefix: &str, provider: &'static str) -> Self {
         DevPushSender { redis, prefix: prefix.to_owned(), provider }
     }
 
@@ -80,7 +80,7 @@ impl PushSender for DevPushSender {
 }
 
 /// What the development sender recorded for a token, newest first.
-pub async fn dev_pushes(redis: &ConnectionManager, prefix: &str, token: &str) -> redis::RedisResult<Vec<PushMessage>> {
+pub async fn dev_pushes(redis: &Redis, prefix: &str, token: &str) -> redis::RedisResult<Vec<PushMessage>> {
     use redis::AsyncCommands;
     let mut conn = redis.clone();
     let raw: Vec<String> = conn.lrange(DevPushSender::key(prefix, token), 0, 99).await?;

@@ -6,9 +6,9 @@ pub mod aliyun;
 pub mod failover;
 pub mod tencent;
 
+use crate::kit::redis::Redis;
 use futures_util::future::BoxFuture;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 
 use crate::kit::config::SmsTemplates;
@@ -101,12 +101,12 @@ pub trait SmsSender: Send + Sync + 'static {
 
 /// Records instead of sending: development and tests only (production refuses it).
 pub struct DevSmsSender {
-    redis: ConnectionManager,
+    redis: Redis,
     prefix: String,
 }
 
 impl DevSmsSender {
-    pub fn new(redis: ConnectionManager, prefix: &str) -> Self {
+    pub fn new(redis: Redis, prefix: &str) -> Self {
         DevSmsSender { redis, prefix: prefix.to_owned() }
     }
 
@@ -135,7 +135,7 @@ impl SmsSender for DevSmsSender {
 }
 
 /// The messages the development sender recorded for a phone, newest first.
-pub async fn dev_messages(redis: &ConnectionManager, prefix: &str, phone: &str) -> redis::RedisResult<Vec<SmsMessage>> {
+pub async fn dev_messages(redis: &Redis, prefix: &str, phone: &str) -> redis::RedisResult<Vec<SmsMessage>> {
     let mut conn = redis.clone();
     let raw: Vec<String> = conn.lrange(DevSmsSender::key(prefix, phone), 0, 49).await?;
     Ok(raw.iter().filter_map(|s| serde_json::from_str(s).ok()).collect())
