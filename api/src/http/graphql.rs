@@ -111,12 +111,17 @@ pub async fn post(
     let mut batch = batch;
     let persisted = match &mut batch {
         BatchRequest::Single(r) => schema.persisted.prepare(r, &caller, app),
-        BatchRequest::Batch(v) => v.iter_mut().try_for_each(|r| schema.persisted.prepare(r, &caller, app)),
+        BatchRequest::Batch(v) => {
+            v.iter_mut().try_fold(true, |all, r| Ok(schema.persisted.prepare(r, &caller, app)? && all))
+        }
     };
-    if let Err(e) = persisted {
-        metrics::counter!("graphql_rejected_total", "reason" => "persisted_query").increment(1);
-        return error_response(StatusCode::OK, e, locale);
-    }
+    let manifest_only = match persisted {
+        Ok(m) => m,
+        Err(e) => {
+            metrics::counter!("graphql_rejected_total", "reason" => "persisted_query").increment(1);
+            return error_response(StatusCode::OK, e, locale);
+        }
+    };
     // the schema is documentation for staff: in development anyone may read it, in
     // production staff who hold `schema:read`, never anonymous callers
     let dev = state.config.is_development();
@@ -146,13 +151,15 @@ pub async fn post(
         r
     };
     // a lone introspection query runs on the schema that counts its depth apart, where no
-    // data field resolves
+    // data field resolves; manifest documents skip the per-request document rules (they
+    // were checked when the manifests were built)
+    let data = if manifest_only { &schema.manifest } else { &schema.http };
     let (batch, target) = match batch {
         BatchRequest::Single(r) if introspection && is_introspection(&r.query) => {
             (BatchRequest::Single(prepare(r).only_introspection()), &schema.introspection)
         }
-        BatchRequest::Single(r) => (BatchRequest::Single(prepare(r)), &schema.http),
-        BatchRequest::Batch(v) => (BatchRequest::Batch(v.into_iter().map(prepare).collect()), &schema.http),
+        BatchRequest::Single(r) => (BatchRequest::Single(prepare(r)), data),
+        BatchRequest::Batch(v) => (BatchRequest::Batch(v.into_iter().map(prepare).collect()), data),
     };
     let timeout = Duration::from_secs(limits.request_timeout_secs);
     let mut resp = match tokio::time::timeout(timeout, target.execute_batch(batch)).await {

@@ -226,8 +226,10 @@ impl Persisted {
     }
 
     /// Fills in a request that names a manifest operation by hash, hands the executor the
-    /// document parsed at start-up, and refuses what the caller's app may not send.
-    pub fn prepare(&self, r: &mut Request, caller: &Caller, app: Option<ClientApp>) -> AppResult<()> {
+    /// document parsed at start-up, and refuses what the caller's app may not send. True
+    /// when the request runs a manifest document (checked against the schema when it was
+    /// built: `wuye export-schema` and the operations test).
+    pub fn prepare(&self, r: &mut Request, caller: &Caller, app: Option<ClientApp>) -> AppResult<bool> {
         let named = match r.extensions.remove("persistedQuery") {
             None => None,
             Some(v) => {
@@ -270,7 +272,7 @@ impl Persisted {
             }
             r.set_parsed_query(k.doc.clone());
         }
-        Ok(())
+        Ok(known.is_some())
     }
 
     fn may_run(&self, known: Option<&Known>, caller: &Caller, app: Option<ClientApp>) -> bool {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute, NextPrepareRequest};
 use async_graphql::{
-    Context, MergedObject, MergedSubscription, Request, Schema, ServerError, ServerResult, SimpleObject,
+    Context, MergedObject, MergedSubscription, Request, Schema, ServerError, ServerResult, SimpleObject, ValidationMode,
 };
 
 use super::localize::LocalizeSubscriptions;
@@ -111,6 +111,11 @@ pub struct Schemas {
     /// introspection query that GraphiQL and schema tools send nests deeper than data
     /// queries may, so its depth is counted apart
     pub introspection: AppSchema,
+    /// runs manifest documents only: they were checked against the schema when the
+    /// manifests were built (and by the operations test), so each request skips the
+    /// document rules and keeps the depth and complexity limits; variables are still
+    /// checked as they are read
+    pub manifest: AppSchema,
     /// the apps' operations, parsed once (`persisted.rs`)
     pub persisted: Arc<Persisted>,
 }
@@ -136,7 +141,8 @@ pub fn build(state: AppState) -> Schemas {
         .extension(LocalizeSubscriptions)
         .extension(WsLimits { timeout: Duration::from_secs(limits.request_timeout_secs), persisted: persisted.clone() })
         .finish();
-    Schemas { http: base().finish(), ws, introspection, persisted }
+    let manifest = base().validation_mode(ValidationMode::Fast).finish();
+    Schemas { http: base().finish(), ws, introspection, manifest, persisted }
 }
 
 /// The schema as SDL, for `wuye export-schema` and the drift test.
@@ -219,7 +225,7 @@ impl Extension for WsLimits {
         }
         let app = ctx.data_opt::<crate::kit::gql::RequestMeta>().and_then(|m| m.app);
         if let Some(caller) = fresh.as_ref().or_else(|| ctx.data_opt::<Caller>())
-            && let Err(e) = self.persisted.prepare(&mut request, caller, app)
+            && let Err(e) = self.persisted.prepare(&mut request, caller, app).map(|_| ())
         {
             let mut err = ServerError::new(e.to_string(), None);
             err.source = Some(Arc::new(e));
