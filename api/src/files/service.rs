@@ -169,22 +169,19 @@ pub enum Refusal {
     Expired,
 }
 
-/// The file behind a signed URL: (content type, bytes).
+/// The file behind a signed URL, to be read from storage (`Storage::open`) whole or by
+/// range within its `size_bytes`.
 pub async fn open_signed(
     state: &AppState,
     key: &str,
     expires: i64,
     sig: &str,
-) -> AppResult<Result<(String, Vec<u8>), Refusal>> {
+) -> AppResult<Result<StoredFile, Refusal>> {
     if !state.keys.verify_file_signature(key, expires, sig) {
         return Ok(Err(Refusal::NotFound));
     }
     if expires < state.clock.now().timestamp() {
         return Ok(Err(Refusal::Expired));
     }
-    let Some(f) = repo::get_by_key(&state.db, key).await? else { return Ok(Err(Refusal::NotFound)) };
-    match state.storage.get(&f.key).await.map_err(AppError::internal)? {
-        Some(bytes) => Ok(Ok((f.content_type, bytes))),
-        None => Ok(Err(Refusal::NotFound)),
-    }
+    Ok(repo::get_by_key(&state.db, key).await?.ok_or(Refusal::NotFound))
 }

@@ -1,7 +1,10 @@
 //! Health, readiness and stored files.
 
+use std::ops::Range;
+
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::kit::state::AppState;
@@ -49,29 +52,114 @@ pub struct Signed {
     sig: String,
 }
 
+/// A `Range` header (RFC 9110) against an object of `size` bytes: `Ok(None)` serves the
+/// whole object (no header, several ranges, a unit other than bytes, a malformed value — a
+/// server may ignore any of them), `Ok(Some(r))` one range clipped to the object, `Err(())`
+/// a range that starts past the end (416).
+fn byte_range(header: Option<&HeaderValue>, size: u64) -> Result<Option<Range<u64>>, ()> {
+    let Some(spec) = header.and_then(|h| h.to_str().ok()).and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else { return Ok(None) };
+    let (first, last) = (first.trim(), last.trim());
+    let parse = |s: &str| if s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    match (first.is_empty(), last.is_empty()) {
+        // the last n bytes
+        (true, false) => match parse(last) {
+            Some(0) => Err(()),
+            Some(n) if size > 0 => Ok(Some(size.saturating_sub(n)..size)),
+            Some(_) => Err(()),
+            None => Ok(None),
+        },
+        (false, _) => {
+            let Some(start) = parse(first) else { return Ok(None) };
+            let end = if last.is_empty() {
+                size
+            } else {
+                match parse(last) {
+                    Some(l) if l >= start => l.saturating_add(1).min(size),
+                    _ => return Ok(None),
+                }
+            };
+            if start >= size { Err(()) } else { Ok(Some(start..end)) }
+        }
+        (true, true) => Ok(None),
+    }
+}
+
 /// Private files through signed, short-lived URLs (`files::service::signed_url`): a wrong
-/// signature or key is 404, an expired URL 410; never kept by shared caches.
+/// signature or key is 404, an expired URL 410; never kept by shared caches. Streamed from
+/// storage, whole or one byte range (players seek in course videos).
 pub async fn serve_private(
     State(app): State<AppState>,
     Path(key): Path<String>,
     axum::extract::Query(q): axum::extract::Query<Signed>,
+    headers: HeaderMap,
 ) -> Response {
     let key = format!("private/{key}");
-    match crate::files::service::open_signed(&app, &key, q.exp, &q.sig).await {
-        Ok(Ok((content_type, bytes))) => (
-            [
-                (header::CONTENT_TYPE, content_type),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
-                (header::CACHE_CONTROL, "private, max-age=300".to_owned()),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Ok(Err(crate::files::service::Refusal::Expired)) => StatusCode::GONE.into_response(),
-        Ok(Err(crate::files::service::Refusal::NotFound)) => StatusCode::NOT_FOUND.into_response(),
+    let f = match crate::files::service::open_signed(&app, &key, q.exp, &q.sig).await {
+        Ok(Ok(f)) => f,
+        Ok(Err(crate::files::service::Refusal::Expired)) => return StatusCode::GONE.into_response(),
+        Ok(Err(crate::files::service::Refusal::NotFound)) => return StatusCode::NOT_FOUND.into_response(),
         Err(e) => {
             e.log_if_internal();
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let size = u64::try_from(f.size_bytes).unwrap_or(0);
+    let Ok(range) = byte_range(headers.get(header::RANGE), size) else {
+        return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{size}"))])
+            .into_response();
+    };
+    let reading = match app.storage.open(&f.key, range.clone()).await {
+        Ok(Some(r)) => r,
+        Ok(None) | Err(StorageError::BadKey) => return StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "private file read failed");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let served = reading.range.end - reading.range.start;
+    let mut resp = Response::new(Body::from_stream(reading.body));
+    let h = resp.headers_mut();
+    let value = |s: String| HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static(""));
+    h.insert(header::CONTENT_TYPE, value(f.content_type));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(served));
+    if range.is_some() {
+        let (a, b) = (reading.range.start, reading.range.end.saturating_sub(1));
+        h.insert(header::CONTENT_RANGE, value(format!("bytes {a}-{b}/{}", reading.size)));
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(h: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
+        byte_range(Some(&HeaderValue::from_str(h).unwrap()), size)
+    }
+
+    #[test]
+    fn ranges_are_read_as_rfc_9110_says() {
+        assert_eq!(byte_range(None, 100), Ok(None));
+        assert_eq!(r("bytes=0-9", 100), Ok(Some(0..10)));
+        assert_eq!(r("bytes=90-", 100), Ok(Some(90..100)));
+        assert_eq!(r("bytes=90-500", 100), Ok(Some(90..100)));
+        assert_eq!(r("bytes=-10", 100), Ok(Some(90..100)));
+        assert_eq!(r("bytes=-500", 100), Ok(Some(0..100)));
+        assert_eq!(r("bytes=100-", 100), Err(()));
+        assert_eq!(r("bytes=-0", 100), Err(()));
+        // ignored: the whole object
+        for h in ["bytes=0-1,5-6", "items=0-1", "bytes=9-3", "bytes=a-b", "bytes=-", "bytes=+1-2"] {
+            assert_eq!(r(h, 100), Ok(None), "{h}");
         }
     }
 }

@@ -3,12 +3,16 @@
 //! every replica shares. The bucket is private: people get files through the API's signed,
 //! expiring URLs, which any replica serves.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::{ObjectStore, ObjectStoreExt};
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
 use secrecy::ExposeSecret;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::kit::config::{StorageBackend, StorageConfig};
 
@@ -27,6 +31,35 @@ pub enum StorageError {
 pub enum Storage {
     Local { root: PathBuf },
     Bucket { store: Arc<dyn ObjectStore> },
+}
+
+/// An object being read: its bytes arrive in chunks, never held whole (a 200 MB course
+/// video costs a chunk of memory per reader, and a phone's player may ask for a range).
+pub struct Reading {
+    /// the whole object's size
+    pub size: u64,
+    /// the bytes this reading yields
+    pub range: Range<u64>,
+    pub body: BoxStream<'static, Result<Bytes, StorageError>>,
+}
+
+/// Chunks of a local file read from its current position, `left` bytes in all.
+fn file_chunks(file: tokio::fs::File, left: u64) -> BoxStream<'static, Result<Bytes, StorageError>> {
+    const CHUNK: u64 = 64 * 1024;
+    futures_util::stream::try_unfold((file, left), |(mut file, left)| async move {
+        if left == 0 {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; left.min(CHUNK) as usize];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            // the file shrank under us: end the body short rather than pad it
+            return Err(StorageError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        buf.truncate(n);
+        Ok(Some((Bytes::from(buf), (file, left - n as u64))))
+    })
+    .boxed()
 }
 
 impl Storage {
@@ -122,6 +155,39 @@ impl Storage {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Reads an object as a stream: whole, or the bytes of `range` (within the object: the
+    /// caller resolved it against the object's size). `None`: no such object.
+    pub async fn open(&self, key: &str, range: Option<Range<u64>>) -> Result<Option<Reading>, StorageError> {
+        let root = match self {
+            Storage::Local { root } => root,
+            Storage::Bucket { store } => {
+                let opts = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+                return match store.get_opts(&Self::object(key)?, opts).await {
+                    Ok(got) => Ok(Some(Reading {
+                        size: got.meta.size,
+                        range: got.range.clone(),
+                        body: got.into_stream().map_err(StorageError::from).boxed(),
+                    })),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e.into()),
+                };
+            }
+        };
+        let mut file = match tokio::fs::File::open(Self::path(root, key)?).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        let range = range.unwrap_or(0..size);
+        if range.start > range.end || range.end > size {
+            return Err(StorageError::Io(std::io::ErrorKind::InvalidInput.into()));
+        }
+        file.seek(std::io::SeekFrom::Start(range.start)).await?;
+        let body = file_chunks(file, range.end - range.start);
+        Ok(Some(Reading { size, range, body }))
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
