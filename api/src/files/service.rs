@@ -89,6 +89,23 @@ pub async fn store_generated(
     bytes: &[u8],
 ) -> AppResult<()> {
     state.storage.put(key, bytes).await.map_err(AppError::internal)?;
+    let at = state.clock.now();
+    record_stored(&state.db, at, company, by, purpose, key, content_type, bytes.len() as i64).await
+}
+
+/// Records an object written to storage already (a streamed upload) as the company's
+/// file, in the caller's transaction when it passes one.
+#[allow(clippy::too_many_arguments)]
+pub async fn record_stored(
+    db: impl sqlx::PgExecutor<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+    company: Uuid,
+    by: Uuid,
+    purpose: Purpose,
+    key: &str,
+    content_type: &str,
+    size_bytes: i64,
+) -> AppResult<()> {
     let f = StoredFile {
         id: Uuid::now_v7(),
         company_id: company,
@@ -96,10 +113,10 @@ pub async fn store_generated(
         purpose,
         key: key.to_owned(),
         content_type: content_type.to_owned(),
-        size_bytes: bytes.len() as i64,
-        created_at: state.clock.now(),
+        size_bytes,
+        created_at: at,
     };
-    repo::insert(&state.db, &f).await?;
+    repo::insert(db, &f).await?;
     Ok(())
 }
 

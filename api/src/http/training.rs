@@ -1,6 +1,7 @@
 //! Course materials: `POST /training/courses/{courseId}/materials?name=…` with the bearer
 //! token and the file as the body (a PDF or an MP4 video, each kind within its own limit),
-//! outside GraphQL so a video never sits in a multipart form. Answers 201 with the material,
+//! outside GraphQL so a video never sits in a multipart form; the body is streamed to
+//! storage as it arrives, never held whole. Answers 201 with the material,
 //! or `{code, message, field}` with the status the error calls for.
 
 use std::sync::{Arc, OnceLock};
@@ -73,11 +74,11 @@ pub async fn upload_material(
     let Ok(course) = Uuid::parse_str(&course) else {
         return refused(&AppError::not_found("course"), &parts.headers);
     };
+    // a body that says up front it is over every limit is refused before it is read
     let limit = state.config.training.max_pdf_bytes.max(state.config.training.max_video_bytes);
-    let Ok(_slot) = uploads(&state).acquire_owned().await else {
-        return refused(&AppError::internal(std::io::Error::other("upload slots closed")), &parts.headers);
-    };
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+    let declared =
+        parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
         let e = AppError::validation(
             "file",
             crate::kit::error::Msg::owned(
@@ -86,9 +87,13 @@ pub async fn upload_material(
             ),
         );
         return refused(&e, &parts.headers);
+    }
+    let Ok(_slot) = uploads(&state).acquire_owned().await else {
+        return refused(&AppError::internal(std::io::Error::other("upload slots closed")), &parts.headers);
     };
     let name = q.name.unwrap_or_default();
-    match crate::people::courses::service::add_material(&state, &actor, course, &name, &bytes).await {
+    let body = body.into_data_stream();
+    match crate::people::courses::service::add_material(&state, &actor, course, &name, body).await {
         Ok(m) => (
             StatusCode::CREATED,
             [(header::CONTENT_TYPE, "application/json")],

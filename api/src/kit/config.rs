@@ -362,7 +362,8 @@ pub struct TrainingConfig {
     pub max_pdf_bytes: usize,
     /// largest MP4 course material
     pub max_video_bytes: usize,
-    /// uploads held in memory at once per process
+    /// material uploads written to storage at once per process (each holds at most two
+    /// 5 MB parts in memory on a bucket, one 64 KB chunk on a folder)
     pub concurrent_uploads: usize,
 }
 

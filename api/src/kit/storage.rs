@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
 use secrecy::ExposeSecret;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use crate::kit::config::{StorageBackend, StorageConfig};
 
@@ -60,6 +60,96 @@ fn file_chunks(file: tokio::fs::File, left: u64) -> BoxStream<'static, Result<By
         Ok(Some((Bytes::from(buf), (file, left - n as u64))))
     })
     .boxed()
+}
+
+/// An object written piece by piece as its bytes arrive (a course video is never held
+/// whole): it appears under its key on `finish`, or not at all. `abort` (or dropping it)
+/// throws away what was written: a local temporary file is removed, a bucket's multipart
+/// upload is aborted (a replica killed mid-upload leaves parts the bucket's lifecycle
+/// rule removes; see the runbook).
+pub struct Upload(Option<Writing>);
+
+enum Writing {
+    Local { file: tokio::fs::File, tmp: PathBuf, path: PathBuf },
+    Bucket { parts: WriteMultipart },
+}
+
+/// S3's smallest part but the last.
+const PART_BYTES: usize = 5 * 1024 * 1024;
+/// Parts in flight per upload: memory is bounded by this many parts.
+const PARTS_IN_FLIGHT: usize = 2;
+
+impl Upload {
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StorageError> {
+        match &mut self.0 {
+            Some(Writing::Local { file, .. }) => file.write_all(chunk).await?,
+            Some(Writing::Bucket { parts }) => {
+                parts.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                parts.write(chunk);
+            }
+            None => return Err(StorageError::Io(std::io::ErrorKind::BrokenPipe.into())),
+        }
+        Ok(())
+    }
+
+    pub async fn finish(mut self) -> Result<(), StorageError> {
+        match self.0.take() {
+            Some(Writing::Local { mut file, tmp, path }) => {
+                let done = async {
+                    file.flush().await?;
+                    file.sync_all().await?;
+                    drop(file);
+                    tokio::fs::rename(&tmp, &path).await
+                }
+                .await;
+                if done.is_err() {
+                    let _ = tokio::fs::remove_file(&tmp).await;
+                }
+                done?;
+            }
+            Some(Writing::Bucket { parts }) => {
+                parts.finish().await?;
+            }
+            None => return Err(StorageError::Io(std::io::ErrorKind::BrokenPipe.into())),
+        }
+        Ok(())
+    }
+
+    pub async fn abort(mut self) {
+        match self.0.take() {
+            Some(Writing::Local { file, tmp, .. }) => {
+                drop(file);
+                if let Err(e) = tokio::fs::remove_file(&tmp).await {
+                    tracing::warn!(path = %tmp.display(), error = %e, "an aborted upload's file was not removed");
+                }
+            }
+            Some(Writing::Bucket { parts }) => {
+                if let Err(e) = parts.abort().await {
+                    tracing::warn!(error = %e, "an aborted multipart upload was not aborted in the bucket");
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl Drop for Upload {
+    /// The request went away mid-upload (the phone lost signal): nothing is kept.
+    fn drop(&mut self) {
+        match self.0.take() {
+            Some(Writing::Local { tmp, .. }) => {
+                let _ = std::fs::remove_file(tmp);
+            }
+            Some(Writing::Bucket { parts }) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    rt.spawn(async move {
+                        let _ = parts.abort().await;
+                    });
+                }
+            }
+            None => {}
+        }
+    }
 }
 
 impl Storage {
@@ -137,6 +227,26 @@ impl Storage {
         tokio::fs::write(&tmp, bytes).await?;
         tokio::fs::rename(&tmp, &path).await?;
         Ok(())
+    }
+
+    /// Starts writing an object whose size is not known up front (see `Upload`).
+    pub async fn upload(&self, key: &str) -> Result<Upload, StorageError> {
+        let root = match self {
+            Storage::Local { root } => root,
+            Storage::Bucket { store } => {
+                let upload = store.put_multipart(&Self::object(key)?).await?;
+                return Ok(Upload(Some(Writing::Bucket {
+                    parts: WriteMultipart::new_with_chunk_size(upload, PART_BYTES),
+                })));
+            }
+        };
+        let path = Self::path(root, key)?;
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir).await?;
+        }
+        let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::now_v7()));
+        let file = tokio::fs::File::create(&tmp).await?;
+        Ok(Upload(Some(Writing::Local { file, tmp, path })))
     }
 
     /// Removes an object; one that is not there is fine.

@@ -5,7 +5,7 @@
 
 use std::process::{Child, Command, Stdio};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use wuye_api::kit::config::{StorageBackend, StorageConfig};
 use wuye_api::kit::storage::Storage;
 use wuye_tests::TestServer;
@@ -147,4 +147,176 @@ async fn a_bucket_without_credentials_is_a_startup_error() {
     let c = StorageConfig { backend: StorageBackend::S3, ..StorageConfig::default() };
     let err = Storage::from_config(std::path::Path::new("/tmp"), &c).err().unwrap().to_string();
     assert!(err.contains("access_key_id"), "{err}");
+}
+
+/// What the bucket holds, asked through the S3 API with the server's own key: the object
+/// keys, and the multipart uploads begun and neither completed nor aborted.
+fn bucket_contents(c: &StorageConfig) -> (Vec<String>, usize) {
+    use secrecy::ExposeSecret;
+    let script = r#"
+import boto3, json, sys
+e, b, r, k, s = sys.argv[1:]
+c = boto3.client("s3", endpoint_url=e, region_name=r, aws_access_key_id=k, aws_secret_access_key=s)
+keys = [o["Key"] for o in c.list_objects_v2(Bucket=b).get("Contents", [])]
+print(json.dumps({"keys": keys, "uploads": len(c.list_multipart_uploads(Bucket=b).get("Uploads", []))}))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            c.endpoint.as_deref().unwrap(),
+            &c.bucket,
+            &c.region,
+            c.access_key_id.as_deref().unwrap(),
+            c.secret_access_key.as_ref().unwrap().expose_secret(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = v["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
+    (keys, v["uploads"].as_u64().unwrap() as usize)
+}
+
+const MIB: usize = 1024 * 1024;
+
+/// An MP4-looking body of `len` bytes that is not all zeros (parts must join in order).
+fn video(len: usize) -> Vec<u8> {
+    let mut v = b"\0\0\0\x18ftypmp42".to_vec();
+    v.extend((0..len - v.len()).map(|i| (i % 251) as u8));
+    v
+}
+
+/// A course the manager may add materials to; returns the manager's token and its id.
+async fn course(s: &TestServer) -> (String, String) {
+    let manager = s.sign_in("manager").await;
+    let estate: String =
+        sqlx::query_scalar("SELECT id::text FROM projects WHERE code = 'JCHY'").fetch_one(&s.db).await.unwrap();
+    let save = "mutation($i: SaveCourseInput!) { saveCourse(input: $i) { course { id } } }";
+    let c =
+        json!({"projectId": estate, "title": "消防设施操作", "content": "消防水泵与报警主机", "audience": "维修人员"});
+    let id =
+        s.ok(Some(&manager), save, json!({"i": c})).await["saveCourse"]["course"]["id"].as_str().unwrap().to_owned();
+    (manager, id)
+}
+
+/// Posts a material; `chunks` are sent as a streamed body without a length, ending in a
+/// broken connection when `break_off`.
+async fn send_material(
+    s: &TestServer,
+    token: &str,
+    course: &str,
+    body: Vec<u8>,
+    streamed: bool,
+    break_off: bool,
+) -> (u16, Value) {
+    let url = format!("{}/training/courses/{course}/materials?name=video", s.url);
+    let req = reqwest::Client::new().post(url).bearer_auth(token);
+    let req = if streamed {
+        let mut chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            body.chunks(256 * 1024).map(|c| Ok(c.to_vec())).collect();
+        if break_off {
+            chunks.push(Err(std::io::Error::other("signal lost")));
+        }
+        req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+    } else {
+        req.body(body)
+    };
+    match req.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+        Err(_) => (0, Value::Null),
+    }
+}
+
+async fn materials(s: &TestServer) -> i64 {
+    s.scalar("SELECT count(*) FROM course_materials").await
+}
+
+#[tokio::test]
+async fn course_videos_stream_into_the_bucket_in_parts() {
+    let s3 = fake_s3();
+    let bucket = s3.config.clone();
+    let a = TestServer::seeded_with(|c| {
+        c.storage = bucket;
+        c.training.max_video_bytes = 12 * MIB;
+    })
+    .await;
+    let b = a.replica().await;
+    let (manager, id) = course(&a).await;
+    // 11 MB in three parts (5 + 5 + 1), sent without a length
+    let whole = video(11 * MIB);
+    let (status, m) = send_material(&a, &manager, &id, whole.clone(), true, false).await;
+    assert_eq!((status, m["sizeBytes"].as_u64()), (201, Some(whole.len() as u64)), "{m}");
+    let (keys, uploads) = bucket_contents(&s3.config);
+    assert_eq!((keys.len(), uploads), (1, 0), "one object, no upload left open: {keys:?}");
+    assert!(keys[0].starts_with("private/") && keys[0].ends_with(".mp4"), "{keys:?}");
+    // another replica serves it whole and by range, byte for byte
+    let get = "query($i: ID!) { course(id: $i) { materials { url sizeBytes } } }";
+    let url =
+        b.ok(Some(&manager), get, json!({"i": id})).await["course"]["materials"][0]["url"].as_str().unwrap().to_owned();
+    ranges_are_served(&b, &url, &whole).await;
+
+    // over the limit without a length: refused, the multipart upload aborted, no row
+    let (status, r) = send_material(&a, &manager, &id, video(13 * MIB), true, false).await;
+    assert_eq!((status, r["code"].as_str(), r["field"].as_str()), (400, Some("VALIDATION"), Some("file")), "{r}");
+    assert_eq!(bucket_contents(&s3.config), (keys.clone(), 0), "nothing kept of the refused video");
+    // over the limit with a length: refused before a byte is read
+    let (status, r) = send_material(&a, &manager, &id, video(13 * MIB), false, false).await;
+    assert_eq!((status, r["field"].as_str()), (400, Some("file")), "{r}");
+    // the phone loses signal after 7 MB: nothing kept either
+    let (status, _) = send_material(&a, &manager, &id, video(7 * MIB), true, true).await;
+    assert_ne!(status, 201);
+    let mut left = bucket_contents(&s3.config);
+    for _ in 0..50 {
+        if left.1 == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = bucket_contents(&s3.config);
+    }
+    assert_eq!(left, (keys, 0), "the broken-off upload was aborted");
+    assert_eq!(materials(&a).await, 1);
+    assert_eq!(a.scalar("SELECT count(*) FROM files WHERE purpose = 'training'").await, 1);
+}
+
+#[tokio::test]
+async fn course_videos_stream_to_the_folder_and_leave_nothing_when_refused() {
+    let s = TestServer::seeded_with(|c| c.training.max_video_bytes = 3 * MIB).await;
+    let (manager, id) = course(&s).await;
+    let whole = video(2 * MIB + 17);
+    let (status, m) = send_material(&s, &manager, &id, whole.clone(), true, false).await;
+    assert_eq!(status, 201, "{m}");
+    let (status, r) = send_material(&s, &manager, &id, video(4 * MIB), true, false).await;
+    assert_eq!((status, r["field"].as_str()), (400, Some("file")), "{r}");
+    let (status, _) = send_material(&s, &manager, &id, video(MIB), true, true).await;
+    assert_ne!(status, 201);
+    // one file, whole, and no temporary file of the refused or broken-off ones
+    let files = |dir: std::path::PathBuf| -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    todo.push(e.path());
+                } else if e.path().to_string_lossy().contains("/training/") {
+                    out.push(e.path());
+                }
+            }
+        }
+        out
+    };
+    let mut found = files(s.state.config.storage_dir.clone());
+    for _ in 0..50 {
+        if found.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        found = files(s.state.config.storage_dir.clone());
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(std::fs::read(&found[0]).unwrap(), whole);
+    assert_eq!(materials(&s).await, 1);
 }

@@ -103,19 +103,37 @@ pub async fn materials_of(state: &AppState, courses: &[Uuid]) -> AppResult<Vec<M
     Ok(repo::materials(&state.db, courses).await?)
 }
 
-/// 上传课件 (`training:write` over the course): a PDF or a video, recognised by its first
-/// bytes, within `[training] max_pdf_bytes` / `max_video_bytes`; stored as a private file.
-pub async fn add_material(
+/// 上传课件: adds a material to a course (`training:write` over it) from the request body as it
+/// arrives: the caller, the course and the name are checked before a byte is read, the
+/// first bytes say what it is (a PDF or an MP4 video, never by its name), and the rest
+/// is written to storage chunk by chunk, counted against that kind's limit. A body that
+/// breaks off or runs over the limit leaves no object and no row behind.
+pub async fn add_material<S, E>(
     state: &AppState,
     actor: &Actor,
     course_id: Uuid,
     name: &str,
-    bytes: &[u8],
-) -> AppResult<Material> {
+    mut body: S,
+) -> AppResult<Material>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    use futures_util::StreamExt;
+
     let c = repo::course(&state.db, actor.company_id, course_id).await?.ok_or(AppError::not_found("course"))?;
     actor.require_over(Perm::TrainingWrite, c.project_id)?;
     let name = types::text("name", name, 100)?;
-    let Some((kind, content_type, ext)) = sniff(bytes) else {
+    let broken = || invalid("file", "上传中断，请重试", "The upload broke off; please try again");
+    // enough of the head to know the kind
+    let mut head = Vec::new();
+    while head.len() < 12 {
+        match body.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            Some(Err(_)) => return Err(broken()),
+            None => break,
+        }
+    }
+    let Some((kind, content_type, ext)) = sniff(&head) else {
         return Err(invalid("file", "只接受PDF文档或MP4视频", "Only PDF documents and MP4 videos are accepted"));
     };
     let limits = &state.config.training;
@@ -123,43 +141,80 @@ pub async fn add_material(
         MaterialKind::Pdf => limits.max_pdf_bytes,
         MaterialKind::Video => limits.max_video_bytes,
     };
-    if bytes.len() > max {
-        return Err(AppError::validation(
+    let too_big = || {
+        AppError::validation(
             "file",
             Msg::owned(format!("文件不能超过{}MB", max / (1024 * 1024)), format!("At most {} MB", max / (1024 * 1024))),
-        ));
+        )
+    };
+    if head.len() > max {
+        return Err(too_big());
     }
     let now = state.clock.now();
     let id = Uuid::now_v7();
     let key = format!("private/{}/training/{}.{ext}", actor.company_id, id.simple());
-    crate::files::service::store_generated(
-        state,
-        actor.company_id,
-        actor.user_id,
-        Purpose::Training,
-        &key,
-        content_type,
-        bytes,
-    )
-    .await?;
-    let m =
-        Material { id, course_id: c.id, file_key: key, kind, name, size_bytes: bytes.len() as i64, created_at: now };
-    let mut tx = state.db.begin().await?;
-    repo::insert_material(&mut *tx, actor.company_id, &m, actor.user_id).await?;
-    audit::record(
-        &mut tx,
-        now,
-        actor,
-        "course.material.add",
-        "course",
-        Some(c.id),
-        serde_json::json!({
-            "material": m.id, "kind": m.kind, "name": m.name, "bytes": m.size_bytes,
-        }),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(m)
+    let mut upload = state.storage.upload(&key).await.map_err(AppError::internal)?;
+    upload.write(&head).await.map_err(AppError::internal)?;
+    let mut size = head.len();
+    drop(head);
+    while let Some(chunk) = body.next().await {
+        let Ok(chunk) = chunk else {
+            upload.abort().await;
+            return Err(broken());
+        };
+        size += chunk.len();
+        if size > max {
+            upload.abort().await;
+            return Err(too_big());
+        }
+        upload.write(&chunk).await.map_err(AppError::internal)?;
+    }
+    upload.finish().await.map_err(AppError::internal)?;
+    let stored = async {
+        let m = Material {
+            id,
+            course_id: c.id,
+            file_key: key.clone(),
+            kind,
+            name,
+            size_bytes: size as i64,
+            created_at: now,
+        };
+        let mut tx = state.db.begin().await?;
+        crate::files::service::record_stored(
+            &mut *tx,
+            now,
+            actor.company_id,
+            actor.user_id,
+            Purpose::Training,
+            &key,
+            content_type,
+            size as i64,
+        )
+        .await?;
+        repo::insert_material(&mut *tx, actor.company_id, &m, actor.user_id).await?;
+        audit::record(
+            &mut tx,
+            now,
+            actor,
+            "course.material.add",
+            "course",
+            Some(c.id),
+            serde_json::json!({
+                "material": m.id, "kind": m.kind, "name": m.name, "bytes": m.size_bytes,
+            }),
+        )
+        .await?;
+        tx.commit().await?;
+        AppResult::Ok(m)
+    }
+    .await;
+    if stored.is_err()
+        && let Err(e) = state.storage.delete(&key).await
+    {
+        tracing::warn!(%key, error = %e, "a material's object outlived its failed insert");
+    }
+    stored
 }
 
 /// 删除课件 (`training:write` over the course).
