@@ -17,6 +17,7 @@ use wuye_api::{App, AppState, Config};
 
 pub mod broker;
 pub mod fakes;
+pub mod netcut;
 pub mod payfakes;
 pub mod redis_cluster;
 

@@ -25,14 +25,28 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     redis: Redis,
     channel: String,
+    /// this replica's own channel, where its heartbeat comes back while its subscription
+    /// really receives (a node cut off by the network keeps the socket open, silent)
+    heartbeat: String,
     /// true while the Redis subscription is live
     listening: Arc<watch::Sender<bool>>,
 }
 
+/// How often the heartbeat is published, and how long the subscription may stay silent
+/// (no heartbeat, no event) before it is given up and made again.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const SILENCE: Duration = Duration::from_secs(15);
+
 impl EventBus {
     pub fn new(redis: Redis, prefix: &str) -> Self {
         let (tx, _) = broadcast::channel(4096);
-        EventBus { tx, redis, channel: format!("{prefix}events"), listening: Arc::new(watch::channel(false).0) }
+        EventBus {
+            tx,
+            redis,
+            channel: format!("{prefix}events"),
+            heartbeat: format!("{prefix}events:beat:{}", Uuid::new_v4().simple()),
+            listening: Arc::new(watch::channel(false).0),
+        }
     }
 
     /// Resolves once this replica receives events published anywhere (its Redis
@@ -80,17 +94,38 @@ impl EventBus {
         loop {
             match nodes.connect(turn).await {
                 Ok(mut pubsub) => {
-                    if let Err(e) = pubsub.subscribe(&self.channel).await {
+                    let subscribed = async {
+                        pubsub.subscribe(&self.channel).await?;
+                        pubsub.subscribe(&self.heartbeat).await
+                    };
+                    if let Err(e) = subscribed.await {
                         tracing::warn!(error = %e, "event bus subscribe failed");
                     } else {
                         backoff = Duration::from_millis(200);
                         self.listening.send_replace(true);
                         let mut stream = pubsub.on_message();
+                        let mut beat = tokio::time::interval(HEARTBEAT);
+                        let mut heard = tokio::time::Instant::now();
                         loop {
                             tokio::select! {
                                 _ = shutdown.changed() => return,
+                                _ = beat.tick() => {
+                                    if heard.elapsed() > SILENCE {
+                                        tracing::warn!("event bus: no heartbeat for 15 s, subscribing again");
+                                        break;
+                                    }
+                                    // published on the command connection, without holding up the loop
+                                    let (mut conn, channel) = (self.redis.clone(), self.heartbeat.clone());
+                                    tokio::spawn(async move {
+                                        let _ = redis::cmd("PUBLISH").arg(channel).arg("1").query_async::<()>(&mut conn).await;
+                                    });
+                                }
                                 msg = stream.next() => match msg {
                                     Some(m) => {
+                                        heard = tokio::time::Instant::now();
+                                        if m.get_channel_name() != self.channel {
+                                            continue;
+                                        }
                                         let payload: String = m.get_payload().unwrap_or_default();
                                         match serde_json::from_str::<Event>(&payload) {
                                             Ok(ev) => { let _ = self.tx.send(Arc::new(ev)); }

@@ -30,9 +30,12 @@ pub enum Redis {
 const FAILOVER_WAIT: Duration = Duration::from_secs(10);
 
 /// The cluster said no before running the command (no node serves the slot, the cluster
-/// is down, the slot moved, the node refused the connection): sending it again cannot apply it twice. A connection lost
-/// after sending is not one of them (the command may have run); the cluster client's own
-/// retries handle those it can.
+/// is down, the slot moved, the node is a replica now or still loading, the node refused
+/// the connection): sending it again cannot apply it twice. A connection lost or a reply
+/// timed out after sending is not one of them (the command may have run): that error is
+/// returned for a write, and the cluster client makes no retries of its own (it would
+/// resend those too), so an `INCR` or a `SET NX` is applied at most once. Reads are sent
+/// again after those as well (`READS`).
 fn not_applied(e: &::redis::RedisError) -> bool {
     use ::redis::{ErrorKind, ServerErrorKind};
     // refused: the connection to the slot's old master was never made
@@ -46,24 +49,60 @@ fn not_applied(e: &::redis::RedisError) -> bool {
                         | ServerErrorKind::MasterDown
                         | ServerErrorKind::Moved
                         | ServerErrorKind::Ask
+                        | ServerErrorKind::ReadOnly
+                        | ServerErrorKind::BusyLoading
                 )
         )
+}
+
+/// Commands that only read: sending one twice cannot change anything, so one whose
+/// connection dropped (the node died with it in flight) is sent again too.
+const READS: &[&[u8]] = &[
+    b"GET",
+    b"MGET",
+    b"EXISTS",
+    b"TTL",
+    b"PTTL",
+    b"STRLEN",
+    b"HGET",
+    b"HGETALL",
+    b"HMGET",
+    b"SCARD",
+    b"SMEMBERS",
+    b"SISMEMBER",
+    b"ZCARD",
+    b"ZSCORE",
+    b"ZRANGE",
+    b"ZRANGEBYSCORE",
+    b"ZCOUNT",
+    b"LLEN",
+    b"LRANGE",
+    b"PING",
+];
+
+fn reads_only<'a>(mut cmds: impl Iterator<Item = &'a Cmd>) -> bool {
+    cmds.all(|c| match c.args_iter().next() {
+        Some(::redis::Arg::Simple(name)) => READS.iter().any(|r| r.eq_ignore_ascii_case(name)),
+        _ => false,
+    })
 }
 
 /// Paces the retries of one command through a failover.
 struct Failover {
     started: tokio::time::Instant,
     wait: Duration,
+    reads_only: bool,
 }
 
 impl Failover {
-    fn new() -> Self {
-        Failover { started: tokio::time::Instant::now(), wait: Duration::from_millis(50) }
+    fn new(reads_only: bool) -> Self {
+        Failover { started: tokio::time::Instant::now(), wait: Duration::from_millis(50), reads_only }
     }
 
     /// Whether to send the command again after `e` (having waited), or give up with it.
     async fn again(&mut self, e: &::redis::RedisError) -> bool {
-        if !not_applied(e) || self.started.elapsed() + self.wait >= FAILOVER_WAIT {
+        let safe = not_applied(e) || (self.reads_only && (e.is_connection_dropped() || e.is_io_error()));
+        if !safe || self.started.elapsed() + self.wait >= FAILOVER_WAIT {
             return false;
         }
         tokio::time::sleep(self.wait).await;
@@ -77,7 +116,7 @@ impl ConnectionLike for Redis {
         match self {
             Redis::Node(c) => c.req_packed_command(cmd),
             Redis::Cluster(c) => Box::pin(async move {
-                let mut failover = Failover::new();
+                let mut failover = Failover::new(reads_only(std::iter::once(cmd)));
                 loop {
                     match c.req_packed_command(cmd).await {
                         Err(e) if failover.again(&e).await => continue,
@@ -97,7 +136,7 @@ impl ConnectionLike for Redis {
         match self {
             Redis::Node(c) => c.req_packed_commands(pipeline, offset, count),
             Redis::Cluster(c) => Box::pin(async move {
-                let mut failover = Failover::new();
+                let mut failover = Failover::new(reads_only(pipeline.cmd_iter()));
                 loop {
                     match c.req_packed_commands(pipeline, offset, count).await {
                         Err(e) if failover.again(&e).await => continue,
@@ -159,11 +198,11 @@ pub async fn connect(url: &str, cluster_nodes: &[String]) -> ::redis::RedisResul
     let client = ::redis::cluster::ClusterClientBuilder::new(cluster_nodes.iter().map(String::as_str))
         .connection_timeout(Duration::from_secs(3))
         .response_timeout(Duration::from_secs(5))
-        // a master failing over leaves its slots unserved for a few seconds (node timeout +
-        // election): retries spaced 0.1-2 s ride that out instead of failing the request
-        .retries(6)
-        .min_retry_wait(100)
-        .max_retry_wait(2_000)
+        // no resends by the client: it would resend a command whose connection dropped after
+        // it was sent; what was certainly not applied is resent by `Redis` (a failover leaves
+        // a master's slots unserved for the node timeout + an election). The client still
+        // refreshes its slot map and reconnects on each such error.
+        .retries(0)
         .build()?;
     let conn = tokio::time::timeout(Duration::from_secs(5), client.get_async_connection()).await.map_err(timeout)??;
     Ok((Redis::Cluster(conn), Subscriber { nodes }))
@@ -188,7 +227,11 @@ pub fn slot_key(prefix: &str, parts: &[&str], tag: &str) -> String {
     k
 }
 
-/// The values of `keys`, in order. A cluster is asked one `MGET` per slot, all at once
+/// Commands in flight at once for one `mget`/`mset` on a cluster (thousands of keys fall
+/// in thousands of slots).
+const SLOTS_AT_ONCE: usize = 32;
+
+/// The values of `keys`, in order. A cluster is asked one `MGET` per slot, 32 at a time
 /// (not the client's own multi-slot `MGET`, which fails as a whole while one slot fails
 /// over instead of waiting for it).
 pub async fn mget(conn: &Redis, keys: &[String]) -> ::redis::RedisResult<Vec<Option<String>>> {
@@ -199,8 +242,9 @@ pub async fn mget(conn: &Redis, keys: &[String]) -> ::redis::RedisResult<Vec<Opt
         let mut c = conn.clone();
         return ::redis::cmd("MGET").arg(keys).query_async(&mut c).await;
     }
+    use futures_util::{StreamExt, TryStreamExt};
     let groups = by_slot(keys.iter().enumerate().map(|(i, k)| (k.as_str(), i)));
-    let answers = futures_util::future::try_join_all(groups.into_iter().map(|idx| {
+    let answers: Vec<_> = futures_util::stream::iter(groups.into_iter().map(|idx| {
         let mut c = conn.clone();
         let mut cmd = ::redis::cmd("MGET");
         for i in &idx {
@@ -211,6 +255,8 @@ pub async fn mget(conn: &Redis, keys: &[String]) -> ::redis::RedisResult<Vec<Opt
             Ok::<_, ::redis::RedisError>(idx.into_iter().zip(vals))
         }
     }))
+    .buffer_unordered(SLOTS_AT_ONCE)
+    .try_collect()
     .await?;
     let mut out = vec![None; keys.len()];
     for (i, v) in answers.into_iter().flatten() {
@@ -219,8 +265,8 @@ pub async fn mget(conn: &Redis, keys: &[String]) -> ::redis::RedisResult<Vec<Opt
     Ok(out)
 }
 
-/// Sets every `(key, value)`: one `MSET` on a server, one per slot on a cluster (all at
-/// once). Not atomic across slots: each key is written whole.
+/// Sets every `(key, value)`: one `MSET` on a server, one per slot on a cluster (32 at a
+/// time). Not atomic across slots: each key is written whole.
 pub async fn mset(conn: &Redis, pairs: &[(String, String)]) -> ::redis::RedisResult<()> {
     if pairs.is_empty() {
         return Ok(());
@@ -229,7 +275,8 @@ pub async fn mset(conn: &Redis, pairs: &[(String, String)]) -> ::redis::RedisRes
         Redis::Node(_) => vec![(0..pairs.len()).collect()],
         Redis::Cluster(_) => by_slot(pairs.iter().enumerate().map(|(i, (k, _))| (k.as_str(), i))),
     };
-    futures_util::future::try_join_all(groups.into_iter().map(|idx| {
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(groups.into_iter().map(|idx| {
         let mut c = conn.clone();
         let mut cmd = ::redis::cmd("MSET");
         for i in idx {
@@ -237,6 +284,8 @@ pub async fn mset(conn: &Redis, pairs: &[(String, String)]) -> ::redis::RedisRes
         }
         async move { cmd.query_async::<()>(&mut c).await }
     }))
+    .buffer_unordered(SLOTS_AT_ONCE)
+    .try_collect::<Vec<()>>()
     .await?;
     Ok(())
 }
@@ -251,8 +300,9 @@ fn by_slot<'k>(keys: impl Iterator<Item = (&'k str, usize)>) -> Vec<Vec<usize>> 
     groups.into_values().collect()
 }
 
-/// A counter in a window: the count after this increment; the window starts with the
-/// first increment (one key, so one slot).
+/// A counter in a window: the count after this increment. Every increment restarts the
+/// window, so the counter ends `window_secs` after the last one (attempts that keep coming
+/// keep it alive); one key, so one slot.
 pub async fn count_in_window(conn: &mut Redis, key: &str, window_secs: i64) -> ::redis::RedisResult<u64> {
     let (n,): (u64,) = ::redis::pipe().incr(key, 1).expire(key, window_secs).ignore().query_async(conn).await?;
     Ok(n)
@@ -261,6 +311,20 @@ pub async fn count_in_window(conn: &mut Redis, key: &str, window_secs: i64) -> :
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_reads_are_sent_again_after_a_dropped_connection() {
+        let get = ::redis::cmd("GET").arg("k").clone();
+        let mget = ::redis::cmd("mget").arg("a").arg("b").clone();
+        let incr = ::redis::cmd("INCR").arg("k").clone();
+        let set_nx = ::redis::cmd("SET").arg("k").arg("1").arg("NX").clone();
+        assert!(reads_only([&get, &mget].into_iter()));
+        assert!(!reads_only(std::iter::once(&incr)));
+        assert!(!reads_only(std::iter::once(&set_nx)));
+        let mut p = ::redis::pipe();
+        p.get("a").incr("a", 1);
+        assert!(!reads_only(p.cmd_iter()), "a pipeline with one write is a write");
+    }
 
     #[test]
     fn slot_keys_carry_the_whole_tag() {

@@ -142,6 +142,10 @@ async fn a_killed_master_fails_over_and_the_replicas_go_on() {
     // while the slot has no master: answers late, or UNAVAILABLE (retry), never INTERNAL
     assert!(answers.keys().all(|c| c == "OK" || c == "UNAVAILABLE"), "{answers:?}");
     assert_eq!(a.ok(None, &q, json!({})).await["captchaRequired"], false);
+    // B learns of the dead master on its first command there: a read through the dropped
+    // connection is sent again and succeeds (a write would answer UNAVAILABLE, as it may
+    // have run: the phone's retry applies it once)
+    assert_eq!(b.ok(None, &q, json!({})).await["captchaRequired"], false);
     sms_code_flow(&a, &b, "13800000002").await;
     live_state_flow(&a, &b, &manager, json!({"pressureMpa": 0.51})).await;
     revocation_flow(&a, &b, "cs1").await;

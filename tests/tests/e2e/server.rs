@@ -1,5 +1,7 @@
 //! Transport: limits, errors, health, metrics, schema drift, subscriptions, replicas.
 
+use std::time::Duration;
+
 use serde_json::json;
 use wuye_tests::{TestServer, code, ws};
 
@@ -327,4 +329,43 @@ async fn replica_pool_is_read_only_and_statements_time_out() {
         let slow = sqlx::query("SELECT pg_sleep(3)").execute(pool).await.unwrap_err();
         assert!(slow.to_string().contains("statement timeout"), "{slow}");
     }
+}
+
+/// A Redis that goes silent without closing anything (a network cut): the event bus stops
+/// counting itself live within its heartbeat's silence limit (caches kept by events are
+/// dropped), and subscribes again once the network heals; events flow again.
+#[tokio::test]
+async fn the_event_bus_notices_a_silent_redis_and_subscribes_again() {
+    use wuye_api::kit::events::Event;
+    let redis = std::env::var("WUYE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let cut = wuye_tests::netcut::NetCut::start(redis.trim_start_matches("redis://").trim_end_matches('/')).await;
+    let s = TestServer::start_with(|c| {
+        c.redis_url = format!("redis://127.0.0.1:{}", cut.port);
+        c.redis_cluster_nodes = Vec::new();
+    })
+    .await;
+    let bus = s.state.events.clone();
+    tokio::time::timeout(Duration::from_secs(10), bus.ready()).await.expect("subscribed");
+    let until = |live: bool| {
+        let mut rx = bus.liveness();
+        async move { tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| *l == live)).await.is_ok() }
+    };
+    cut.freeze();
+    assert!(until(false).await, "the silent subscription was given up");
+    cut.thaw();
+    assert!(until(true).await, "subscribed again once the network healed");
+    let mut rx = bus.subscribe();
+    let ev = Event { user_id: None, kind: "TEST_AFTER_CUT".into(), payload: json!({}) };
+    bus.publish(&ev).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(e) = rx.recv().await
+                && e.kind == "TEST_AFTER_CUT"
+            {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "events flow again");
 }
