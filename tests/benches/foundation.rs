@@ -43,98 +43,7 @@ impl Figures {
     }
 }
 
-/// How the load generator talks to the server. The server and the load generator share
-/// the machine's two cores, so by default each client is one keep-alive HTTP/1.1
-/// connection writing the same prepared request and reading the answer by its
-/// `Content-Length` (what wrk does), which leaves the server more of the CPU than a
-/// general client; `BENCH_CLIENT=reqwest` drives it through reqwest instead, as before.
-#[derive(Clone, Copy, PartialEq)]
-enum Client {
-    Raw,
-    Reqwest,
-}
-
-impl Client {
-    fn from_env() -> Client {
-        match std::env::var("BENCH_CLIENT").as_deref() {
-            Ok("reqwest") => Client::Reqwest,
-            _ => Client::Raw,
-        }
-    }
-}
-
-/// A prepared POST on one keep-alive connection.
-struct Raw {
-    addr: String,
-    request: Vec<u8>,
-    conn: Option<tokio::net::TcpStream>,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    fn new(url: &str, token: Option<&str>, body: &[u8]) -> Raw {
-        let rest = url.strip_prefix("http://").unwrap();
-        let (addr, path) = rest.split_at(rest.find('/').unwrap());
-        let mut request = format!(
-            "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-            body.len()
-        );
-        if let Some(t) = token {
-            request.push_str(&format!("authorization: Bearer {t}\r\n"));
-        }
-        request.push_str("\r\n");
-        let mut request = request.into_bytes();
-        request.extend_from_slice(body);
-        Raw { addr: addr.to_owned(), request, conn: None, buf: Vec::with_capacity(64 * 1024) }
-    }
-
-    /// One request; `Ok(true)` when it answered 200 without GraphQL errors.
-    async fn send(&mut self) -> std::io::Result<bool> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let conn = match &mut self.conn {
-            Some(c) => c,
-            None => {
-                let c = tokio::net::TcpStream::connect(&self.addr).await?;
-                c.set_nodelay(true)?;
-                self.conn.insert(c)
-            }
-        };
-        conn.write_all(&self.request).await?;
-        self.buf.clear();
-        let eof = || std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
-        let head_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(eof());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| eof())?.to_ascii_lowercase();
-        let ok = head.starts_with("http/1.1 200");
-        let length =
-            head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
-        let done = |buf: &[u8]| match length {
-            Some(n) => buf.len() >= head_end + n,
-            None => buf.ends_with(b"\r\n0\r\n\r\n"),
-        };
-        while !done(&self.buf) {
-            let mut chunk = [0u8; 16 * 1024];
-            let n = conn.read(&mut chunk).await?;
-            if n == 0 {
-                return Err(eof());
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        Ok(ok && !self.buf[head_end..].windows(9).any(|w| w == b"\"errors\":"))
-    }
-}
-
 async fn drive(url: String, name: &str, concurrency: usize, secs: u64, token: Option<String>, body: Value) -> Figures {
-    let how = Client::from_env();
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
     let body = Arc::new(serde_json::to_vec(&body).unwrap());
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -145,21 +54,8 @@ async fn drive(url: String, name: &str, concurrency: usize, secs: u64, token: Op
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0usize;
-            let mut raw = Raw::new(&url, token.as_deref(), &body);
             while Instant::now() < deadline {
                 let t = Instant::now();
-                if how == Client::Raw {
-                    match raw.send().await {
-                        Ok(true) => {}
-                        Ok(false) => errors += 1,
-                        Err(_) => {
-                            raw.conn = None;
-                            errors += 1;
-                        }
-                    }
-                    lat.push(t.elapsed());
-                    continue;
-                }
                 let mut req = client.post(&url).header("content-type", "application/json").body(body.as_ref().clone());
                 if let Some(tok) = &token {
                     req = req.bearer_auth(tok);
@@ -236,13 +132,6 @@ fn main() {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!("password hashing: {}", server.state.keys.argon2_description());
-    println!(
-        "load generator: {}",
-        match Client::from_env() {
-            Client::Raw => "keep-alive HTTP/1.1 connections, prepared requests (BENCH_CLIENT=reqwest for reqwest)",
-            Client::Reqwest => "reqwest",
-        }
-    );
     println!("| scenario                           | conc |    req/s  |  p50 ms  |  p99 ms  | errors |");
     println!("|------------------------------------|------|-----------|----------|----------|--------|");
     let sign_in = json!({"query": "mutation($l: String!, $p: String!) { signIn(input: {login: $l, password: $p}) { accessToken } }", "variables": {"l": "tech1", "p": PASSWORD}});
