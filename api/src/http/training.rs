@@ -88,12 +88,10 @@ pub async fn upload_material(
         );
         return refused(&e, &parts.headers);
     }
-    let Ok(_slot) = uploads(&state).acquire_owned().await else {
-        return refused(&AppError::internal(std::io::Error::other("upload slots closed")), &parts.headers);
-    };
     let name = q.name.unwrap_or_default();
     let body = body.into_data_stream();
-    match crate::people::courses::service::add_material(&state, &actor, course, &name, body).await {
+    let slots = uploads(&state);
+    match crate::people::courses::service::add_material(&state, &actor, course, &name, &slots, body).await {
         Ok(m) => (
             StatusCode::CREATED,
             [(header::CONTENT_TYPE, "application/json")],

@@ -362,14 +362,15 @@ pub struct TrainingConfig {
     pub max_pdf_bytes: usize,
     /// largest MP4 course material
     pub max_video_bytes: usize,
-    /// material uploads written to storage at once per process (each holds at most two
-    /// 5 MB parts in memory on a bucket, one 64 KB chunk on a folder)
+    /// material uploads written to storage at once per process, the others wait (each
+    /// holds at most three 5 MB parts in memory on a bucket, a chunk on a folder; one that
+    /// sends nothing for 30 s is given up)
     pub concurrent_uploads: usize,
 }
 
 impl Default for TrainingConfig {
     fn default() -> Self {
-        TrainingConfig { max_pdf_bytes: 20 * 1024 * 1024, max_video_bytes: 200 * 1024 * 1024, concurrent_uploads: 2 }
+        TrainingConfig { max_pdf_bytes: 20 * 1024 * 1024, max_video_bytes: 200 * 1024 * 1024, concurrent_uploads: 8 }
     }
 }
 

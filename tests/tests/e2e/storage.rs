@@ -157,7 +157,8 @@ fn bucket_contents(c: &StorageConfig) -> (Vec<String>, usize) {
 import boto3, json, sys
 e, b, r, k, s = sys.argv[1:]
 c = boto3.client("s3", endpoint_url=e, region_name=r, aws_access_key_id=k, aws_secret_access_key=s)
-keys = [o["Key"] for o in c.list_objects_v2(Bucket=b).get("Contents", [])]
+objects = c.list_objects_v2(Bucket=b).get("Contents", [])
+keys = [o["Key"] for o in objects]
 print(json.dumps({"keys": keys, "uploads": len(c.list_multipart_uploads(Bucket=b).get("Uploads", []))}))
 "#;
     let out = Command::new("python3")
@@ -176,6 +177,30 @@ print(json.dumps({"keys": keys, "uploads": len(c.list_multipart_uploads(Bucket=b
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let keys = v["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
     (keys, v["uploads"].as_u64().unwrap() as usize)
+}
+
+/// The ETag of each object in the bucket, in key order.
+fn etags(c: &StorageConfig) -> Vec<String> {
+    use secrecy::ExposeSecret;
+    let script = r#"
+import boto3, json, sys
+e, b, r, k, s = sys.argv[1:]
+c = boto3.client("s3", endpoint_url=e, region_name=r, aws_access_key_id=k, aws_secret_access_key=s)
+print(json.dumps([o["ETag"] for o in c.list_objects_v2(Bucket=b).get("Contents", [])]))
+"#;
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            c.endpoint.as_deref().unwrap(),
+            &c.bucket,
+            &c.region,
+            c.access_key_id.as_deref().unwrap(),
+            c.secret_access_key.as_ref().unwrap().expose_secret(),
+        ])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 const MIB: usize = 1024 * 1024;
@@ -252,6 +277,8 @@ async fn course_videos_stream_into_the_bucket_in_parts() {
     assert_eq!((status, m["sizeBytes"].as_u64()), (201, Some(whole.len() as u64)), "{m}");
     let (keys, uploads) = bucket_contents(&s3.config);
     assert_eq!((keys.len(), uploads), (1, 0), "one object, no upload left open: {keys:?}");
+    // S3 tags an object completed from parts with their count (`"<md5 of md5s>-3"`)
+    assert!(etags(&s3.config)[0].ends_with("-3\""), "a multipart upload of three parts: {:?}", etags(&s3.config));
     assert!(keys[0].starts_with("private/") && keys[0].ends_with(".mp4"), "{keys:?}");
     // another replica serves it whole and by range, byte for byte
     let get = "query($i: ID!) { course(id: $i) { materials { url sizeBytes } } }";
@@ -263,9 +290,14 @@ async fn course_videos_stream_into_the_bucket_in_parts() {
     let (status, r) = send_material(&a, &manager, &id, video(13 * MIB), true, false).await;
     assert_eq!((status, r["code"].as_str(), r["field"].as_str()), (400, Some("VALIDATION"), Some("file")), "{r}");
     assert_eq!(bucket_contents(&s3.config), (keys.clone(), 0), "nothing kept of the refused video");
-    // over the limit with a length: refused before a byte is read
-    let (status, r) = send_material(&a, &manager, &id, video(13 * MIB), false, false).await;
+    // over the limit with a length: refused before a byte is read (by its size, though
+    // its first bytes are not a video's)
+    let mut page = b"<html>".to_vec();
+    page.resize(21 * MIB, b' ');
+    let (status, r) = send_material(&a, &manager, &id, page, false, false).await;
     assert_eq!((status, r["field"].as_str()), (400, Some("file")), "{r}");
+    // (the larger of the two kinds' limits: 20 MB for a PDF)
+    assert!(r["message"].as_str().unwrap().contains("20MB"), "refused for its length: {r}");
     // the phone loses signal after 7 MB: nothing kept either
     let (status, _) = send_material(&a, &manager, &id, video(7 * MIB), true, true).await;
     assert_ne!(status, 201);

@@ -103,16 +103,24 @@ pub async fn materials_of(state: &AppState, courses: &[Uuid]) -> AppResult<Vec<M
     Ok(repo::materials(&state.db, courses).await?)
 }
 
-/// 上传课件: adds a material to a course (`training:write` over it) from the request body as it
-/// arrives: the caller, the course and the name are checked before a byte is read, the
-/// first bytes say what it is (a PDF or an MP4 video, never by its name), and the rest
-/// is written to storage chunk by chunk, counted against that kind's limit. A body that
-/// breaks off or runs over the limit leaves no object and no row behind.
+/// How long an upload may send nothing before it is given up (a phone that lost signal,
+/// or a client trickling bytes to hold an upload slot).
+pub const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// 上传课件: adds a material to a course (`training:write` over it) from the request body as
+/// it arrives: the caller, the course and the name are checked before a byte is read or
+/// one of `slots` (the uploads a replica writes at once) is taken; the first bytes say
+/// what it is (a PDF or an MP4 video, never by its name), and the rest is written to
+/// storage chunk by chunk, counted against that kind's limit. A body that breaks off,
+/// sends nothing for `UPLOAD_IDLE` or runs over the limit leaves no object and no row
+/// behind; once the body is whole, storing and recording it finish even if the client
+/// hangs up.
 pub async fn add_material<S, E>(
     state: &AppState,
     actor: &Actor,
     course_id: Uuid,
     name: &str,
+    slots: &tokio::sync::Semaphore,
     mut body: S,
 ) -> AppResult<Material>
 where
@@ -123,14 +131,20 @@ where
     let c = repo::course(&state.db, actor.company_id, course_id).await?.ok_or(AppError::not_found("course"))?;
     actor.require_over(Perm::TrainingWrite, c.project_id)?;
     let name = types::text("name", name, 100)?;
+    let _slot = slots.acquire().await.map_err(AppError::internal)?;
     let broken = || invalid("file", "上传中断，请重试", "The upload broke off; please try again");
+    let mut next = async || match tokio::time::timeout(UPLOAD_IDLE, body.next()).await {
+        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+        Ok(None) => Ok(None),
+        Ok(Some(Err(_))) | Err(_) => Err(()),
+    };
     // enough of the head to know the kind
     let mut head = Vec::new();
     while head.len() < 12 {
-        match body.next().await {
-            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
-            Some(Err(_)) => return Err(broken()),
-            None => break,
+        match next().await {
+            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(()) => return Err(broken()),
         }
     }
     let Some((kind, content_type, ext)) = sniff(&head) else {
@@ -150,17 +164,20 @@ where
     if head.len() > max {
         return Err(too_big());
     }
-    let now = state.clock.now();
     let id = Uuid::now_v7();
     let key = format!("private/{}/training/{}.{ext}", actor.company_id, id.simple());
     let mut upload = state.storage.upload(&key).await.map_err(AppError::internal)?;
     upload.write(&head).await.map_err(AppError::internal)?;
     let mut size = head.len();
     drop(head);
-    while let Some(chunk) = body.next().await {
-        let Ok(chunk) = chunk else {
-            upload.abort().await;
-            return Err(broken());
+    loop {
+        let chunk = match next().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(()) => {
+                upload.abort().await;
+                return Err(broken());
+            }
         };
         size += chunk.len();
         if size > max {
@@ -169,52 +186,59 @@ where
         }
         upload.write(&chunk).await.map_err(AppError::internal)?;
     }
-    upload.finish().await.map_err(AppError::internal)?;
-    let stored = async {
-        let m = Material {
-            id,
-            course_id: c.id,
-            file_key: key.clone(),
-            kind,
-            name,
-            size_bytes: size as i64,
-            created_at: now,
-        };
-        let mut tx = state.db.begin().await?;
-        crate::files::service::record_stored(
-            &mut *tx,
-            now,
-            actor.company_id,
-            actor.user_id,
-            Purpose::Training,
-            &key,
-            content_type,
-            size as i64,
-        )
-        .await?;
-        repo::insert_material(&mut *tx, actor.company_id, &m, actor.user_id).await?;
-        audit::record(
-            &mut tx,
-            now,
-            actor,
-            "course.material.add",
-            "course",
-            Some(c.id),
-            serde_json::json!({
-                "material": m.id, "kind": m.kind, "name": m.name, "bytes": m.size_bytes,
-            }),
-        )
-        .await?;
-        tx.commit().await?;
-        AppResult::Ok(m)
-    }
-    .await;
-    if stored.is_err()
-        && let Err(e) = state.storage.delete(&key).await
-    {
-        tracing::warn!(%key, error = %e, "a material's object outlived its failed insert");
-    }
-    stored
+    // the body is whole: finish in a task of its own, which a hang-up does not cancel
+    let (state, actor) = (state.clone(), actor.clone());
+    let m = Material {
+        id,
+        course_id: c.id,
+        file_key: key,
+        kind,
+        name,
+        size_bytes: size as i64,
+        created_at: state.clock.now(),
+    };
+    let done = tokio::spawn(async move {
+        upload.finish().await.map_err(AppError::internal)?;
+        let stored = record_material(&state, &actor, &m, content_type).await;
+        if stored.is_err()
+            && let Err(e) = state.storage.delete(&m.file_key).await
+        {
+            tracing::warn!(key = %m.file_key, error = %e, "a material's object outlived its failed insert");
+        }
+        stored.map(|()| m)
+    });
+    done.await.map_err(AppError::internal)?
+}
+
+/// The stored material's file row, its row and the audit entry, in one transaction.
+async fn record_material(state: &AppState, actor: &Actor, m: &Material, content_type: &str) -> AppResult<()> {
+    let mut tx = state.db.begin().await?;
+    crate::files::service::record_stored(
+        &mut *tx,
+        m.created_at,
+        actor.company_id,
+        actor.user_id,
+        Purpose::Training,
+        &m.file_key,
+        content_type,
+        m.size_bytes,
+    )
+    .await?;
+    repo::insert_material(&mut *tx, actor.company_id, m, actor.user_id).await?;
+    audit::record(
+        &mut tx,
+        m.created_at,
+        actor,
+        "course.material.add",
+        "course",
+        Some(m.course_id),
+        serde_json::json!({
+            "material": m.id, "kind": m.kind, "name": m.name, "bytes": m.size_bytes,
+        }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// 删除课件 (`training:write` over the course).
