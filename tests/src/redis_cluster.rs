@@ -112,6 +112,34 @@ impl RedisCluster {
         }
     }
 
+    /// Starts moving `key`'s slot from its master to the master on `to`, as a resharding
+    /// does (`MIGRATING` on the source, `IMPORTING` on the target): keys not on the source
+    /// are answered with ASK redirects to the target. Returns the slot.
+    pub fn migrate_start(&self, key: &str, to: u16) -> u16 {
+        let slot: u16 = cli(self.ports[0], &["CLUSTER", "KEYSLOT", key]).trim().parse().unwrap();
+        let from = self.master_of(key);
+        let (from_id, to_id) = (cli(from, &["CLUSTER", "MYID"]), cli(to, &["CLUSTER", "MYID"]));
+        let s = slot.to_string();
+        assert_eq!(cli(to, &["CLUSTER", "SETSLOT", &s, "IMPORTING", from_id.trim()]).trim(), "OK");
+        assert_eq!(cli(from, &["CLUSTER", "SETSLOT", &s, "MIGRATING", to_id.trim()]).trim(), "OK");
+        slot
+    }
+
+    /// Ends a migration begun by `migrate_start`: every master gives the slot to `to`.
+    pub fn migrate_finish(&self, slot: u16, to: u16) {
+        let to_id = cli(to, &["CLUSTER", "MYID"]);
+        for (i, p) in self.ports.iter().enumerate() {
+            if self.children[i].is_some() {
+                cli(*p, &["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", to_id.trim()]);
+            }
+        }
+    }
+
+    /// `GET key` asked of one node.
+    pub fn get(&self, port: u16, key: &str) -> String {
+        cli(port, &["GET", key]).trim().to_owned()
+    }
+
     /// The node serving `key`'s slot now.
     pub fn master_of(&self, key: &str) -> u16 {
         let slot: u16 = cli(self.ports[0], &["CLUSTER", "KEYSLOT", key]).trim().parse().unwrap();

@@ -35,7 +35,7 @@ pub struct EventBus {
 /// How often the heartbeat is published, and how long the subscription may stay silent
 /// (no heartbeat, no event) before it is given up and made again.
 const HEARTBEAT: Duration = Duration::from_secs(5);
-const SILENCE: Duration = Duration::from_secs(15);
+const SILENCE: Duration = Duration::from_secs(30);
 
 impl EventBus {
     pub fn new(redis: Redis, prefix: &str) -> Self {
@@ -111,7 +111,7 @@ impl EventBus {
                                 _ = shutdown.changed() => return,
                                 _ = beat.tick() => {
                                     if heard.elapsed() > SILENCE {
-                                        tracing::warn!("event bus: no heartbeat for 15 s, subscribing again");
+                                        tracing::warn!("event bus: no heartbeat for 30 s, subscribing again");
                                         break;
                                     }
                                     // published on the command connection, without holding up the loop

@@ -55,6 +55,19 @@ fn not_applied(e: &::redis::RedisError) -> bool {
         )
 }
 
+/// Where an `ASK` redirect sends a command: while a slot migrates, keys already moved are
+/// served by the importing node to a connection that says `ASKING` first (the cluster
+/// client makes no redirects of its own, see `not_applied`).
+fn asked(e: &::redis::RedisError) -> Option<::redis::cluster_routing::SingleNodeRoutingInfo> {
+    use ::redis::{ErrorKind, ServerErrorKind};
+    if !matches!(e.kind(), ErrorKind::Server(ServerErrorKind::Ask)) {
+        return None;
+    }
+    let (addr, _slot) = e.redirect_node()?;
+    let (host, port) = addr.rsplit_once(':')?;
+    Some(::redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host: host.to_owned(), port: port.parse().ok()? })
+}
+
 /// Commands that only read: sending one twice cannot change anything, so one whose
 /// connection dropped (the node died with it in flight) is sent again too.
 const READS: &[&[u8]] = &[
@@ -118,7 +131,19 @@ impl ConnectionLike for Redis {
             Redis::Cluster(c) => Box::pin(async move {
                 let mut failover = Failover::new(reads_only(std::iter::once(cmd)));
                 loop {
-                    match c.req_packed_command(cmd).await {
+                    let r = match c.req_packed_command(cmd).await {
+                        Err(e) => match asked(&e) {
+                            // the slot is moving and this key went ahead: ask the new node
+                            Some(node) => {
+                                let mut p = ::redis::pipe();
+                                p.cmd("ASKING").add_command(cmd.clone());
+                                c.route_pipeline(p, 1, 1, node).await.map(|mut v| v.pop().unwrap_or(Value::Nil))
+                            }
+                            None => Err(e),
+                        },
+                        r => r,
+                    };
+                    match r {
                         Err(e) if failover.again(&e).await => continue,
                         r => return r,
                     }
@@ -138,7 +163,25 @@ impl ConnectionLike for Redis {
             Redis::Cluster(c) => Box::pin(async move {
                 let mut failover = Failover::new(reads_only(pipeline.cmd_iter()));
                 loop {
-                    match c.req_packed_commands(pipeline, offset, count).await {
+                    let r = match c.req_packed_commands(pipeline, offset, count).await {
+                        Err(e) => match asked(&e).filter(|_| !pipeline.is_transaction()) {
+                            // ASKING holds for one command: one before each
+                            Some(node) => {
+                                let mut p = ::redis::pipe();
+                                let mut n = 0;
+                                for cmd in pipeline.cmd_iter() {
+                                    p.cmd("ASKING").add_command(cmd.clone());
+                                    n += 2;
+                                }
+                                c.route_pipeline(p, 0, n, node)
+                                    .await
+                                    .map(|all| all.into_iter().skip(1).step_by(2).skip(offset).take(count).collect())
+                            }
+                            None => Err(e),
+                        },
+                        r => r,
+                    };
+                    match r {
                         Err(e) if failover.again(&e).await => continue,
                         r => return r,
                     }

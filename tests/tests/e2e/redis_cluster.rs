@@ -151,3 +151,29 @@ async fn a_killed_master_fails_over_and_the_replicas_go_on() {
     revocation_flow(&a, &b, "cs1").await;
     lockout_flow(&a, &b, "tech1").await;
 }
+
+/// A slot being resharded: keys already on the importing node are reached through ASK
+/// redirects (ASKING first), for single commands and pipelines alike; nothing waits for
+/// the migration to end or answers UNAVAILABLE.
+#[tokio::test]
+async fn keys_of_a_migrating_slot_follow_ask_redirects() {
+    let cluster = RedisCluster::start(3, 0);
+    let nodes = cluster.nodes.clone();
+    let a = TestServer::seeded_with(|c| c.redis_cluster_nodes = nodes).await;
+    let (from, to) = (cluster.ports[0], cluster.ports[1]);
+    let login = (0..).map(|i| format!("moving{i}")).find(|l| cluster.master_of(&format!("{{{l}}}")) == from).unwrap();
+    let slot = cluster.migrate_start(&format!("{{{login}}}"), to);
+    // each failure: the captcha check (MGET), then the count (an INCR + EXPIRE pipeline)
+    for _ in 0..2 {
+        let r = a.gql(None, SIGN_IN, json!({"l": login, "p": "Wrong1234"})).await;
+        assert_eq!(code(&r), "UNAUTHENTICATED", "{r}");
+    }
+    let q = format!("{{ captchaRequired(login: \"{login}\") }}");
+    assert_eq!(a.ok(None, &q, json!({})).await["captchaRequired"], false);
+    // the counter was written on the importing node, not on the source
+    let key = format!("{}signin:fail:{{{login}}}", a.state.config.redis_prefix);
+    cluster.migrate_finish(slot, to);
+    assert_eq!(cluster.get(to, &key), "2");
+    assert_eq!(code(&a.gql(None, SIGN_IN, json!({"l": login, "p": "Wrong1234"})).await), "UNAUTHENTICATED");
+    assert_eq!(cluster.get(to, &key), "3", "the slot's new master serves it after the migration");
+}

@@ -348,7 +348,7 @@ async fn the_event_bus_notices_a_silent_redis_and_subscribes_again() {
     tokio::time::timeout(Duration::from_secs(10), bus.ready()).await.expect("subscribed");
     let until = |live: bool| {
         let mut rx = bus.liveness();
-        async move { tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|l| *l == live)).await.is_ok() }
+        async move { tokio::time::timeout(Duration::from_secs(45), rx.wait_for(|l| *l == live)).await.is_ok() }
     };
     cut.freeze();
     assert!(until(false).await, "the silent subscription was given up");
