@@ -190,7 +190,7 @@ impl App {
             None => Arc::new(DevPushSender::new(redis.clone(), &config.redis_prefix, "jpush")),
         };
         let push = PushSenders { fcm, jpush };
-        let events = EventBus::new(redis.clone(), &config.redis_prefix);
+        let events = EventBus::new(redis.clone(), &config.redis_prefix, config.event_bus_heartbeat_secs);
         let (mqtt, mqtt_events) = crate::iot::telemetry::mqtt::connect(&config)?;
         let storage = Arc::new(Storage::from_config(&config.storage_dir, &config.storage)?);
         let mut parts = Parts::default()

@@ -47,6 +47,10 @@ pub struct Config {
     /// cluster mode and `redis_url` is not used. Keys that must share a slot carry hash tags;
     /// the event bus listens on one node at a time (pub/sub reaches every node)
     pub redis_cluster_nodes: Vec<String>,
+    /// how often the event bus checks its subscription by a heartbeat to itself; six
+    /// missed in a row (30 s by default, longer than a failover's resends) and it
+    /// subscribes again, dropping the caches kept by events meanwhile
+    pub event_bus_heartbeat_secs: u64,
     /// Every Redis key starts with this, so tests (and several deployments) can share a server.
     pub redis_prefix: String,
     /// the broker: `mqtt://[user:password@]host[:port]` or `mqtts://…` (TLS, port 8883 by
@@ -684,6 +688,7 @@ impl Default for Config {
             database_replica_max_connections: 10,
             redis_url: "redis://127.0.0.1:6379".into(),
             redis_cluster_nodes: Vec::new(),
+            event_bus_heartbeat_secs: 5,
             redis_prefix: "wuye:".into(),
             mqtt_url: "mqtt://127.0.0.1:1883".into(),
             mqtt_password_file: None,

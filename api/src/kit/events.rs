@@ -28,23 +28,24 @@ pub struct EventBus {
     /// this replica's own channel, where its heartbeat comes back while its subscription
     /// really receives (a node cut off by the network keeps the socket open, silent)
     heartbeat: String,
+    /// how often the heartbeat is published
+    beat: Duration,
     /// true while the Redis subscription is live
     listening: Arc<watch::Sender<bool>>,
 }
 
-/// How often the heartbeat is published, and how long the subscription may stay silent
-/// (no heartbeat, no event) before it is given up and made again.
-const HEARTBEAT: Duration = Duration::from_secs(5);
-const SILENCE: Duration = Duration::from_secs(30);
+/// Heartbeats missed in a row before the subscription is given up and made again.
+const MISSED_BEATS: u32 = 6;
 
 impl EventBus {
-    pub fn new(redis: Redis, prefix: &str) -> Self {
+    pub fn new(redis: Redis, prefix: &str, heartbeat_secs: u64) -> Self {
         let (tx, _) = broadcast::channel(4096);
         EventBus {
             tx,
             redis,
             channel: format!("{prefix}events"),
             heartbeat: format!("{prefix}events:beat:{}", Uuid::new_v4().simple()),
+            beat: Duration::from_secs(heartbeat_secs.max(1)),
             listening: Arc::new(watch::channel(false).0),
         }
     }
@@ -104,14 +105,14 @@ impl EventBus {
                         backoff = Duration::from_millis(200);
                         self.listening.send_replace(true);
                         let mut stream = pubsub.on_message();
-                        let mut beat = tokio::time::interval(HEARTBEAT);
+                        let mut beat = tokio::time::interval(self.beat);
                         let mut heard = tokio::time::Instant::now();
                         loop {
                             tokio::select! {
                                 _ = shutdown.changed() => return,
                                 _ = beat.tick() => {
-                                    if heard.elapsed() > SILENCE {
-                                        tracing::warn!("event bus: no heartbeat for 30 s, subscribing again");
+                                    if heard.elapsed() > self.beat * MISSED_BEATS {
+                                        tracing::warn!(silent_secs = heard.elapsed().as_secs(), "event bus: no heartbeat, subscribing again");
                                         break;
                                     }
                                     // published on the command connection, without holding up the loop

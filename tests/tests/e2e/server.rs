@@ -342,13 +342,15 @@ async fn the_event_bus_notices_a_silent_redis_and_subscribes_again() {
     let s = TestServer::start_with(|c| {
         c.redis_url = format!("redis://127.0.0.1:{}", cut.port);
         c.redis_cluster_nodes = Vec::new();
+        // a beat a second: given up after 6 s of silence (30 s in production)
+        c.event_bus_heartbeat_secs = 1;
     })
     .await;
     let bus = s.state.events.clone();
     tokio::time::timeout(Duration::from_secs(10), bus.ready()).await.expect("subscribed");
     let until = |live: bool| {
         let mut rx = bus.liveness();
-        async move { tokio::time::timeout(Duration::from_secs(45), rx.wait_for(|l| *l == live)).await.is_ok() }
+        async move { tokio::time::timeout(Duration::from_secs(20), rx.wait_for(|l| *l == live)).await.is_ok() }
     };
     cut.freeze();
     assert!(until(false).await, "the silent subscription was given up");
