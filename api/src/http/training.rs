@@ -79,14 +79,7 @@ pub async fn upload_material(
     let declared =
         parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        let e = AppError::validation(
-            "file",
-            crate::kit::error::Msg::owned(
-                format!("文件不能超过{}MB", limit / (1024 * 1024)),
-                format!("At most {} MB", limit / (1024 * 1024)),
-            ),
-        );
-        return refused(&e, &parts.headers);
+        return refused(&crate::people::courses::service::too_big(limit), &parts.headers);
     }
     let name = q.name.unwrap_or_default();
     let body = body.into_data_stream();

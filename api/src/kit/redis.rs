@@ -68,6 +68,23 @@ fn asked(e: &::redis::RedisError) -> Option<::redis::cluster_routing::SingleNode
     Some(::redis::cluster_routing::SingleNodeRoutingInfo::ByAddress { host: host.to_owned(), port: port.parse().ok()? })
 }
 
+/// Sends `cmds` to the node an ASK named, each after an `ASKING` (it holds for one
+/// command), and returns the commands' own replies.
+async fn ask<'a>(
+    c: &mut ClusterConnection,
+    cmds: impl Iterator<Item = &'a Cmd>,
+    node: ::redis::cluster_routing::SingleNodeRoutingInfo,
+) -> ::redis::RedisResult<Vec<Value>> {
+    let mut p = ::redis::pipe();
+    let mut n = 0;
+    for cmd in cmds {
+        p.cmd("ASKING").add_command(cmd.clone());
+        n += 2;
+    }
+    let all = c.route_pipeline(p, 0, n, node).await?;
+    Ok(all.into_iter().skip(1).step_by(2).collect())
+}
+
 /// Commands that only read: sending one twice cannot change anything, so one whose
 /// connection dropped (the node died with it in flight) is sent again too.
 const READS: &[&[u8]] = &[
@@ -135,9 +152,7 @@ impl ConnectionLike for Redis {
                         Err(e) => match asked(&e) {
                             // the slot is moving and this key went ahead: ask the new node
                             Some(node) => {
-                                let mut p = ::redis::pipe();
-                                p.cmd("ASKING").add_command(cmd.clone());
-                                c.route_pipeline(p, 1, 1, node).await.map(|mut v| v.pop().unwrap_or(Value::Nil))
+                                ask(c, std::iter::once(cmd), node).await.map(|mut v| v.pop().unwrap_or(Value::Nil))
                             }
                             None => Err(e),
                         },
@@ -165,18 +180,9 @@ impl ConnectionLike for Redis {
                 loop {
                     let r = match c.req_packed_commands(pipeline, offset, count).await {
                         Err(e) => match asked(&e).filter(|_| !pipeline.is_transaction()) {
-                            // ASKING holds for one command: one before each
-                            Some(node) => {
-                                let mut p = ::redis::pipe();
-                                let mut n = 0;
-                                for cmd in pipeline.cmd_iter() {
-                                    p.cmd("ASKING").add_command(cmd.clone());
-                                    n += 2;
-                                }
-                                c.route_pipeline(p, 0, n, node)
-                                    .await
-                                    .map(|all| all.into_iter().skip(1).step_by(2).skip(offset).take(count).collect())
-                            }
+                            Some(node) => ask(c, pipeline.cmd_iter(), node)
+                                .await
+                                .map(|all| all.into_iter().skip(offset).take(count).collect()),
                             None => Err(e),
                         },
                         r => r,

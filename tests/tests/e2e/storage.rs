@@ -149,17 +149,18 @@ async fn a_bucket_without_credentials_is_a_startup_error() {
     assert!(err.contains("access_key_id"), "{err}");
 }
 
-/// What the bucket holds, asked through the S3 API with the server's own key: the object
-/// keys, and the multipart uploads begun and neither completed nor aborted.
-fn bucket_contents(c: &StorageConfig) -> (Vec<String>, usize) {
+/// What the bucket holds, asked through the S3 API with the server's own key: each
+/// object's key and ETag, and how many multipart uploads were begun and neither completed
+/// nor aborted.
+fn bucket_listing(c: &StorageConfig) -> Value {
     use secrecy::ExposeSecret;
     let script = r#"
 import boto3, json, sys
 e, b, r, k, s = sys.argv[1:]
 c = boto3.client("s3", endpoint_url=e, region_name=r, aws_access_key_id=k, aws_secret_access_key=s)
 objects = c.list_objects_v2(Bucket=b).get("Contents", [])
-keys = [o["Key"] for o in objects]
-print(json.dumps({"keys": keys, "uploads": len(c.list_multipart_uploads(Bucket=b).get("Uploads", []))}))
+print(json.dumps({"keys": [o["Key"] for o in objects], "etags": [o["ETag"] for o in objects],
+                  "uploads": len(c.list_multipart_uploads(Bucket=b).get("Uploads", []))}))
 "#;
     let out = Command::new("python3")
         .args([
@@ -174,33 +175,22 @@ print(json.dumps({"keys": keys, "uploads": len(c.list_multipart_uploads(Bucket=b
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keys = v["keys"].as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect();
-    (keys, v["uploads"].as_u64().unwrap() as usize)
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().unwrap().iter().map(|k| k.as_str().unwrap().to_owned()).collect()
+}
+
+/// The object keys, and the multipart uploads left open.
+fn bucket_contents(c: &StorageConfig) -> (Vec<String>, usize) {
+    let v = bucket_listing(c);
+    (strings(&v["keys"]), v["uploads"].as_u64().unwrap() as usize)
 }
 
 /// The ETag of each object in the bucket, in key order.
 fn etags(c: &StorageConfig) -> Vec<String> {
-    use secrecy::ExposeSecret;
-    let script = r#"
-import boto3, json, sys
-e, b, r, k, s = sys.argv[1:]
-c = boto3.client("s3", endpoint_url=e, region_name=r, aws_access_key_id=k, aws_secret_access_key=s)
-print(json.dumps([o["ETag"] for o in c.list_objects_v2(Bucket=b).get("Contents", [])]))
-"#;
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            c.endpoint.as_deref().unwrap(),
-            &c.bucket,
-            &c.region,
-            c.access_key_id.as_deref().unwrap(),
-            c.secret_access_key.as_ref().unwrap().expose_secret(),
-        ])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
+    strings(&bucket_listing(c)["etags"])
 }
 
 const MIB: usize = 1024 * 1024;

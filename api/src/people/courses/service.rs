@@ -103,6 +103,12 @@ pub async fn materials_of(state: &AppState, courses: &[Uuid]) -> AppResult<Vec<M
     Ok(repo::materials(&state.db, courses).await?)
 }
 
+/// A material over `max` bytes.
+pub fn too_big(max: usize) -> AppError {
+    let mb = max / (1024 * 1024);
+    AppError::validation("file", Msg::owned(format!("文件不能超过{mb}MB"), format!("At most {mb} MB")))
+}
+
 /// How long an upload may send nothing before it is given up (a phone that lost signal,
 /// or a client trickling bytes to hold an upload slot).
 pub const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
@@ -155,12 +161,7 @@ where
         MaterialKind::Pdf => limits.max_pdf_bytes,
         MaterialKind::Video => limits.max_video_bytes,
     };
-    let too_big = || {
-        AppError::validation(
-            "file",
-            Msg::owned(format!("文件不能超过{}MB", max / (1024 * 1024)), format!("At most {} MB", max / (1024 * 1024))),
-        )
-    };
+    let too_big = || too_big(max);
     if head.len() > max {
         return Err(too_big());
     }
