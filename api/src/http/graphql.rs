@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_graphql::http::MultipartOptions;
 use async_graphql::{BatchRequest, BatchResponse, ParseRequestError, ServerError};
 use axum::Extension;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,10 +16,14 @@ use axum::response::{IntoResponse, Response};
 use super::auth::{authenticate, bearer, client_ip};
 use super::localize::localize;
 use super::metrics::op_label;
+use super::persisted::ManifestOp;
 use super::schema::{is_introspection, with_loaders};
 use super::{RequestId, Shared};
 use crate::kit::error::{AppError, Locale, Msg};
 use crate::kit::gql::{ExpensiveBudget, RequestMeta};
+use crate::kit::state::AppState;
+use crate::org::estate::service::{AnswerKey, HousePages};
+use crate::rbac::graphql::Caller;
 use crate::rbac::model::Perm;
 
 pub fn error_response(status: StatusCode, err: AppError, locale: Locale) -> Response {
@@ -110,12 +114,12 @@ pub async fn post(
     // app's token may not send refused
     let mut batch = batch;
     let persisted = match &mut batch {
-        BatchRequest::Single(r) => schema.persisted.prepare(r, &caller, app),
-        BatchRequest::Batch(v) => {
-            v.iter_mut().try_fold(true, |all, r| Ok(schema.persisted.prepare(r, &caller, app)? && all))
-        }
+        BatchRequest::Single(r) => schema.persisted.prepare(r, &caller, app).map(|op| (op.is_some(), op)),
+        BatchRequest::Batch(v) => v.iter_mut().try_fold((true, None), |(all, _), r| {
+            Ok((schema.persisted.prepare(r, &caller, app)?.is_some() && all, None))
+        }),
     };
-    let manifest_only = match persisted {
+    let (manifest_only, single_op) = match persisted {
         Ok(m) => m,
         Err(e) => {
             metrics::counter!("graphql_rejected_total", "reason" => "persisted_query").increment(1);
@@ -142,6 +146,19 @@ pub async fn post(
         span.record("user_id", tracing::field::display(a.user_id));
         span.record("company_id", tracing::field::display(a.company_id));
     }
+    // a manifest query that reads only house pages: its whole answer may have been kept
+    let kept = match (&batch, single_op) {
+        (BatchRequest::Single(r), Some(op)) if op.reads_house_pages => answer_key(&state, &caller, op, r, locale),
+        _ => None,
+    };
+    if let Some((pages, key)) = &kept
+        && let Some(body) = pages.answer(&state, key)
+    {
+        metrics::counter!("graphql_answers_kept_total", "result" => "hit").increment(1);
+        served(&op, &user, started, &[]);
+        return json_body(body);
+    }
+    let generation = kept.as_ref().map(|(pages, _)| pages.generation());
     let budget = ExpensiveBudget::new(limits.max_expensive_per_request);
     let prepare = |r: async_graphql::Request| {
         let mut r = with_loaders(r.data(caller.clone()).data(meta.clone()).data(budget.clone()));
@@ -178,16 +195,56 @@ pub async fn post(
             }
         }
     }
+    served(&op, &user, started, &codes);
+    let body = match serde_json::to_vec(&resp) {
+        Ok(b) => Bytes::from(b),
+        Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal(e), locale),
+    };
+    if let (Some((pages, key)), Some(generation)) = (kept, generation)
+        && codes.is_empty()
+        && matches!(&resp, BatchResponse::Single(r) if r.errors.is_empty())
+    {
+        metrics::counter!("graphql_answers_kept_total", "result" => "miss").increment(1);
+        pages.keep_answer(&state, key, generation, body.clone());
+    }
+    json_body(body)
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Counts, times and logs a request that was answered.
+fn served(op: &str, user: &str, started: Instant, codes: &[&'static str]) {
     let elapsed = started.elapsed();
-    metrics::counter!("graphql_requests_total", "operation" => op.clone()).increment(1);
-    metrics::histogram!("graphql_request_duration_seconds", "operation" => op.clone()).record(elapsed.as_secs_f64());
-    for c in &codes {
+    metrics::counter!("graphql_requests_total", "operation" => op.to_owned()).increment(1);
+    metrics::histogram!("graphql_request_duration_seconds", "operation" => op.to_owned()).record(elapsed.as_secs_f64());
+    for c in codes {
         metrics::counter!("graphql_errors_total", "code" => *c).increment(1);
     }
     tracing::info!(operation = %op, user = %user, ms = elapsed.as_secs_f64() * 1000.0, errors = ?codes, "graphql");
-    let body = match serde_json::to_vec(&resp) {
-        Ok(b) => b,
-        Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal(e), locale),
+}
+
+/// Where and under which key the whole answer to a manifest query that reads only house
+/// pages is kept: per replica, for the caller as loaded, the operation, its variables as
+/// sent and the language. Large variables are not worth a key.
+fn answer_key<'s>(
+    state: &'s AppState,
+    caller: &Caller,
+    op: ManifestOp<'_>,
+    r: &async_graphql::Request,
+    locale: Locale,
+) -> Option<(&'s HousePages, AnswerKey)> {
+    let actor = caller.actor()?;
+    let pages = state.part::<HousePages>().ok()?;
+    let variables = serde_json::to_string(&r.variables).ok().filter(|v| v.len() <= 1024)?;
+    let key = AnswerKey {
+        company_id: actor.company_id,
+        user_id: actor.user_id,
+        actor_version: actor.version,
+        operation: op.id.to_owned(),
+        variables,
+        english: locale == Locale::En,
     };
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    Some((pages, key))
 }

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::kit::crypto::sha256_hex;
 use crate::kit::error::{AppError, AppResult, Msg};
 use crate::kit::gql::ClientApp;
+use crate::org::estate::graphql::reads_only_house_pages;
 use crate::rbac::graphql::Caller;
 use crate::rbac::model::Perm;
 
@@ -174,10 +175,22 @@ pub fn build_manifest(ops_dir: &Path, folders: &[&str]) -> Result<Manifest, Stri
 // ---- serving them -------------------------------------------------------------------------
 
 struct Known {
+    id: String,
     doc: ExecutableDocument,
     body: String,
     /// the apps whose manifests hold it
     apps: Vec<ClientApp>,
+    /// its whole answer may be kept with the house pages
+    reads_house_pages: bool,
+}
+
+/// A request that runs a manifest operation.
+#[derive(Debug, Clone, Copy)]
+pub struct ManifestOp<'a> {
+    /// its hash
+    pub id: &'a str,
+    /// a query that reads nothing but `houses` pages (`reads_only_house_pages`)
+    pub reads_house_pages: bool,
 }
 
 /// The embedded manifests, parsed, and whether the apps are held to them.
@@ -216,7 +229,10 @@ impl Persisted {
                 }
                 match async_graphql::parser::parse_query(&op.body) {
                     Ok(doc) if sha256_hex(&op.body) == op.id => {
-                        by_hash.insert(op.id, Known { doc, body: op.body, apps: vec![*app] });
+                        let reads_house_pages = reads_only_house_pages(&doc);
+                        let known =
+                            Known { id: op.id.clone(), doc, body: op.body, apps: vec![*app], reads_house_pages };
+                        by_hash.insert(op.id, known);
                     }
                     _ => tracing::error!(manifest = file, operation = %op.name, "persisted operations: bad entry"),
                 }
@@ -226,10 +242,15 @@ impl Persisted {
     }
 
     /// Fills in a request that names a manifest operation by hash, hands the executor the
-    /// document parsed at start-up, and refuses what the caller's app may not send. True
+    /// document parsed at start-up, and refuses what the caller's app may not send. Some
     /// when the request runs a manifest document (checked against the schema when it was
     /// built: `wuye export-schema` and the operations test).
-    pub fn prepare(&self, r: &mut Request, caller: &Caller, app: Option<ClientApp>) -> AppResult<bool> {
+    pub fn prepare(
+        &self,
+        r: &mut Request,
+        caller: &Caller,
+        app: Option<ClientApp>,
+    ) -> AppResult<Option<ManifestOp<'_>>> {
         let named = match r.extensions.remove("persistedQuery") {
             None => None,
             Some(v) => {
@@ -272,7 +293,7 @@ impl Persisted {
             }
             r.set_parsed_query(k.doc.clone());
         }
-        Ok(known.is_some())
+        Ok(known.map(|k| ManifestOp { id: &k.id, reads_house_pages: k.reads_house_pages }))
     }
 
     fn may_run(&self, known: Option<&Known>, caller: &Caller, app: Option<ClientApp>) -> bool {
@@ -303,6 +324,30 @@ mod tests {
         );
         assert_eq!(spreads(&defs[1]), BTreeSet::from(["F".to_owned()]));
         assert!(spreads("{ a { ... on T { b } } }").is_empty());
+    }
+
+    #[test]
+    fn only_house_page_queries_may_keep_their_answers() {
+        let kept = |q: &str| reads_only_house_pages(&async_graphql::parser::parse_query(q).unwrap());
+        assert!(kept(
+            "query H($p: ID) { houses(projectId: $p) { edges { cursor node { id roomNo } } pageInfo { hasNextPage } } }"
+        ));
+        assert!(kept("query H { a: houses { ...P } } fragment P on HouseConnection { nodes { ... on House { id } } }"));
+        assert!(kept("{ __typename houses { nodes { id } } }"));
+        // residents (directly or in a fragment), another root field, a mutation, two operations
+        assert!(!kept("query H { houses { nodes { id residents { name } } } }"));
+        assert!(!kept("query H { houses { ...P } } fragment P on HouseConnection { nodes { residents { name } } }"));
+        assert!(!kept("query H { houses { nodes { id } } me { user { id } } }"));
+        assert!(!kept("query H { house(id: 1) { id } }"));
+        assert!(!kept("mutation H { houses { nodes { id } } }"));
+        assert!(!kept("query A { houses { nodes { id } } } query B { houses { nodes { id } } }"));
+        // of the embedded manifests: the staff app's Houses, not the managers' (residents)
+        let p = Persisted::embedded(true);
+        let bodies: Vec<&str> = p.by_hash.values().filter(|k| k.reads_house_pages).map(|k| k.body.as_str()).collect();
+        assert!(!bodies.is_empty());
+        for b in bodies {
+            assert!(b.starts_with("query Houses(") && !b.contains("residents"), "{b}");
+        }
     }
 
     #[test]

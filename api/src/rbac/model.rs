@@ -241,6 +241,10 @@ pub struct Actor {
     pub perms: HashMap<Perm, Scope>,
     pub must_change_password: bool,
     pub loaded_at: DateTime<Utc>,
+    /// unique to this load of the actor in this process: a new load (a role, scope or
+    /// account change drops the cached actor) has a new version, so answers cached for
+    /// the old one are never served again
+    pub version: u64,
     /// access tokens issued before this instant are void (sign-out, password change, disabling)
     pub tokens_valid_after: Option<DateTime<Utc>>,
     /// the account as loaded with the actor (for `me`, without another query)

@@ -179,6 +179,9 @@ pub async fn load_actor(state: &AppState, user_id: Uuid, company_id: Uuid, issue
     Ok(actor)
 }
 
+/// Hands out `Actor::version`.
+static ACTOR_VERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 async fn build_actor(state: &AppState, user_id: Uuid) -> AppResult<Actor> {
     let row = repo::actor_account(&state.db, user_id).await?.ok_or_else(session_ended)?;
     if row.account.status != AccountStatus::Active {
@@ -215,6 +218,7 @@ async fn build_actor(state: &AppState, user_id: Uuid) -> AppResult<Actor> {
         perms: permissions_of(&grants),
         must_change_password: row.account.must_change_password,
         loaded_at: state.clock.now(),
+        version: ACTOR_VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         tokens_valid_after: row.tokens_valid_after,
         account: row.account,
     })

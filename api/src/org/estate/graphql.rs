@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::Loader;
+use async_graphql::parser::types::{ExecutableDocument, Field, OperationType, Selection, SelectionSet};
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -171,6 +172,68 @@ impl House {
         let seen = owners::house_residents(&actor, self.project, rows)?;
         Ok(seen.into_iter().map(Resident::from).collect())
     }
+}
+
+/// What a `houses` connection answers from the house pages alone: the connection, its
+/// edges and page info, and the columns of `House` (not `residents`, loaded per request).
+/// A field added to this list must be a plain column of the cached rows.
+const PAGE_FIELDS: &[&str] = &[
+    "__typename",
+    "edges",
+    "nodes",
+    "node",
+    "cursor",
+    "pageInfo",
+    "hasPreviousPage",
+    "hasNextPage",
+    "startCursor",
+    "endCursor",
+    "id",
+    "projectId",
+    "buildingId",
+    "buildingName",
+    "unitId",
+    "unitName",
+    "roomNo",
+    "floor",
+    "buildingArea",
+    "indoorArea",
+    "usage",
+    "status",
+];
+
+/// Whether a document is one query that reads nothing but `houses` pages: its whole answer
+/// then depends only on the caller, its variables and the house pages, and may be kept with
+/// them (`service::HousePages::keep_answer`).
+pub fn reads_only_house_pages(doc: &ExecutableDocument) -> bool {
+    let mut ops = doc.operations.iter();
+    let (Some((_, op)), None) = (ops.next(), ops.next()) else { return false };
+    if op.node.ty != OperationType::Query || !op.node.directives.is_empty() {
+        return false;
+    }
+    let root = |name: &str, set: &SelectionSet| name == "houses" && within_page(doc, set, 0);
+    selections(doc, &op.node.selection_set.node, 0, &|f| {
+        f.name.node == "__typename" || root(&f.name.node, &f.selection_set.node)
+    })
+}
+
+fn within_page(doc: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    selections(doc, set, depth, &|f| {
+        PAGE_FIELDS.contains(&f.name.node.as_str()) && within_page(doc, &f.selection_set.node, depth + 1)
+    })
+}
+
+/// Whether every field of a selection set (through fragments) passes `ok`.
+fn selections(doc: &ExecutableDocument, set: &SelectionSet, depth: usize, ok: &dyn Fn(&Field) -> bool) -> bool {
+    depth < 8
+        && set.items.iter().all(|s| match &s.node {
+            Selection::Field(f) => ok(&f.node),
+            Selection::InlineFragment(i) => selections(doc, &i.node.selection_set.node, depth + 1, ok),
+            Selection::FragmentSpread(sp) => doc
+                .fragments
+                .get(&sp.node.fragment_name.node)
+                .is_some_and(|fr| selections(doc, &fr.node.selection_set.node, depth + 1, ok)),
+        })
 }
 
 #[ComplexObject]

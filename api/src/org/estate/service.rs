@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -396,22 +397,41 @@ pub async fn houses(
 
 type PageKey = (Uuid, HouseFilter, Option<Uuid>, usize);
 
+/// A whole answer to a manifest query that reads nothing but house pages (see
+/// `graphql::reads_only_house_pages`): for one caller as loaded (`Actor::version` changes
+/// with any change to their roles, scope or account), one operation, its variables as
+/// sent and the language asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AnswerKey {
+    pub company_id: Uuid,
+    pub user_id: Uuid,
+    pub actor_version: u64,
+    pub operation: String,
+    pub variables: String,
+    pub english: bool,
+}
+
 /// Pages of the `houses` list, cached per replica for a few seconds: the staff apps and
-/// the playground page through the same houses again and again. Every change to a house
-/// drops the company's pages here and, through the event bus, on every replica; a page
-/// read while a change commits is not kept (the generation moved), and nothing is cached
-/// while the bus is down.
+/// the playground page through the same houses again and again. Beside the rows, the
+/// whole JSON answers of the apps' manifest queries that read only those rows are kept,
+/// so a repeated page costs no resolving at all. Every change to a house drops the
+/// company's pages and answers here and, through the event bus, on every replica; a page
+/// or answer computed while a change commits is not kept (the generation moved), and
+/// nothing is cached while the bus is down.
 #[derive(Default)]
 pub struct HousePages(RwLock<PagesInner>);
 
 #[derive(Default)]
 struct PagesInner {
     pages: HashMap<PageKey, (Instant, Arc<Vec<House>>)>,
+    answers: HashMap<AnswerKey, (Instant, Bytes)>,
     generation: u64,
 }
 
 const PAGE_TTL: Duration = Duration::from_secs(10);
 const PAGES_MAX: usize = 10_000;
+/// answers are a few kB each: at most about 20 MB of them
+const ANSWERS_MAX: usize = 4_096;
 
 impl HousePages {
     fn get(&self, key: &PageKey) -> Option<Arc<Vec<House>>> {
@@ -419,7 +439,8 @@ impl HousePages {
         inner.pages.get(key).filter(|(at, _)| at.elapsed() < PAGE_TTL).map(|(_, rows)| rows.clone())
     }
 
-    fn generation(&self) -> u64 {
+    /// The generation to pass to `put` or `keep_answer` by whoever reads now.
+    pub fn generation(&self) -> u64 {
         self.0.read().map(|i| i.generation).unwrap_or(0)
     }
 
@@ -434,12 +455,43 @@ impl HousePages {
         }
     }
 
+    /// A kept answer, while it is fresh and the event bus is live.
+    pub fn answer(&self, state: &AppState, key: &AnswerKey) -> Option<Bytes> {
+        if !state.events.is_live() {
+            return None;
+        }
+        let inner = self.0.read().ok()?;
+        inner.answers.get(key).filter(|(at, _)| at.elapsed() < PAGE_TTL).map(|(_, body)| body.clone())
+    }
+
+    /// Keeps an answer computed from what was read at `generation`, unless a change has
+    /// committed since.
+    pub fn keep_answer(&self, state: &AppState, key: AnswerKey, generation: u64, body: Bytes) {
+        if !state.events.is_live() {
+            return;
+        }
+        if let Ok(mut inner) = self.0.write()
+            && inner.generation == generation
+        {
+            if inner.answers.len() >= ANSWERS_MAX {
+                inner.answers.clear();
+            }
+            inner.answers.insert(key, (Instant::now(), body));
+        }
+    }
+
     fn forget(&self, company_id: Option<Uuid>) {
         if let Ok(mut inner) = self.0.write() {
             inner.generation += 1;
             match company_id {
-                Some(c) => inner.pages.retain(|k, _| k.0 != c),
-                None => inner.pages.clear(),
+                Some(c) => {
+                    inner.pages.retain(|k, _| k.0 != c);
+                    inner.answers.retain(|k, _| k.company_id != c);
+                }
+                None => {
+                    inner.pages.clear();
+                    inner.answers.clear();
+                }
             }
         }
     }
