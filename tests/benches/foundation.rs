@@ -5,7 +5,9 @@
 //!
 //! Prints sign-in throughput, and requests/s with p50/p99 latency of an authenticated
 //! `me` query and of a 20-row houses connection query: sent by the staff app as a persisted
-//! operation (by hash, production rules), and as ad-hoc text from the playground.
+//! operation (by hash, production rules; the same page again and again, whose answer the
+//! server keeps, and a new page each time, whose answer it has to resolve), and as ad-hoc
+//! text from the playground.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -43,20 +45,35 @@ impl Figures {
     }
 }
 
-async fn drive(url: String, name: &str, concurrency: usize, secs: u64, token: Option<String>, body: Value) -> Figures {
+/// What each request sends: the same body every time, or a new one each time.
+#[derive(Clone)]
+enum Body {
+    Same(Value),
+    Each(Arc<dyn Fn() -> Value + Send + Sync>),
+}
+
+async fn drive(url: String, name: &str, concurrency: usize, secs: u64, token: Option<String>, body: Body) -> Figures {
     let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
-    let body = Arc::new(serde_json::to_vec(&body).unwrap());
+    let same = match &body {
+        Body::Same(v) => Some(Arc::new(serde_json::to_vec(v).unwrap())),
+        Body::Each(_) => None,
+    };
     let deadline = Instant::now() + Duration::from_secs(secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, body, token) = (client.clone(), url.clone(), body.clone(), token.clone());
+        let (client, url, body, same, token) = (client.clone(), url.clone(), body.clone(), same.clone(), token.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0usize;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                let mut req = client.post(&url).header("content-type", "application/json").body(body.as_ref().clone());
+                let bytes = match (&same, &body) {
+                    (Some(b), _) => b.as_ref().clone(),
+                    (None, Body::Each(make)) => serde_json::to_vec(&make()).unwrap(),
+                    (None, Body::Same(v)) => serde_json::to_vec(v).unwrap(),
+                };
+                let mut req = client.post(&url).header("content-type", "application/json").body(bytes);
                 if let Some(tok) = &token {
                     req = req.bearer_auth(tok);
                 }
@@ -147,12 +164,30 @@ fn main() {
         "variables": {"projectId": project, "first": 20},
         "extensions": {"persistedQuery": {"version": 1, "sha256Hash": houses_hash}}
     });
+    // the same operation, each request a page starting at a new point among the project's
+    // houses: neither the page nor the answer was kept, so this is the resolving path
+    let (low, high): (uuid::Uuid, uuid::Uuid) = server_rt.block_on(async {
+        sqlx::query_as("SELECT min(id), max(id) FROM houses WHERE project_id = $1::uuid")
+            .bind(&project)
+            .fetch_one(&server.state.db)
+            .await
+            .unwrap()
+    });
+    let (low, span) = (low.as_u128(), high.as_u128() - low.as_u128());
+    let new_pages = Body::Each(Arc::new(move || {
+        let after = uuid::Uuid::from_u128(low + rand::random::<u128>() % span);
+        json!({
+            "variables": {"projectId": project, "first": 20, "after": after.simple().to_string()},
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": houses_hash}}
+        })
+    }));
     for (name, conc, tok, body) in [
-        ("signIn (password, argon2id)", 4, None, sign_in),
-        ("me (authenticated)", 32, Some(playground.clone()), me),
-        ("houses, 20 rows, by hash (app)", 32, Some(token.clone()), houses_by_hash.clone()),
-        ("houses, 20 rows, by hash (app)", 8, Some(token.clone()), houses_by_hash),
-        ("houses, 20 rows, ad-hoc text", 32, Some(playground.clone()), houses),
+        ("signIn (password, argon2id)", 4, None, Body::Same(sign_in)),
+        ("me (authenticated)", 32, Some(playground.clone()), Body::Same(me)),
+        ("houses, 20 rows, by hash (app)", 32, Some(token.clone()), Body::Same(houses_by_hash.clone())),
+        ("houses, 20 rows, by hash (app)", 8, Some(token.clone()), Body::Same(houses_by_hash)),
+        ("houses, 20 rows, by hash, new pages", 32, Some(token.clone()), new_pages),
+        ("houses, 20 rows, ad-hoc text", 32, Some(playground.clone()), Body::Same(houses)),
     ] {
         if std::env::var("BENCH_ONLY").is_ok_and(|only| !name.starts_with(only.as_str())) {
             continue;

@@ -1,6 +1,7 @@
 //! POST /graphql: JSON and multipart (uploads) bodies with real size limits, batches,
 //! a request timeout, and errors in the caller's language.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -148,14 +149,14 @@ pub async fn post(
     }
     // a manifest query that reads only house pages: its whole answer may have been kept
     let kept = match (&batch, single_op) {
-        (BatchRequest::Single(r), Some(op)) if op.reads_house_pages => answer_key(&state, &caller, op, r, locale),
+        (BatchRequest::Single(r), Some(op)) => answer_key(&state, &caller, op, r, locale),
         _ => None,
     };
     if let Some((pages, key)) = &kept
         && let Some(body) = pages.answer(&state, key)
     {
         metrics::counter!("graphql_answers_kept_total", "result" => "hit").increment(1);
-        served(&op, &user, started, &[]);
+        served(&op, &user, started, &[], true);
         return json_body(body);
     }
     let generation = kept.as_ref().map(|(pages, _)| pages.generation());
@@ -195,17 +196,21 @@ pub async fn post(
             }
         }
     }
-    served(&op, &user, started, &codes);
+    served(&op, &user, started, &codes, false);
     let body = match serde_json::to_vec(&resp) {
         Ok(b) => Bytes::from(b),
         Err(e) => return error_response(StatusCode::INTERNAL_SERVER_ERROR, AppError::internal(e), locale),
     };
-    if let (Some((pages, key)), Some(generation)) = (kept, generation)
-        && codes.is_empty()
-        && matches!(&resp, BatchResponse::Single(r) if r.errors.is_empty())
-    {
-        metrics::counter!("graphql_answers_kept_total", "result" => "miss").increment(1);
-        pages.keep_answer(&state, key, generation, body.clone());
+    if let (Some((pages, key)), Some(generation)) = (kept, generation) {
+        let result = if codes.is_empty()
+            && matches!(&resp, BatchResponse::Single(r) if r.errors.is_empty())
+            && pages.keep_answer(&state, key, generation, body.clone())
+        {
+            "kept"
+        } else {
+            "not_kept"
+        };
+        metrics::counter!("graphql_answers_kept_total", "result" => result).increment(1);
     }
     json_body(body)
 }
@@ -214,20 +219,21 @@ fn json_body(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Counts, times and logs a request that was answered.
-fn served(op: &str, user: &str, started: Instant, codes: &[&'static str]) {
+/// Counts, times and logs a request that was answered (`kept`: from a kept answer).
+fn served(op: &str, user: &str, started: Instant, codes: &[&'static str], kept: bool) {
     let elapsed = started.elapsed();
     metrics::counter!("graphql_requests_total", "operation" => op.to_owned()).increment(1);
     metrics::histogram!("graphql_request_duration_seconds", "operation" => op.to_owned()).record(elapsed.as_secs_f64());
     for c in codes {
         metrics::counter!("graphql_errors_total", "code" => *c).increment(1);
     }
-    tracing::info!(operation = %op, user = %user, ms = elapsed.as_secs_f64() * 1000.0, errors = ?codes, "graphql");
+    tracing::info!(operation = %op, user = %user, ms = elapsed.as_secs_f64() * 1000.0, errors = ?codes, kept, "graphql");
 }
 
 /// Where and under which key the whole answer to a manifest query that reads only house
-/// pages is kept: per replica, for the caller as loaded, the operation, its variables as
-/// sent and the language. Large variables are not worth a key.
+/// pages is kept: per replica, for the caller as loaded, the operation, the variables it
+/// declares (in name order; others do not change its answer) and the language. A request
+/// naming another operation, or with large variables, is not answered from a kept answer.
 fn answer_key<'s>(
     state: &'s AppState,
     caller: &Caller,
@@ -235,9 +241,15 @@ fn answer_key<'s>(
     r: &async_graphql::Request,
     locale: Locale,
 ) -> Option<(&'s HousePages, AnswerKey)> {
+    let keepable = op.keepable?;
+    if r.operation_name.as_deref().is_some_and(|n| n != keepable.name) {
+        return None;
+    }
     let actor = caller.actor()?;
     let pages = state.part::<HousePages>().ok()?;
-    let variables = serde_json::to_string(&r.variables).ok().filter(|v| v.len() <= 1024)?;
+    let declared: BTreeMap<&str, &async_graphql::Value> =
+        keepable.variables.iter().filter_map(|v| r.variables.get(v.as_str()).map(|x| (v.as_str(), x))).collect();
+    let variables = serde_json::to_string(&declared).ok().filter(|v| v.len() <= 512)?;
     let key = AnswerKey {
         company_id: actor.company_id,
         user_id: actor.user_id,

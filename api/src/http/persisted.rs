@@ -181,7 +181,30 @@ struct Known {
     /// the apps whose manifests hold it
     apps: Vec<ClientApp>,
     /// its whole answer may be kept with the house pages
-    reads_house_pages: bool,
+    keepable: Option<Keepable>,
+}
+
+/// A manifest query that reads nothing but `houses` pages (`reads_only_house_pages`): its
+/// whole answer may be kept, keyed by the variables it declares.
+#[derive(Debug)]
+pub struct Keepable {
+    /// the operation's name (a request naming another operation is not answered from it)
+    pub name: String,
+    /// the variables it declares, the only ones its answer depends on
+    pub variables: Vec<String>,
+}
+
+impl Keepable {
+    fn of(doc: &ExecutableDocument) -> Option<Keepable> {
+        if !reads_only_house_pages(doc) {
+            return None;
+        }
+        let (name, op) = doc.operations.iter().next()?;
+        Some(Keepable {
+            name: name?.to_string(),
+            variables: op.node.variable_definitions.iter().map(|v| v.node.name.node.to_string()).collect(),
+        })
+    }
 }
 
 /// A request that runs a manifest operation.
@@ -189,8 +212,8 @@ struct Known {
 pub struct ManifestOp<'a> {
     /// its hash
     pub id: &'a str,
-    /// a query that reads nothing but `houses` pages (`reads_only_house_pages`)
-    pub reads_house_pages: bool,
+    /// set when its whole answer may be kept
+    pub keepable: Option<&'a Keepable>,
 }
 
 /// The embedded manifests, parsed, and whether the apps are held to them.
@@ -229,9 +252,8 @@ impl Persisted {
                 }
                 match async_graphql::parser::parse_query(&op.body) {
                     Ok(doc) if sha256_hex(&op.body) == op.id => {
-                        let reads_house_pages = reads_only_house_pages(&doc);
-                        let known =
-                            Known { id: op.id.clone(), doc, body: op.body, apps: vec![*app], reads_house_pages };
+                        let keepable = Keepable::of(&doc);
+                        let known = Known { id: op.id.clone(), doc, body: op.body, apps: vec![*app], keepable };
                         by_hash.insert(op.id, known);
                     }
                     _ => tracing::error!(manifest = file, operation = %op.name, "persisted operations: bad entry"),
@@ -293,7 +315,7 @@ impl Persisted {
             }
             r.set_parsed_query(k.doc.clone());
         }
-        Ok(known.map(|k| ManifestOp { id: &k.id, reads_house_pages: k.reads_house_pages }))
+        Ok(known.map(|k| ManifestOp { id: &k.id, keepable: k.keepable.as_ref() }))
     }
 
     fn may_run(&self, known: Option<&Known>, caller: &Caller, app: Option<ClientApp>) -> bool {
@@ -343,7 +365,7 @@ mod tests {
         assert!(!kept("query A { houses { nodes { id } } } query B { houses { nodes { id } } }"));
         // of the embedded manifests: the staff app's Houses, not the managers' (residents)
         let p = Persisted::embedded(true);
-        let bodies: Vec<&str> = p.by_hash.values().filter(|k| k.reads_house_pages).map(|k| k.body.as_str()).collect();
+        let bodies: Vec<&str> = p.by_hash.values().filter(|k| k.keepable.is_some()).map(|k| k.body.as_str()).collect();
         assert!(!bodies.is_empty());
         for b in bodies {
             assert!(b.starts_with("query Houses(") && !b.contains("residents"), "{b}");

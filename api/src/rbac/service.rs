@@ -25,7 +25,14 @@ use crate::kit::types::{self, NewPassword, Phone};
 /// Changes to roles and accounts invalidate the entry here and, through the event bus,
 /// on every other replica.
 #[derive(Clone, Default)]
-pub struct ActorCache(Arc<RwLock<HashMap<Uuid, CachedActor>>>);
+pub struct ActorCache(Arc<RwLock<ActorsInner>>);
+
+#[derive(Default)]
+struct ActorsInner {
+    actors: HashMap<Uuid, CachedActor>,
+    /// moves with every invalidation: an actor built from rows read before one is not kept
+    generation: u64,
+}
 
 type CachedActor = (Instant, Arc<Actor>);
 
@@ -34,36 +41,45 @@ const ACTOR_CACHE_MAX: usize = 100_000;
 
 impl ActorCache {
     fn get(&self, id: Uuid) -> Option<Arc<Actor>> {
-        let map = self.0.read().ok()?;
-        map.get(&id).filter(|(at, _)| at.elapsed() < ACTOR_TTL).map(|(_, a)| a.clone())
+        let inner = self.0.read().ok()?;
+        inner.actors.get(&id).filter(|(at, _)| at.elapsed() < ACTOR_TTL).map(|(_, a)| a.clone())
     }
 
-    fn put(&self, actor: Arc<Actor>) {
-        if let Ok(mut map) = self.0.write() {
-            if map.len() >= ACTOR_CACHE_MAX {
-                map.clear();
+    fn generation(&self) -> u64 {
+        self.0.read().map(|i| i.generation).unwrap_or(0)
+    }
+
+    /// Keeps an actor built from what was read at `generation`, unless an invalidation
+    /// came in the meantime (it might have been about this very actor).
+    fn put(&self, generation: u64, actor: Arc<Actor>) {
+        if let Ok(mut inner) = self.0.write()
+            && inner.generation == generation
+        {
+            if inner.actors.len() >= ACTOR_CACHE_MAX {
+                inner.actors.clear();
             }
-            map.insert(actor.user_id, (Instant::now(), actor));
+            inner.actors.insert(actor.user_id, (Instant::now(), actor));
+        }
+    }
+
+    fn forget(&self, keep: impl Fn(&Actor) -> bool) {
+        if let Ok(mut inner) = self.0.write() {
+            inner.generation += 1;
+            inner.actors.retain(|_, (_, a)| keep(a));
         }
     }
 
     pub fn clear(&self) {
-        if let Ok(mut map) = self.0.write() {
-            map.clear();
-        }
+        self.forget(|_| false);
     }
 
     pub fn invalidate(&self, id: Uuid) {
-        if let Ok(mut map) = self.0.write() {
-            map.remove(&id);
-        }
+        self.forget(|a| a.user_id != id);
     }
 
     /// Forgets every cached actor of a company (its projects changed).
     pub fn invalidate_company(&self, company_id: Uuid) {
-        if let Ok(mut map) = self.0.write() {
-            map.retain(|_, (_, a)| a.company_id != company_id);
-        }
+        self.forget(|a| a.company_id != company_id);
     }
 }
 
@@ -108,9 +124,19 @@ pub async fn account_changed(state: &AppState, user_id: Uuid, kind: &str) {
 /// invalidate the cached actor here.
 pub async fn follow_account_events(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut rx = state.events.subscribe();
+    let mut live = state.events.liveness();
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
+            // the bus went down or came back: events may have been missed in between
+            changed = live.changed() => match changed {
+                Ok(()) => {
+                    if let Ok(c) = state.part::<ActorCache>() {
+                        c.clear();
+                    }
+                }
+                Err(_) => return,
+            },
             ev = rx.recv() => match ev {
                 Ok(ev) if ev.kind == EVENT_PERMISSIONS_CHANGED || ev.kind == EVENT_SESSION_REVOKED => {
                     if let Some(u) = ev.user_id {
@@ -165,8 +191,9 @@ pub async fn load_actor(state: &AppState, user_id: Uuid, company_id: Uuid, issue
     let actor = match cache.get(user_id) {
         Some(a) => a,
         None => {
+            let generation = cache.generation();
             let actor = Arc::new(build_actor(state, user_id).await?);
-            cache.put(actor.clone());
+            cache.put(generation, actor.clone());
             actor
         }
     };

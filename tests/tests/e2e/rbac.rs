@@ -415,3 +415,60 @@ async fn a_retried_mutation_applies_once_even_when_the_retries_race() {
     s.ok(Some(&admin), create, json!({"c": "create-2", "n": "second_user"})).await;
     assert_eq!(s.scalar("SELECT count(*) FROM client_mutations").await, 2);
 }
+
+/// A project's team decides "own" scope: a member added on one replica is served the
+/// project at once on another, where their actor was cached (not 30 s later).
+#[tokio::test]
+async fn a_new_team_member_is_served_the_project_on_every_replica() {
+    let a = TestServer::seeded().await;
+    let b = a.replica().await;
+    a.state.events.ready().await;
+    b.state.events.ready().await;
+    let admin = a.sign_in("admin").await;
+    let tech = b.sign_in("tech2").await;
+    let tech_id = user_id(&b, &tech).await;
+    let roles = a.ok(Some(&admin), "{ roles(first: 50) { edges { node { id code } } } }", json!({})).await;
+    let cs_role = roles["roles"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["node"]["code"] == "customer_service")
+        .unwrap()["node"]["id"]
+        .clone();
+    a.ok(
+        Some(&admin),
+        "mutation($u: ID!, $r: ID!) { assignRole(input: {userId: $u, roleId: $r, scope: OWN}) { assignment { id } } }",
+        json!({"u": tech_id, "r": cs_role}),
+    )
+    .await;
+    let estate: String =
+        sqlx::query_scalar("SELECT id::text FROM projects WHERE code = 'JCHY'").fetch_one(&a.state.db).await.unwrap();
+    let owners = "query($p: ID) { owners(projectId: $p, first: 1) { edges { node { id } } } }";
+    // on B, before: the estate is not theirs (the actor is cached on B now)
+    let r = b.gql(Some(&tech), owners, json!({"p": estate})).await;
+    assert_eq!(code(&r), "FORBIDDEN", "{r}");
+    // on A: the technician joins the estate's team
+    let team: Vec<String> =
+        sqlx::query_scalar("SELECT user_id::text FROM project_service_staff WHERE project_id = $1::uuid")
+            .bind(&estate)
+            .fetch_all(&a.state.db)
+            .await
+            .unwrap();
+    let team: Vec<String> = team.into_iter().chain([tech_id.clone()]).collect();
+    a.ok(
+        Some(&admin),
+        "mutation($p: ID!, $t: [ID!]) { updateProject(input: {projectId: $p, serviceStaffIds: $t}) { project { id } } }",
+        json!({"p": estate, "t": team}),
+    )
+    .await;
+    // on B: served within moments (the event crosses Redis)
+    let started = std::time::Instant::now();
+    loop {
+        let r = b.gql(Some(&tech), owners, json!({"p": estate})).await;
+        if r.get("errors").is_none() {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "replica B still holds the old scope: {r}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

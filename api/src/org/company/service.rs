@@ -334,10 +334,11 @@ impl ProjectChanges {
 }
 
 /// A manager or team member holds the project in their "own" scope: their cached actor
-/// must be built again.
-fn forget_people(state: &AppState, people: impl IntoIterator<Item = Uuid>) {
+/// must be built again, here and on every replica.
+async fn forget_people(state: &AppState, people: impl IntoIterator<Item = Uuid>) {
+    let people: std::collections::BTreeSet<Uuid> = people.into_iter().collect();
     for u in people {
-        crate::rbac::service::forget_actor(state, u);
+        crate::rbac::service::account_changed(state, u, crate::rbac::service::EVENT_PERMISSIONS_CHANGED).await;
     }
 }
 
@@ -390,7 +391,7 @@ pub async fn create_project(
     .await?;
     tx.commit(&p.id).await?;
     crate::rbac::service::company_projects_changed(state, actor.company_id).await;
-    forget_people(state, p.manager_id.into_iter().chain(changes.team.unwrap_or_default()));
+    forget_people(state, p.manager_id.into_iter().chain(changes.team.unwrap_or_default())).await;
     Ok(p.id)
 }
 
@@ -428,7 +429,7 @@ pub async fn update_project(
         .await?;
     tx.commit(&p.id).await?;
     let people = old_manager.into_iter().chain(p.manager_id).chain(old_team).chain(changes.team.unwrap_or_default());
-    forget_people(state, people);
+    forget_people(state, people).await;
     Ok(p.id)
 }
 

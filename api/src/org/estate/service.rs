@@ -413,8 +413,8 @@ pub struct AnswerKey {
 
 /// Pages of the `houses` list, cached per replica for a few seconds: the staff apps and
 /// the playground page through the same houses again and again. Beside the rows, the
-/// whole JSON answers of the apps' manifest queries that read only those rows are kept,
-/// so a repeated page costs no resolving at all. Every change to a house drops the
+/// whole JSON answers of the apps' manifest queries that read only those rows are kept
+/// (16 MiB at most), so a repeated page costs no resolving at all. Every change to a house drops the
 /// company's pages and answers here and, through the event bus, on every replica; a page
 /// or answer computed while a change commits is not kept (the generation moved), and
 /// nothing is cached while the bus is down.
@@ -425,13 +425,18 @@ pub struct HousePages(RwLock<PagesInner>);
 struct PagesInner {
     pages: HashMap<PageKey, (Instant, Arc<Vec<House>>)>,
     answers: HashMap<AnswerKey, (Instant, Bytes)>,
+    /// the bytes of `answers`
+    answer_bytes: usize,
     generation: u64,
 }
 
 const PAGE_TTL: Duration = Duration::from_secs(10);
 const PAGES_MAX: usize = 10_000;
-/// answers are a few kB each: at most about 20 MB of them
-const ANSWERS_MAX: usize = 4_096;
+/// An answer may be made of a page read up to `PAGE_TTL` before: together they stay
+/// within 15 s should an invalidation be lost (every change drops both at once).
+const ANSWER_TTL: Duration = Duration::from_secs(5);
+/// The answers kept on one replica, in bytes.
+const ANSWER_BYTES_MAX: usize = 16 << 20;
 
 impl HousePages {
     fn get(&self, key: &PageKey) -> Option<Arc<Vec<House>>> {
@@ -461,23 +466,33 @@ impl HousePages {
             return None;
         }
         let inner = self.0.read().ok()?;
-        inner.answers.get(key).filter(|(at, _)| at.elapsed() < PAGE_TTL).map(|(_, body)| body.clone())
+        inner.answers.get(key).filter(|(at, _)| at.elapsed() < ANSWER_TTL).map(|(_, body)| body.clone())
     }
 
     /// Keeps an answer computed from what was read at `generation`, unless a change has
-    /// committed since.
-    pub fn keep_answer(&self, state: &AppState, key: AnswerKey, generation: u64, body: Bytes) {
-        if !state.events.is_live() {
-            return;
+    /// committed since or the bus is down. True when kept. Over the byte budget, the stale
+    /// answers go first, then all of them.
+    pub fn keep_answer(&self, state: &AppState, key: AnswerKey, generation: u64, body: Bytes) -> bool {
+        if !state.events.is_live() || body.len() > ANSWER_BYTES_MAX / 64 {
+            return false;
         }
-        if let Ok(mut inner) = self.0.write()
-            && inner.generation == generation
-        {
-            if inner.answers.len() >= ANSWERS_MAX {
+        let Ok(mut inner) = self.0.write() else { return false };
+        if inner.generation != generation {
+            return false;
+        }
+        if inner.answer_bytes + body.len() > ANSWER_BYTES_MAX {
+            inner.answers.retain(|_, (at, _)| at.elapsed() < ANSWER_TTL);
+            inner.answer_bytes = inner.answers.values().map(|(_, b)| b.len()).sum();
+            if inner.answer_bytes + body.len() > ANSWER_BYTES_MAX {
                 inner.answers.clear();
+                inner.answer_bytes = 0;
             }
-            inner.answers.insert(key, (Instant::now(), body));
         }
+        inner.answer_bytes += body.len();
+        if let Some((_, old)) = inner.answers.insert(key, (Instant::now(), body)) {
+            inner.answer_bytes -= old.len();
+        }
+        true
     }
 
     fn forget(&self, company_id: Option<Uuid>) {
@@ -493,6 +508,7 @@ impl HousePages {
                     inner.answers.clear();
                 }
             }
+            inner.answer_bytes = inner.answers.values().map(|(_, b)| b.len()).sum();
         }
     }
 }
