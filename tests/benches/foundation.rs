@@ -167,11 +167,9 @@ fn main() {
     // the same operation, each request a page starting at a new point among the project's
     // houses: neither the page nor the answer was kept, so this is the resolving path
     let (low, high): (uuid::Uuid, uuid::Uuid) = server_rt.block_on(async {
-        sqlx::query_as("SELECT min(id), max(id) FROM houses WHERE project_id = $1::uuid")
-            .bind(&project)
-            .fetch_one(&server.state.db)
-            .await
-            .unwrap()
+        let q = "SELECT (SELECT id FROM houses WHERE project_id = $1::uuid ORDER BY id LIMIT 1),
+                        (SELECT id FROM houses WHERE project_id = $1::uuid ORDER BY id DESC LIMIT 1)";
+        sqlx::query_as(q).bind(&project).fetch_one(&server.state.db).await.unwrap()
     });
     let (low, span) = (low.as_u128(), high.as_u128() - low.as_u128());
     let new_pages = Body::Each(Arc::new(move || {

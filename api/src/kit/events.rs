@@ -102,7 +102,6 @@ impl EventBus {
                     if let Err(e) = subscribed.await {
                         tracing::warn!(error = %e, "event bus subscribe failed");
                     } else {
-                        backoff = Duration::from_millis(200);
                         self.listening.send_replace(true);
                         let mut stream = pubsub.on_message();
                         let mut beat = tokio::time::interval(self.beat);
@@ -124,6 +123,10 @@ impl EventBus {
                                 msg = stream.next() => match msg {
                                     Some(m) => {
                                         heard = tokio::time::Instant::now();
+                                        // the subscription works (a heartbeat came back at
+                                        // least): a drop now starts the backoff afresh, where
+                                        // one that drops at once keeps backing off
+                                        backoff = Duration::from_millis(200);
                                         if m.get_channel_name() != self.channel {
                                             continue;
                                         }

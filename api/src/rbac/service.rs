@@ -30,8 +30,13 @@ pub struct ActorCache(Arc<RwLock<ActorsInner>>);
 #[derive(Default)]
 struct ActorsInner {
     actors: HashMap<Uuid, CachedActor>,
-    /// moves with every invalidation: an actor built from rows read before one is not kept
+    /// counts invalidations
     generation: u64,
+    /// the generation of the last invalidation of everything, of each company, of each user:
+    /// an actor built from rows read before one that concerns it is not kept
+    cleared: u64,
+    companies: HashMap<Uuid, u64>,
+    users: HashMap<Uuid, u64>,
 }
 
 type CachedActor = (Instant, Arc<Actor>);
@@ -49,37 +54,55 @@ impl ActorCache {
         self.0.read().map(|i| i.generation).unwrap_or(0)
     }
 
-    /// Keeps an actor built from what was read at `generation`, unless an invalidation
-    /// came in the meantime (it might have been about this very actor).
+    /// Keeps an actor built from what was read at `generation`, unless an invalidation of
+    /// that user, their company or everything came in the meantime.
     fn put(&self, generation: u64, actor: Arc<Actor>) {
-        if let Ok(mut inner) = self.0.write()
-            && inner.generation == generation
+        let Ok(mut inner) = self.0.write() else { return };
+        let since = |marks: &HashMap<Uuid, u64>, id: Uuid| marks.get(&id).is_some_and(|g| *g > generation);
+        if inner.cleared > generation || since(&inner.users, actor.user_id) || since(&inner.companies, actor.company_id)
         {
-            if inner.actors.len() >= ACTOR_CACHE_MAX {
-                inner.actors.clear();
-            }
-            inner.actors.insert(actor.user_id, (Instant::now(), actor));
+            return;
         }
+        if inner.actors.len() >= ACTOR_CACHE_MAX {
+            inner.actors.clear();
+        }
+        inner.actors.insert(actor.user_id, (Instant::now(), actor));
     }
 
-    fn forget(&self, keep: impl Fn(&Actor) -> bool) {
-        if let Ok(mut inner) = self.0.write() {
-            inner.generation += 1;
-            inner.actors.retain(|_, (_, a)| keep(a));
+    /// Moves the generation on; the marks are forgotten now and then (as if everything
+    /// had been invalidated, which only costs the builds under way a second try).
+    fn next(inner: &mut ActorsInner) -> u64 {
+        inner.generation += 1;
+        if inner.users.len() + inner.companies.len() > ACTOR_CACHE_MAX {
+            inner.users.clear();
+            inner.companies.clear();
+            inner.cleared = inner.generation;
         }
+        inner.generation
     }
 
     pub fn clear(&self) {
-        self.forget(|_| false);
+        if let Ok(mut inner) = self.0.write() {
+            inner.cleared = Self::next(&mut inner);
+            inner.actors.clear();
+        }
     }
 
     pub fn invalidate(&self, id: Uuid) {
-        self.forget(|a| a.user_id != id);
+        if let Ok(mut inner) = self.0.write() {
+            let g = Self::next(&mut inner);
+            inner.users.insert(id, g);
+            inner.actors.remove(&id);
+        }
     }
 
     /// Forgets every cached actor of a company (its projects changed).
     pub fn invalidate_company(&self, company_id: Uuid) {
-        self.forget(|a| a.company_id != company_id);
+        if let Ok(mut inner) = self.0.write() {
+            let g = Self::next(&mut inner);
+            inner.companies.insert(company_id, g);
+            inner.actors.retain(|_, (_, a)| a.company_id != company_id);
+        }
     }
 }
 

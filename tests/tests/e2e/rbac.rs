@@ -444,7 +444,14 @@ async fn a_new_team_member_is_served_the_project_on_every_replica() {
     let estate: String =
         sqlx::query_scalar("SELECT id::text FROM projects WHERE code = 'JCHY'").fetch_one(&a.state.db).await.unwrap();
     let owners = "query($p: ID) { owners(projectId: $p, first: 1) { edges { node { id } } } }";
-    // on B, before: the estate is not theirs (the actor is cached on B now)
+    // on B, once the new role shows there: the estate is not theirs (the actor is cached
+    // on B now)
+    let started = std::time::Instant::now();
+    while !b.ok(Some(&tech), "{ me { roles { roleCode } } }", json!({})).await.to_string().contains("customer_service")
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(3), "the role never reached replica B");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let r = b.gql(Some(&tech), owners, json!({"p": estate})).await;
     assert_eq!(code(&r), "FORBIDDEN", "{r}");
     // on A: the technician joins the estate's team

@@ -337,9 +337,8 @@ impl ProjectChanges {
 /// must be built again, here and on every replica.
 async fn forget_people(state: &AppState, people: impl IntoIterator<Item = Uuid>) {
     let people: std::collections::BTreeSet<Uuid> = people.into_iter().collect();
-    for u in people {
-        crate::rbac::service::account_changed(state, u, crate::rbac::service::EVENT_PERMISSIONS_CHANGED).await;
-    }
+    let changed = |u| crate::rbac::service::account_changed(state, u, crate::rbac::service::EVENT_PERMISSIONS_CHANGED);
+    futures_util::future::join_all(people.into_iter().map(changed)).await;
 }
 
 /// A new project (company-wide `project:write`); returns its id.
@@ -428,7 +427,16 @@ pub async fn update_project(
     audit::record(&mut tx, state.clock.now(), actor, "project.update", "project", Some(p.id), serde_json::json!({}))
         .await?;
     tx.commit(&p.id).await?;
-    let people = old_manager.into_iter().chain(p.manager_id).chain(old_team).chain(changes.team.unwrap_or_default());
+    // only those whose "own" projects changed: a rename tells nobody
+    let mut people = std::collections::BTreeSet::new();
+    if old_manager != p.manager_id {
+        people.extend(old_manager.into_iter().chain(p.manager_id));
+    }
+    if let Some(team) = changes.team {
+        let (old, new): (std::collections::BTreeSet<Uuid>, _) =
+            (old_team.into_iter().collect(), team.into_iter().collect::<std::collections::BTreeSet<Uuid>>());
+        people.extend(old.symmetric_difference(&new).copied());
+    }
     forget_people(state, people).await;
     Ok(p.id)
 }
