@@ -103,6 +103,10 @@ async fn pool(url: &str, max: u32, statement_timeout_secs: u64, read_only: bool)
         ("tcp_keepalives_interval", "5"),
         ("tcp_keepalives_count", "3"),
         ("statement_timeout", timeout.as_str()),
+        // no JIT: every query here is short or set-based, and where PostgreSQL ships LLVM
+        // it compiled the outbox's and the ingest's statements on every run (measured: the
+        // 50,000 bill notices took 274 s instead of 8 s, ingest 12,100 instead of 17,800/s)
+        ("jit", "off"),
     ];
     if read_only {
         options.push(("default_transaction_read_only", "on"));

@@ -303,7 +303,8 @@ async fn a_development_server_listens_only_on_loopback() {
 }
 
 /// `database_replica_url`: reports read from the replica's pool, whose sessions are
-/// read-only whatever the URL says; `database_statement_timeout_secs` cancels long statements.
+/// read-only whatever the URL says; `database_statement_timeout_secs` cancels long statements;
+/// sessions run without JIT compilation.
 #[tokio::test]
 async fn replica_pool_is_read_only_and_statements_time_out() {
     let primary = TestServer::seeded().await;
@@ -324,8 +325,10 @@ async fn replica_pool_is_read_only_and_statements_time_out() {
     let r =
         s.ok(Some(&admin), "query($p: ID!) { arrearsReport(projectId: $p) { asOf } }", json!({ "p": project })).await;
     assert!(r["arrearsReport"]["asOf"].is_string(), "{r}");
-    // statements are cut off after the configured time, on both pools
+    // statements are cut off after the configured time, on both pools, and never JIT-compiled
     for pool in [&s.state.db, s.state.reads()] {
+        let jit: String = sqlx::query_scalar("SHOW jit").fetch_one(pool).await.unwrap();
+        assert_eq!(jit, "off");
         let slow = sqlx::query("SELECT pg_sleep(3)").execute(pool).await.unwrap_err();
         assert!(slow.to_string().contains("statement timeout"), "{slow}");
     }
