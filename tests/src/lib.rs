@@ -272,6 +272,13 @@ impl TestServer {
         self.clock.advance(secs);
     }
 
+    /// The id of the company's role with this code, as `token` (who holds `role:read`) sees it.
+    pub async fn role_id(&self, token: &str, code: &str) -> Value {
+        let roles = self.ok(Some(token), "{ roles(first: 50) { edges { node { id code } } } }", json!({})).await;
+        roles["roles"]["edges"].as_array().unwrap().iter().find(|r| r["node"]["code"] == code).unwrap()["node"]["id"]
+            .clone()
+    }
+
     /// Waits (up to 10 s) until `check` holds; returns whether it did.
     pub async fn wait_until<F, Fut>(&self, mut check: F) -> bool
     where

@@ -440,14 +440,7 @@ async fn linking_an_owner_needs_the_owner_in_scope() {
         .await["houses"]["edges"][0]["node"]["id"]
         .clone();
     // a customer-service agent of the tower only
-    let roles = s.ok(Some(&admin), "{ roles(first: 50) { edges { node { id code } } } }", json!({})).await;
-    let cs_role = roles["roles"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["node"]["code"] == "customer_service")
-        .unwrap()["node"]["id"]
-        .clone();
+    let cs_role = s.role_id(&admin, "customer_service").await;
     let guard = user_id(&s, &s.sign_in("guard1").await).await;
     s.ok(
         Some(&admin),
