@@ -433,9 +433,8 @@ pub async fn update_project(
         people.extend(old_manager.into_iter().chain(p.manager_id));
     }
     if let Some(team) = changes.team {
-        let (old, new): (std::collections::BTreeSet<Uuid>, _) =
-            (old_team.into_iter().collect(), team.into_iter().collect::<std::collections::BTreeSet<Uuid>>());
-        people.extend(old.symmetric_difference(&new).copied());
+        let old: std::collections::BTreeSet<Uuid> = old_team.into_iter().collect();
+        people.extend(old.symmetric_difference(&team.into_iter().collect()).copied());
     }
     forget_people(state, people).await;
     Ok(p.id)

@@ -211,9 +211,10 @@ pub fn reads_only_house_pages(doc: &ExecutableDocument) -> bool {
     if op.node.ty != OperationType::Query || !op.node.directives.is_empty() {
         return false;
     }
-    let root = |name: &str, set: &SelectionSet| name == "houses" && within_page(doc, set, 0);
-    selections(doc, &op.node.selection_set.node, 0, &|f| {
-        f.name.node == "__typename" || root(&f.name.node, &f.selection_set.node)
+    selections(doc, &op.node.selection_set.node, 0, &|f| match f.name.node.as_str() {
+        "__typename" => true,
+        "houses" => within_page(doc, &f.selection_set.node, 1),
+        _ => false,
     })
 }
 

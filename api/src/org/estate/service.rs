@@ -399,8 +399,8 @@ type PageKey = (Uuid, HouseFilter, Option<Uuid>, usize);
 
 /// A whole answer to a manifest query that reads nothing but house pages (see
 /// `graphql::reads_only_house_pages`): for one caller as loaded (`Actor::version` changes
-/// with any change to their roles, scope or account), one operation, its variables as
-/// sent and the language asked for.
+/// with any change to their roles, scope or account), one operation, the variables it
+/// declares (as JSON, in name order) and the language asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AnswerKey {
     pub company_id: Uuid,
@@ -414,10 +414,10 @@ pub struct AnswerKey {
 /// Pages of the `houses` list, cached per replica for a few seconds: the staff apps and
 /// the playground page through the same houses again and again. Beside the rows, the
 /// whole JSON answers of the apps' manifest queries that read only those rows are kept
-/// (16 MiB at most), so a repeated page costs no resolving at all. Every change to a house drops the
-/// company's pages and answers here and, through the event bus, on every replica; a page
-/// or answer computed while a change commits is not kept (the generation moved), and
-/// nothing is cached while the bus is down.
+/// (16 MiB at most), so a repeated page costs no resolving at all. Every change to a
+/// house drops the company's pages and answers here and, through the event bus, on every
+/// replica; a page or answer computed while a change commits is not kept (the generation
+/// moved), and nothing is cached while the bus is down.
 #[derive(Default)]
 pub struct HousePages(RwLock<PagesInner>);
 
